@@ -1,0 +1,94 @@
+"""Real pen-stroke digits (UCI "pendigits", 30 writers) laid out on the page's canvas.
+
+The file keeps each digit as the pen's trajectory in tablet units with y growing upwards.
+`load_digits` reads it; `layout` places each digit on the 400x400 canvas at a seeded random
+size and place, as a person might draw it; `render` draws the strokes with OpenCV the way the
+page's canvas does, for quick offline measurements without a browser.
+"""
+
+import random
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+DEFAULT_PATH = Path(__file__).resolve().parent.parent.parent / "shared" / "pendigits" / "pendigits-orig.tra"
+CANVAS = 400  # the page's canvas, in its own pixels
+BRUSH = 24  # the page's pen width (draw.js LINE_WIDTH)
+HEIGHT_RANGE = (0.35, 0.80)  # digit height as a share of the canvas
+_SEGMENT = re.compile(r'^\.SEGMENT DIGIT\s+(\d+)(?:-(\d+))?\s+\?\s+"(\d)"')
+
+
+@dataclass(frozen=True)
+class PenDigit:
+    index: int  # position in the file
+    label: int
+    writer: int
+    strokes: tuple[np.ndarray, ...]  # each (n, 2) float, tablet units, y grows downwards
+
+
+def load_digits(path: Path = DEFAULT_PATH) -> list[PenDigit]:
+    """Parse the UNIPEN-like file. `.COMMENT <label> <writer> <n>` follows each segment."""
+    strokes: list[np.ndarray] = []
+    segments: list[tuple[int, int, int]] = []  # first stroke, last stroke, label
+    writers: list[int] = []
+    current: list[tuple[float, float]] | None = None
+    for line in path.read_text().splitlines():
+        if line.startswith(".PEN_DOWN"):
+            current = []
+        elif line.startswith(".PEN_UP"):
+            strokes.append(np.array(current, dtype=np.float64).reshape(-1, 2))
+            current = None
+        elif line.startswith(".SEGMENT"):
+            match = _SEGMENT.match(line)
+            first = int(match[1])
+            segments.append((first, int(match[2] or first), int(match[3])))
+        elif line.startswith(".COMMENT") and len(segments) > len(writers):
+            writers.append(int(line.split()[2]))
+        elif current is not None and line.strip():
+            x, y = line.split()
+            current.append((float(x), -float(y)))  # the tablet's y grows upwards; a canvas's down
+    return [
+        PenDigit(i, label, writers[i], tuple(strokes[first : last + 1]))
+        for i, (first, last, label) in enumerate(segments)
+    ]
+
+
+def layout(digit: PenDigit, rng: random.Random) -> list[np.ndarray]:
+    """Scale the digit to a random height and move it to a random place on the canvas."""
+    points = np.concatenate(digit.strokes)
+    low, high = points.min(axis=0), points.max(axis=0)
+    extent = np.maximum(high - low, 1.0)
+    height = rng.uniform(*HEIGHT_RANGE) * CANVAS
+    scale = min(height / extent[1], (CANVAS - 2 * BRUSH) / extent[0])  # very wide digits still fit
+    size = extent * scale
+    margin = BRUSH
+    origin = np.array(
+        [rng.uniform(margin, CANVAS - margin - size[0]), rng.uniform(margin, CANVAS - margin - size[1])]
+    )
+    return [(stroke - low) * scale + origin for stroke in digit.strokes]
+
+
+def render(strokes: list[np.ndarray], brush: int = BRUSH) -> np.ndarray:
+    """Black round-capped strokes on white, anti-aliased, like the page's 2D canvas."""
+    canvas = np.full((CANVAS, CANVAS), 255, np.uint8)
+    shift = 4  # OpenCV draws with sub-pixel precision in fixed point
+    for stroke in strokes:
+        points = np.round(stroke * (1 << shift)).astype(np.int32)
+        if len(points) == 1:
+            cv2.circle(canvas, tuple(points[0]), (brush // 2) << shift, 0, -1, cv2.LINE_AA, shift)
+        else:
+            cv2.polylines(canvas, [points], False, 0, brush, cv2.LINE_AA, shift)
+    return canvas
+
+
+def stratified_subset(digits: list[PenDigit], per_writer_digit: int, seed: int) -> list[PenDigit]:
+    """`per_writer_digit` digits of each label from each writer: every style stays represented."""
+    rng = random.Random(seed)
+    groups: dict[tuple[int, int], list[PenDigit]] = {}
+    for digit in digits:
+        groups.setdefault((digit.writer, digit.label), []).append(digit)
+    chosen = [d for key in sorted(groups) for d in rng.sample(groups[key], min(per_writer_digit, len(groups[key])))]
+    return sorted(chosen, key=lambda d: d.index)

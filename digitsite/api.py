@@ -1,0 +1,102 @@
+"""What every API endpoint shares: one error format, and a JSON parser that refuses big bodies.
+
+Errors follow the HackSoft Django Styleguide's shape, so a client reads every failure the same
+way: `{"message": "...", "extra": {...}}`, with `extra.fields` naming each invalid field.
+"""
+
+import logging
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.authentication import CSRFCheck
+from rest_framework.parsers import JSONParser
+from rest_framework.permissions import BasePermission
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from recognizer.preprocessing import PreprocessingError
+from recognizer.registry import ModelUnavailable
+
+logger = logging.getLogger("recognizer")
+
+
+class PayloadTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "Request body is too large."
+    default_code = "too_large"
+
+
+class ServiceUnavailable(exceptions.APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "The model is not available."
+    default_code = "model_unavailable"
+
+
+class LimitedJSONParser(JSONParser):
+    """JSON, refused with 413 before reading when it is larger than Django's upload limit."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        request = (parser_context or {}).get("request")
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        length = int(request.META.get("CONTENT_LENGTH") or 0) if request is not None else 0
+        if limit is not None and length > limit:
+            raise PayloadTooLarge(f"Request body is {length} bytes; at most {limit} are accepted.")
+        return super().parse(stream, media_type, parser_context)
+
+
+class CsrfProtected(BasePermission):
+    """Django's CSRF check for every caller. DRF checks it only for signed-in users, but the
+    page's anonymous corrections write to the database too."""
+
+    message = "CSRF check failed: load the page first and send its csrftoken cookie as X-CSRFToken."
+
+    def has_permission(self, request, view) -> bool:
+        check = CSRFCheck(lambda _: None)
+        check.process_request(request._request)
+        return check.process_view(request._request, None, (), {}) is None
+
+
+def exception_handler(exc, context):
+    if isinstance(exc, DjangoValidationError):
+        # Services raise Django's ValidationError; the client sees it as DRF's.
+        exc = exceptions.ValidationError(getattr(exc, "message_dict", None) or {"non_field_errors": exc.messages})
+    elif isinstance(exc, RequestDataTooBig):
+        exc = PayloadTooLarge()
+    elif isinstance(exc, PreprocessingError):
+        # Every preprocessing error is about the submitted image.
+        return _error(exc.status, str(exc), {"fields": {"image": [str(exc)]}})
+    elif isinstance(exc, ModelUnavailable):
+        logger.error("%s", exc)
+        exc = ServiceUnavailable(str(exc))
+    elif isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        logger.exception("unexpected error in %s", context.get("view"), exc_info=exc)
+        return _error(status.HTTP_500_INTERNAL_SERVER_ERROR, "Internal server error.", {})
+    if isinstance(exc, exceptions.ValidationError):
+        data = response.data if isinstance(response.data, dict) else {"non_field_errors": response.data}
+        response.data = {"message": _first_message(data), "extra": {"fields": data}}
+    else:
+        response.data = {"message": str(response.data.get("detail", exc)), "extra": {}}
+    return response
+
+
+def _error(code: int, message: str, extra: dict) -> Response:
+    return Response({"message": message, "extra": extra}, status=code)
+
+
+def _first_message(fields: dict) -> str:
+    # "image: This field is required." reads better in a client's log than "Invalid input."
+    for name, errors in fields.items():
+        first = errors[0] if isinstance(errors, list) and errors else errors
+        if isinstance(first, str):
+            return first if name == "non_field_errors" else f"{name}: {first}"
+    return "Invalid input."

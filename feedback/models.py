@@ -1,0 +1,45 @@
+import numpy as np
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+
+DIGIT = [MinValueValidator(0), MaxValueValidator(9)]
+
+
+class Sample(models.Model):
+    """A drawing with the digit its author says it is, and what the model made of it.
+
+    Everything is kept in the database, the drawing too, so samples travel with it (backups,
+    several web machines sharing one database) and training needs nothing else.
+    """
+
+    class Status(models.TextChoices):
+        NEW = "new", "new"
+        APPROVED = "approved", "approved"
+        REJECTED = "rejected", "rejected"
+
+    drawing = models.BinaryField(help_text="the drawing as submitted, PNG")
+    model_input = models.BinaryField(help_text="the 28x28 uint8 image the model read, row by row (784 bytes)")
+    label = models.PositiveSmallIntegerField(validators=DIGIT, db_index=True, help_text="what the user says it is")
+    guess = models.PositiveSmallIntegerField(validators=DIGIT, db_index=True, help_text="what the model said")
+    confidence = models.FloatField(help_text="the model's probability for its guess")
+    model_version = models.CharField(max_length=100, db_index=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.NEW, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(label__lte=9), name="sample_label_is_a_digit"),
+            models.CheckConstraint(condition=models.Q(guess__lte=9), name="sample_guess_is_a_digit"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk}: {self.label} (guessed {self.guess})"
+
+    @property
+    def is_correction(self) -> bool:
+        return self.label != self.guess
+
+    def input_array(self) -> np.ndarray:
+        return np.frombuffer(bytes(self.model_input), dtype=np.uint8).reshape(28, 28)

@@ -1,0 +1,57 @@
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
+from rest_framework.views import APIView
+
+from recognizer.fields import DataUrlImageField
+from recognizer.preprocessing import to_data_url, to_png
+from recognizer.registry import ModelUnavailable, active_model, active_model_problem
+from recognizer.services import digit_predict
+
+ERRORS = {
+    400: OpenApiResponse(description="Not JSON, no image, bad base64, or not a PNG/JPEG image."),
+    413: OpenApiResponse(description="The request or the image is too large."),
+    503: OpenApiResponse(description="No usable model file."),
+}
+
+
+class PredictApi(APIView):
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "predict"
+
+    class InputSerializer(serializers.Serializer):
+        image = DataUrlImageField()
+
+    class OutputSerializer(serializers.Serializer):
+        digit = serializers.IntegerField(allow_null=True, help_text="null when the drawing has no ink")
+        confidence = serializers.FloatField(allow_null=True)
+        probabilities = serializers.ListField(child=serializers.FloatField(), allow_null=True)
+        model = serializers.CharField(help_text="version of the model that guessed")
+        input_image = serializers.SerializerMethodField(help_text="the 28x28 image the model read, as a PNG data URL")
+
+        def get_input_image(self, prediction) -> str | None:
+            return None if prediction.model_input is None else to_data_url(to_png(prediction.model_input))
+
+    @extend_schema(request=InputSerializer, responses={200: OutputSerializer, **ERRORS}, summary="Guess a drawn digit")
+    def post(self, request):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        prediction = digit_predict(image=serializer.validated_data["image"])
+        return Response(self.OutputSerializer(prediction).data)
+
+
+class HealthApi(APIView):
+    class OutputSerializer(serializers.Serializer):
+        status = serializers.ChoiceField(choices=["ok", "degraded", "unavailable"])
+        problem = serializers.CharField(allow_null=True)
+        model = serializers.DictField(allow_null=True, help_text="the active model's metadata")
+
+    @extend_schema(responses={200: OutputSerializer, 503: OutputSerializer}, summary="Is a model serving, and which")
+    def get(self, request):
+        problem = active_model_problem()
+        try:
+            model = active_model().describe()
+        except ModelUnavailable:
+            return Response({"status": "unavailable", "problem": problem, "model": None}, status=503)
+        return Response({"status": "degraded" if problem else "ok", "problem": problem, "model": model})

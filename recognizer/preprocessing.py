@@ -1,0 +1,155 @@
+"""Turn a drawing into the 28x28 image the network reads, the way MNIST itself was made.
+
+MNIST's digits were size-normalised to fit a 20x20 box, keeping their aspect ratio, with
+anti-aliasing, then placed in a 28x28 frame so that their centre of mass sits at its centre.
+A drawing from the canvas goes through the same steps, so a digit drawn small in a corner reads
+like one drawn large in the middle. Training and serving share this module: the network is
+asked about images made exactly like the ones it learnt from.
+"""
+
+import base64
+import binascii
+import io
+import re
+
+import cv2
+import numpy as np
+import torch
+from PIL import Image
+
+SIZE = 28  # the frame MNIST digits sit in
+BOX = 20  # the box the longer side of a digit is scaled to
+MEAN = 0.1307  # MNIST training set, pixel values in [0, 1]
+STD = 0.3081
+
+# After inversion (ink bright, 0..255): anti-aliasing fringes and JPEG noise stay below this,
+# so they neither count as ink on an empty canvas nor widen the digit's bounding box.
+INK_THRESHOLD = 48
+
+MAX_IMAGE_BYTES = 1_500_000  # decoded from base64; a 400x400 drawing is a few kB
+MAX_IMAGE_PIXELS = 4096 * 4096  # refused before decoding: a tiny PNG can claim a huge canvas
+FORMATS = {"PNG": "image/png", "JPEG": "image/jpeg"}
+
+_DATA_URL = re.compile(r"^data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?:;[\w-]+=[^;,]*)*;base64,", re.I)
+
+
+class PreprocessingError(ValueError):
+    """The input is not a usable image. `status` is the HTTP status an API answers with."""
+
+    status = 400
+
+
+class ImageTooLarge(PreprocessingError):
+    status = 413
+
+
+def decode_data_url(data_url: str) -> bytes:
+    """`data:image/png;base64,...` -> the image file's bytes."""
+    match = _DATA_URL.match(data_url)
+    if not match:
+        raise PreprocessingError("image must be a data URL: data:image/png;base64,<data>")
+    mime = (match["mime"] or "").lower()
+    if mime not in FORMATS.values():
+        raise PreprocessingError(f"image must be PNG or JPEG, not {mime or 'unspecified'}")
+    payload = data_url[match.end() :]
+    if len(payload) > MAX_IMAGE_BYTES * 4 // 3 + 4:
+        raise ImageTooLarge(f"image is larger than {MAX_IMAGE_BYTES // 1000} kB")
+    try:
+        return base64.b64decode(payload, validate=True)
+    except (binascii.Error, ValueError):
+        raise PreprocessingError("image is not valid base64") from None
+
+
+def decode_image(data: bytes) -> np.ndarray:
+    """PNG or JPEG bytes -> grayscale uint8 with the ink bright and the background 0."""
+    if len(data) > MAX_IMAGE_BYTES:
+        raise ImageTooLarge(f"image is larger than {MAX_IMAGE_BYTES // 1000} kB")
+    # Pillow reads only the header here: format and size are checked before any pixel is.
+    try:
+        with Image.open(io.BytesIO(data)) as header:
+            fmt, (width, height) = header.format, header.size
+    except Image.DecompressionBombError:
+        raise ImageTooLarge(f"image has more than {MAX_IMAGE_PIXELS} pixels") from None
+    except Exception:
+        raise PreprocessingError("image could not be decoded as PNG or JPEG") from None
+    if fmt not in FORMATS:
+        raise PreprocessingError(f"image must be PNG or JPEG, not {fmt}")
+    if width * height > MAX_IMAGE_PIXELS:
+        raise ImageTooLarge(f"image is {width}x{height}; at most {MAX_IMAGE_PIXELS} pixels")
+
+    pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if pixels is None or pixels.size == 0:
+        raise PreprocessingError("image could not be decoded as PNG or JPEG")
+    if pixels.dtype == np.uint16:
+        pixels = (pixels >> 8).astype(np.uint8)
+    return 255 - _to_gray_on_white(pixels)
+
+
+def _to_gray_on_white(pixels: np.ndarray) -> np.ndarray:
+    # A canvas exports transparent black around the ink: composite over white first, or the
+    # whole background would read as ink.
+    if pixels.ndim == 2:
+        return pixels
+    channels = pixels.shape[2]
+    if channels in (2, 4):
+        alpha = pixels[..., -1:].astype(np.float32) / 255.0
+        color = pixels[..., :-1].astype(np.float32)
+        pixels = (color * alpha + 255.0 * (1.0 - alpha)).round().astype(np.uint8)
+    if pixels.shape[2] == 1:
+        return pixels[..., 0]
+    return cv2.cvtColor(pixels, cv2.COLOR_BGR2GRAY)
+
+
+def to_model_input(data: bytes) -> np.ndarray | None:
+    """Image bytes -> 28x28 uint8 (ink bright) as MNIST would have it, or None if no ink."""
+    return center_digit(decode_image(data))
+
+
+def center_digit(ink: np.ndarray) -> np.ndarray | None:
+    """Grayscale, ink bright -> 28x28 uint8: crop, fit to the 20 px box, centre of mass."""
+    rows = np.flatnonzero((ink > INK_THRESHOLD).any(axis=1))
+    cols = np.flatnonzero((ink > INK_THRESHOLD).any(axis=0))
+    if rows.size == 0:
+        return None
+    digit = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+
+    height, width = digit.shape
+    scale = BOX / max(height, width)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    # INTER_AREA averages when shrinking (anti-aliasing); when enlarging it would act like
+    # nearest-neighbour, so a tiny scribble is interpolated instead.
+    digit = cv2.resize(digit, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+
+    # Whole-pixel shift, as MNIST did: a sub-pixel one would blur the strokes. MNIST's digits
+    # have their centre of mass at pixel (14, 14) on average, not at 13.5.
+    moments = cv2.moments(digit)
+    height, width = digit.shape
+    if moments["m00"] > 0:
+        cx, cy = moments["m10"] / moments["m00"], moments["m01"] / moments["m00"]
+    else:
+        cx, cy = (width - 1) / 2, (height - 1) / 2
+    left = int(np.clip(round(SIZE / 2 - cx), 0, SIZE - width))
+    top = int(np.clip(round(SIZE / 2 - cy), 0, SIZE - height))
+
+    frame = np.zeros((SIZE, SIZE), np.uint8)
+    frame[top : top + height, left : left + width] = digit
+    return frame
+
+
+def normalize(images: torch.Tensor) -> torch.Tensor:
+    """uint8 (..., 28, 28) or float in [0, 1] -> what the network takes: (N, 1, 28, 28)."""
+    if images.dtype == torch.uint8:
+        images = images.float() / 255.0
+    return ((images - MEAN) / STD).reshape(-1, 1, SIZE, SIZE)
+
+
+def to_png(image: np.ndarray) -> bytes:
+    """A uint8 image -> PNG bytes (for storing and showing what the model saw)."""
+    ok, encoded = cv2.imencode(".png", image)
+    if not ok:  # pragma: no cover - OpenCV encodes any uint8 array
+        raise ValueError("could not encode PNG")
+    return encoded.tobytes()
+
+
+def to_data_url(png: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")

@@ -1,0 +1,246 @@
+"""Model files: the one place that saves, publishes, activates and loads them.
+
+Layout under settings.MODEL_DIR:
+    versions/<version>.safetensors   every published model, never changed after writing
+    active.safetensors               a copy of the active one, replaced atomically
+
+Until a model is published, the shipped one (settings.SHIPPED_MODEL) is active. Each file holds
+the weights and their metadata (version, trained at, MNIST test accuracy, net width, ...) in
+safetensors' header, so a file is always complete and self-describing, and nothing is unpickled.
+
+Writes go to a temporary file in the same folder, then `os.replace`: a reader sees the old file
+or the new one, never half of one. Each server process keeps the model it loaded and checks
+the active file's identity (inode, mtime, size) on every request, which costs one `stat`, so a
+newly activated model serves from the next request on, without a restart.
+"""
+
+import json
+import logging
+import os
+import re
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.conf import settings
+from safetensors.torch import load as safetensors_load
+from safetensors.torch import save as safetensors_save
+
+from recognizer.net import DigitNet
+
+logger = logging.getLogger(__name__)
+
+ACTIVE = "active.safetensors"
+VERSIONS = "versions"
+_VERSION = re.compile(r"^[\w.-]{1,100}$")
+
+
+class ModelUnavailable(RuntimeError):
+    """No usable model file: missing, corrupt, or not a DigitNet."""
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    net: DigitNet
+    metadata: dict[str, str]
+
+    @property
+    def version(self) -> str:
+        return self.metadata["version"]
+
+    def describe(self) -> dict:
+        """Metadata with numbers as numbers, for the API and the admin."""
+        described: dict = dict(self.metadata)
+        for key, value in self.metadata.items():
+            try:
+                described[key] = json.loads(value)
+            except ValueError:
+                pass
+        described["version"] = self.version  # a version like "1" stays a string
+        return described
+
+
+def model_dir() -> Path:
+    return Path(settings.MODEL_DIR)
+
+
+def version_path(version: str) -> Path:
+    if not _VERSION.match(version):
+        raise ModelUnavailable(f"not a model version: {version!r}")
+    return model_dir() / VERSIONS / f"{version}.safetensors"
+
+
+def active_path() -> Path:
+    active = model_dir() / ACTIVE
+    return active if active.exists() else Path(settings.SHIPPED_MODEL)
+
+
+# -- files --------------------------------------------------------------------------------
+
+
+def model_to_bytes(*, net: DigitNet, metadata: dict[str, object]) -> bytes:
+    header = {key: value if isinstance(value, str) else json.dumps(value) for key, value in metadata.items()}
+    header["width"] = str(net.width)
+    tensors = {name: tensor.detach().cpu().contiguous() for name, tensor in net.state_dict().items()}
+    return safetensors_save(tensors, metadata=header)
+
+
+def model_from_bytes(data: bytes, *, source: str) -> LoadedModel:
+    try:
+        header_size = int.from_bytes(data[:8], "little")
+        metadata = json.loads(data[8 : 8 + header_size]).get("__metadata__") or {}
+        tensors = safetensors_load(data)
+        net = DigitNet(width=int(metadata["width"]))
+        net.load_state_dict(tensors, strict=True)
+    except Exception as error:  # truncated, not safetensors, wrong shapes, missing keys...
+        raise ModelUnavailable(f"model file {source} is not a usable DigitNet: {error}") from error
+    if "version" not in metadata:
+        raise ModelUnavailable(f"model file {source} has no version in its metadata")
+    return LoadedModel(net=net.eval(), metadata=metadata)
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def model_load(*, path: Path) -> LoadedModel:
+    try:
+        data = Path(path).read_bytes()
+    except OSError as error:
+        raise ModelUnavailable(f"model file {path} cannot be read: {error.strerror or error}") from error
+    return model_from_bytes(data, source=str(path))
+
+
+def model_save(*, net: DigitNet, metadata: dict[str, object], path: Path) -> None:
+    _write_atomically(Path(path), model_to_bytes(net=net, metadata=metadata))
+
+
+def model_publish(*, net: DigitNet, metadata: dict[str, object], activate: bool) -> Path:
+    """Keep the model as a version; make it the active one if `activate`."""
+    path = version_path(str(metadata["version"]))
+    model_save(net=net, metadata=metadata, path=path)
+    if activate:
+        model_activate(version=str(metadata["version"]))
+    return path
+
+
+def model_activate(*, version: str) -> LoadedModel:
+    """Make a kept version (or the shipped model) the active one, for every server process."""
+    shipped = Path(settings.SHIPPED_MODEL)
+    source = version_path(version)
+    if not source.exists() and model_load(path=shipped).version == version:
+        source = shipped
+    data = source.read_bytes() if source.exists() else b""
+    if not data:
+        raise ModelUnavailable(f"no model version {version!r} in {source.parent}")
+    loaded = model_from_bytes(data, source=str(source))  # never activate a file that cannot load
+    _write_atomically(model_dir() / ACTIVE, data)
+    logger.info("model %s is now active", loaded.version)
+    return loaded
+
+
+def model_versions() -> list[LoadedModel]:
+    """The shipped model and every kept version that loads, oldest first."""
+    paths = [Path(settings.SHIPPED_MODEL), *sorted((model_dir() / VERSIONS).glob("*.safetensors"))]
+    found: dict[str, LoadedModel] = {}
+    for path in paths:
+        try:
+            loaded = model_load(path=path)
+        except ModelUnavailable as error:
+            logger.warning("%s", error)
+            continue
+        found.setdefault(loaded.version, loaded)
+    return sorted(found.values(), key=lambda m: m.metadata.get("trained_at", ""))
+
+
+# -- the active model of this process -----------------------------------------------------
+
+
+class _Active:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.key: tuple | None = None  # identity of the file `model` was read from
+        self.model: LoadedModel | None = None
+        self.failed_key: tuple | None = None  # a broken file is reported once, not per request
+        self.error: str | None = None
+
+    def get(self) -> LoadedModel:
+        path = active_path()
+        key = _identity(path)
+        if self.model is not None and key in (self.key, self.failed_key):
+            return self.model
+        with self.lock:
+            if key not in (self.key, self.failed_key):
+                self._reload(path, key)
+            if self.model is None:
+                raise ModelUnavailable(self.error or f"no model file at {path}")
+            return self.model
+
+    def _reload(self, path: Path, key: tuple) -> None:
+        try:
+            with open(path, "rb") as file:
+                # The identity of what was actually read: the file may be replaced meanwhile.
+                key = _identity_of(path, os.fstat(file.fileno()))
+                data = file.read()
+        except OSError as error:
+            self.failed_key = key
+            self.error = f"model file {path} cannot be read: {error.strerror or error}"
+            logger.error("%s", self.error)
+            return
+        try:
+            loaded = model_from_bytes(data, source=str(path))
+        except ModelUnavailable as error:
+            # Keep serving the model already loaded, if any; health reports the problem.
+            self.failed_key, self.error = key, str(error)
+            logger.error("%s", error)
+            return
+        self.key, self.model, self.failed_key, self.error = key, loaded, None, None
+        logger.info("loaded model %s from %s", loaded.version, path)
+
+    def reset(self) -> None:
+        with self.lock:
+            self.__init__()
+
+
+def _identity(path: Path) -> tuple:
+    try:
+        return _identity_of(path, os.stat(path))
+    except OSError:
+        return (str(path), "missing")
+
+
+def _identity_of(path: Path, st: os.stat_result) -> tuple:
+    return (str(path), st.st_ino, st.st_mtime_ns, st.st_size)
+
+
+_active = _Active()
+
+
+def active_model() -> LoadedModel:
+    """The active model, loaded once per process and reloaded when the active file changes."""
+    return _active.get()
+
+
+def active_model_problem() -> str | None:
+    """Why the active file could not be used, if it could not (the last good model serves)."""
+    try:
+        active_model()
+    except ModelUnavailable as error:
+        return str(error)
+    return _active.error
+
+
+def active_model_forget() -> None:
+    """Drop this process's loaded model (tests switch MODEL_DIR between them)."""
+    _active.reset()

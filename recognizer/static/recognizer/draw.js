@@ -1,0 +1,230 @@
+// The drawing pad: pointer events in, live guesses out, corrections sent back.
+"use strict";
+
+(() => {
+  const LINE_WIDTH = 24; // canvas pixels; bench/pendigits_data.py BRUSH mirrors it
+  const LIVE_INTERVAL_MS = 500; // at most one guess per this while drawing
+
+  const board = document.querySelector(".board");
+  const canvas = document.getElementById("pad");
+  const ctx = canvas.getContext("2d");
+  const guess = document.getElementById("guess");
+  const sees = document.getElementById("sees");
+  const seesEmpty = document.getElementById("sees-empty");
+  const scores = [...document.querySelectorAll(".score")].sort((a, b) => a.dataset.digit - b.dataset.digit);
+  const confirmButton = document.getElementById("confirm");
+  const labelButtons = [...document.querySelectorAll(".label")];
+  const teachStatus = document.getElementById("teach-status");
+
+  let drawing = false; // a pointer is down on the pad
+  let last = null; // last point of the current stroke
+  let hasInk = false;
+  let lastSent = 0;
+  let trailing = null; // timer for the guess that ends a burst of movement
+  let sequence = 0; // only the newest request's answer is shown
+  let inFlight = 0;
+  let current = null; // the guess shown now: {digit, model, sequence}
+  let saved = false; // this drawing was already stored as feedback
+
+  ctx.lineCap = "round";
+  ctx.lineJoin = "round";
+  ctx.lineWidth = LINE_WIDTH;
+  ctx.strokeStyle = "#000";
+  ctx.fillStyle = "#000";
+
+  function toCanvas(event) {
+    const rect = canvas.getBoundingClientRect();
+    return {
+      x: ((event.clientX - rect.left) * canvas.width) / rect.width,
+      y: ((event.clientY - rect.top) * canvas.height) / rect.height,
+    };
+  }
+
+  function dot(p) {
+    ctx.beginPath();
+    ctx.arc(p.x, p.y, LINE_WIDTH / 2, 0, 2 * Math.PI);
+    ctx.fill();
+  }
+
+  function line(from, to) {
+    ctx.beginPath();
+    ctx.moveTo(from.x, from.y);
+    ctx.lineTo(to.x, to.y);
+    ctx.stroke();
+  }
+
+  canvas.addEventListener("pointerdown", (event) => {
+    if (event.button !== 0 && event.pointerType === "mouse") return;
+    event.preventDefault(); // no scrolling, no text selection while drawing
+    canvas.setPointerCapture(event.pointerId);
+    drawing = true;
+    last = toCanvas(event);
+    dot(last);
+    inkChanged();
+  });
+
+  canvas.addEventListener("pointermove", (event) => {
+    if (!drawing) return;
+    // Coalesced events keep fast strokes smooth: browsers deliver one move per frame.
+    const events = event.getCoalescedEvents ? event.getCoalescedEvents() : [];
+    for (const e of events.length ? events : [event]) {
+      const p = toCanvas(e);
+      line(last, p);
+      last = p;
+    }
+    inkChanged();
+  });
+
+  function endStroke(event) {
+    if (!drawing) return;
+    drawing = false;
+    last = null;
+    if (canvas.hasPointerCapture(event.pointerId)) canvas.releasePointerCapture(event.pointerId);
+    clearTimeout(trailing);
+    trailing = null;
+    predict(); // the guess for the finished stroke, at once
+  }
+  canvas.addEventListener("pointerup", endStroke);
+  canvas.addEventListener("pointercancel", endStroke);
+
+  function inkChanged() {
+    hasInk = true;
+    saved = false;
+    setTeaching(false, "");
+    const wait = lastSent + LIVE_INTERVAL_MS - performance.now();
+    if (wait <= 0) {
+      predict();
+    } else if (!trailing) {
+      trailing = setTimeout(() => {
+        trailing = null;
+        if (drawing) predict();
+      }, wait);
+    }
+  }
+
+  async function predict() {
+    if (!hasInk) return;
+    lastSent = performance.now();
+    const mine = ++sequence;
+    setBusy(+1);
+    try {
+      const response = await fetch(board.dataset.predictUrl, {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ image: canvas.toDataURL("image/png") }),
+      });
+      const body = await response.json().catch(() => ({}));
+      if (mine !== sequence) return; // a newer drawing state already asked
+      if (!response.ok) throw new Error(body.message || `the server answered ${response.status}`);
+      show(body, mine);
+    } catch (error) {
+      if (mine === sequence) guess.textContent = `Could not guess: ${error.message}`;
+    } finally {
+      setBusy(-1);
+    }
+  }
+
+  function setBusy(delta) {
+    inFlight += delta;
+    guess.setAttribute("aria-busy", inFlight > 0 ? "true" : "false");
+  }
+
+  function show(result, mine) {
+    if (result.digit === null || result.digit === undefined) {
+      reset("Draw a digit");
+      return;
+    }
+    current = { digit: result.digit, model: result.model, sequence: mine };
+    guess.innerHTML = "";
+    guess.append("It's a ", Object.assign(document.createElement("strong"), { textContent: result.digit }));
+    guess.append(` (${percent(result.confidence)} sure)`);
+    result.probabilities.forEach((p, digit) => {
+      const row = scores[digit];
+      row.classList.toggle("top", digit === result.digit);
+      row.querySelector(".fill").style.width = `${(p * 100).toFixed(1)}%`;
+      row.querySelector(".score-value").textContent = percent(p);
+    });
+    sees.src = result.input_image;
+    sees.hidden = false;
+    seesEmpty.hidden = true;
+    if (!drawing && !saved) setTeaching(true, "Tip: press a digit key to correct a wrong guess.");
+  }
+
+  function percent(p) {
+    return p >= 0.995 ? "100%" : p < 0.005 ? "0%" : `${Math.round(p * 100)}%`;
+  }
+
+  function reset(message) {
+    current = null;
+    guess.textContent = message;
+    for (const row of scores) {
+      row.classList.remove("top");
+      row.querySelector(".fill").style.width = "0";
+      row.querySelector(".score-value").textContent = "–";
+    }
+    sees.hidden = true;
+    sees.removeAttribute("src");
+    seesEmpty.hidden = false;
+    setTeaching(false, "Tip: press a digit key to correct a wrong guess.");
+  }
+
+  document.getElementById("clear").addEventListener("click", () => {
+    ctx.clearRect(0, 0, canvas.width, canvas.height);
+    hasInk = false;
+    saved = false;
+    sequence++; // answers still on their way belong to the old drawing
+    clearTimeout(trailing);
+    trailing = null;
+    reset("Draw a digit");
+  });
+
+  // -- teaching: store the right label for this drawing ------------------------------------
+
+  function setTeaching(enabled, message) {
+    confirmButton.disabled = !enabled;
+    for (const button of labelButtons) {
+      button.disabled = !enabled;
+      button.classList.toggle("guessed", enabled && current && Number(button.dataset.label) === current.digit);
+    }
+    if (message !== undefined && message !== "") teachStatus.textContent = message;
+  }
+
+  function csrfToken() {
+    const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
+    return match ? decodeURIComponent(match[1]) : "";
+  }
+
+  async function teach(label) {
+    if (!current || drawing || saved) return;
+    const shown = current;
+    setTeaching(false, "Saving…");
+    try {
+      const response = await fetch(board.dataset.feedbackUrl, {
+        method: "POST",
+        headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken() },
+        body: JSON.stringify({ image: canvas.toDataURL("image/png"), label }),
+      });
+      const body = await response.json().catch(() => ({}));
+      if (!response.ok) throw new Error(body.message || `the server answered ${response.status}`);
+      if (shown !== current) return;
+      saved = true;
+      teachStatus.textContent =
+        label === shown.digit
+          ? `Saved: a ${label}, guessed right. Thank you!`
+          : `Saved: a ${label}, not a ${shown.digit}. The model will learn from it at its next training.`;
+    } catch (error) {
+      teachStatus.textContent = `Not saved: ${error.message}`;
+      if (shown === current) setTeaching(true);
+    }
+  }
+
+  confirmButton.addEventListener("click", () => current && teach(current.digit));
+  for (const button of labelButtons) button.addEventListener("click", () => teach(Number(button.dataset.label)));
+  document.addEventListener("keydown", (event) => {
+    if (event.ctrlKey || event.metaKey || event.altKey || !/^[0-9]$/.test(event.key)) return;
+    if (event.target instanceof HTMLInputElement || event.target instanceof HTMLTextAreaElement) return;
+    if (confirmButton.disabled) return;
+    event.preventDefault();
+    teach(Number(event.key));
+  });
+})();
