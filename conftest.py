@@ -1,5 +1,6 @@
 """Fixtures for every app's tests."""
 
+import os
 import shutil
 from pathlib import Path
 
@@ -32,3 +33,30 @@ def mnist_dir(tmp_path_factory) -> Path:
     if SHARED_MNIST.exists():
         shutil.copytree(SHARED_MNIST, folder / "MNIST")
     return folder  # training.data downloads MNIST here when it is missing
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    from bench.browser import launch
+
+    # Playwright's sync API runs an event loop in this thread; Django would take the tests'
+    # own database calls for calls from async code.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    with sync_playwright() as playwright:
+        browser = launch(playwright)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, live_server):
+    context = browser.new_context(viewport={"width": 1200, "height": 900})
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda error: errors.append(error))
+    page.goto(live_server.url)
+    yield page
+    context.close()
+    assert errors == [], f"the page raised: {errors}"

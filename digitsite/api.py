@@ -52,12 +52,15 @@ class CsrfProtected(BasePermission):
     """Django's CSRF check for every caller. DRF checks it only for signed-in users, but the
     page's anonymous corrections write to the database too."""
 
-    message = "CSRF check failed: load the page first and send its csrftoken cookie as X-CSRFToken."
-
     def has_permission(self, request, view) -> bool:
         check = CSRFCheck(lambda _: None)
         check.process_request(request._request)
-        return check.process_view(request._request, None, (), {}) is None
+        if reason := check.process_view(request._request, None, (), {}):
+            # Raised here: returning False would read "not authenticated" to an anonymous user.
+            raise exceptions.PermissionDenied(
+                f"CSRF check failed ({reason}): load the page first and send its csrftoken cookie as X-CSRFToken."
+            )
+        return True
 
 
 def exception_handler(exc, context):

@@ -52,8 +52,9 @@ def mnist_load(*, data_dir: Path, train: bool) -> Digits:
         dataset = MNIST(str(data_dir), train=train, download=True)
     except Exception as error:  # torchvision raises URLError, RuntimeError, ... when offline
         raw = Path(data_dir) / "MNIST" / "raw"
+        reason = " ".join(str(error).split())  # torchvision's message spans several lines
         raise MnistUnavailable(
-            f"MNIST is not in {raw} and could not be downloaded ({error}). "
+            f"MNIST is not in {raw} and could not be downloaded ({reason}). "
             f"Put the four original files there ({', '.join(MNIST_FILES)}), "
             f"for example: mkdir -p {data_dir} && cp -r ../shared/mnist/MNIST {data_dir}/"
         ) from error

@@ -20,14 +20,17 @@ STROKES: dict[int, list[list[tuple[float, float]]]] = {
 }
 
 
-def draw(digit: int, *, centre=(0.5, 0.5), height: float = 0.6, pen: int = PEN) -> np.ndarray:
-    """RGBA canvas with the digit drawn at `centre` (share of the canvas), `height` tall."""
-    canvas = np.zeros((CANVAS, CANVAS, 4), np.uint8)  # transparent black, like a fresh canvas
+def strokes(digit: int, *, centre=(0.5, 0.5), height: float = 0.6) -> list[np.ndarray]:
+    """The digit's strokes in canvas pixels, at `centre` (share of the canvas), `height` tall."""
     size = height * CANVAS
-    for stroke in STROKES[digit]:
-        points = np.array([
-            ((x - 0.5) * size + centre[0] * CANVAS, (y - 0.5) * size + centre[1] * CANVAS) for x, y in stroke
-        ])  # fmt: skip
+    offset = np.array(centre) * CANVAS
+    return [(np.array(stroke) - 0.5) * size + offset for stroke in STROKES[digit]]
+
+
+def draw(digit: int, *, centre=(0.5, 0.5), height: float = 0.6, pen: int = PEN) -> np.ndarray:
+    """RGBA canvas with the digit drawn on it, round-capped and anti-aliased."""
+    canvas = np.zeros((CANVAS, CANVAS, 4), np.uint8)  # transparent black, like a fresh canvas
+    for points in strokes(digit, centre=centre, height=height):
         cv2.polylines(canvas, [np.round(points * 16).astype(np.int32)], False, (0, 0, 0, 255), pen, cv2.LINE_AA, 4)
     return canvas
 

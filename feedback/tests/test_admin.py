@@ -1,0 +1,85 @@
+import pytest
+from django.contrib.auth.models import User
+from django.core.exceptions import ValidationError
+
+from feedback.models import Sample
+from feedback.selectors import sample_is_held_out, samples_for_training
+from feedback.services import sample_create, sample_relabel, sample_review
+from recognizer.preprocessing import decode_data_url
+from recognizer.tests.drawings import drawn
+
+CHANGELIST = "/admin/feedback/sample/"
+
+
+@pytest.fixture
+def samples(db):
+    return [sample_create(image=decode_data_url(drawn(digit)), label=label) for digit, label in [(1, 7), (7, 7), (0, 6)]]
+
+
+@pytest.fixture
+def admin_client(client, db):
+    User.objects.create_superuser("admin", "admin@example.com", "a-long-password-42")
+    client.login(username="admin", password="a-long-password-42")
+    return client
+
+
+def test_sample_list_shows_thumbnails_labels_guesses_and_status(admin_client, samples):
+    html = admin_client.get(CHANGELIST).content.decode()
+    assert html.count('<img src="data:image/png;base64,') == len(samples)
+    for heading in ["Label", "Guess", "Confidence", "Status", "Model version", "Created at"]:
+        assert heading in html
+
+
+@pytest.mark.parametrize("query, expected", [("label=6", 1), ("guess=7", 1), ("status__exact=new", 3), ("q=7", 2)])
+def test_sample_list_filters_and_search(admin_client, samples, query, expected):
+    response = admin_client.get(f"{CHANGELIST}?{query}")
+    assert response.status_code == 200
+    assert response.context["cl"].result_count == expected
+
+
+def test_sample_detail_shows_the_drawing_large_and_the_28x28_input(admin_client, samples):
+    html = admin_client.get(f"{CHANGELIST}{samples[0].pk}/change/").content.decode()
+    assert "width:320px" in html and "image-rendering:pixelated" in html
+    assert "What the model saw (28x28)" in html
+
+
+def bulk(admin_client, action, samples):
+    return admin_client.post(CHANGELIST, {"action": action, "_selected_action": [s.pk for s in samples]}, follow=True)
+
+
+def test_bulk_approve_and_reject(admin_client, samples):
+    bulk(admin_client, "approve", samples[:2])
+    bulk(admin_client, "reject", samples[2:])
+    statuses = dict(Sample.objects.values_list("pk", "status"))
+    assert [statuses[s.pk] for s in samples] == ["approved", "approved", "rejected"]
+    assert all(s.reviewed_at for s in Sample.objects.all())
+
+
+def test_bulk_relabel_sets_the_label_and_approves(admin_client, samples):
+    response = bulk(admin_client, "relabel_9", samples[:2])
+    assert "relabelled as 9" in response.content.decode()
+    relabelled = Sample.objects.filter(pk__in=[s.pk for s in samples[:2]])
+    assert {(s.label, s.status) for s in relabelled} == {(9, "approved")}
+    assert Sample.objects.get(pk=samples[2].pk).label == 6
+
+
+def test_rejected_samples_are_never_trained_on_and_approved_only_restricts(samples):
+    sample_review(samples=samples[:1], status="rejected")
+    sample_review(samples=samples[1:2], status="approved")
+    assert list(samples_for_training()) == [samples[1], samples[2]]
+    assert list(samples_for_training(approved_only=True)) == [samples[1]]
+
+
+def test_review_with_an_unknown_status_is_refused(samples):
+    with pytest.raises(ValidationError):
+        sample_review(samples=samples, status="maybe")
+    with pytest.raises(ValidationError):
+        sample_relabel(samples=samples, label=10)
+    assert set(Sample.objects.values_list("status", flat=True)) == {"new"}
+
+
+def test_the_held_out_share_is_stable_and_close_to_what_was_asked():
+    held = [sample_is_held_out(sample_id=i, holdout_share=0.2) for i in range(1, 5001)]
+    assert 0.18 < sum(held) / len(held) < 0.22
+    assert held == [sample_is_held_out(sample_id=i, holdout_share=0.2) for i in range(1, 5001)]
+    assert not any(sample_is_held_out(sample_id=i, holdout_share=0) for i in range(1, 500))

@@ -1,0 +1,116 @@
+import numpy as np
+import pytest
+from rest_framework.test import APIClient
+from rest_framework.throttling import ScopedRateThrottle
+
+from feedback.models import Sample
+from recognizer.preprocessing import decode_data_url, to_model_input
+from recognizer.registry import active_model
+from recognizer.tests.drawings import blank, data_url, drawn
+
+FEEDBACK = "/api/feedback/"
+
+
+@pytest.fixture
+def api(db):
+    return APIClient()
+
+
+@pytest.fixture
+def page_client(db):
+    """A browser-like client: it loaded the page (CSRF cookie) and must send the token back."""
+    client = APIClient(enforce_csrf_checks=True)
+    client.get("/")
+    client.credentials(HTTP_X_CSRFTOKEN=client.cookies["csrftoken"].value)
+    return client
+
+
+def test_feedback_stores_the_drawing_what_the_model_saw_its_guess_and_version(api):
+    image = drawn(1, centre=(0.3, 0.6), height=0.5)
+    response = api.post(FEEDBACK, {"image": image, "label": 7}, format="json")
+    assert response.status_code == 201, response.content
+    body = response.json()
+    sample = Sample.objects.get(pk=body["id"])
+    assert (sample.label, sample.guess) == (7, 1)  # the model read a 1; the user says 7
+    assert body["guess"] == 1 and body["is_correction"] is True and body["status"] == "new"
+    assert bytes(sample.drawing) == decode_data_url(image)
+    assert np.array_equal(sample.input_array(), to_model_input(decode_data_url(image)))
+    assert sample.model_version == active_model().version == body["model"]
+    assert 0 < sample.confidence <= 1
+
+
+def test_feedback_confirming_a_right_guess_is_stored_as_a_positive_sample(api):
+    response = api.post(FEEDBACK, {"image": drawn(4), "label": 4}, format="json")
+    assert response.status_code == 201
+    assert response.json()["is_correction"] is False
+
+
+def test_feedback_ignores_a_guess_sent_by_the_client(api):
+    response = api.post(FEEDBACK, {"image": drawn(0), "label": 6, "guess": 6, "confidence": 1.0}, format="json")
+    sample = Sample.objects.get(pk=response.json()["id"])
+    assert sample.guess == 0 and sample.confidence < 1.0
+
+
+@pytest.mark.parametrize("label", [-1, 10, 99, "seven", None, 3.5])
+def test_feedback_with_label_out_of_range_is_rejected(api, label):
+    response = api.post(FEEDBACK, {"image": drawn(3), "label": label}, format="json")
+    assert response.status_code == 400
+    assert "label" in response.json()["extra"]["fields"]
+    assert Sample.objects.count() == 0
+
+
+def test_feedback_without_label_is_rejected(api):
+    response = api.post(FEEDBACK, {"image": drawn(3)}, format="json")
+    assert response.status_code == 400
+    assert response.json()["extra"]["fields"]["label"] == ["This field is required."]
+
+
+def test_feedback_on_an_empty_canvas_is_rejected_and_nothing_is_stored(api):
+    response = api.post(FEEDBACK, {"image": blank(), "label": 3}, format="json")
+    assert response.status_code == 400
+    assert "no ink" in response.json()["message"]
+    assert Sample.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    "image",
+    ["nope", "data:image/png;base64,###", data_url(b"GIF89a not really"), data_url(b"\x89PNG\r\n\x1a\n truncated")],
+)
+def test_feedback_with_malformed_image_is_rejected_and_nothing_is_stored(api, image):
+    response = api.post(FEEDBACK, {"image": image, "label": 3}, format="json")
+    assert response.status_code == 400
+    assert "image" in response.json()["extra"]["fields"]
+    assert Sample.objects.count() == 0
+
+
+def test_feedback_with_a_body_that_is_not_json_is_rejected(api):
+    response = api.post(FEEDBACK, "label=3", content_type="application/json")
+    assert response.status_code == 400
+    assert Sample.objects.count() == 0
+
+
+def test_feedback_from_the_page_with_its_csrf_token_is_accepted(page_client):
+    response = page_client.post(FEEDBACK, {"image": drawn(2), "label": 2}, format="json")
+    assert response.status_code == 201
+
+
+def test_feedback_without_a_csrf_token_is_refused(page_client):
+    page_client.credentials()  # the cookie is there, the header is not: a forged cross-site post
+    response = page_client.post(FEEDBACK, {"image": drawn(2), "label": 2}, format="json")
+    assert response.status_code == 403
+    assert "CSRF" in response.json()["message"]
+    assert Sample.objects.count() == 0
+
+
+def test_feedback_is_throttled_so_one_client_cannot_flood_the_database(api, monkeypatch):
+    monkeypatch.setattr(ScopedRateThrottle, "THROTTLE_RATES", {"feedback": "2/min", "predict": None})
+    codes = [api.post(FEEDBACK, {"image": drawn(7), "label": 1}, format="json").status_code for _ in range(3)]
+    assert codes == [201, 201, 429]
+    assert Sample.objects.count() == 2
+    assert api.post("/api/predict/", {"image": drawn(7)}, format="json").status_code == 200  # guessing goes on
+
+
+def test_feedback_keeps_existing_samples_when_a_bad_one_arrives(api):
+    api.post(FEEDBACK, {"image": drawn(1), "label": 1}, format="json")
+    api.post(FEEDBACK, {"image": drawn(1), "label": 12}, format="json")
+    assert list(Sample.objects.values_list("label", flat=True)) == [1]

@@ -1,0 +1,76 @@
+"""The page in headless Chromium, drawn on with the mouse, against a live server."""
+
+import pytest
+from playwright.sync_api import expect
+
+from bench.browser import Pad, launch
+from recognizer.tests.drawings import strokes
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def test_drawing_a_digit_with_the_mouse_shows_the_right_guess(page):
+    answer = Pad(page).draw(strokes(7, centre=(0.45, 0.55), height=0.6))
+    assert answer["digit"] == 7
+    expect(page.locator("#guess")).to_have_text("It's a 7 ({}% sure)".format(round(answer["confidence"] * 100)))
+    expect(page.locator(".score.top")).to_have_attribute("data-digit", "7")
+    expect(page.locator(".score.top .score-value")).to_have_text(f"{round(answer['confidence'] * 100)}%")
+    expect(page.locator("#sees")).to_be_visible()
+    assert page.locator("#sees").evaluate("img => img.naturalWidth") == 28
+
+
+def test_a_multi_stroke_digit_is_guessed_after_the_last_stroke(page):
+    answer = Pad(page).draw(strokes(4, height=0.5)[:1] + strokes(4, height=0.5)[1:])
+    assert answer["digit"] == 4
+
+
+def test_clear_empties_the_canvas_and_the_scores(page):
+    pad = Pad(page)
+    pad.draw(strokes(0))
+    expect(page.locator(".score.top")).to_have_count(1)
+    pad.clear()
+    expect(page.locator("#guess")).to_have_text("Draw a digit")
+    expect(page.locator(".score.top")).to_have_count(0)
+    expect(page.locator("#sees")).to_be_hidden()
+    blank = page.evaluate(
+        "() => { const c = document.querySelector('canvas');"
+        " return c.getContext('2d').getImageData(0, 0, c.width, c.height).data.every(v => v === 0); }"
+    )
+    assert blank
+    assert Pad(page).draw(strokes(1))["digit"] == 1  # and the next drawing starts afresh
+
+
+def test_live_guesses_arrive_while_drawing_at_most_every_500_ms(page):
+    # Record when the page calls the API, by the page's own clock.
+    page.evaluate(
+        """() => { window.predictCalls = []; const fetch = window.fetch;
+        window.fetch = (url, options) => { if (String(url).endsWith('/api/predict/'))
+            window.predictCalls.push(performance.now()); return fetch(url, options); }; }"""
+    )
+    pad = Pad(page)
+    mouse = page.mouse
+    mouse.move(*pad._to_page((200, 60)))
+    mouse.down()
+    for step in range(30):  # a slow stroke, 1.5 s or more
+        mouse.move(*pad._to_page((200, 60 + step * 10)))
+        page.wait_for_timeout(50)
+    live = page.evaluate("window.predictCalls.length")
+    with page.expect_request(lambda r: r.url.endswith("/api/predict/")):
+        mouse.up()
+    calls = page.evaluate("window.predictCalls")
+    gaps = [b - a for a, b in zip(calls[: live - 1], calls[1:live])]
+    assert live >= 3  # guesses while drawing, not only at the end
+    assert min(gaps) >= 450  # throttled to one per 500 ms (timers may fire a little early)
+    assert len(calls) == live + 1  # and one more as soon as the pen lifts
+
+
+def test_the_page_fits_a_phone_screen_and_drawing_does_not_scroll_it(browser, live_server):
+    context = browser.new_context(viewport={"width": 390, "height": 844}, has_touch=True, is_mobile=True)
+    page = context.new_page()
+    page.goto(live_server.url)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    assert page.locator("canvas").evaluate("c => getComputedStyle(c).touchAction") == "none"
+    box = page.locator("canvas").bounding_box()
+    assert box["width"] <= 390 and box["x"] >= 0
+    assert Pad(page).draw(strokes(7))["digit"] == 7
+    context.close()

@@ -1,0 +1,97 @@
+import random
+
+import cv2
+import numpy as np
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from torchvision.datasets import MNIST
+
+from feedback.models import Sample
+from feedback.services import sample_create
+from recognizer.registry import active_model, model_load, version_path
+from recognizer.services import digit_predict
+from recognizer.tests.drawings import CANVAS, png
+from training.models import TrainingRun
+
+pytestmark = pytest.mark.django_db
+
+
+def train(mnist_dir, *args: str) -> TrainingRun:
+    call_command("train_digits", "--data-dir", str(mnist_dir), "--val-size", "1000", "--no-progress", *args)
+    return TrainingRun.objects.latest("started_at")
+
+
+def test_train_digits_with_limit_fine_tunes_on_a_real_subset_and_publishes(mnist_dir, isolated_models, settings):
+    shipped = model_load(path=settings.SHIPPED_MODEL)
+    run = train(mnist_dir, "--limit", "1500", "--epochs", "1", "--tolerance", "100")
+
+    assert run.status == TrainingRun.Status.PROMOTED and run.error == ""
+    assert run.mnist_samples == 1500 and run.base_version == shipped.version
+    assert run.mnist_accuracy > 0.97  # fine-tuning keeps what the shipped model knows
+    assert active_model().version == run.model_version != shipped.version
+    metadata = model_load(path=version_path(run.model_version)).describe()
+    assert metadata["mnist_test_accuracy"] == pytest.approx(run.mnist_accuracy, abs=1e-6)
+    assert metadata["base_version"] == shipped.version
+    checkpoints = isolated_models / "runs" / run.model_version
+    assert (checkpoints / "best.safetensors").exists() and (checkpoints / "latest.safetensors").exists()
+
+
+def test_train_digits_from_scratch_learns_from_a_small_subset(mnist_dir):
+    run = train(mnist_dir, "--from-scratch", "--width", "16", "--limit", "2000", "--epochs", "3", "--force")
+    assert run.from_scratch and run.epochs == 3
+    assert run.mnist_accuracy > 0.8  # far above chance (0.1) after 48 steps on 2000 images
+    assert active_model().version == run.model_version
+
+
+def test_a_model_worse_than_the_tolerance_is_kept_as_a_candidate(mnist_dir, settings):
+    shipped = model_load(path=settings.SHIPPED_MODEL).version
+    run = train(mnist_dir, "--from-scratch", "--width", "8", "--limit", "500", "--epochs", "1", "--tolerance", "0.2")
+    assert run.status == TrainingRun.Status.CANDIDATE
+    assert "kept as a candidate" in run.decision
+    assert active_model().version == shipped  # the better model keeps serving
+    assert version_path(run.model_version).exists()  # and the candidate is kept
+
+
+def test_train_digits_offline_without_mnist_fails_with_a_clear_message(tmp_path, monkeypatch):
+    monkeypatch.setattr(MNIST, "mirrors", ["http://127.0.0.1:9/"])  # nothing listens there
+    with pytest.raises(CommandError, match=r"MNIST is not in .*MNIST/raw.*Put the four original files there"):
+        call_command("train_digits", "--data-dir", str(tmp_path), "--no-progress")
+    assert TrainingRun.objects.get().status == TrainingRun.Status.FAILED
+
+
+def test_train_digits_rejects_bad_flags():
+    with pytest.raises(CommandError):
+        call_command("train_digits", "--epochs", "0")
+    with pytest.raises(CommandError):
+        call_command("train_digits", "--augment", "wobble=3")
+
+
+def eastern_arabic_eight(rng: random.Random) -> bytes:
+    """٨, the Eastern Arabic 8: an inverted V. MNIST has none; the shipped model reads it as 1."""
+    canvas = np.zeros((CANVAS, CANVAS, 4), np.uint8)
+    height, width = rng.uniform(120, 260), rng.uniform(0.45, 0.8)
+    x0, y0 = rng.uniform(60, CANVAS - 60 - width * height), rng.uniform(40, CANVAS - 40 - height)
+    apex = (x0 + width * height * rng.uniform(0.4, 0.6), y0)
+    left, right = (x0, y0 + height * rng.uniform(0.9, 1.0)), (x0 + width * height, y0 + height * rng.uniform(0.9, 1.0))
+    points = np.round(np.array([left, apex, right]) * 16).astype(np.int32)
+    cv2.polylines(canvas, [points], False, (0, 0, 0, 255), rng.choice([16, 24, 32]), cv2.LINE_AA, 4)
+    return png(canvas)
+
+
+def test_corrections_teach_the_model_a_kind_of_drawing_it_got_wrong(mnist_dir):
+    rng = random.Random(0)
+    taught = [eastern_arabic_eight(rng) for _ in range(40)]
+    unseen = [eastern_arabic_eight(rng) for _ in range(20)]
+    assert sum(digit_predict(image=image).digit == 8 for image in unseen) <= 2  # wrong before
+
+    for image in taught:
+        sample_create(image=image, label=8)
+    run = train(mnist_dir, "--limit", "3000", "--epochs", "2", "--holdout", "0.2", "--tolerance", "1")
+
+    assert run.status == TrainingRun.Status.PROMOTED
+    assert 0 < run.feedback_holdout < 20 and run.feedback_samples == 40 - run.feedback_holdout
+    assert set(run.samples.all()) <= set(Sample.objects.all()) and run.samples.count() == run.feedback_samples
+    assert run.feedback_accuracy_before < 0.2 and run.feedback_accuracy > 0.8  # held-out corrections
+    assert sum(digit_predict(image=image).digit == 8 for image in unseen) >= 17  # new drawings of that kind
+    assert run.mnist_accuracy > run.mnist_accuracy_before - 0.01  # without forgetting MNIST
