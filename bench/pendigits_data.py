@@ -2,7 +2,7 @@
 
 The file keeps each digit as the pen's trajectory in tablet units with y growing upwards.
 `load_digits` reads it; `layout` places each digit on the 400x400 canvas at a seeded random
-size and place, as a person might draw it; `render` draws the strokes with OpenCV the way the
+size (35-80% of its height) and place, as a person might draw it; `render` draws the strokes with OpenCV the way the
 page's canvas does, for quick offline measurements without a browser.
 """
 
@@ -56,8 +56,10 @@ def load_digits(path: Path = DEFAULT_PATH) -> list[PenDigit]:
     ]
 
 
-def layout(digit: PenDigit, rng: random.Random) -> list[np.ndarray]:
-    """Scale the digit to a random height and move it to a random place on the canvas."""
+def layout(digit: PenDigit, seed: int) -> list[np.ndarray]:
+    """Scale the digit to a random height and move it to a random place on the canvas. Each
+    digit draws from its own seeded generator, so its place is the same in every subset."""
+    rng = random.Random(f"{seed}:{digit.index}")
     points = np.concatenate(digit.strokes)
     low, high = points.min(axis=0), points.max(axis=0)
     extent = np.maximum(high - low, 1.0)

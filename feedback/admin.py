@@ -13,18 +13,16 @@ def _image(data_url: str, size: int, alt: str, pixelated: bool = False) -> str:
     return format_html('<img src="{}" alt="{}" style="{}">', data_url, alt, style)
 
 
-class RelabelActions:
-    """One bulk action per digit: "Relabel as 0" ... "Relabel as 9"."""
+def relabel_action(label: int):
+    """A bulk action "Relabel as <label>": one per digit, so relabelling is one pick in the list."""
 
-    @staticmethod
-    def make(label: int):
-        def relabel(modeladmin, request, queryset):
-            count = sample_relabel(samples=queryset, label=label)
-            modeladmin.message_user(request, f"{count} sample(s) relabelled as {label} and approved.", messages.SUCCESS)
+    @admin.action(description=f"Relabel as {label} (and approve)")
+    def relabel(modeladmin, request, queryset):
+        count = sample_relabel(samples=queryset, label=label)
+        modeladmin.message_user(request, f"{count} sample(s) relabelled as {label} and approved.", messages.SUCCESS)
 
-        relabel.short_description = f"Relabel as {label} (and approve)"
-        relabel.__name__ = f"relabel_{label}"
-        return relabel
+    relabel.__name__ = f"relabel_{label}"
+    return relabel
 
 
 @admin.register(Sample)
@@ -35,7 +33,7 @@ class SampleAdmin(admin.ModelAdmin):
     search_fields = ["=id", "=label", "=guess", "model_version"]
     list_per_page = 50
     date_hierarchy = "created_at"
-    actions = ["approve", "reject", *(RelabelActions.make(label) for label in range(10))]
+    actions = ["approve", "reject", *(relabel_action(label) for label in range(10))]
     fields = [
         "drawing_large", "model_input_large", "label", "guess", "confidence_percent",
         "status", "model_version", "created_at", "reviewed_at", "used_by",

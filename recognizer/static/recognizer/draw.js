@@ -19,8 +19,8 @@
   let drawing = false; // a pointer is down on the pad
   let last = null; // last point of the current stroke
   let hasInk = false;
-  let lastSent = 0;
-  let trailing = null; // timer for the guess that ends a burst of movement
+  let changed = false; // ink was added since the last guess was asked for
+  let ticker = null; // while the pen is down: asks for a guess every LIVE_INTERVAL_MS if changed
   let sequence = 0; // only the newest request's answer is shown
   let inFlight = 0;
   let current = null; // the guess shown now: {digit, model, sequence}
@@ -61,6 +61,9 @@
     last = toCanvas(event);
     dot(last);
     inkChanged();
+    // The first live guess comes once the stroke has had time to look like something.
+    clearInterval(ticker);
+    ticker = setInterval(() => changed && predict(), LIVE_INTERVAL_MS);
   });
 
   canvas.addEventListener("pointermove", (event) => {
@@ -80,8 +83,8 @@
     drawing = false;
     last = null;
     if (canvas.hasPointerCapture(event.pointerId)) canvas.releasePointerCapture(event.pointerId);
-    clearTimeout(trailing);
-    trailing = null;
+    clearInterval(ticker);
+    ticker = null;
     predict(); // the guess for the finished stroke, at once
   }
   canvas.addEventListener("pointerup", endStroke);
@@ -89,22 +92,14 @@
 
   function inkChanged() {
     hasInk = true;
+    changed = true;
     saved = false;
     setTeaching(false, "");
-    const wait = lastSent + LIVE_INTERVAL_MS - performance.now();
-    if (wait <= 0) {
-      predict();
-    } else if (!trailing) {
-      trailing = setTimeout(() => {
-        trailing = null;
-        if (drawing) predict();
-      }, wait);
-    }
   }
 
   async function predict() {
     if (!hasInk) return;
-    lastSent = performance.now();
+    changed = false;
     const mine = ++sequence;
     setBusy(+1);
     try {
@@ -172,9 +167,8 @@
     ctx.clearRect(0, 0, canvas.width, canvas.height);
     hasInk = false;
     saved = false;
+    changed = false;
     sequence++; // answers still on their way belong to the old drawing
-    clearTimeout(trailing);
-    trailing = null;
     reset("Draw a digit");
   });
 

@@ -2,7 +2,7 @@
 
 import json
 import time
-from argparse import ArgumentDefaultsHelpFormatter, ArgumentTypeError
+from argparse import ArgumentTypeError
 from dataclasses import fields
 
 import torch
@@ -51,35 +51,31 @@ class Command(BaseCommand):
         "model unless it is worse on the MNIST test set by more than --tolerance."
     )
 
-    def create_parser(self, prog_name, subcommand, **kwargs):
-        kwargs["formatter_class"] = ArgumentDefaultsHelpFormatter  # every flag shows its default
-        return super().create_parser(prog_name, subcommand, **kwargs)
-
     def add_arguments(self, parser):
-        parser.add_argument("--epochs", type=positive_int, default=10, help="passes over the training data")
-        parser.add_argument("--batch-size", type=positive_int, default=128, help="images per optimiser step")
+        parser.add_argument("--epochs", type=positive_int, default=10, help="passes over the training data (default: %(default)s)")
+        parser.add_argument("--batch-size", type=positive_int, default=128, help="images per optimiser step (default: %(default)s)")
         parser.add_argument(
             "--lr", type=float, default=None,
-            help="peak learning rate of the one-cycle schedule (default: 3e-3 from scratch, 1e-3 when fine-tuning)",
+            help="peak learning rate of the one-cycle schedule (default: 3e-3 with --from-scratch, 1e-3 when fine-tuning)",
         )  # fmt: skip
-        parser.add_argument("--from-scratch", action="store_true", help="start from random weights, not the active model")
-        parser.add_argument("--width", type=positive_int, default=32, help="net width, with --from-scratch")
-        parser.add_argument("--data-dir", default=str(settings.MNIST_DIR), help="MNIST in torchvision's layout")
-        parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="auto: cuda if available")
-        parser.add_argument("--seed", type=int, default=0, help="seed for data order, augmentation and init")
-        parser.add_argument("--limit", type=positive_int, default=None, help="train on only N MNIST images (quick runs)")
-        parser.add_argument("--val-size", type=positive_int, default=5000, help="MNIST training images held out to pick the best epoch")
-        parser.add_argument("--augment", type=augment_overrides, default={}, help="augmentation overrides, e.g. styles=0,elastic=0.5")
-        parser.add_argument("--no-feedback", action="store_true", help="train on MNIST only")
-        parser.add_argument("--approved-only", action="store_true", help="use only approved corrections, not new ones")
+        parser.add_argument("--from-scratch", action="store_true", help="start from random weights (default: fine-tune the active model)")
+        parser.add_argument("--width", type=positive_int, default=32, help="net width, with --from-scratch (default: %(default)s)")
+        parser.add_argument("--data-dir", default=str(settings.MNIST_DIR), help="MNIST in torchvision's layout; downloaded there if missing (default: %(default)s)")
+        parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="auto takes cuda when there is one (default: %(default)s)")
+        parser.add_argument("--seed", type=int, default=0, help="seed for data order, augmentation and init (default: %(default)s)")
+        parser.add_argument("--limit", type=positive_int, default=None, help="train on only N MNIST images, for quick runs (default: all)")
+        parser.add_argument("--val-size", type=positive_int, default=5000, help="MNIST training images held out to pick the best epoch (default: %(default)s)")
+        parser.add_argument("--augment", type=augment_overrides, default={}, help="augmentation overrides, e.g. styles=0,elastic=0.5 (default: none; see training/augment.py)")
+        parser.add_argument("--no-feedback", action="store_true", help="train on MNIST only (default: MNIST plus corrections)")
+        parser.add_argument("--approved-only", action="store_true", help="only approved corrections (default: every one not rejected)")
         parser.add_argument(
             "--feedback-share", type=share, default=0.1,
-            help="share of each epoch made of corrections (oversampled, at most 100 times each)",
+            help="share of each epoch made of corrections, oversampled at most 100 times each (default: %(default)s)",
         )  # fmt: skip
-        parser.add_argument("--holdout", type=share, default=0.2, help="share of corrections kept out of training to evaluate")
-        parser.add_argument("--tolerance", type=float, default=0.2, help="MNIST test points the new model may lose and still be promoted")
-        parser.add_argument("--force", action="store_true", help="promote the new model whatever the gate says")
-        parser.add_argument("--no-progress", action="store_true", help="no progress bar (for logs)")
+        parser.add_argument("--holdout", type=share, default=0.2, help="share of corrections never trained on, to evaluate with (default: %(default)s)")
+        parser.add_argument("--tolerance", type=float, default=0.2, help="MNIST test points the new model may lose and still be promoted (default: %(default)s)")
+        parser.add_argument("--force", action="store_true", help="promote the new model whatever the gate says (default: off)")
+        parser.add_argument("--no-progress", action="store_true", help="no progress bar, for logs (default: progress bar)")
 
     def handle(self, *args, **opts):
         if opts["device"] == "cuda" and not torch.cuda.is_available():

@@ -1,0 +1,156 @@
+"""How well the whole site reads real human drawing: pen-stroke digits replayed on the page.
+
+Each of the 7,494 digits written by 30 people on a tablet (../shared/pendigits) is drawn with
+the mouse onto the page's canvas in headless Chromium, at a seeded random size (35-80% of the
+canvas height) and place; the score is the guess the page itself gets back from /api/predict/.
+Prints accuracy overall, per digit and per writer, the top confusions and the time taken.
+
+    python -m bench.pendigits                # all 7,494 digits in the browser (about 15 minutes)
+    python -m bench.pendigits --quick        # 2 of each digit from each writer: 600 digits
+    python -m bench.pendigits --offline      # no browser: strokes drawn with OpenCV, same layout
+
+The server is started here with the active model (DIGITSITE_* variables pass through), unless
+--url names a running one. --offline is for quick comparisons while developing: its figures
+differ from the browser's by the canvas's own anti-aliasing.
+"""
+
+import argparse
+import json
+import os
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from bench.pendigits_data import DEFAULT_PATH, PenDigit, layout, load_digits, render, stratified_subset
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+@dataclass(frozen=True)
+class Result:
+    index: int
+    writer: int
+    label: int
+    guess: int | None
+    model: str
+
+    @property
+    def right(self) -> bool:
+        return self.guess == self.label
+
+
+def replay_in_browser(digits: list[PenDigit], *, url: str, seed: int, teach: bool = False, progress: bool = True) -> list[Result]:
+    """Draw each digit on the page; with `teach`, correct each wrong guess the way a person
+    would, by pressing the right digit key, and wait until the page has stored it."""
+    from playwright.sync_api import sync_playwright
+
+    from bench.browser import Pad, launch
+
+    results = []
+    with sync_playwright() as playwright:
+        browser = launch(playwright)
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        page.goto(url)
+        pad = Pad(page)
+        for number, digit in enumerate(digits, 1):
+            answer = pad.draw(layout(digit, seed))
+            result = Result(digit.index, digit.writer, digit.label, answer["digit"], answer["model"])
+            results.append(result)
+            if teach and not result.right and result.guess is not None:
+                with page.expect_response("**/api/feedback/") as saved:
+                    page.keyboard.press(str(digit.label))
+                if saved.value.status != 201:
+                    raise RuntimeError(f"the page could not store a correction: {saved.value.text()}")
+            pad.clear()
+            if progress and number % 250 == 0:
+                print(f"  {number}/{len(digits)}: {_share(results):.2%} right so far", flush=True)
+        browser.close()
+    return results
+
+
+def replay_offline(digits: list[PenDigit], *, seed: int) -> list[Result]:
+    """The same layout drawn with OpenCV and read by the same service, without a browser."""
+    import django
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "digitsite.settings")
+    django.setup()
+    from recognizer.preprocessing import to_png
+    from recognizer.services import digit_predict
+
+    results = []
+    for digit in digits:
+        prediction = digit_predict(image=to_png(render(layout(digit, seed))))
+        results.append(Result(digit.index, digit.writer, digit.label, prediction.digit, prediction.model))
+    return results
+
+
+def _share(results: list[Result]) -> float:
+    return sum(r.right for r in results) / max(1, len(results))
+
+
+def summary(results: list[Result], seconds: float) -> dict:
+    by_digit = {d: _share([r for r in results if r.label == d]) for d in range(10)}
+    by_writer = {w: _share([r for r in results if r.writer == w]) for w in sorted({r.writer for r in results})}
+    confusions = Counter((r.label, r.guess) for r in results if not r.right)
+    return {
+        "count": len(results),
+        "accuracy": _share(results),
+        "errors": len(results) - sum(r.right for r in results),
+        "per_digit": by_digit,
+        "per_writer": by_writer,
+        "confusions": [[label, guess, n] for (label, guess), n in confusions.most_common(10)],
+        "models": sorted({r.model for r in results}),
+        "seconds": round(seconds, 1),
+    }
+
+
+def report(figures: dict, title: str) -> str:
+    lines = [
+        f"{title}: {figures['accuracy']:.2%} of {figures['count']} digits right "
+        f"({figures['errors']} wrong), model {', '.join(figures['models'])}, {figures['seconds']:.0f} s",
+        "per digit:  " + "  ".join(f"{d}: {a:.1%}" for d, a in figures["per_digit"].items()),
+        "per writer: " + "  ".join(f"{w}: {a:.1%}" for w, a in figures["per_writer"].items()),
+        "worst writers: " + ", ".join(f"{w} ({a:.1%})" for w, a in sorted(figures["per_writer"].items(), key=lambda x: x[1])[:5]),
+        "top confusions (true -> guess: count): "
+        + ", ".join(f"{label}->{guess}: {n}" for label, guess, n in figures["confusions"]),
+    ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="same as --per-writer-digit 2 (600 digits)")
+    parser.add_argument("--per-writer-digit", type=int, default=None, help="a stratified subset: N of each digit per writer (default: all digits)")
+    parser.add_argument("--seed", type=int, default=0, help="seed for sizes, places and the subset (default: 0)")
+    parser.add_argument("--offline", action="store_true", help="draw with OpenCV instead of the browser (default: browser)")
+    parser.add_argument("--url", default=None, help="a running site to measure (default: start one here)")
+    parser.add_argument("--data", type=Path, default=DEFAULT_PATH, help=f"the pendigits file (default: {DEFAULT_PATH})")
+    parser.add_argument("--out", type=Path, default=None, help="write figures and every guess as JSON here (default: bench/results/)")
+    args = parser.parse_args()
+
+    digits = load_digits(args.data)
+    per = 2 if args.quick else args.per_writer_digit
+    if per:
+        digits = stratified_subset(digits, per, args.seed)
+    started = time.perf_counter()
+    if args.offline:
+        results, mode = replay_offline(digits, seed=args.seed), "offline (OpenCV)"
+    elif args.url:
+        results, mode = replay_in_browser(digits, url=args.url, seed=args.seed), "browser"
+    else:
+        from bench.server import running_server
+
+        with running_server() as url:
+            results, mode = replay_in_browser(digits, url=url, seed=args.seed), "browser"
+    figures = summary(results, time.perf_counter() - started)
+    print(report(figures, f"pendigits, {mode}, seed {args.seed}"))
+
+    out = args.out or RESULTS / f"pendigits-{'offline' if args.offline else 'browser'}-{len(results)}-seed{args.seed}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"mode": mode, "seed": args.seed, **figures, "results": [asdict(r) for r in results]}, indent=1))
+    print(f"written to {out}")
+
+
+if __name__ == "__main__":
+    main()

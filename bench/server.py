@@ -1,0 +1,59 @@
+"""Start the site on 127.0.0.1 for a benchmark, and stop it afterwards."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def manage(*args: str, env: dict[str, str] | None = None, quiet: bool = False) -> None:
+    """Run a manage.py command with the benchmark's environment; fail loudly if it fails."""
+    subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+        check=True,
+        stdout=subprocess.DEVNULL if quiet else None,
+    )
+
+
+@contextmanager
+def running_server(env: dict[str, str] | None = None, port: int | None = None):
+    """Yield the base URL of a fresh `runserver` (throttling off) using `env` on top of ours."""
+    port = port or free_port()
+    env = {**os.environ, "DIGITSITE_PREDICT_RATE": "none", "DIGITSITE_FEEDBACK_RATE": "none", **(env or {})}
+    manage("migrate", "--noinput", env=env, quiet=True)
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/api/health/", timeout=2):
+                    break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"the server did not start on {url}") from None
+                time.sleep(0.3)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
