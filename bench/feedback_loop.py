@@ -48,6 +48,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed for the halves and the layout (default: 0)")
     parser.add_argument("--epochs", type=int, default=3, help="train_digits --epochs (default: 3)")
     parser.add_argument("--train-args", default="", help='more train_digits flags, e.g. "--holdout 0.1" (default: none)')
+    parser.add_argument("--workers", type=int, default=4, help="browser pages drawing at once (default: %(default)s)")
     parser.add_argument("--workdir", type=Path, default=None, help="where the fresh database and models go (default: a temporary folder)")
     args = parser.parse_args()
 
@@ -61,17 +62,17 @@ def main() -> None:
 
     started = time.perf_counter()
     with running_server(env) as url:
-        before = replay_in_browser(test, url=url, seed=args.seed)
+        before = replay_in_browser(test, url=url, seed=args.seed, workers=args.workers)
         print(report(summary(before, time.perf_counter() - started), "test half, before"), flush=True)
 
-        taught = replay_in_browser(teach, url=url, seed=args.seed, teach=True)
+        taught = replay_in_browser(teach, url=url, seed=args.seed, teach=True, workers=args.workers)
         corrections = sum(not r.right for r in taught)
         print(report(summary(taught, time.perf_counter() - started), "teaching half, as drawn"))
         print(f"{corrections} corrections stored through the page", flush=True)
 
         manage("train_digits", "--epochs", str(args.epochs), "--no-progress", *shlex.split(args.train_args), env=env)
 
-        after = replay_in_browser(test, url=url, seed=args.seed)
+        after = replay_in_browser(test, url=url, seed=args.seed, workers=args.workers)
         print(report(summary(after, time.perf_counter() - started), "test half, after"))
 
     with sqlite3.connect(workdir / "db.sqlite3") as db:

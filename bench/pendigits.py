@@ -5,7 +5,7 @@ the mouse onto the page's canvas in headless Chromium, at a seeded random size (
 canvas height) and place; the score is the guess the page itself gets back from /api/predict/.
 Prints accuracy overall, per digit and per writer, the top confusions and the time taken.
 
-    python -m bench.pendigits                # all 7,494 digits in the browser (about 15 minutes)
+    python -m bench.pendigits                # all 7,494 digits in the browser (about 30 minutes)
     python -m bench.pendigits --quick        # 2 of each digit from each writer: 600 digits
     python -m bench.pendigits --offline      # no browser: strokes drawn with OpenCV, same layout
 
@@ -19,6 +19,7 @@ import json
 import os
 import time
 from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -40,9 +41,29 @@ class Result:
         return self.guess == self.label
 
 
-def replay_in_browser(digits: list[PenDigit], *, url: str, seed: int, teach: bool = False, progress: bool = True) -> list[Result]:
+def replay_in_browser(
+    digits: list[PenDigit], *, url: str, seed: int, teach: bool = False, workers: int = 1, progress: bool = True
+) -> list[Result]:
     """Draw each digit on the page; with `teach`, correct each wrong guess the way a person
-    would, by pressing the right digit key, and wait until the page has stored it."""
+    would, by pressing the right digit key, and wait until the page has stored it.
+
+    Chromium delivers one mouse move per frame (60 a second), as a real mouse does, so one page
+    is slow but idle; `workers` pages, each in its own browser and process, share the digits.
+    """
+    if workers <= 1:
+        return _replay_on_one_page(digits, url=url, seed=seed, teach=teach, progress=progress)
+    chunks = [digits[i::workers] for i in range(workers)]
+    with ProcessPoolExecutor(workers) as pool:
+        futures = [
+            pool.submit(_replay_on_one_page, chunk, url=url, seed=seed, teach=teach, progress=progress and i == 0)
+            for i, chunk in enumerate(chunks)
+        ]
+        results = [result for future in futures for result in future.result()]
+    order = {digit.index: n for n, digit in enumerate(digits)}
+    return sorted(results, key=lambda r: order[r.index])
+
+
+def _replay_on_one_page(digits: list[PenDigit], *, url: str, seed: int, teach: bool, progress: bool) -> list[Result]:
     from playwright.sync_api import sync_playwright
 
     from bench.browser import Pad, launch
@@ -64,7 +85,7 @@ def replay_in_browser(digits: list[PenDigit], *, url: str, seed: int, teach: boo
                     raise RuntimeError(f"the page could not store a correction: {saved.value.text()}")
             pad.clear()
             if progress and number % 250 == 0:
-                print(f"  {number}/{len(digits)}: {_share(results):.2%} right so far", flush=True)
+                print(f"  {number}/{len(digits)} on the first page: {_share(results):.2%} right so far", flush=True)
         browser.close()
     return results
 
@@ -124,6 +145,7 @@ def main() -> None:
     parser.add_argument("--per-writer-digit", type=int, default=None, help="a stratified subset: N of each digit per writer (default: all digits)")
     parser.add_argument("--seed", type=int, default=0, help="seed for sizes, places and the subset (default: 0)")
     parser.add_argument("--offline", action="store_true", help="draw with OpenCV instead of the browser (default: browser)")
+    parser.add_argument("--workers", type=int, default=4, help="browser pages drawing at once (default: %(default)s)")
     parser.add_argument("--url", default=None, help="a running site to measure (default: start one here)")
     parser.add_argument("--data", type=Path, default=DEFAULT_PATH, help=f"the pendigits file (default: {DEFAULT_PATH})")
     parser.add_argument("--out", type=Path, default=None, help="write figures and every guess as JSON here (default: bench/results/)")
@@ -137,12 +159,12 @@ def main() -> None:
     if args.offline:
         results, mode = replay_offline(digits, seed=args.seed), "offline (OpenCV)"
     elif args.url:
-        results, mode = replay_in_browser(digits, url=args.url, seed=args.seed), "browser"
+        results, mode = replay_in_browser(digits, url=args.url, seed=args.seed, workers=args.workers), "browser"
     else:
         from bench.server import running_server
 
         with running_server() as url:
-            results, mode = replay_in_browser(digits, url=url, seed=args.seed), "browser"
+            results, mode = replay_in_browser(digits, url=url, seed=args.seed, workers=args.workers), "browser"
     figures = summary(results, time.perf_counter() - started)
     print(report(figures, f"pendigits, {mode}, seed {args.seed}"))
 
