@@ -57,6 +57,7 @@ def main() -> None:
         digits = stratified_subset(digits, 8, args.seed)
     teach, test = halves(digits, args.seed)
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="digitsite-feedback-"))
+    workdir.mkdir(parents=True, exist_ok=True)
     env = {"DIGITSITE_DB_PATH": str(workdir / "db.sqlite3"), "DIGITSITE_MODEL_DIR": str(workdir / "models")}
     print(f"{len(teach)} digits to teach with, {len(test)} to test on; working in {workdir}", flush=True)
 

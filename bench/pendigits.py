@@ -64,7 +64,7 @@ def replay_in_browser(
 
 
 def _replay_on_one_page(digits: list[PenDigit], *, url: str, seed: int, teach: bool, progress: bool) -> list[Result]:
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
     from bench.browser import Pad, launch
 
@@ -79,6 +79,8 @@ def _replay_on_one_page(digits: list[PenDigit], *, url: str, seed: int, teach: b
             result = Result(digit.index, digit.writer, digit.label, answer["digit"], answer["model"])
             results.append(result)
             if teach and not result.right and result.guess is not None:
+                # A person answers the guess they see: the key does nothing until the page shows it.
+                expect(page.get_by_role("button", name="Yes, that's right")).to_be_enabled()
                 with page.expect_response("**/api/feedback/") as saved:
                     page.keyboard.press(str(digit.label))
                 if saved.value.status != 201:
