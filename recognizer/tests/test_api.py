@@ -85,6 +85,15 @@ def test_predict_with_malformed_image_is_rejected_with_a_reason(api, body, field
     assert field_message in error["extra"]["fields"]["image"][0]
 
 
+@pytest.mark.parametrize("escape", ["\\u0000", "\\ud800", "\\u00e9"])
+def test_predict_with_a_character_that_is_not_base64_is_rejected(api, escape):
+    # Raw JSON, so that a lone surrogate reaches the server as the client wrote it.
+    body = '{"image": "data:image/png;base64,iVBO%sRw0KGgo="}' % escape
+    response = api.post(PREDICT, body, content_type="application/json")
+    assert response.status_code == 400
+    assert "base64" in response.json()["extra"]["fields"]["image"][0]
+
+
 def test_predict_with_a_body_that_is_not_json_is_rejected(api):
     response = api.post(PREDICT, "{not json", content_type="application/json")
     assert response.status_code == 400
