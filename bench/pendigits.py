@@ -5,7 +5,7 @@ the mouse onto the page's canvas in headless Chromium, at a seeded random size (
 canvas height) and place; the score is the guess the page itself gets back from /api/predict/.
 Prints accuracy overall, per digit and per writer, the top confusions and the time taken.
 
-    python -m bench.pendigits                # all 7,494 digits in the browser (about 30 minutes)
+    python -m bench.pendigits                # all 7,494 digits in the browser (about 55 minutes)
     python -m bench.pendigits --quick        # 2 of each digit from each writer: 600 digits
     python -m bench.pendigits --offline      # no browser: strokes drawn with OpenCV, same layout
 

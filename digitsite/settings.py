@@ -52,6 +52,7 @@ ALLOWED_HOSTS = env_list("DIGITSITE_ALLOWED_HOSTS", "127.0.0.1,localhost")
 CSRF_TRUSTED_ORIGINS = env_list("DIGITSITE_CSRF_TRUSTED_ORIGINS", "")
 
 INSTALLED_APPS = [
+    "recognizer",  # first, so that its runserver (Nagle off) replaces staticfiles' one
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -61,7 +62,6 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI served from here, not from a CDN
-    "recognizer",
     "feedback",
     "training",
 ]
