@@ -2,10 +2,7 @@ from django.contrib import admin, messages
 
 from recognizer.registry import ModelUnavailable, active_model, model_activate
 from training.models import TrainingRun
-
-
-def _percent(value: float | None) -> str:
-    return "–" if value is None else f"{value * 100:.2f}%"
+from training.services import percent_text
 
 
 @admin.register(TrainingRun)
@@ -27,19 +24,19 @@ class TrainingRunAdmin(admin.ModelAdmin):
 
     @admin.display(description="MNIST before")
     def mnist_before(self, run):
-        return _percent(run.mnist_accuracy_before)
+        return percent_text(run.mnist_accuracy_before)
 
     @admin.display(description="MNIST after")
     def mnist_after(self, run):
-        return _percent(run.mnist_accuracy)
+        return percent_text(run.mnist_accuracy)
 
     @admin.display(description="feedback before")
     def feedback_before(self, run):
-        return _percent(run.feedback_accuracy_before)
+        return percent_text(run.feedback_accuracy_before)
 
     @admin.display(description="feedback after")
     def feedback_after(self, run):
-        return _percent(run.feedback_accuracy)
+        return percent_text(run.feedback_accuracy)
 
     @admin.display(description="corrections trained on")
     def sample_count(self, run):

@@ -87,7 +87,7 @@ def _execute(run: TrainingRun, o: RunOptions, log: Callable[[str], None]) -> Non
     before_mnist = accuracy(base.net, mnist_test) if base else None
     before_feedback = accuracy(base.net, feedback_test) if base and len(feedback_test) else None
     if base:
-        log(f"active model {base.version}: MNIST test {_pct(before_mnist)}, held-out corrections {_pct(before_feedback)}")
+        log(f"active model {base.version}: MNIST test {percent_text(before_mnist)}, held-out corrections {percent_text(before_feedback)}")
     net = DigitNet(width=o.width) if o.from_scratch else copy.deepcopy(base.net)
 
     version = f"{timezone.now():%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
@@ -103,9 +103,9 @@ def _execute(run: TrainingRun, o: RunOptions, log: Callable[[str], None]) -> Non
             figures["feedback"] = accuracy(current, feedback_test, device=o.device)
         model_save(net=current, metadata={"version": f"{version}-latest", "epoch": report.epoch}, path=checkpoints / "latest.safetensors")
         log(
-            f"epoch {report.epoch}/{o.epochs}  loss {report.loss:.4f}  val {_pct(report.val_accuracy)}  "
-            f"MNIST test {_pct(figures['test'])}"
-            + (f"  held-out corrections {_pct(figures['feedback'])}" if "feedback" in figures else "")
+            f"epoch {report.epoch}/{o.epochs}  loss {report.loss:.4f}  val {percent_text(report.val_accuracy)}  "
+            f"MNIST test {percent_text(figures['test'])}"
+            + (f"  held-out corrections {percent_text(figures['feedback'])}" if "feedback" in figures else "")
             + f"  {report.seconds:.0f} s"
         )
         return figures
@@ -123,7 +123,7 @@ def _execute(run: TrainingRun, o: RunOptions, log: Callable[[str], None]) -> Non
     after_mnist = accuracy(best, mnist_test)
     after_feedback = accuracy(best, feedback_test) if len(feedback_test) else None
     best_epoch = max(result.epochs, key=lambda r: (r.val_accuracy, r.epoch)).epoch
-    log(f"best epoch {best_epoch}: MNIST test {_pct(after_mnist)}, held-out corrections {_pct(after_feedback)}")
+    log(f"best epoch {best_epoch}: MNIST test {percent_text(after_mnist)}, held-out corrections {percent_text(after_feedback)}")
 
     promote, decision = _gate(after_mnist, before_mnist, o.tolerance, o.force)
     metadata = {
@@ -163,9 +163,9 @@ def _active_or_none(*, required: bool) -> LoadedModel | None:
 def _gate(after: float, before: float | None, tolerance: float, force: bool) -> tuple[bool, str]:
     """Promote unless the new model loses more than `tolerance` points on MNIST test."""
     if before is None:
-        return True, f"MNIST test {_pct(after)}; there was no active model to compare with."
+        return True, f"MNIST test {percent_text(after)}; there was no active model to compare with."
     change = (after - before) * 100
-    verdict = f"MNIST test {_pct(after)} against {_pct(before)} for the active model ({change:+.2f} points, tolerance {tolerance:.2f})"
+    verdict = f"MNIST test {percent_text(after)} against {percent_text(before)} for the active model ({change:+.2f} points, tolerance {tolerance:.2f})"
     if change >= -tolerance:
         return True, f"{verdict}: promoted."
     if force:
@@ -173,5 +173,6 @@ def _gate(after: float, before: float | None, tolerance: float, force: bool) -> 
     return False, f"{verdict}: kept as a candidate. Activate it anyway with: manage.py activate_model <version>."
 
 
-def _pct(value: float | None) -> str:
+def percent_text(value: float | None) -> str:
+    """An accuracy as the run log and the admin show it; "–" when there was nothing to measure."""
     return "–" if value is None else f"{value * 100:.2f}%"
