@@ -1,4 +1,5 @@
-"""What each augmentation lever does for real drawing: one model per row, each adding a lever.
+"""What each augmentation lever does for real drawing: one model per row, each adding a lever;
+the last row keeps only the classic levers and the writing styles.
 
 Every row trains from scratch with `manage.py train_digits` (MNIST only, same seed, width and
 epochs), in a folder of its own, then reads all 7,494 pen-stroke digits with the offline
@@ -23,6 +24,8 @@ LEVERS = [
     ("+ elastic wobble", "thicken=0,thin=0,styles=0"),
     ("+ stroke width (thicker/thinner)", "styles=0"),
     ("+ writing styles: lead-in 1, crossed 7 (all levers)", ""),
+    # The geometric levers above cost pen digits at this size; this row shows styles without them.
+    ("classic + writing styles only", "slant=0,scale=1:1,stretch=0,elastic=0,thicken=0,thin=0"),
 ]
 
 
