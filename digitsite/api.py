@@ -1,16 +1,20 @@
-"""What every API endpoint shares: one error format, and a JSON parser that refuses big bodies.
+"""What every API endpoint shares: one error format, a JSON parser and the CSRF check
+(digitsite.middleware keeps the errors made outside DRF in the same format).
 
 Errors follow the HackSoft Django Styleguide's shape, so a client reads every failure the same
 way: `{"message": "...", "extra": {...}}`, with `extra.fields` naming each invalid field.
+Django refuses a body over DATA_UPLOAD_MAX_MEMORY_SIZE from its Content-Length, before reading
+it (RequestDataTooBig, answered 413 here).
 """
 
 import logging
 
-from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404
+from django.db import OperationalError
+from django.http import Http404, UnreadablePostError
+from django.http.multipartparser import MultiPartParserError
 from rest_framework import exceptions, status
 from rest_framework.authentication import CSRFCheck
 from rest_framework.parsers import JSONParser
@@ -36,16 +40,24 @@ class ServiceUnavailable(exceptions.APIException):
     default_code = "model_unavailable"
 
 
-class LimitedJSONParser(JSONParser):
-    """JSON, refused with 413 before reading when it is larger than Django's upload limit."""
+class DatabaseBusy(exceptions.APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "The database is busy; try again in a few seconds."
+    default_code = "database_busy"
+    retry_after_s = 5
+
+
+class SafeJSONParser(JSONParser):
+    """JSON, with nesting too deep for Python's parser (`[[[[...` 100,000 deep) answered 400."""
 
     def parse(self, stream, media_type=None, parser_context=None):
-        request = (parser_context or {}).get("request")
-        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-        length = int(request.META.get("CONTENT_LENGTH") or 0) if request is not None else 0
-        if limit is not None and length > limit:
-            raise PayloadTooLarge(f"Request body is {length} bytes; at most {limit} are accepted.")
-        return super().parse(stream, media_type, parser_context)
+        try:
+            return super().parse(stream, media_type, parser_context)
+        except RecursionError:
+            raise exceptions.ParseError("JSON parse error - nested too deep.") from None
+
+
+FORM_TYPES = {"multipart/form-data", "application/x-www-form-urlencoded"}
 
 
 class CsrfProtected(BasePermission):
@@ -53,6 +65,10 @@ class CsrfProtected(BasePermission):
     page's anonymous corrections write to the database too."""
 
     def has_permission(self, request, view) -> bool:
+        # Django's check reads request.POST when there is no token header, which would parse
+        # (and spool to disk) a form body that this JSON API then refuses anyway.
+        if request.content_type.split(";")[0].strip().lower() in FORM_TYPES:
+            raise exceptions.UnsupportedMediaType(request.content_type)
         check = CSRFCheck(lambda _: None)
         check.process_request(request._request)
         if reason := check.process_view(request._request, None, (), {}):
@@ -69,6 +85,15 @@ def exception_handler(exc, context):
         exc = exceptions.ValidationError(getattr(exc, "message_dict", None) or {"non_field_errors": exc.messages})
     elif isinstance(exc, RequestDataTooBig):
         exc = PayloadTooLarge()
+    elif isinstance(exc, (SuspiciousOperation, MultiPartParserError, UnreadablePostError)):
+        # Django's upload limits (TooManyFieldsSent, TooManyFilesSent) and broken bodies.
+        exc = exceptions.ParseError(f"The request body was refused: {exc}")
+    elif isinstance(exc, OperationalError):
+        # SQLite answers "database is locked" once its busy timeout has passed.
+        logger.warning("database unavailable: %s", exc)
+        response = _error(DatabaseBusy.status_code, str(DatabaseBusy.default_detail), {})
+        response["Retry-After"] = str(DatabaseBusy.retry_after_s)
+        return response
     elif isinstance(exc, PreprocessingError):
         # Every preprocessing error is about the submitted image.
         return _error(exc.status, str(exc), {"fields": {"image": [str(exc)]}})
@@ -103,3 +128,4 @@ def _first_message(fields: dict) -> str:
         if isinstance(first, str):
             return first if name == "non_field_errors" else f"{name}: {first}"
     return "Invalid input."
+

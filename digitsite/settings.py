@@ -6,6 +6,7 @@ the defaults give a private, single-machine site: SQLite, DEBUG off, only 127.0.
 
 import os
 import secrets
+import tempfile
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -34,17 +35,34 @@ VAR_DIR = Path(os.environ.get("DIGITSITE_VAR_DIR", BASE_DIR / "var"))
 DEBUG = env_bool("DIGITSITE_DEBUG")
 
 
+def secret_key_file(path: Path) -> str:
+    """The key kept in `path`, made there first if there is none.
+
+    Made atomically with its final mode: the key is written to a private (0600) temporary
+    file, then linked to `path`, which fails if another process got there first; that
+    process's key then wins. No process ever reads a half-written or empty key, and the file
+    is never readable by other users, not even for a moment.
+    """
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".secret_key.")  # mode 0600
+        try:
+            with os.fdopen(fd, "w") as file:
+                file.write(secrets.token_urlsafe(50))
+                file.flush()
+                os.fsync(file.fileno())
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        finally:
+            os.unlink(tmp)
+    return path.read_text().strip()
+
+
 def _secret_key() -> str:
     # A key from the environment wins; otherwise one random key is made once and kept in
     # VAR_DIR, so sessions survive restarts and no shared default key ever ships.
-    if key := os.environ.get("DIGITSITE_SECRET_KEY"):
-        return key
-    path = VAR_DIR / "secret_key"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(50))
-        path.chmod(0o600)
-    return path.read_text().strip()
+    return os.environ.get("DIGITSITE_SECRET_KEY") or secret_key_file(VAR_DIR / "secret_key")
 
 
 SECRET_KEY = _secret_key()
@@ -67,6 +85,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "digitsite.middleware.JsonErrorsMiddleware",  # first: it sees every answer under /api/
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",  # static files with DEBUG off, no web server needed
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -100,8 +119,9 @@ DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": os.environ.get("DIGITSITE_DB_PATH", VAR_DIR / "db.sqlite3"),
-        # Several server threads write feedback at once; wait for the lock instead of failing.
-        "OPTIONS": {"timeout": 20},
+        # Seconds a write waits for SQLite's lock before the API answers 503 with Retry-After.
+        # Corrections take milliseconds to write: a lock held longer is not worth a client's wait.
+        "OPTIONS": {"timeout": float(os.environ.get("DIGITSITE_DB_TIMEOUT", "2"))},
     }
 }
 
@@ -137,13 +157,23 @@ SHIPPED_MODEL = BASE_DIR / "recognizer" / "weights" / "digitnet.safetensors"
 # MNIST in torchvision's layout (data/MNIST/raw/*.gz); downloaded there when missing.
 MNIST_DIR = Path(os.environ.get("DIGITSITE_MNIST_DIR", BASE_DIR / "data"))
 
+# Rate-limit counters live here. Local memory is per process: see DEFAULT_THROTTLE_RATES.
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["digitsite.api.LimitedJSONParser"],
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
+    "DEFAULT_PARSER_CLASSES": ["digitsite.api.SafeJSONParser"],
+    # The API is anonymous: no session lookup, so guessing and health never wait on the database.
+    "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "digitsite.api.exception_handler",
+    # Proxies in front of the site whose X-Forwarded-For is trusted: with none (the default), a
+    # client is its socket's address, and a forged header cannot buy it a fresh rate limit.
+    "NUM_PROXIES": int(os.environ.get("DIGITSITE_NUM_PROXIES", "0")),
+    # Counted in Django's default cache, local memory: each server process counts on its own,
+    # so N worker processes let a client through up to N times the rate. A shared cache
+    # (CACHES, e.g. Redis) makes the limits exact.
     "DEFAULT_THROTTLE_RATES": {
         # A person drawing sends at most two guesses a second.
         "predict": env_rate("DIGITSITE_PREDICT_RATE", "600/min"),
@@ -169,6 +199,8 @@ LOGGING = {
         "recognizer": {"handlers": ["console"], "level": "INFO"},
         "feedback": {"handlers": ["console"], "level": "INFO"},
         "training": {"handlers": ["console"], "level": "INFO"},
+        # Django logs each 5xx here with its traceback; by default only with DEBUG on.
+        "django.request": {"handlers": ["console"], "level": "ERROR", "propagate": False},
     },
 }
 

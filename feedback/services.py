@@ -5,10 +5,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from feedback.models import Sample
-from recognizer.preprocessing import decode_image, to_png
+from recognizer.preprocessing import drawing_png
 from recognizer.services import digit_predict
-
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 def sample_create(*, image: bytes, label: int) -> Sample:
@@ -20,7 +18,7 @@ def sample_create(*, image: bytes, label: int) -> Sample:
     if prediction.digit is None:
         raise ValidationError({"image": "the drawing has no ink: draw a digit first"})
     sample = Sample(
-        drawing=image if image.startswith(PNG_SIGNATURE) else to_png(255 - decode_image(image)),
+        drawing=drawing_png(image),  # what the drawing is, never the client's bytes
         model_input=prediction.model_input.tobytes(),
         label=label,
         guess=prediction.digit,

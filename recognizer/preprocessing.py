@@ -28,6 +28,12 @@ INK_THRESHOLD = 48
 
 MAX_IMAGE_BYTES = 1_500_000  # decoded from base64; a 400x400 drawing is a few kB
 MAX_IMAGE_PIXELS = 4096 * 4096  # refused before decoding: a tiny PNG can claim a huge canvas
+# A digit needs a few hundred pixels a side: bigger JPEGs are decoded at 1/2, 1/4 or 1/8.
+MAX_JPEG_PIXELS = 2048 * 2048
+# What a PNG's pixels may take once decoded at full size (width x height x channels x bytes):
+# with the conversions after it, a request stays under 50 MB above idle (bench/memory.py).
+MAX_DECODED_BYTES = 16 * 2**20
+DRAWING_SIDE = 400  # the page's canvas: a stored drawing is at most this many pixels a side
 FORMATS = {"PNG": "image/png", "JPEG": "image/jpeg"}
 
 _DATA_URL = re.compile(r"^data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?:;[\w-]+=[^;,]*)*;base64,", re.I)
@@ -61,43 +67,99 @@ def decode_data_url(data_url: str) -> bytes:
 
 
 def decode_image(data: bytes) -> np.ndarray:
-    """PNG or JPEG bytes -> grayscale uint8 with the ink bright and the background 0."""
+    """PNG or JPEG bytes -> grayscale uint8 with the ink bright and the background 0.
+
+    What decoding may cost is worked out from the header first: a 174 kB PNG can hold a
+    16-bit RGBA 4096x4096 image, 128 MB of pixels. A PNG is refused (413) when its pixels would
+    take more than MAX_DECODED_BYTES; a big baseline JPEG is decoded reduced (1/2 to 1/8, which
+    libjpeg does while decoding), since a digit needs far fewer pixels. JPEG's EXIF orientation
+    is applied, so a phone's photo reads upright.
+    """
     if len(data) > MAX_IMAGE_BYTES:
         raise ImageTooLarge(f"image is larger than {MAX_IMAGE_BYTES // 1000} kB")
-    # Pillow reads only the header here: format and size are checked before any pixel is.
+    fmt, width, height, cost = _image_header(data)
+    if width * height > MAX_IMAGE_PIXELS:
+        raise ImageTooLarge(f"image is {width}x{height}; at most {MAX_IMAGE_PIXELS} pixels")
+    if cost > MAX_DECODED_BYTES:
+        raise ImageTooLarge(
+            f"image is {width}x{height} and would take {cost / 2**20:.0f} MB to decode; at most "
+            f"{MAX_DECODED_BYTES // 2**20} MB (e.g. 2048x2048 in 8-bit RGBA): send it smaller"
+        )
+    if fmt == "JPEG":
+        reduction = next(r for r in _JPEG_REDUCED if (width // r) * (height // r) <= MAX_JPEG_PIXELS or r == 8)
+        gray = cv2.imdecode(np.frombuffer(data, np.uint8), _JPEG_REDUCED[reduction])
+        if gray is None or gray.size == 0:
+            raise PreprocessingError("image could not be decoded as PNG or JPEG")
+        return np.subtract(255, gray, out=gray)
+    pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if pixels is None or pixels.size == 0:
+        raise PreprocessingError("image could not be decoded as PNG or JPEG")
+    if pixels.dtype == np.uint16:
+        pixels = cv2.convertScaleAbs(pixels, alpha=1 / 257)  # to 8 bits without a 16-bit temporary
+    return _ink(pixels)
+
+
+_JPEG_REDUCED = {
+    1: cv2.IMREAD_GRAYSCALE,  # the grayscale flags apply EXIF orientation; IMREAD_UNCHANGED does not
+    2: cv2.IMREAD_REDUCED_GRAYSCALE_2,
+    4: cv2.IMREAD_REDUCED_GRAYSCALE_4,
+    8: cv2.IMREAD_REDUCED_GRAYSCALE_8,
+}
+_PNG_CHANNELS = {0: 1, 2: 3, 3: 4, 4: 4, 6: 4}  # by colour type, as OpenCV decodes them
+
+
+def _image_header(data: bytes) -> tuple[str, int, int, int]:
+    """Format, width, height and the bytes decoding would take, read from the header alone."""
     try:
         with Image.open(io.BytesIO(data)) as header:
             fmt, (width, height) = header.format, header.size
+            progressive = bool(header.info.get("progressive"))
+            layers = getattr(header, "layers", 1)
     except Image.DecompressionBombError:
         raise ImageTooLarge(f"image has more than {MAX_IMAGE_PIXELS} pixels") from None
     except Exception:
         raise PreprocessingError("image could not be decoded as PNG or JPEG") from None
     if fmt not in FORMATS:
         raise PreprocessingError(f"image must be PNG or JPEG, not {fmt}")
-    if width * height > MAX_IMAGE_PIXELS:
-        raise ImageTooLarge(f"image is {width}x{height}; at most {MAX_IMAGE_PIXELS} pixels")
+    if fmt == "PNG":
+        bit_depth, colour_type = data[24], data[25]  # IHDR, which Pillow has just read
+        cost = width * height * _PNG_CHANNELS.get(colour_type, 4) * (2 if bit_depth == 16 else 1)
+    elif progressive:
+        # libjpeg keeps every DCT coefficient of a progressive JPEG (2 bytes each), even reduced.
+        cost = width * height * layers * 2
+    else:
+        cost = 0  # decoded reduced to at most MAX_JPEG_PIXELS
+    return fmt, width, height, cost
 
-    pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
-    if pixels is None or pixels.size == 0:
-        raise PreprocessingError("image could not be decoded as PNG or JPEG")
-    if pixels.dtype == np.uint16:
-        pixels = (pixels >> 8).astype(np.uint8)
-    return 255 - _to_gray_on_white(pixels)
 
-
-def _to_gray_on_white(pixels: np.ndarray) -> np.ndarray:
-    # A canvas exports transparent black around the ink: composite over white first, or the
-    # whole background would read as ink.
+def _ink(pixels: np.ndarray) -> np.ndarray:
+    """8-bit gray, BGR or BGRA -> ink bright over a background of 0, in as few full-size copies
+    as the conversions allow. A canvas exports transparent black around the ink: the
+    transparent part is background (white paper), not ink."""
     if pixels.ndim == 2:
-        return pixels
+        return np.subtract(255, pixels, out=pixels)
     channels = pixels.shape[2]
-    if channels in (2, 4):
-        alpha = pixels[..., -1:].astype(np.float32) / 255.0
-        color = pixels[..., :-1].astype(np.float32)
-        pixels = (color * alpha + 255.0 * (1.0 - alpha)).round().astype(np.uint8)
-    if pixels.shape[2] == 1:
-        return pixels[..., 0]
-    return cv2.cvtColor(pixels, cv2.COLOR_BGR2GRAY)
+    if channels == 1:
+        return np.subtract(255, pixels[..., 0], out=pixels[..., 0])
+    gray = cv2.cvtColor(pixels, cv2.COLOR_BGRA2GRAY if channels == 4 else cv2.COLOR_BGR2GRAY)
+    ink = np.subtract(255, gray, out=gray)
+    if channels == 4:
+        # Over white, a pixel's ink is its own ink times its opacity.
+        ink = cv2.multiply(ink, np.ascontiguousarray(pixels[..., 3]), scale=1 / 255)
+    return ink
+
+
+def drawing_png(data: bytes) -> bytes:
+    """A drawing as it is kept: decoded, then re-encoded as a grayscale PNG (dark ink on white)
+    at most DRAWING_SIDE pixels a side. Never the client's bytes, which may carry anything
+    after the image's end; a stored drawing is at most about 160 kB."""
+    ink = decode_image(data)
+    height, width = ink.shape
+    scale = DRAWING_SIDE / max(height, width)
+    if scale < 1:
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        ink = cv2.resize(ink, size, interpolation=cv2.INTER_AREA)
+    return to_png(255 - ink)
 
 
 def to_model_input(data: bytes) -> np.ndarray | None:

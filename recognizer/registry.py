@@ -23,6 +23,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
 from django.conf import settings
 from safetensors.torch import load as safetensors_load
 from safetensors.torch import save as safetensors_save
@@ -33,6 +34,7 @@ logger = logging.getLogger(__name__)
 
 ACTIVE = "active.safetensors"
 VERSIONS = "versions"
+FILE_MODE = 0o644  # model files hold no secret, and every server process reads them
 _VERSION = re.compile(r"^[\w.-]{1,100}$")
 
 
@@ -72,8 +74,34 @@ def version_path(version: str) -> Path:
 
 
 def active_path() -> Path:
+    """The active file, or the shipped model when none is published. Raises ModelUnavailable
+    when the model folder cannot be looked into (permission denied, ...): that says nothing
+    about which model is active, so the shipped one must not quietly take over."""
     active = model_dir() / ACTIVE
-    return active if active.exists() else Path(settings.SHIPPED_MODEL)
+    try:
+        active.stat()
+    except FileNotFoundError:
+        return Path(settings.SHIPPED_MODEL)
+    except OSError as error:
+        raise ModelUnavailable(f"model folder {active.parent} cannot be read: {error.strerror or error}") from error
+    return active
+
+
+def _fallback_reason(path: Path) -> str | None:
+    """Why the shipped model serves though models were published (model_publish then always
+    leaves an active file): the active file was deleted."""
+    if path != Path(settings.SHIPPED_MODEL):
+        return None
+    try:
+        published = sum(1 for _ in (model_dir() / VERSIONS).glob("*.safetensors"))
+    except OSError:
+        return None
+    if not published:
+        return None  # a fresh site: the shipped model is meant to serve
+    return (
+        f"fell back to the shipped model: the active file {model_dir() / ACTIVE} is missing, though "
+        f"{published} published version(s) are kept; `manage.py activate_model <version>` chooses one"
+    )
 
 
 # -- files --------------------------------------------------------------------------------
@@ -97,13 +125,23 @@ def model_from_bytes(data: bytes, *, source: str) -> LoadedModel:
         raise ModelUnavailable(f"model file {source} is not a usable DigitNet: {error}") from error
     if "version" not in metadata:
         raise ModelUnavailable(f"model file {source} has no version in its metadata")
-    return LoadedModel(net=net.eval(), metadata=metadata)
+    if bad := [name for name, tensor in tensors.items() if tensor.is_floating_point() and not tensor.isfinite().all()]:
+        raise ModelUnavailable(f"model file {source} has weights that are not finite numbers (NaN or inf) in {', '.join(bad)}")
+    net.eval()
+    with torch.inference_mode():
+        # Finite weights can still overflow (random bytes make numbers near 1e38): one blank
+        # image through the net catches that before a request would.
+        if not torch.isfinite(net(torch.zeros(1, 1, 28, 28))).all():
+            raise ModelUnavailable(f"model file {source} gives outputs that are not finite numbers")
+    return LoadedModel(net=net, metadata=metadata)
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        # mkstemp makes the file 0600: a web server running as another user must read it.
+        os.fchmod(fd, FILE_MODE)
         with os.fdopen(fd, "wb") as file:
             file.write(data)
             file.flush()
@@ -132,6 +170,10 @@ def model_publish(*, net: DigitNet, metadata: dict[str, object], activate: bool)
     model_save(net=net, metadata=metadata, path=path)
     if activate:
         model_activate(version=str(metadata["version"]))
+    elif not (model_dir() / ACTIVE).exists():
+        # Once models are published, the active one is always a file here, the shipped one
+        # included: a missing active file then means it was deleted, and health says so.
+        model_activate(version=model_load(path=Path(settings.SHIPPED_MODEL)).version)
     return path
 
 
@@ -176,7 +218,18 @@ class _Active:
         self.error: str | None = None
 
     def get(self) -> LoadedModel:
-        path = active_path()
+        try:
+            path = active_path()
+        except ModelUnavailable as error:
+            # Keep serving the model already loaded, if any; health reports the problem.
+            with self.lock:
+                if self.error != str(error):
+                    logger.error("%s", error)
+                self.key = self.failed_key = None  # read the file again once the folder is readable
+                self.error = str(error)
+                if self.model is None:
+                    raise
+                return self.model
         key = _identity(path)
         if self.model is not None and key in (self.key, self.failed_key):
             return self.model
@@ -205,8 +258,10 @@ class _Active:
             self.failed_key, self.error = key, str(error)
             logger.error("%s", error)
             return
-        self.key, self.model, self.failed_key, self.error = key, loaded, None, None
+        self.key, self.model, self.failed_key, self.error = key, loaded, None, _fallback_reason(path)
         logger.info("loaded model %s from %s", loaded.version, path)
+        if self.error:
+            logger.warning("%s", self.error)
 
     def reset(self) -> None:
         with self.lock:

@@ -1,0 +1,63 @@
+"""Under /api/ every error is JSON in the API's format, whoever made it.
+
+Kept apart from digitsite.api, which imports DRF: DRF's settings import that module's parser,
+and a middleware is imported before them.
+"""
+
+import logging
+from http import HTTPStatus
+
+from django.http import JsonResponse
+from django.urls import Resolver404, resolve
+
+logger = logging.getLogger("recognizer")
+
+
+class JsonErrorsMiddleware:
+    """Under /api/ every error is JSON in the API's format, whoever made it: Django's 404 for an
+    unknown URL, a 500 from outside DRF (a response that fails to render), a chunked body.
+
+    `/api/predict` (no slash) answers 308 to `/api/predict/`: unlike Django's APPEND_SLASH
+    redirect (301), a 308 keeps the method and the body, so a client that follows it succeeds.
+    """
+
+    PREFIX = "/api/"
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if not request.path_info.startswith(self.PREFIX):
+            return self.get_response(request)
+        if "HTTP_TRANSFER_ENCODING" in request.META and not request.META.get("CONTENT_LENGTH"):
+            # A WSGI server hands Django a chunked body as an empty one: say so, not "image required".
+            return _json(411, "A request body needs a Content-Length header; chunked bodies are not read.")
+        if not request.path_info.endswith("/") and not _resolves(request.path_info) and _resolves(request.path_info + "/"):
+            location = request.path + "/" + (f"?{request.META['QUERY_STRING']}" if request.META.get("QUERY_STRING") else "")
+            response = _json(308, f"This endpoint's URL ends with a slash: {location}")
+            response["Location"] = location
+            return response
+        response = self.get_response(request)
+        if response.status_code >= 400 and not response.get("Content-Type", "").startswith("application/json"):
+            if response.status_code == 404:
+                return _json(404, f"No API endpoint at {request.path}.")
+            return _json(response.status_code, f"{HTTPStatus(response.status_code).phrase}.")
+        return response
+
+    def process_exception(self, request, exception):
+        if not request.path_info.startswith(self.PREFIX):
+            return None
+        logger.exception("unexpected error in %s %s", request.method, request.path, exc_info=exception)
+        return _json(500, "Internal server error.")
+
+
+def _json(code: int, message: str) -> JsonResponse:
+    return JsonResponse({"message": message, "extra": {}}, status=code)
+
+
+def _resolves(path: str) -> bool:
+    try:
+        resolve(path)
+    except Resolver404:
+        return False
+    return True
