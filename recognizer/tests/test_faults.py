@@ -1,0 +1,172 @@
+"""Faults an unlucky operator meets: broken weights, unreadable or deleted model files."""
+
+import ctypes
+import json
+import os
+import stat
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+from django.conf import settings
+from rest_framework.test import APIClient
+from safetensors.torch import load as safetensors_load
+from safetensors.torch import save as safetensors_save
+
+from recognizer.registry import ACTIVE, ModelUnavailable, active_model, active_model_problem, model_load
+from recognizer.tests.drawings import drawn
+from recognizer.tests.test_registry import publish
+
+PREDICT, HEALTH = "/api/predict/", "/api/health/"
+
+
+def rewrite_weights(path, change) -> None:
+    """The model file at `path` with each tensor replaced by change(tensor), metadata kept."""
+    data = path.read_bytes()
+    header = json.loads(data[8 : 8 + int.from_bytes(data[:8], "little")])
+    tensors = {name: change(tensor) for name, tensor in safetensors_load(data).items()}
+    path.write_bytes(safetensors_save(tensors, metadata=header["__metadata__"]))
+
+
+@pytest.mark.parametrize(
+    "change, reason",
+    [
+        (lambda t: torch.full_like(t, float("nan")) if t.is_floating_point() else t, "not finite"),
+        (lambda t: torch.full_like(t, float("inf")) if t.is_floating_point() else t, "not finite"),
+        # Random bytes read as float32: finite but huge, they overflow in the first layers.
+        (lambda t: (torch.rand_like(t) * 2 - 1) * 3e38 if t.is_floating_point() else t, "outputs that are not finite"),
+    ],
+    ids=["nan", "inf", "huge random"],
+)
+def test_weights_that_are_not_finite_are_refused_and_the_last_good_model_serves(isolated_models, change, reason):
+    publish("v1")
+    api = APIClient()
+    assert api.post(PREDICT, {"image": drawn(7)}, format="json").json()["model"] == "v1"
+    rewrite_weights(isolated_models / ACTIVE, change)
+
+    response = api.post(PREDICT, {"image": drawn(7)}, format="json")
+    assert response.status_code == 200 and response.json()["model"] == "v1"
+    assert all(0 <= p <= 1 for p in response.json()["probabilities"])
+    health = api.get(HEALTH).json()
+    assert health["status"] == "degraded" and reason in health["problem"]
+    with pytest.raises(ModelUnavailable, match=reason):
+        model_load(path=isolated_models / ACTIVE)
+
+
+def test_weights_that_are_not_finite_with_nothing_to_fall_back_to_answer_503_json(settings, tmp_path):
+    broken = tmp_path / "broken.safetensors"
+    broken.write_bytes(settings.SHIPPED_MODEL.read_bytes())
+    rewrite_weights(broken, lambda t: torch.full_like(t, float("nan")) if t.is_floating_point() else t)
+    settings.SHIPPED_MODEL = broken
+    response = APIClient().post(PREDICT, {"image": drawn(7)}, format="json")
+    assert response.status_code == 503
+    assert "not finite" in response.json()["message"]
+
+
+def test_published_model_files_are_readable_by_other_users(isolated_models):
+    publish("v1")
+    publish("v2", seed=1, activate=False)
+    files = [isolated_models / ACTIVE, *(isolated_models / "versions").glob("*.safetensors")]
+    assert len(files) == 3
+    assert {stat.S_IMODE(path.stat().st_mode) for path in files} == {0o644}
+
+
+def test_deleting_the_active_model_serves_the_shipped_one_and_health_says_why(isolated_models, settings):
+    publish("v1")
+    api = APIClient()
+    assert api.get(HEALTH).json()["model"]["version"] == "v1"
+    (isolated_models / ACTIVE).unlink()
+
+    health = api.get(HEALTH).json()
+    shipped = model_load(path=settings.SHIPPED_MODEL).version
+    assert health["status"] == "degraded" and health["model"]["version"] == shipped
+    assert "fell back to the shipped model" in health["problem"] and "active file" in health["problem"]
+    assert api.post(PREDICT, {"image": drawn(7)}, format="json").json()["model"] == shipped
+
+
+def test_a_kept_candidate_on_a_fresh_site_leaves_the_shipped_model_active_and_health_ok(isolated_models, settings):
+    publish("v1", activate=False)
+    health = APIClient().get(HEALTH).json()
+    assert health["status"] == "ok" and health["problem"] is None
+    assert health["model"]["version"] == model_load(path=settings.SHIPPED_MODEL).version == active_model().version
+
+
+def _without_root_file_powers() -> None:
+    # Tests run as root, which reads any file whatever its mode. Dropping the two capabilities
+    # that let it (before exec) makes file modes apply to the child as to any other user.
+    libc = ctypes.CDLL(None, use_errno=True)
+    for capability in (1, 2):  # CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH
+        if libc.prctl(24, capability, 0, 0, 0) != 0:  # PR_CAPBSET_DROP
+            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
+
+
+UNREADABLE_FOLDER = textwrap.dedent(
+    """
+    import json, os
+    import django
+    django.setup()
+    from django.test import Client
+    from django.test.utils import setup_test_environment
+    from recognizer.registry import active_model_forget, model_dir
+    from recognizer.tests.drawings import drawn
+    from recognizer.tests.test_registry import publish
+
+    setup_test_environment()
+    client, seen = Client(), {}
+
+    def look(step):
+        predict = client.post("/api/predict/", {"image": drawn(7)}, content_type="application/json")
+        health = client.get("/api/health/")
+        seen[step] = {"predict": [predict.status_code, predict.json()], "health": [health.status_code, health.json()]}
+
+    publish("v1")
+    look("readable")
+    os.chmod(model_dir(), 0)
+    try:
+        os.listdir(model_dir())
+        seen["denied"] = False
+    except PermissionError:
+        seen["denied"] = True
+    look("unreadable")
+    active_model_forget()  # as a process started while the folder is unreadable
+    look("unreadable, fresh process")
+    os.chmod(model_dir(), 0o755)
+    look("readable again")
+    print(json.dumps(seen))
+    """
+)
+
+
+def test_an_unreadable_model_folder_answers_503_or_degraded_and_recovers(tmp_path):
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "digitsite.settings",
+        "DIGITSITE_VAR_DIR": str(tmp_path),
+        "DIGITSITE_MODEL_DIR": str(tmp_path / "models"),
+        "DIGITSITE_SECRET_KEY": "test",
+        "DIGITSITE_PREDICT_RATE": "none",
+    }
+    preexec = _without_root_file_powers if os.geteuid() == 0 else None
+    child = subprocess.run(
+        [sys.executable, "-c", UNREADABLE_FOLDER], env=env, cwd=settings.BASE_DIR, capture_output=True, text=True, preexec_fn=preexec
+    )
+    assert child.returncode == 0, child.stderr
+    seen = json.loads(child.stdout.strip().splitlines()[-1])
+    assert seen["denied"], "the folder stayed readable: the test would prove nothing"
+
+    assert seen["readable"]["predict"][0] == 200 and seen["readable"]["health"][1]["status"] == "ok"
+    # The model already loaded keeps serving; health says what is wrong.
+    code, body = seen["unreadable"]["predict"]
+    assert code == 200 and body["model"] == "v1"
+    code, body = seen["unreadable"]["health"]
+    assert code == 200 and body["status"] == "degraded" and "Permission denied" in body["problem"]
+    # With no model loaded, nothing can serve: 503 with the reason, never the shipped model.
+    code, body = seen["unreadable, fresh process"]["predict"]
+    assert code == 503 and "cannot be read: Permission denied" in body["message"]
+    code, body = seen["unreadable, fresh process"]["health"]
+    assert code == 503 and body["status"] == "unavailable"
+    # And it recovers by itself.
+    assert seen["readable again"]["predict"][0] == 200 and seen["readable again"]["predict"][1]["model"] == "v1"
+    assert seen["readable again"]["health"][1]["status"] == "ok"
