@@ -13,6 +13,14 @@ from recognizer.registry import active_model_forget
 SHARED_MNIST = Path(settings.BASE_DIR).parent / "shared" / "mnist" / "MNIST"
 
 
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix, tmp_path_factory):
+    """Tests get a database file, as the site has, not SQLite's shared memory: its locks (and
+    busy timeout) then behave as in production."""
+    test = settings.DATABASES["default"].setdefault("TEST", {})
+    test["NAME"] = str(tmp_path_factory.mktemp("db") / "test.sqlite3")
+
+
 @pytest.fixture(autouse=True)
 def isolated_models(settings, tmp_path):
     """Each test publishes into its own model folder; the shipped model serves until it does."""

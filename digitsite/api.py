@@ -1,5 +1,5 @@
-"""What every API endpoint shares: one error format, a JSON parser and the CSRF check
-(digitsite.middleware keeps the errors made outside DRF in the same format).
+"""What every API endpoint shares: one error format and the CSRF check (digitsite.parsers
+reads the JSON; digitsite.middleware keeps errors made outside DRF in the same format).
 
 Errors follow the HackSoft Django Styleguide's shape, so a client reads every failure the same
 way: `{"message": "...", "extra": {...}}`, with `extra.fields` naming each invalid field.
@@ -17,7 +17,6 @@ from django.http import Http404, UnreadablePostError
 from django.http.multipartparser import MultiPartParserError
 from rest_framework import exceptions, status
 from rest_framework.authentication import CSRFCheck
-from rest_framework.parsers import JSONParser
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -45,16 +44,6 @@ class DatabaseBusy(exceptions.APIException):
     default_detail = "The database is busy; try again in a few seconds."
     default_code = "database_busy"
     retry_after_s = 5
-
-
-class SafeJSONParser(JSONParser):
-    """JSON, with nesting too deep for Python's parser (`[[[[...` 100,000 deep) answered 400."""
-
-    def parse(self, stream, media_type=None, parser_context=None):
-        try:
-            return super().parse(stream, media_type, parser_context)
-        except RecursionError:
-            raise exceptions.ParseError("JSON parse error - nested too deep.") from None
 
 
 FORM_TYPES = {"multipart/form-data", "application/x-www-form-urlencoded"}

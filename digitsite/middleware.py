@@ -4,10 +4,11 @@ Kept apart from digitsite.api, which imports DRF: DRF's settings import that mod
 and a middleware is imported before them.
 """
 
+import json
 import logging
 from http import HTTPStatus
 
-from django.http import JsonResponse
+from django.http import HttpResponsePermanentRedirect, JsonResponse
 from django.urls import Resolver404, resolve
 
 logger = logging.getLogger("recognizer")
@@ -33,15 +34,22 @@ class JsonErrorsMiddleware:
             # A WSGI server hands Django a chunked body as an empty one: say so, not "image required".
             return _json(411, "A request body needs a Content-Length header; chunked bodies are not read.")
         if not request.path_info.endswith("/") and not _resolves(request.path_info) and _resolves(request.path_info + "/"):
-            location = request.path + "/" + (f"?{request.META['QUERY_STRING']}" if request.META.get("QUERY_STRING") else "")
-            response = _json(308, f"This endpoint's URL ends with a slash: {location}")
-            response["Location"] = location
-            return response
+            location = request.path + "/"  # the API reads no query string
+            body = json.dumps({"message": f"This endpoint's URL ends with a slash: {location}", "extra": {}})
+            return HttpResponsePermanentRedirect(location, preserve_request=True, content=body, content_type="application/json")
         response = self.get_response(request)
         if response.status_code >= 400 and not response.get("Content-Type", "").startswith("application/json"):
             if response.status_code == 404:
                 return _json(404, f"No API endpoint at {request.path}.")
-            return _json(response.status_code, f"{HTTPStatus(response.status_code).phrase}.")
+            try:
+                message = f"{HTTPStatus(response.status_code).phrase}."
+            except ValueError:
+                message = "Error."
+            converted = _json(response.status_code, message)
+            for header in ("Allow", "Retry-After"):
+                if header in response:
+                    converted[header] = response[header]
+            return converted
         return response
 
     def process_exception(self, request, exception):

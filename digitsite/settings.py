@@ -162,7 +162,7 @@ CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"
 
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["digitsite.api.SafeJSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["digitsite.parsers.SafeJSONParser"],
     # The API is anonymous: no session lookup, so guessing and health never wait on the database.
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],

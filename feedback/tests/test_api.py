@@ -4,9 +4,9 @@ from rest_framework.test import APIClient
 from rest_framework.throttling import ScopedRateThrottle
 
 from feedback.models import Sample
-from recognizer.preprocessing import decode_data_url, to_model_input
+from recognizer.preprocessing import DRAWING_SIDE, decode_data_url, decode_image, to_model_input
 from recognizer.registry import active_model
-from recognizer.tests.drawings import blank, data_url, drawn
+from recognizer.tests.drawings import blank, data_url, draw, drawn, png
 
 FEEDBACK = "/api/feedback/"
 
@@ -33,7 +33,7 @@ def test_feedback_stores_the_drawing_what_the_model_saw_its_guess_and_version(ap
     sample = Sample.objects.get(pk=body["id"])
     assert (sample.label, sample.guess) == (7, 1)  # the model read a 1; the user says 7
     assert body["guess"] == 1 and body["is_correction"] is True and body["status"] == "new"
-    assert bytes(sample.drawing) == decode_data_url(image)
+    assert np.array_equal(decode_image(bytes(sample.drawing)), decode_image(decode_data_url(image)))  # the same drawing
     assert np.array_equal(sample.input_array(), to_model_input(decode_data_url(image)))
     assert sample.model_version == active_model().version == body["model"]
     assert 0 < sample.confidence <= 1
@@ -114,3 +114,21 @@ def test_feedback_keeps_existing_samples_when_a_bad_one_arrives(api):
     api.post(FEEDBACK, {"image": drawn(1), "label": 1}, format="json")
     api.post(FEEDBACK, {"image": drawn(1), "label": 12}, format="json")
     assert list(Sample.objects.values_list("label", flat=True)) == [1]
+
+
+def test_feedback_stores_what_the_drawing_is_never_the_bytes_the_client_sent(api):
+    sent = png(draw(4)) + b"\x00" * 1_450_000  # 1.45 MB after the PNG's end
+    response = api.post(FEEDBACK, {"image": data_url(sent), "label": 4}, format="json")
+    assert response.status_code == 201
+    stored = bytes(Sample.objects.get().drawing)
+    assert len(stored) < 20_000 and stored.endswith(b"IEND\xaeB`\x82")
+    assert np.array_equal(decode_image(stored), decode_image(sent))
+
+
+def test_feedback_keeps_a_large_drawing_at_most_canvas_sized(api):
+    import cv2
+
+    rgba = cv2.resize(draw(4), (1600, 1600), interpolation=cv2.INTER_LINEAR)
+    response = api.post(FEEDBACK, {"image": data_url(png(rgba)), "label": 4}, format="json")
+    assert response.status_code == 201
+    assert decode_image(bytes(Sample.objects.get().drawing)).shape == (DRAWING_SIDE, DRAWING_SIDE)
