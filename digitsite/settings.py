@@ -166,7 +166,7 @@ REST_FRAMEWORK = {
     # The API is anonymous: no session lookup, so guessing and health never wait on the database.
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "digitsite.schema.AutoSchema",
     "EXCEPTION_HANDLER": "digitsite.api.exception_handler",
     # Proxies in front of the site whose X-Forwarded-For is trusted: with none (the default), a
     # client is its socket's address, and a forged header cannot buy it a fresh rate limit.
