@@ -1,5 +1,6 @@
 """Start the site on 127.0.0.1 for a benchmark, and stop it afterwards."""
 
+import ctypes
 import os
 import socket
 import subprocess
@@ -10,6 +11,20 @@ from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def drop_root_file_powers() -> None:
+    """In a child before exec: file modes apply to it even as root.
+
+    Root reads any file whatever its mode; without CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH in
+    its bounding set, the program it executes runs without those powers, so a folder made
+    unreadable is unreadable to it, as to the web server's own user in production."""
+    if os.geteuid() != 0:
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    for capability in (1, 2):  # CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH
+        if libc.prctl(24, capability, 0, 0, 0) != 0:  # PR_CAPBSET_DROP
+            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
 
 
 def free_port() -> int:
@@ -30,8 +45,10 @@ def manage(*args: str, env: dict[str, str] | None = None, quiet: bool = False) -
 
 
 @contextmanager
-def running_server(env: dict[str, str] | None = None, port: int | None = None):
-    """Yield the base URL of a fresh `runserver` (throttling off) using `env` on top of ours."""
+def running_server(env: dict[str, str] | None = None, port: int | None = None, preexec_fn=None):
+    """Yield the base URL of a fresh `runserver` (throttling off) using `env` on top of ours;
+    `preexec_fn` runs in the server's process before it starts (bench/probe.py drops root's
+    file powers there)."""
     port = port or free_port()
     env = {**os.environ, "DIGITSITE_PREDICT_RATE": "none", "DIGITSITE_FEEDBACK_RATE": "none", **(env or {})}
     manage("migrate", "--noinput", env=env, quiet=True)
@@ -41,6 +58,7 @@ def running_server(env: dict[str, str] | None = None, port: int | None = None):
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        preexec_fn=preexec_fn,
     )
     url = f"http://127.0.0.1:{port}"
     try:

@@ -54,6 +54,8 @@ class CsrfProtected(BasePermission):
     page's anonymous corrections write to the database too."""
 
     def has_permission(self, request, view) -> bool:
+        if not hasattr(view, request.method.lower()):
+            return True  # answered 405 next; nothing is written
         # Django's check reads request.POST when there is no token header, which would parse
         # (and spool to disk) a form body that this JSON API then refuses anyway.
         if request.content_type.split(";")[0].strip().lower() in FORM_TYPES:

@@ -193,3 +193,9 @@ def test_guessing_and_health_never_wait_on_the_database(locked_database):
     assert api.post(PREDICT, {"image": drawn(7)}, format="json").status_code == 200
     assert api.get(HEALTH).status_code == 200
     assert time.monotonic() - start < 1
+
+
+@pytest.mark.parametrize("method", ["get", "put", "patch", "delete"])
+def test_feedback_with_another_method_answers_405_not_a_csrf_failure(page_client, method):
+    page_client.credentials()
+    assert_json_error(getattr(page_client, method)(FEEDBACK), 405)

@@ -1,6 +1,5 @@
 """Faults an unlucky operator meets: broken weights, unreadable or deleted model files."""
 
-import ctypes
 import json
 import os
 import stat
@@ -15,6 +14,7 @@ from rest_framework.test import APIClient
 from safetensors.torch import load as safetensors_load
 from safetensors.torch import save as safetensors_save
 
+from bench.server import drop_root_file_powers
 from recognizer.registry import ACTIVE, ModelUnavailable, active_model, active_model_problem, model_load
 from recognizer.tests.drawings import drawn
 from recognizer.tests.test_registry import publish
@@ -93,15 +93,6 @@ def test_a_kept_candidate_on_a_fresh_site_leaves_the_shipped_model_active_and_he
     assert health["model"]["version"] == model_load(path=settings.SHIPPED_MODEL).version == active_model().version
 
 
-def _without_root_file_powers() -> None:
-    # Tests run as root, which reads any file whatever its mode. Dropping the two capabilities
-    # that let it (before exec) makes file modes apply to the child as to any other user.
-    libc = ctypes.CDLL(None, use_errno=True)
-    for capability in (1, 2):  # CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH
-        if libc.prctl(24, capability, 0, 0, 0) != 0:  # PR_CAPBSET_DROP
-            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
-
-
 UNREADABLE_FOLDER = textwrap.dedent(
     """
     import json, os
@@ -148,9 +139,13 @@ def test_an_unreadable_model_folder_answers_503_or_degraded_and_recovers(tmp_pat
         "DIGITSITE_SECRET_KEY": "test",
         "DIGITSITE_PREDICT_RATE": "none",
     }
-    preexec = _without_root_file_powers if os.geteuid() == 0 else None
     child = subprocess.run(
-        [sys.executable, "-c", UNREADABLE_FOLDER], env=env, cwd=settings.BASE_DIR, capture_output=True, text=True, preexec_fn=preexec
+        [sys.executable, "-c", UNREADABLE_FOLDER],
+        env=env,
+        cwd=settings.BASE_DIR,
+        capture_output=True,
+        text=True,
+        preexec_fn=drop_root_file_powers,  # tests run as root, which reads any file whatever its mode
     )
     assert child.returncode == 0, child.stderr
     seen = json.loads(child.stdout.strip().splitlines()[-1])
