@@ -31,6 +31,17 @@ def isolated_models(settings, tmp_path):
     active_model_forget()
 
 
+@pytest.fixture
+def page_client(db):
+    """A browser that loaded the page: it holds the csrftoken cookie and sends it as X-CSRFToken."""
+    from rest_framework.test import APIClient
+
+    client = APIClient(enforce_csrf_checks=True)
+    client.get("/")
+    client.credentials(HTTP_X_CSRFTOKEN=client.cookies["csrftoken"].value)
+    return client
+
+
 @pytest.fixture(scope="session")
 def mnist_dir(tmp_path_factory) -> Path:
     """A data folder holding MNIST: the project's own, else a copy of ../shared, else downloaded."""

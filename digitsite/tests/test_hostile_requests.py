@@ -30,15 +30,6 @@ def assert_json_error(response, status: int) -> dict:
     return body
 
 
-@pytest.fixture
-def page_client(db):
-    """A browser that loaded the page: it holds the csrftoken cookie and sends it as X-CSRFToken."""
-    client = APIClient(enforce_csrf_checks=True)
-    client.get("/")
-    client.credentials(HTTP_X_CSRFTOKEN=client.cookies["csrftoken"].value)
-    return client
-
-
 # -- bodies ---------------------------------------------------------------------------------
 
 

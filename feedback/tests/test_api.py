@@ -16,15 +16,6 @@ def api(db):
     return APIClient()
 
 
-@pytest.fixture
-def page_client(db):
-    """A browser-like client: it loaded the page (CSRF cookie) and must send the token back."""
-    client = APIClient(enforce_csrf_checks=True)
-    client.get("/")
-    client.credentials(HTTP_X_CSRFTOKEN=client.cookies["csrftoken"].value)
-    return client
-
-
 def test_feedback_stores_the_drawing_what_the_model_saw_its_guess_and_version(api):
     image = drawn(1, centre=(0.3, 0.6), height=0.5)
     response = api.post(FEEDBACK, {"image": image, "label": 7}, format="json")

@@ -15,7 +15,7 @@ from safetensors.torch import load as safetensors_load
 from safetensors.torch import save as safetensors_save
 
 from bench.server import drop_root_file_powers
-from recognizer.registry import ACTIVE, ModelUnavailable, active_model, active_model_problem, model_load
+from recognizer.registry import ACTIVE, ModelUnavailable, active_model, model_load
 from recognizer.tests.drawings import drawn
 from recognizer.tests.test_registry import publish
 
