@@ -80,7 +80,7 @@ def _replay_on_one_page(digits: list[PenDigit], *, url: str, seed: int, teach: b
             results.append(result)
             if teach and not result.right and result.guess is not None:
                 # A person answers the guess they see: the key does nothing until the page shows it.
-                expect(page.get_by_role("button", name="Yes, that's right")).to_be_enabled()
+                expect(page.get_by_role("group", name="The right digit").get_by_role("button").first).to_be_enabled()
                 with page.expect_response("**/api/feedback/") as saved:
                     page.keyboard.press(str(digit.label))
                 if saved.value.status != 201:

@@ -2,8 +2,10 @@
 
 The file keeps each digit as the pen's trajectory in tablet units with y growing upwards.
 `load_digits` reads it; `layout` places each digit on the 400x400 canvas at a seeded random
-size (35-80% of its height) and place, as a person might draw it; `render` draws the strokes with OpenCV the way the
-page's canvas does, for quick offline measurements without a browser.
+size and place, as a person might draw it: a size band (8-15, 15-25, 25-35, 35-55 or 55-80% of
+the canvas height) chosen evenly, then a size within it, so small digits are measured as often
+as big ones; `render` draws the strokes with OpenCV the way the page's canvas does, for quick
+offline measurements without a browser.
 """
 
 import random
@@ -11,13 +13,14 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 DEFAULT_PATH = Path(__file__).resolve().parent.parent.parent / "shared" / "pendigits" / "pendigits-orig.tra"
 CANVAS = 400  # the page's canvas, in its own pixels
 BRUSH = 24  # the page's pen width (draw.js LINE_WIDTH)
-HEIGHT_RANGE = (0.35, 0.80)  # digit height as a share of the canvas
+# Digit height as a share of the canvas. A person may draw a digit tiny in a corner or fill
+# the pad; each band gets the same share of digits.
+SIZE_BANDS = ((0.08, 0.15), (0.15, 0.25), (0.25, 0.35), (0.35, 0.55), (0.55, 0.80))
 _SEGMENT = re.compile(r'^\.SEGMENT DIGIT\s+(\d+)(?:-(\d+))?\s+\?\s+"(\d)"')
 
 
@@ -63,7 +66,7 @@ def layout(digit: PenDigit, seed: int) -> list[np.ndarray]:
     points = np.concatenate(digit.strokes)
     low, high = points.min(axis=0), points.max(axis=0)
     extent = np.maximum(high - low, 1.0)
-    height = rng.uniform(*HEIGHT_RANGE) * CANVAS
+    height = rng.uniform(*rng.choice(SIZE_BANDS)) * CANVAS
     scale = min(height / extent[1], (CANVAS - 2 * BRUSH) / extent[0])  # very wide digits still fit
     size = extent * scale
     margin = BRUSH
@@ -73,17 +76,17 @@ def layout(digit: PenDigit, seed: int) -> list[np.ndarray]:
     return [(stroke - low) * scale + origin for stroke in digit.strokes]
 
 
+def size_band(digit: PenDigit, seed: int) -> str:
+    """The size band `layout` drew the digit in, as "8-15%"."""
+    low, high = random.Random(f"{seed}:{digit.index}").choice(SIZE_BANDS)
+    return f"{low * 100:.0f}-{high * 100:.0f}%"
+
+
 def render(strokes: list[np.ndarray], brush: int = BRUSH) -> np.ndarray:
     """Black round-capped strokes on white, anti-aliased, like the page's 2D canvas."""
-    canvas = np.full((CANVAS, CANVAS), 255, np.uint8)
-    shift = 4  # OpenCV draws with sub-pixel precision in fixed point
-    for stroke in strokes:
-        points = np.round(stroke * (1 << shift)).astype(np.int32)
-        if len(points) == 1:
-            cv2.circle(canvas, tuple(points[0]), (brush // 2) << shift, 0, -1, cv2.LINE_AA, shift)
-        else:
-            cv2.polylines(canvas, [points], False, 0, brush, cv2.LINE_AA, shift)
-    return canvas
+    from recognizer.preprocessing import draw_strokes
+
+    return 255 - draw_strokes(strokes, width=brush, canvas=np.zeros((CANVAS, CANVAS), np.uint8))
 
 
 def stratified_subset(digits: list[PenDigit], per_writer_digit: int, seed: int) -> list[PenDigit]:

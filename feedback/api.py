@@ -6,7 +6,7 @@ from rest_framework.views import APIView
 
 from digitsite.api import CsrfProtected
 from feedback.services import sample_create
-from recognizer.fields import DataUrlImageField
+from recognizer.fields import DrawingSerializer
 
 
 class FeedbackApi(APIView):
@@ -14,8 +14,7 @@ class FeedbackApi(APIView):
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "feedback"
 
-    class InputSerializer(serializers.Serializer):
-        image = DataUrlImageField()
+    class InputSerializer(DrawingSerializer):
         label = serializers.IntegerField(min_value=0, max_value=9, help_text="the digit the drawing really is")
 
     class OutputSerializer(serializers.Serializer):
@@ -32,7 +31,7 @@ class FeedbackApi(APIView):
         request=InputSerializer,
         responses={
             201: OutputSerializer,
-            400: OpenApiResponse(description="Bad label, no ink, or not a PNG/JPEG data URL."),
+            400: OpenApiResponse(description="Bad label; neither or both of strokes and image; bad strokes; no ink or too small; not a PNG/JPEG data URL."),
             403: OpenApiResponse(description="No valid CSRF token."),
             413: OpenApiResponse(description="The request or the image is too large."),
             429: OpenApiResponse(description="Too many corrections from this client; try later."),

@@ -2,6 +2,8 @@ import numpy as np
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
+from recognizer.preprocessing import strokes_to_input
+
 DIGIT = [MinValueValidator(0), MaxValueValidator(9)]
 
 
@@ -17,7 +19,10 @@ class Sample(models.Model):
         APPROVED = "approved", "approved"
         REJECTED = "rejected", "rejected"
 
-    drawing = models.BinaryField(help_text="the drawing as submitted, PNG")
+    drawing = models.BinaryField(help_text="the drawing as the person saw it, PNG")
+    strokes = models.JSONField(
+        null=True, blank=True, help_text="the pen's path, [[[x, y], ...], ...] in canvas pixels; null for an image"
+    )
     model_input = models.BinaryField(help_text="the 28x28 uint8 image the model read, row by row (784 bytes)")
     label = models.PositiveSmallIntegerField(validators=DIGIT, db_index=True, help_text="what the user says it is")
     guess = models.PositiveSmallIntegerField(validators=DIGIT, db_index=True, help_text="what the model said")
@@ -42,4 +47,11 @@ class Sample(models.Model):
         return self.label != self.guess
 
     def input_array(self) -> np.ndarray:
+        """The 28x28 input, ink bright. Strokes are drawn again with today's preprocessing, the
+        very function that serves, so training sees them as a guess would; an image-only
+        sample keeps the input it was read as."""
+        if self.strokes:
+            rendered = strokes_to_input([np.array(stroke, dtype=np.float64) for stroke in self.strokes]).image
+            if rendered is not None:
+                return rendered
         return np.frombuffer(bytes(self.model_input), dtype=np.uint8).reshape(28, 28)

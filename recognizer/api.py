@@ -4,13 +4,13 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
-from recognizer.fields import DataUrlImageField
+from recognizer.fields import DrawingSerializer
 from recognizer.preprocessing import to_data_url, to_png
 from recognizer.registry import ModelUnavailable, active_model, active_model_problem
 from recognizer.services import digit_predict
 
 ERRORS = {
-    400: OpenApiResponse(description="Not JSON, no image, bad base64, or not a PNG/JPEG image."),
+    400: OpenApiResponse(description="Not JSON; neither or both of strokes and image; bad strokes; bad base64, or not a PNG/JPEG image."),
     413: OpenApiResponse(description="The request or the image is too large."),
     503: OpenApiResponse(description="No usable model file."),
 }
@@ -20,13 +20,17 @@ class PredictApi(APIView):
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "predict"
 
-    class InputSerializer(serializers.Serializer):
-        image = DataUrlImageField()
+    class InputSerializer(DrawingSerializer):
+        pass
 
     class OutputSerializer(serializers.Serializer):
-        digit = serializers.IntegerField(allow_null=True, help_text="null when the drawing has no ink")
-        confidence = serializers.FloatField(allow_null=True)
-        probabilities = serializers.ListField(child=serializers.FloatField(), allow_null=True)
+        digit = serializers.IntegerField(allow_null=True, help_text="the likeliest digit; null when there is nothing to read (see reason)")
+        confidence = serializers.FloatField(allow_null=True, help_text="calibrated probability of digit")
+        probabilities = serializers.ListField(child=serializers.FloatField(), allow_null=True, help_text="calibrated, for 0 to 9")
+        sure = serializers.BooleanField(allow_null=True, help_text="false when confidence is below the threshold: show top_two, not a guess")
+        top_two = serializers.ListField(child=serializers.IntegerField(), allow_null=True, help_text="the two likeliest digits")
+        reason = serializers.ChoiceField(choices=["no_ink", "too_small"], allow_null=True, help_text="why digit is null")
+        hint = serializers.CharField(allow_null=True, help_text="what to tell the person drawing, when digit is null")
         model = serializers.CharField(help_text="version of the model that guessed")
         input_image = serializers.SerializerMethodField(help_text="the 28x28 image the model read, as a PNG data URL")
 
@@ -37,7 +41,7 @@ class PredictApi(APIView):
     def post(self, request):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        prediction = digit_predict(image=serializer.validated_data["image"])
+        prediction = digit_predict(**serializer.validated_data)
         return Response(self.OutputSerializer(prediction).data)
 
 

@@ -1,3 +1,4 @@
+import numpy as np
 from django.core.validators import ProhibitNullCharactersValidator
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
@@ -31,3 +32,80 @@ class DataUrlImageField(serializers.CharField):
             raise  # answered with 413, not as a field error
         except PreprocessingError as error:
             raise serializers.ValidationError(str(error)) from None
+
+
+MAX_STROKES = 100
+MAX_POINTS = 10_000  # all strokes together; a slow, careful digit is a few hundred
+MAX_COORDINATE = 10_000.0  # canvas pixels, either sign: a pointer may leave the canvas
+
+STROKES_SCHEMA = {
+    "type": "array",
+    "minItems": 1,
+    "maxItems": MAX_STROKES,
+    "description": (
+        "The pen's path: a list of strokes (pen down to pen up), each a list of [x, y] points in "
+        f"canvas pixels (y down), finite numbers from -{MAX_COORDINATE:,.0f} to {MAX_COORDINATE:,.0f}; "
+        f"at most {MAX_STROKES} strokes and {MAX_POINTS:,} points in all. The page's canvas is 400x400; "
+        "a mark under 12 px across is too small to read."
+    ),
+    "items": {
+        "type": "array",
+        "minItems": 1,
+        "items": {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2},
+    },
+    "example": [[[120, 80], [200, 70], [150, 300]], [[110, 190], [190, 190]]],
+}
+
+
+@extend_schema_field(STROKES_SCHEMA)
+class StrokesField(serializers.Field):
+    """`[[[x, y], ...], ...]` in, a list of (n, 2) float arrays out, checked strictly: a
+    hostile body must cost little and fail with a message naming what is wrong."""
+
+    default_error_messages = {
+        "invalid": "strokes must be a list of strokes, each a list of [x, y] points",
+        "count": f"strokes must hold 1 to {MAX_STROKES} strokes",
+        "empty": "stroke {i} has no points",
+        "points": f"strokes hold more than {MAX_POINTS:,} points in all",
+        "point": "stroke {i}, point {j}: a point is [x, y], two numbers",
+        "range": f"stroke {{i}}: coordinates must be finite numbers from -{MAX_COORDINATE:,.0f} to {MAX_COORDINATE:,.0f}",
+    }
+
+    def to_internal_value(self, data) -> list[np.ndarray]:
+        if not isinstance(data, list) or not all(isinstance(stroke, list) for stroke in data):
+            self.fail("invalid")
+        if not 1 <= len(data) <= MAX_STROKES:
+            self.fail("count")
+        if sum(len(stroke) for stroke in data) > MAX_POINTS:
+            self.fail("points")
+        strokes = []
+        for i, stroke in enumerate(data):
+            if not stroke:
+                self.fail("empty", i=i)
+            for j, point in enumerate(stroke):
+                # bool is an int to Python, and a string would be parsed by numpy: both refused.
+                if type(point) is not list or len(point) != 2 or not all(type(v) in (int, float) for v in point):
+                    self.fail("point", i=i, j=j)
+            try:
+                array = np.array(stroke, dtype=np.float64)
+            except OverflowError:  # an integer too large for a float
+                self.fail("range", i=i)
+            if not (np.isfinite(array).all() and (np.abs(array) <= MAX_COORDINATE).all()):
+                self.fail("range", i=i)
+            strokes.append(array)
+        return strokes
+
+    def to_representation(self, value):
+        return [np.asarray(stroke).tolist() for stroke in value]
+
+
+class DrawingSerializer(serializers.Serializer):
+    """A drawing as the page sends it (strokes) or as a picture (image): exactly one of them."""
+
+    image = DataUrlImageField(required=False)
+    strokes = StrokesField(required=False)
+
+    def validate(self, attrs: dict) -> dict:
+        if ("image" in attrs) == ("strokes" in attrs):
+            raise serializers.ValidationError("send the drawing as strokes or as image: exactly one of them")
+        return attrs

@@ -11,6 +11,8 @@ import base64
 import binascii
 import io
 import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -162,28 +164,65 @@ def drawing_png(data: bytes) -> bytes:
     return to_png(255 - ink)
 
 
+@dataclass(frozen=True)
+class ModelInput:
+    """What the network is asked about, or why there is nothing to ask."""
+
+    image: np.ndarray | None  # 28x28 uint8, ink bright; None when there is nothing to read
+    reason: str | None = None  # "no_ink" or "too_small" when image is None
+
+
+NO_INK = ModelInput(None, "no_ink")
+TOO_SMALL = ModelInput(None, "too_small")
+
+
+def image_to_input(data: bytes) -> ModelInput:
+    """PNG or JPEG bytes -> the 28x28 input, MNIST's recipe. Raises PreprocessingError."""
+    ink = decode_image(data)
+    digit = crop_ink(ink)
+    if digit is None:
+        return NO_INK
+    # Without the pen's path, "small" is relative to the picture: a tap on the page's canvas is
+    # one brush-sized disc, 6% of its side; the smallest digits people draw are 14% or more.
+    if max(digit.shape) < MIN_IMAGE_EXTENT * max(ink.shape):
+        return TOO_SMALL
+    return ModelInput(center_digit(digit))
+
+
 def to_model_input(data: bytes) -> np.ndarray | None:
     """Image bytes -> 28x28 uint8 (ink bright) as MNIST would have it, or None if no ink."""
-    return center_digit(decode_image(data))
+    return image_to_input(data).image
 
 
 def center_digit(ink: np.ndarray) -> np.ndarray | None:
     """Grayscale, ink bright -> 28x28 uint8: crop, fit to the 20 px box, centre of mass."""
-    rows = np.flatnonzero((ink > INK_THRESHOLD).any(axis=1))
-    cols = np.flatnonzero((ink > INK_THRESHOLD).any(axis=0))
-    if rows.size == 0:
+    digit = crop_ink(ink)
+    if digit is None:
         return None
-    digit = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
-
     height, width = digit.shape
     scale = BOX / max(height, width)
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
     # INTER_AREA averages when shrinking (anti-aliasing); when enlarging it would act like
     # nearest-neighbour, so a tiny scribble is interpolated instead.
     digit = cv2.resize(digit, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    return place_by_mass(digit)
 
-    # Whole-pixel shift, as MNIST did: a sub-pixel one would blur the strokes. MNIST's digits
-    # have their centre of mass at pixel (14, 14) on average, not at 13.5.
+
+def crop_ink(ink: np.ndarray) -> np.ndarray | None:
+    """The bounding box of the ink, or None when there is none."""
+    rows = np.flatnonzero((ink > INK_THRESHOLD).any(axis=1))
+    cols = np.flatnonzero((ink > INK_THRESHOLD).any(axis=0))
+    if rows.size == 0:
+        return None
+    return ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+
+
+def place_by_mass(digit: np.ndarray) -> np.ndarray:
+    """A digit already in the 20 px box -> the 28x28 frame with its centre of mass centred.
+
+    Whole-pixel shift, as MNIST did: a sub-pixel one would blur the strokes. MNIST's digits
+    have their centre of mass at pixel (14, 14) on average, not at 13.5.
+    """
     moments = cv2.moments(digit)
     height, width = digit.shape
     if moments["m00"] > 0:
@@ -196,6 +235,74 @@ def center_digit(ink: np.ndarray) -> np.ndarray | None:
     frame = np.zeros((SIZE, SIZE), np.uint8)
     frame[top : top + height, left : left + width] = digit
     return frame
+
+
+# -- strokes: the pen's own path ---------------------------------------------------------
+#
+# A bitmap from the canvas carries the page's brush: 24 px whatever the size of the digit, so a
+# small digit arrives as a blob. Strokes carry only the path, and are drawn here with a line as
+# wide, relative to the 20 px box, as MNIST's pen strokes are, whatever size they were drawn.
+
+Strokes = Sequence[np.ndarray]  # each stroke an (n, 2) float array of x, y points, y down
+
+LINE_WIDTH = 2.0  # px of the 28x28 frame; chosen by measurement: bench/stroke_width.py, README
+SUPERSAMPLE = 4  # drawn this many times larger, then shrunk with area averaging: anti-aliasing
+MIN_STROKE_EXTENT = 12.0  # input px: a mark whose longer side is shorter is a tap or a dot
+MIN_IMAGE_EXTENT = 0.1  # of an image's longer side: the same for a picture
+PAGE_BRUSH = 24  # px: the page's pen (draw.js LINE_WIDTH), for drawings kept for review
+_SHIFT = 4  # OpenCV draws with sub-pixel precision in fixed point: 4 fractional bits
+
+
+def strokes_to_input(strokes: Strokes, *, line_width: float | None = None, supersample: int = SUPERSAMPLE) -> ModelInput:
+    """Strokes (points in any pixel units) -> the 28x28 input: the path scaled into the 20 px
+    box, drawn with a line of `line_width` px (default LINE_WIDTH), anti-aliased, centre of
+    mass centred."""
+    line_width = LINE_WIDTH if line_width is None else line_width
+    strokes = [np.asarray(stroke, dtype=np.float64).reshape(-1, 2) for stroke in strokes]
+    strokes = [stroke for stroke in strokes if len(stroke)]
+    if not strokes:
+        return NO_INK
+    points = np.concatenate(strokes)
+    low, high = points.min(axis=0), points.max(axis=0)
+    if (high - low).max() < MIN_STROKE_EXTENT:
+        return TOO_SMALL
+    # The ink, line included, fills the box as MNIST's did: the path gets what the line leaves.
+    line = line_width * supersample
+    scale = (BOX * supersample - line) / (high - low).max()
+    ink = draw_strokes([(stroke - low) * scale for stroke in strokes], width=line)
+    digit = crop_ink(ink)
+    height, width = digit.shape
+    size = (max(1, round(width / supersample)), max(1, round(height / supersample)))
+    return ModelInput(place_by_mass(cv2.resize(digit, size, interpolation=cv2.INTER_AREA)))
+
+
+def strokes_to_drawing(strokes: Strokes, *, brush: float = PAGE_BRUSH, max_side: int = 400) -> np.ndarray:
+    """What the person saw on the page: black strokes on white, cropped to the drawing, at
+    most `max_side` px a side (a drawing is kept for review, its size bounded)."""
+    strokes = [np.asarray(stroke, dtype=np.float64).reshape(-1, 2) for stroke in strokes]
+    points = np.concatenate(strokes)
+    low, high = points.min(axis=0), points.max(axis=0)
+    scale = min(1.0, (max_side - brush) / max(float((high - low).max()), 1.0))
+    ink = draw_strokes([(stroke - low) * scale for stroke in strokes], width=brush * scale)
+    return 255 - ink
+
+
+def draw_strokes(strokes: Strokes, *, width: float, canvas: np.ndarray | None = None) -> np.ndarray:
+    """Round-capped, anti-aliased strokes, ink bright (255) on 0, like a 2D canvas draws them.
+    Points are pixels; without a canvas, one just big enough is made, points offset by half a line."""
+    if canvas is None:
+        margin = width / 2 + 1
+        strokes = [stroke + margin for stroke in strokes]
+        extent = np.concatenate(strokes).max(axis=0) + margin
+        canvas = np.zeros((int(np.ceil(extent[1])) + 1, int(np.ceil(extent[0])) + 1), np.uint8)
+    thickness = max(1, round(width))
+    for stroke in strokes:
+        path = np.round(stroke * (1 << _SHIFT)).astype(np.int32)
+        if (path == path[0]).all():  # a tap: the canvas draws a dot
+            cv2.circle(canvas, tuple(path[0]), round(width / 2 * (1 << _SHIFT)), 255, -1, cv2.LINE_AA, _SHIFT)
+        else:
+            cv2.polylines(canvas, [path], False, 255, thickness, cv2.LINE_AA, _SHIFT)
+    return canvas
 
 
 def normalize(images: torch.Tensor) -> torch.Tensor:

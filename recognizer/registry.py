@@ -16,6 +16,7 @@ newly activated model serves from the next request on, without a restart.
 
 import json
 import logging
+import math
 import os
 import re
 import tempfile
@@ -50,6 +51,11 @@ class LoadedModel:
     @property
     def version(self) -> str:
         return self.metadata["version"]
+
+    @property
+    def temperature(self) -> float:
+        """Divides the logits before softmax (calibration); 1 for a model made without it."""
+        return float(self.metadata.get("temperature", 1.0))
 
     def describe(self) -> dict:
         """Metadata with numbers as numbers, for the API and the admin."""
@@ -125,6 +131,12 @@ def model_from_bytes(data: bytes, *, source: str) -> LoadedModel:
         raise ModelUnavailable(f"model file {source} is not a usable DigitNet: {error}") from error
     if "version" not in metadata:
         raise ModelUnavailable(f"model file {source} has no version in its metadata")
+    try:
+        temperature = float(metadata.get("temperature", 1.0))
+    except ValueError:
+        temperature = math.nan
+    if not 0 < temperature < math.inf:
+        raise ModelUnavailable(f"model file {source} has an unusable temperature: {metadata['temperature']!r}")
     if bad := [name for name, tensor in tensors.items() if tensor.is_floating_point() and not tensor.isfinite().all()]:
         raise ModelUnavailable(f"model file {source} has weights that are not finite numbers (NaN or inf) in {', '.join(bad)}")
     net.eval()

@@ -6,32 +6,58 @@ import numpy as np
 import torch
 
 from recognizer import preprocessing
+from recognizer.preprocessing import ModelInput, Strokes
 from recognizer.registry import active_model
+
+# Below this calibrated probability the answer is "not sure" and names the top two. Chosen by
+# cross-validation over the pen digits' writers (bench/calibration.py; README, "Not sure").
+SURE_THRESHOLD = 0.97
+
+REASONS = {
+    "no_ink": "Draw a digit.",
+    "too_small": "Too small to read: draw bigger.",
+}
 
 
 @dataclass(frozen=True)
 class Prediction:
-    digit: int | None  # None: the drawing has no ink
-    confidence: float | None
-    probabilities: list[float] | None  # in digit order, summing to 1
+    digit: int | None  # None: nothing to read (see reason)
+    confidence: float | None  # calibrated probability of `digit`
+    probabilities: list[float] | None  # calibrated, in digit order, summing to 1
+    sure: bool | None  # confidence at least SURE_THRESHOLD
+    top_two: list[int] | None  # the two likeliest digits, likeliest first
+    reason: str | None  # why there is no digit: "no_ink" or "too_small"
     model: str  # the version that guessed
     model_input: np.ndarray | None  # the 28x28 uint8 image the network read (ink bright)
 
+    @property
+    def hint(self) -> str | None:
+        return REASONS.get(self.reason) if self.reason else None
+
 
 @torch.inference_mode()
-def digit_predict(*, image: bytes) -> Prediction:
-    """PNG or JPEG bytes -> the active model's guess. Raises PreprocessingError on bad images."""
-    model_input = preprocessing.to_model_input(image)
+def digit_predict(*, image: bytes | None = None, strokes: Strokes | None = None) -> Prediction:
+    """A drawing, as image bytes (PNG or JPEG) or as strokes, -> the active model's guess.
+    Raises PreprocessingError on bad images."""
+    if (image is None) == (strokes is None):
+        raise ValueError("digit_predict takes an image or strokes, exactly one")
+    read: ModelInput = preprocessing.strokes_to_input(strokes) if strokes is not None else preprocessing.image_to_input(image)
     model = active_model()
-    if model_input is None:
-        return Prediction(None, None, None, model.version, None)
-    logits = model.net(preprocessing.normalize(torch.from_numpy(model_input)))
-    probabilities = torch.softmax(logits.double(), dim=1)[0]
-    digit = int(probabilities.argmax())
+    if read.image is None:
+        return Prediction(None, None, None, None, None, read.reason, model.version, None)
+    logits = model.net(preprocessing.normalize(torch.from_numpy(read.image)))
+    # Temperature scaling, fitted on held-out MNIST when the model was made: the network's raw
+    # softmax is overconfident, and "not sure" needs probabilities that mean what they say.
+    probabilities = torch.softmax(logits.double() / model.temperature, dim=1)[0]
+    first, second = (int(d) for d in probabilities.topk(2).indices)
+    confidence = float(probabilities[first])
     return Prediction(
-        digit=digit,
-        confidence=float(probabilities[digit]),
+        digit=first,
+        confidence=confidence,
         probabilities=[float(p) for p in probabilities],
+        sure=confidence >= SURE_THRESHOLD,
+        top_two=[first, second],
+        reason=None,
         model=model.version,
-        model_input=model_input,
+        model_input=read.image,
     )

@@ -19,7 +19,8 @@ from recognizer.registry import LoadedModel, ModelUnavailable, active_model, mod
 from training.augment import Augment
 from training.data import Digits, mnist_load, split
 from training.models import TrainingRun
-from training.trainer import EpochReport, FitConfig, accuracy, fit
+from training.calibration import temperature_fit
+from training.trainer import EpochReport, FitConfig, accuracy, fit, logits
 
 MAX_REPEATS = 100  # a correction is seen at most this often per epoch, so none is memorised
 
@@ -126,10 +127,13 @@ def _execute(run: TrainingRun, o: RunOptions, log: Callable[[str], None]) -> Non
     log(f"best epoch {best_epoch}: MNIST test {percent_text(after_mnist)}, held-out corrections {percent_text(after_feedback)}")
 
     promote, decision = _gate(after_mnist, before_mnist, o.tolerance, o.force)
+    temperature = temperature_fit(logits=logits(best, mnist_val.images), labels=mnist_val.labels)
+    log(f"calibration: temperature {temperature:.3f}, fitted on the {len(mnist_val)} validation images")
     metadata = {
         "version": version,
         "trained_at": timezone.now().isoformat(timespec="seconds"),
         "mnist_test_accuracy": round(after_mnist, 6),
+        "temperature": round(temperature, 4),
         "feedback_accuracy": None if after_feedback is None else round(after_feedback, 6),
         "base_version": run.base_version,
         "epochs": o.epochs,

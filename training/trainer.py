@@ -99,15 +99,17 @@ def fit(
 
 
 @torch.inference_mode()
-def probabilities(net: torch.nn.Module, images: torch.Tensor, *, device: torch.device | str = "cpu") -> torch.Tensor:
-    """(N, 28, 28) uint8 -> (N, 10) softmax probabilities, in batches."""
+def logits(net: torch.nn.Module, images: torch.Tensor, *, device: torch.device | str = "cpu") -> torch.Tensor:
+    """(N, 28, 28) uint8 -> (N, 10) logits, in batches."""
     net.eval()
     net.to(device)
-    out = [
-        F.softmax(net(normalize(chunk.to(device)).contiguous(memory_format=torch.channels_last)), dim=1).cpu()
-        for chunk in images.split(1000)
-    ]
+    out = [net(normalize(chunk.to(device)).contiguous(memory_format=torch.channels_last)).cpu() for chunk in images.split(1000)]
     return torch.cat(out) if out else torch.zeros(0, 10)
+
+
+def probabilities(net: torch.nn.Module, images: torch.Tensor, *, device: torch.device | str = "cpu", temperature: float = 1.0) -> torch.Tensor:
+    """(N, 28, 28) uint8 -> (N, 10) softmax probabilities, in batches."""
+    return F.softmax(logits(net, images, device=device) / temperature, dim=1)
 
 
 def accuracy(net: torch.nn.Module, digits: Digits, *, device: torch.device | str = "cpu") -> float:

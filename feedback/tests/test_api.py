@@ -4,9 +4,9 @@ from rest_framework.test import APIClient
 from rest_framework.throttling import ScopedRateThrottle
 
 from feedback.models import Sample
-from recognizer.preprocessing import DRAWING_SIDE, decode_data_url, decode_image, to_model_input
+from recognizer.preprocessing import DRAWING_SIDE, decode_data_url, decode_image, strokes_to_input, to_model_input
 from recognizer.registry import active_model
-from recognizer.tests.drawings import blank, data_url, draw, drawn, png
+from recognizer.tests.drawings import ONE_OR_SEVEN, as_json, blank, data_url, draw, drawn, png, strokes
 
 FEEDBACK = "/api/feedback/"
 
@@ -123,3 +123,45 @@ def test_feedback_keeps_a_large_drawing_at_most_canvas_sized(api):
     response = api.post(FEEDBACK, {"image": data_url(png(rgba)), "label": 4}, format="json")
     assert response.status_code == 201
     assert decode_image(bytes(Sample.objects.get().drawing)).shape == (DRAWING_SIDE, DRAWING_SIDE)
+
+
+def test_feedback_with_strokes_keeps_them_beside_the_drawing_and_what_the_model_saw(api):
+    posted = as_json(strokes(4, centre=(0.8, 0.2), height=0.12))
+    response = api.post(FEEDBACK, {"strokes": posted, "label": 4}, format="json")
+    assert response.status_code == 201, response.content
+    sample = Sample.objects.get(pk=response.json()["id"])
+    assert sample.strokes == posted
+    read = strokes_to_input([np.array(stroke) for stroke in posted]).image
+    assert np.array_equal(np.frombuffer(bytes(sample.model_input), np.uint8).reshape(28, 28), read)
+    assert bytes(sample.drawing).startswith(b"\x89PNG")  # the path drawn with the page's brush, for review
+    assert sample.guess == response.json()["guess"]
+
+
+def test_a_stored_strokes_sample_is_drawn_again_with_todays_preprocessing(api, monkeypatch):
+    response = api.post(FEEDBACK, {"strokes": as_json(strokes(7)), "label": 7}, format="json")
+    sample = Sample.objects.get(pk=response.json()["id"])
+    # Preprocessing changes (here: a wider line); training reads the strokes anew, not the old input.
+    monkeypatch.setattr("recognizer.preprocessing.LINE_WIDTH", 3.0)
+    posted = [np.array(stroke) for stroke in as_json(strokes(7))]
+    assert np.array_equal(sample.input_array(), strokes_to_input(posted, line_width=3.0).image)
+    assert not np.array_equal(sample.input_array(), np.frombuffer(bytes(sample.model_input), np.uint8).reshape(28, 28))
+
+
+def test_feedback_on_an_unsure_guess_is_stored_all_the_same(api):
+    response = api.post(FEEDBACK, {"strokes": as_json(ONE_OR_SEVEN), "label": 1}, format="json")
+    assert response.status_code == 201
+    assert Sample.objects.get().confidence < 0.97
+
+
+def test_feedback_on_a_tap_is_rejected_as_too_small_and_nothing_is_stored(api):
+    response = api.post(FEEDBACK, {"strokes": [[[10, 10]]], "label": 1}, format="json")
+    assert response.status_code == 400
+    assert "too small" in response.json()["extra"]["fields"]["strokes"][0]
+    assert Sample.objects.count() == 0
+
+
+def test_feedback_with_both_strokes_and_image_is_rejected(api):
+    response = api.post(FEEDBACK, {"strokes": as_json(strokes(1)), "image": drawn(1), "label": 1}, format="json")
+    assert response.status_code == 400
+    assert "exactly one" in response.json()["message"]
+    assert Sample.objects.count() == 0

@@ -52,3 +52,12 @@ def drawn(digit: int, **kwargs) -> str:
 
 def blank() -> str:
     return data_url(png(np.zeros((CANVAS, CANVAS, 4), np.uint8)))
+
+
+# A 1 with a long lead-in: to a model that learnt from MNIST, as much a 7 without its crossbar.
+ONE_OR_SEVEN = [np.array([(130.0, 140.0), (250.0, 80.0), (235.0, 320.0)])]
+
+
+def as_json(strokes_: list[np.ndarray]) -> list:
+    """Strokes as the page posts them."""
+    return [np.round(stroke, 1).tolist() for stroke in strokes_]

@@ -9,7 +9,9 @@ from rest_framework.test import APIClient
 from rest_framework.throttling import ScopedRateThrottle
 
 from recognizer.registry import model_load
-from recognizer.tests.drawings import STROKES, blank, data_url, drawn
+from recognizer.fields import MAX_POINTS, MAX_STROKES
+from recognizer.services import SURE_THRESHOLD
+from recognizer.tests.drawings import ONE_OR_SEVEN, STROKES, as_json, blank, data_url, drawn, strokes
 
 PREDICT = "/api/predict/"
 
@@ -68,7 +70,6 @@ def png_of_size(width: int, height: int) -> bytes:
 @pytest.mark.parametrize(
     "body, field_message",
     [
-        ({}, "required"),
         ({"image": ""}, "blank"),
         ({"image": 7}, "data URL"),
         ({"image": "not a data url"}, "data URL"),
@@ -168,3 +169,91 @@ def test_page_has_one_canvas_a_clear_button_and_a_csrf_cookie(client):
     assert ">Clear</button>" in html
     assert "csrftoken" in response.cookies
     assert 'data-predict-url="/api/predict/"' in html
+
+
+# -- strokes --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("digit", sorted(STROKES))
+def test_predict_reads_strokes_of_a_digit_drawn_at_a_tenth_of_the_canvas(api, digit):
+    response = post(api, {"strokes": as_json(strokes(digit, centre=(0.2, 0.8), height=0.1))})
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["digit"] == digit and body["top_two"][0] == digit
+    assert body["sure"] is (body["confidence"] >= SURE_THRESHOLD)
+    assert body["reason"] is None and body["hint"] is None
+
+
+def test_predict_of_a_tap_answers_too_small_instead_of_a_guess(api):
+    response = post(api, {"strokes": [[[200, 200]]]})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["digit"] is None and body["probabilities"] is None and body["sure"] is None
+    assert body["reason"] == "too_small"
+    assert body["hint"] == "Too small to read: draw bigger."
+
+
+def test_predict_of_an_ambiguous_drawing_is_not_sure_and_names_the_top_two(api):
+    body = post(api, {"strokes": as_json(ONE_OR_SEVEN)}).json()
+    assert body["sure"] is False
+    assert body["confidence"] < SURE_THRESHOLD
+    first, second = body["top_two"]
+    assert first == body["digit"] and {first, second} == {1, 7}
+    probabilities = body["probabilities"]
+    assert probabilities[first] >= probabilities[second] >= max(p for d, p in enumerate(probabilities) if d not in (first, second))
+
+
+def test_confidence_is_calibrated_with_the_models_temperature(api, settings):
+    import torch
+
+    from recognizer.preprocessing import normalize, strokes_to_input
+
+    model = model_load(path=settings.SHIPPED_MODEL)
+    assert model.temperature != 1.0  # fitted when the model was made
+    body = post(api, {"strokes": as_json(ONE_OR_SEVEN)}).json()
+    with torch.inference_mode():
+        logits = model.net(normalize(torch.from_numpy(strokes_to_input(ONE_OR_SEVEN).image))).double()
+    expected = torch.softmax(logits / model.temperature, dim=1)[0]
+    assert body["probabilities"] == pytest.approx(expected.tolist(), abs=1e-6)
+
+
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        ({}, "exactly one"),
+        ({"image": drawn(1), "strokes": [[[1, 2], [3, 4]]]}, "exactly one"),
+        ({"strokes": "1,2 3,4"}, "list of strokes"),
+        ({"strokes": [[1, 2], [3, 4]]}, "stroke 0, point 0: a point is [x, y]"),
+        ({"strokes": []}, "1 to"),
+        ({"strokes": [[[1, 2]]] * (MAX_STROKES + 1)}, "1 to"),
+        ({"strokes": [[]]}, "stroke 0 has no points"),
+        ({"strokes": [[[1, 2]], [[1, 2, 3]]]}, "stroke 1, point 0"),
+        ({"strokes": [[[1, 2], ["3", 4]]]}, "stroke 0, point 1"),
+        ({"strokes": [[[1, 2], [True, 4]]]}, "stroke 0, point 1"),
+        ({"strokes": [[[1, 2], None]]}, "stroke 0, point 1"),
+        ({"strokes": [[[1, 2], [20_000, 4]]]}, "from -10,000 to 10,000"),
+        ({"strokes": [[[1, 2], [10**400, 4]]]}, "from -10,000 to 10,000"),
+        ({"strokes": [[[i, i] for i in range(MAX_POINTS + 1)]]}, "10,000 points"),
+    ],
+)
+def test_predict_with_malformed_strokes_is_rejected_naming_the_problem(api, body, message):
+    response = post(api, body)
+    assert response.status_code == 400, response.content
+    assert message in response.json()["message"]
+
+
+def test_predict_with_a_coordinate_that_is_not_finite_is_rejected(api):
+    # 1e999 is valid JSON that Python reads as infinity.
+    response = api.post(PREDICT, '{"strokes": [[[1, 2], [1e999, 4]]]}', content_type="application/json")
+    assert response.status_code == 400
+    assert "finite" in response.json()["message"]
+
+
+def test_openapi_schema_documents_strokes_and_image_for_predict_and_feedback(client):
+    schema = json.loads(client.get("/api/schema/", HTTP_ACCEPT="application/json").content)
+    for path in ("/api/predict/", "/api/feedback/"):
+        ref = schema["paths"][path]["post"]["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+        properties = schema["components"]["schemas"][ref.rsplit("/", 1)[1]]["properties"]
+        assert {"strokes", "image"} <= set(properties)
+        assert properties["strokes"]["items"]["items"]["maxItems"] == 2
+        assert "canvas pixels" in properties["strokes"]["description"]

@@ -1,10 +1,11 @@
 """The page in headless Chromium, drawn on with the mouse, against a live server."""
 
+import numpy as np
 import pytest
 from playwright.sync_api import expect
 
 from bench.browser import Pad, launch
-from recognizer.tests.drawings import strokes
+from recognizer.tests.drawings import ONE_OR_SEVEN, strokes
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -17,6 +18,40 @@ def test_drawing_a_digit_with_the_mouse_shows_the_right_guess(page):
     expect(page.locator(".score.top .score-value")).to_have_text(f"{round(answer['confidence'] * 100)}%")
     expect(page.locator("#sees")).to_be_visible()
     assert page.locator("#sees").evaluate("img => img.naturalWidth") == 28
+
+
+@pytest.mark.parametrize("digit", [2, 7])
+def test_a_digit_drawn_at_a_tenth_of_the_canvas_reads_right(page, digit):
+    answer = Pad(page).draw(strokes(digit, centre=(0.25, 0.3), height=0.1))
+    assert answer["digit"] == digit
+    expect(page.locator("#guess")).to_contain_text(f"It's a {digit}")
+
+
+def test_a_tap_is_too_small_to_read_and_gets_no_guess(page):
+    answer = Pad(page).draw([np.array([[200.0, 200.0]])])
+    assert answer["digit"] is None and answer["reason"] == "too_small"
+    expect(page.locator("#guess")).to_have_text("Too small to read: draw bigger.")
+    expect(page.locator(".score.top")).to_have_count(0)
+    expect(page.get_by_role("group", name="The right digit").get_by_role("button").first).to_be_disabled()
+
+
+def test_an_unsure_guess_shows_two_candidates_and_asks_for_the_right_digit(page):
+    answer = Pad(page).draw(ONE_OR_SEVEN)
+    assert answer["sure"] is False
+    first, second = answer["top_two"]
+    expect(page.locator("#guess")).to_have_text(f"Not sure: {first} or {second}?")
+    # "Yes" would confirm one guess of two: the person picks the digit instead.
+    expect(page.get_by_role("button", name="Yes, that's right")).to_be_disabled()
+    expect(page.locator(".label.guessed")).to_have_count(2)
+    expect(page.locator("#teach-status")).to_have_text("Which is it? Press the right digit to teach it.")
+
+
+def test_the_page_sends_the_pens_strokes_not_a_bitmap(page):
+    with page.expect_request(lambda r: r.url.endswith("/api/predict/")) as sent:
+        Pad(page).draw(strokes(4, height=0.5))
+    body = sent.value.post_data_json
+    assert set(body) == {"strokes"}
+    assert len(body["strokes"]) == len(strokes(4, height=0.5))
 
 
 def test_a_multi_stroke_digit_is_guessed_after_the_last_stroke(page):

@@ -25,6 +25,9 @@
   let inFlight = 0;
   let current = null; // the guess shown now: {digit, model, sequence}
   let saved = false; // this drawing was already stored as feedback
+  let strokes = []; // the pen's path, sent to the server: [[[x, y], ...], ...] in canvas pixels
+  // ?send=image sends the canvas bitmap instead, to compare both inputs (bench/pendigits.py).
+  const sendImage = new URLSearchParams(location.search).get("send") === "image";
 
   ctx.lineCap = "round";
   ctx.lineJoin = "round";
@@ -38,6 +41,15 @@
       x: ((event.clientX - rect.left) * canvas.width) / rect.width,
       y: ((event.clientY - rect.top) * canvas.height) / rect.height,
     };
+  }
+
+  function drawingBody() {
+    return sendImage ? { image: canvas.toDataURL("image/png") } : { strokes };
+  }
+
+  function record(p) {
+    // A tenth of a pixel is finer than any pointer; it keeps the request small.
+    strokes[strokes.length - 1].push([Math.round(p.x * 10) / 10, Math.round(p.y * 10) / 10]);
   }
 
   function dot(p) {
@@ -59,6 +71,8 @@
     canvas.setPointerCapture(event.pointerId);
     drawing = true;
     last = toCanvas(event);
+    strokes.push([]);
+    record(last);
     dot(last);
     inkChanged();
     // The first live guess comes once the stroke has had time to look like something.
@@ -73,6 +87,7 @@
     for (const e of events.length ? events : [event]) {
       const p = toCanvas(e);
       line(last, p);
+      record(p);
       last = p;
     }
     inkChanged();
@@ -106,7 +121,7 @@
       const response = await fetch(board.dataset.predictUrl, {
         method: "POST",
         headers: { "Content-Type": "application/json" },
-        body: JSON.stringify({ image: canvas.toDataURL("image/png") }),
+        body: JSON.stringify(drawingBody()),
       });
       const body = await response.json().catch(() => ({}));
       if (mine !== sequence) return; // a newer drawing state already asked
@@ -124,15 +139,29 @@
     guess.setAttribute("aria-busy", inFlight > 0 ? "true" : "false");
   }
 
+  function strong(text) {
+    return Object.assign(document.createElement("strong"), { textContent: text });
+  }
+
+  function article(digit) {
+    return digit === 8 ? "an" : "a";
+  }
+
   function show(result, mine) {
     if (result.digit === null || result.digit === undefined) {
-      reset("Draw a digit");
+      reset(result.hint || "Draw a digit");
       return;
     }
-    current = { digit: result.digit, model: result.model, sequence: mine };
+    const [first, second] = result.top_two;
+    current = { digit: result.digit, sure: result.sure, candidates: result.sure ? [first] : [first, second], model: result.model, sequence: mine };
     guess.innerHTML = "";
-    guess.append("It's a ", Object.assign(document.createElement("strong"), { textContent: result.digit }));
-    guess.append(` (${percent(result.confidence)} sure)`);
+    guess.classList.toggle("unsure", !result.sure);
+    if (result.sure) {
+      guess.append(`It's ${article(first)} `, strong(first), ` (${percent(result.confidence)} sure)`);
+    } else {
+      // Below the calibrated threshold a single guess would be a coin toss dressed as an answer.
+      guess.append("Not sure: ", strong(first), " or ", strong(second), "?");
+    }
     result.probabilities.forEach((p, digit) => {
       const row = scores[digit];
       row.classList.toggle("top", digit === result.digit);
@@ -142,7 +171,9 @@
     sees.src = result.input_image;
     sees.hidden = false;
     seesEmpty.hidden = true;
-    if (!drawing && !saved) setTeaching(true, "Tip: press a digit key to correct a wrong guess.");
+    if (!drawing && !saved) {
+      setTeaching(true, result.sure ? "Tip: press a digit key to correct a wrong guess." : "Which is it? Press the right digit to teach it.");
+    }
   }
 
   function percent(p) {
@@ -152,6 +183,7 @@
   function reset(message) {
     current = null;
     guess.textContent = message;
+    guess.classList.remove("unsure");
     for (const row of scores) {
       row.classList.remove("top");
       row.querySelector(".fill").style.width = "0";
@@ -165,6 +197,7 @@
 
   document.getElementById("clear").addEventListener("click", () => {
     ctx.clearRect(0, 0, canvas.width, canvas.height);
+    strokes = [];
     hasInk = false;
     saved = false;
     changed = false;
@@ -175,10 +208,11 @@
   // -- teaching: store the right label for this drawing ------------------------------------
 
   function setTeaching(enabled, message) {
-    confirmButton.disabled = !enabled;
+    // "Yes" confirms one guess; when the model named two, the person picks the digit instead.
+    confirmButton.disabled = !enabled || !current || !current.sure;
     for (const button of labelButtons) {
       button.disabled = !enabled;
-      button.classList.toggle("guessed", enabled && current && Number(button.dataset.label) === current.digit);
+      button.classList.toggle("guessed", Boolean(enabled && current && current.candidates.includes(Number(button.dataset.label))));
     }
     if (message !== undefined && message !== "") teachStatus.textContent = message;
   }
@@ -196,16 +230,18 @@
       const response = await fetch(board.dataset.feedbackUrl, {
         method: "POST",
         headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken() },
-        body: JSON.stringify({ image: canvas.toDataURL("image/png"), label }),
+        body: JSON.stringify({ ...drawingBody(), label }),
       });
       const body = await response.json().catch(() => ({}));
       if (!response.ok) throw new Error(body.message || `the server answered ${response.status}`);
       if (shown !== current) return;
       saved = true;
       teachStatus.textContent =
-        label === shown.digit
-          ? `Saved: a ${label}, guessed right. Thank you!`
-          : `Saved: a ${label}, not a ${shown.digit}. The model will learn from it at its next training.`;
+        label === shown.digit && shown.sure
+          ? `Saved: ${article(label)} ${label}, guessed right. Thank you!`
+          : shown.sure
+            ? `Saved: ${article(label)} ${label}, not ${article(shown.digit)} ${shown.digit}. The model will learn from it at its next training.`
+            : `Saved: ${article(label)} ${label}. The model will learn from it at its next training.`;
     } catch (error) {
       teachStatus.textContent = `Not saved: ${error.message}`;
       if (shown === current) setTeaching(true);
@@ -217,7 +253,7 @@
   document.addEventListener("keydown", (event) => {
     if (event.ctrlKey || event.metaKey || event.altKey || !/^[0-9]$/.test(event.key)) return;
     if (event.target instanceof HTMLInputElement || event.target instanceof HTMLTextAreaElement) return;
-    if (confirmButton.disabled) return;
+    if (labelButtons[0].disabled) return;
     event.preventDefault();
     teach(Number(event.key));
   });
