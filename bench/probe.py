@@ -129,6 +129,14 @@ def hostile_requests() -> list[tuple[str, str, str, bytes | None, dict, bool, se
         add(f"{path}: DELETE", "DELETE", path, ok={405})
         add(f"{path}: a host not allowed", "POST", path, *as_json({"image": data_url(drawing)}), ok={400})
         rows[-1][4]["Host"] = "evil.example"
+    predict = "/api/predict/"
+    add("predict: strokes as a string", "POST", predict, *as_json({"strokes": "M 0 0 L 10 10"}))
+    add("predict: 20,000 points", "POST", predict, *as_json({"strokes": [[[i % 400, i % 300] for i in range(20_000)]]}))
+    add("predict: 1,000 strokes", "POST", predict, *as_json({"strokes": [[[1, 1], [2, 2]]] * 1000}))
+    add("predict: coordinates 1e300", "POST", predict, *as_json({"strokes": [[[1e300, 0], [0, 1e300]]]}))
+    add("predict: coordinates NaN", "POST", predict, b'{"strokes": [[[NaN, 0], [1, 1]]]}', {"Content-Type": "application/json"})
+    add("predict: points nested deeper", "POST", predict, *as_json({"strokes": [[[[[1, 2]]]]]}))
+    add("predict: strokes and an image", "POST", predict, *as_json({"strokes": [[[1, 1], [300, 300]]], "image": data_url(drawing)}))
     feedback = "/api/feedback/"
     add("feedback: label 10", "POST", feedback, *as_json({"image": data_url(drawing), "label": 10}))
     add("feedback: label 1e400", "POST", feedback, b'{"image": "x", "label": 1e400}', {"Content-Type": "application/json"})
