@@ -4,6 +4,7 @@ import io
 import logging
 import sqlite3
 import time
+from dataclasses import replace
 
 import pytest
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
@@ -17,7 +18,6 @@ from rest_framework.throttling import ScopedRateThrottle
 from digitsite.api import exception_handler
 from feedback.models import Sample
 from recognizer import api as recognizer_api
-from recognizer.services import Prediction
 from recognizer.tests.drawings import drawn
 
 PREDICT, FEEDBACK, HEALTH = "/api/predict/", "/api/feedback/", "/api/health/"
@@ -122,8 +122,8 @@ def test_predict_without_the_slash_answers_a_json_redirect_that_keeps_the_body()
 
 def test_a_response_that_fails_to_render_is_a_logged_json_500(monkeypatch, caplog):
     # A NaN cannot be written as JSON: the renderer fails after the view, outside DRF's handler.
-    nan = Prediction(digit=7, confidence=float("nan"), probabilities=[float("nan")] * 10, model="x", model_input=None)
-    monkeypatch.setattr(recognizer_api, "digit_predict", lambda **kwargs: nan)
+    guess = recognizer_api.digit_predict
+    monkeypatch.setattr(recognizer_api, "digit_predict", lambda **kwargs: replace(guess(**kwargs), confidence=float("nan")))
     with caplog.at_level(logging.ERROR):
         response = Client(raise_request_exception=False).post(PREDICT, {"image": drawn(7)}, content_type="application/json")
     assert assert_json_error(response, 500)["message"] == "Internal server error."
