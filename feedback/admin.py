@@ -35,11 +35,11 @@ class SampleAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     actions = ["approve", "reject", *(relabel_action(label) for label in range(10))]
     fields = [
-        "drawing_large", "model_input_large", "label", "guess", "confidence_percent",
+        "drawing_large", "model_input_large", "strokes_summary", "label", "guess", "confidence_percent",
         "status", "model_version", "created_at", "reviewed_at", "used_by",
     ]  # fmt: skip
     readonly_fields = [
-        "drawing_large", "model_input_large", "guess", "confidence_percent",
+        "drawing_large", "model_input_large", "strokes_summary", "guess", "confidence_percent",
         "model_version", "created_at", "reviewed_at", "used_by",
     ]  # fmt: skip
 
@@ -47,7 +47,7 @@ class SampleAdmin(admin.ModelAdmin):
         return False  # samples come from people drawing on the site
 
     def get_queryset(self, request):
-        return super().get_queryset(request).defer("model_input")
+        return super().get_queryset(request).defer("model_input", "strokes")
 
     @admin.display(description="drawing")
     def thumbnail(self, sample):
@@ -56,6 +56,13 @@ class SampleAdmin(admin.ModelAdmin):
     @admin.display(description="drawing")
     def drawing_large(self, sample):
         return _image(to_data_url(bytes(sample.drawing)), 320, "the drawing as submitted")
+
+    @admin.display(description="sent as")
+    def strokes_summary(self, sample):
+        if not sample.strokes:
+            return "an image"
+        points = sum(len(stroke) for stroke in sample.strokes)
+        return f"strokes: {len(sample.strokes)} stroke(s), {points} points (the input above is drawn from them)"
 
     @admin.display(description="what the model saw (28x28)")
     def model_input_large(self, sample):

@@ -33,6 +33,8 @@ def test_train_digits_with_limit_fine_tunes_on_a_real_subset_and_publishes(mnist
     metadata = model_load(path=version_path(run.model_version)).describe()
     assert metadata["mnist_test_accuracy"] == pytest.approx(run.mnist_accuracy, abs=1e-6)
     assert metadata["base_version"] == shipped.version
+    assert metadata["temperature"] > 0 and metadata["temperature"] != 1  # calibrated on held-out MNIST
+    assert active_model().temperature == metadata["temperature"]
     checkpoints = isolated_models / "runs" / run.model_version
     assert (checkpoints / "best.safetensors").exists() and (checkpoints / "latest.safetensors").exists()
 
