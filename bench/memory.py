@@ -58,8 +58,15 @@ def hostile_inputs() -> dict[str, bytes]:
     rng = np.random.default_rng(0)
     noise = rng.integers(0, 256, (4096, 4096), dtype=np.uint8)
     noise[::2, ::2] = 255  # a noisy photo of a page, still under the 1.5 MB image limit as JPEG
+    import cv2
+
+    big_seven = cv2.resize(draw(7), (2048, 2048), interpolation=cv2.INTER_LINEAR)  # RGBA, ink filling it
+    gray_seven = 255 - cv2.resize(big_seven[..., 3], (4096, 4096), interpolation=cv2.INTER_LINEAR)
     return {
         "canvas drawing 400x400 RGBA (what the page sends)": png(draw(7)),
+        "PNG 8-bit RGBA 2048x2048, a 7 filling it": png(big_seven),
+        "PNG 8-bit gray 4096x4096, a 7 filling it": png(gray_seven),
+        "JPEG 4096x4096 gray baseline, a 7 filling it": jpeg_bytes(gray_seven),
         "PNG 16-bit RGBA 4096x4096, all zero": png_bytes(np.zeros((4096, 4096, 4), np.uint16)),
         "PNG 8-bit RGBA 4096x4096, all zero": png_bytes(np.zeros((4096, 4096, 4), np.uint8)),
         "PNG 8-bit gray 4096x4096, all white": png_bytes(np.full((4096, 4096), 255, np.uint8)),

@@ -31,8 +31,11 @@ INK_THRESHOLD = 48
 
 MAX_IMAGE_BYTES = 1_500_000  # decoded from base64; a 400x400 drawing is a few kB
 MAX_IMAGE_PIXELS = 4096 * 4096  # refused before decoding: a tiny PNG can claim a huge canvas
-# A digit needs a few hundred pixels a side: bigger JPEGs are decoded at 1/2, 1/4 or 1/8.
+# A digit needs a few hundred pixels a side: bigger JPEGs are decoded at 1/2, 1/4 or 1/8, and
+# every decoded image is scaled down to at most MAX_DECODED_SIDE (a 10 px stroke at 4096 px
+# keeps 2.5 px) before the work that grows with its pixels.
 MAX_JPEG_PIXELS = 2048 * 2048
+MAX_DECODED_SIDE = 1024
 # What a PNG's pixels may take once decoded at full size (width x height x channels x bytes):
 # with the conversions after it, a request stays under 50 MB above idle (bench/memory.py).
 MAX_DECODED_BYTES = 16 * 2**20
@@ -70,7 +73,8 @@ def decode_data_url(data_url: str) -> bytes:
 
 
 def decode_image(data: bytes) -> np.ndarray:
-    """PNG or JPEG bytes -> grayscale uint8 with the ink bright and the background 0.
+    """PNG or JPEG bytes -> grayscale uint8 with the ink bright and the background 0, at most
+    MAX_DECODED_SIDE pixels a side.
 
     What decoding may cost is worked out from the header first: a 174 kB PNG can hold a
     16-bit RGBA 4096x4096 image, 128 MB of pixels. A PNG is refused (413) when its pixels would
@@ -93,13 +97,23 @@ def decode_image(data: bytes) -> np.ndarray:
         gray = cv2.imdecode(np.frombuffer(data, np.uint8), _JPEG_REDUCED[reduction])
         if gray is None or gray.size == 0:
             raise PreprocessingError("image could not be decoded as PNG or JPEG")
-        return np.subtract(255, gray, out=gray)
+        return _at_most(MAX_DECODED_SIDE, np.subtract(255, gray, out=gray))
     pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     if pixels is None or pixels.size == 0:
         raise PreprocessingError("image could not be decoded as PNG or JPEG")
     if pixels.dtype == np.uint16:
         pixels = cv2.convertScaleAbs(pixels, alpha=1 / 257)  # to 8 bits without a 16-bit temporary
-    return _ink(pixels)
+    return _at_most(MAX_DECODED_SIDE, _ink(pixels))
+
+
+def _at_most(side: int, ink: np.ndarray) -> np.ndarray:
+    # What follows decoding (cropping, thinning the strokes, drawing them again) costs time and
+    # memory with every pixel; a digit needs far fewer than a 4096x4096 image has.
+    height, width = ink.shape
+    if max(height, width) <= side:
+        return ink
+    scale = side / max(height, width)
+    return cv2.resize(ink, (max(1, round(width * scale)), max(1, round(height * scale))), interpolation=cv2.INTER_AREA)
 
 
 _JPEG_REDUCED = {
