@@ -1,0 +1,110 @@
+"""The feedback loop without a browser: how much one training run learns from the users'
+corrections, and what it costs on MNIST. For comparing training recipes quickly.
+
+Like bench.feedback_loop, but the pen digits are drawn with OpenCV (bench.pendigits_data) and
+read by the service in this process:
+
+1. 8 of each digit from each writer (2,400), split per writer and digit into a teaching half
+   and a test half (the same halves as bench.feedback_loop for the same --seed);
+2. the test half is read: accuracy before;
+3. every wrong guess on the teaching half is stored as a correction (feedback.services.sample_create);
+4. one training run with the given options (every `train_digits` flag works here, with the
+   same defaults);
+5. the test half is read again by the model that is now active: accuracy after.
+
+Everything happens in a fresh SQLite database and model folder; the shipped model starts active.
+
+    python -m bench.feedback_offline [--seed 0] [train_digits flags, e.g. --epochs 3 --lr 1e-3]
+
+--seed seeds the halves, the layout and the training run alike.
+"""
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.feedback_loop import halves
+from bench.pendigits import RESULTS, replay_offline, summary
+from bench.pendigits_data import layout, load_digits, render, stratified_subset
+
+
+def main() -> None:
+    workdir = Path(tempfile.mkdtemp(prefix="digitsite-feedback-offline-"))
+    os.environ.update(DIGITSITE_DB_PATH=str(workdir / "db.sqlite3"), DIGITSITE_MODEL_DIR=str(workdir / "models"))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "digitsite.settings")
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    from feedback.services import sample_create
+    from recognizer.preprocessing import to_png
+    from training import options as run_options
+    from training.management.commands.train_digits import PARSERS
+    from training.services import training_run_execute, training_run_start
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--per-writer-digit", type=int, default=8, help="digits of each kind per writer, split in halves (default: 8)")
+    parser.add_argument("--label", default="", help="a name for this recipe in the results (default: none)")
+    run_options.add_arguments(parser, parsers=PARSERS)
+    args = parser.parse_args()
+    options = run_options.from_arguments(vars(args))
+    call_command("migrate", verbosity=0)
+
+    digits = stratified_subset(load_digits(), args.per_writer_digit, args.seed)
+    teach, test = halves(digits, args.seed)
+    before = summary(replay_offline(test, seed=args.seed), 0)
+    taught = replay_offline(teach, seed=args.seed)
+    wrong = [d for d, r in zip(teach, taught) if not r.right and r.guess is not None]
+    for digit in wrong:
+        sample_create(image=to_png(render(layout(digit, args.seed))), label=digit.label)
+    print(f"seed {args.seed}: {len(teach)} digits taught, {len(wrong)} corrections stored; test half {before['accuracy']:.2%} before", flush=True)
+
+    started = time.perf_counter()
+    run = training_run_start(options=options.resolved(), log=print)
+    run = training_run_execute(run=run, log=print)
+    seconds = time.perf_counter() - started
+    after = summary(replay_offline(test, seed=args.seed), 0)
+
+    figures = {
+        "label": args.label or " ".join(sys.argv[1:]),
+        "seed": args.seed,
+        "corrections": len(wrong),
+        "trained_on": run.feedback_samples,
+        "held_out": run.feedback_holdout,
+        "test_before": before["accuracy"],
+        "test_after": after["accuracy"],
+        "errors_before": before["errors"],
+        "errors_after": after["errors"],
+        "mnist_before": run.mnist_accuracy_before,
+        "mnist_after": run.mnist_accuracy,
+        "held_out_before": run.feedback_accuracy_before,
+        "held_out_after": run.feedback_accuracy,
+        "seconds": round(seconds, 1),
+        "status": run.status,
+        "decision": run.decision,
+        "epochs": run.report.get("epochs"),
+        "options": run.options,
+    }
+    print()
+    print(f"recipe: {figures['label']}")
+    print(f"corrections: {len(wrong)} stored, {run.feedback_samples} trained on, {run.feedback_holdout} held out")
+    print(
+        f"test half: {before['accuracy']:.2%} -> {after['accuracy']:.2%} "
+        f"(errors {before['errors']} -> {after['errors']}, x{before['errors'] / max(after['errors'], 1):.2f} fewer)"
+    )
+    print(f"MNIST test: {run.mnist_accuracy_before:.2%} -> {run.mnist_accuracy:.2%} ({(run.mnist_accuracy - run.mnist_accuracy_before) * 100:+.2f} points)")
+    print(f"run: {run.status} in {seconds:.0f} s; {run.decision}")
+    out = RESULTS / "feedback-offline.jsonl"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("a") as file:
+        file.write(json.dumps(figures) + "\n")
+    print(f"appended to {out}")
+
+
+if __name__ == "__main__":
+    main()
