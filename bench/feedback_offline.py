@@ -64,10 +64,10 @@ def main() -> None:
         sample_create(image=to_png(render(layout(digit, args.seed))), label=digit.label)
     print(f"seed {args.seed}: {len(teach)} digits taught, {len(wrong)} corrections stored; test half {before['accuracy']:.2%} before", flush=True)
 
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     run = training_run_start(options=options.resolved(), log=print)
     run = training_run_execute(run=run, log=print)
-    seconds = time.perf_counter() - started
+    seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
     after = summary(replay_offline(test, seed=args.seed), 0)
 
     figures = {
@@ -85,6 +85,8 @@ def main() -> None:
         "held_out_before": run.feedback_accuracy_before,
         "held_out_after": run.feedback_accuracy,
         "seconds": round(seconds, 1),
+        "cpu_seconds": round(cpu_seconds, 1),
+        "load_average": os.getloadavg()[0],
         "status": run.status,
         "decision": run.decision,
         "epochs": run.report.get("epochs"),
@@ -98,7 +100,7 @@ def main() -> None:
         f"(errors {before['errors']} -> {after['errors']}, x{before['errors'] / max(after['errors'], 1):.2f} fewer)"
     )
     print(f"MNIST test: {run.mnist_accuracy_before:.2%} -> {run.mnist_accuracy:.2%} ({(run.mnist_accuracy - run.mnist_accuracy_before) * 100:+.2f} points)")
-    print(f"run: {run.status} in {seconds:.0f} s; {run.decision}")
+    print(f"run: {run.status} in {seconds:.0f} s ({cpu_seconds:.0f} CPU seconds, load average {os.getloadavg()[0]:.1f}); {run.decision}")
     out = RESULTS / "feedback-offline.jsonl"
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("a") as file:

@@ -99,11 +99,11 @@ class TrainingRunAdmin(admin.ModelAdmin):
 
     @admin.display(description="MNIST before")
     def mnist_before(self, run):
-        return count_text(run.mnist_accuracy_before, 10_000 if run.mnist_accuracy_before is not None else 0)
+        return count_text(run.mnist_accuracy_before, _mnist_count(run))
 
     @admin.display(description="MNIST after")
     def mnist_after(self, run):
-        return count_text(run.mnist_accuracy, 10_000 if run.mnist_accuracy is not None else 0)
+        return count_text(run.mnist_accuracy, _mnist_count(run))
 
     @admin.display(description="corrections before")
     def corrections_before(self, run):
@@ -135,7 +135,7 @@ class TrainingRunAdmin(admin.ModelAdmin):
     @admin.display(description="held-out figures")
     def figures(self, run):
         rows = [
-            ("MNIST test", run.mnist_accuracy_before, run.mnist_accuracy, 10_000),
+            ("MNIST test", run.mnist_accuracy_before, run.mnist_accuracy, _mnist_count(run)),
             ("users' held-out corrections", run.feedback_accuracy_before, run.feedback_accuracy, run.feedback_holdout),
             ("users' held-out confirmed right guesses", run.confirmed_accuracy_before, run.confirmed_accuracy, run.confirmed_holdout),
         ]
@@ -253,6 +253,10 @@ class TrainingRunAdmin(admin.ModelAdmin):
 
 def _can_activate(run: TrainingRun) -> bool:
     return bool(run.model_version) and run.status in (TrainingRun.Status.PROMOTED, TrainingRun.Status.CANDIDATE)
+
+
+def _mnist_count(run: TrainingRun) -> int:
+    return run.report.get("mnist_test") or run.options.get("test_limit") or 10_000
 
 
 def _cell(right: int, of: int) -> str:

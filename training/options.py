@@ -52,6 +52,7 @@ class RunOptions:
     device: str = _option("auto", "auto takes cuda when there is one", choices=["auto", "cpu", "cuda"])
     seed: int = _option(0, "seed for data order, augmentation and init")
     limit: int = _option(0, "train on only N MNIST images, for quick runs (0: all)")
+    test_limit: int = _option(0, "judge on only the first N MNIST test images, for quick runs (0: all 10,000)")
     val_size: int = _option(5000, "MNIST training images held out to pick the best epoch")
     progress: bool = _option(True, "progress bars on the console")
 

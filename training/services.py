@@ -243,6 +243,8 @@ def _load_data(o: RunOptions, progress: "_Progress") -> RunData:
     if o.limit:
         mnist_train = mnist_train.take(slice(0, o.limit))
     mnist_test = mnist_load(data_dir=data_dir, train=False)
+    if o.test_limit:
+        mnist_test = mnist_test.take(slice(0, o.test_limit))
 
     samples = list(samples_for_training(approved_only=o.approved_only)) if o.use_feedback else []
     held = [sample_is_held_out(sample_id=s.pk, holdout_share=o.holdout) for s in samples]
@@ -386,6 +388,7 @@ def _publish(run, o, data, result, before, after, promote, decision, seconds) ->
     run.feedback_accuracy = _accuracy(after.corrections, data.corrections_test)
     run.confirmed_accuracy = _accuracy(after.confirmed, data.confirmed_test)
     run.report = {
+        "mnist_test": len(data.mnist_test),
         "epochs": [{"epoch": r.epoch, "loss": r.loss, "seconds": r.seconds, **r.extra} for r in result.epochs],
         "best_epoch": result.best_epoch,
         "confusion": {

@@ -67,7 +67,7 @@ def test_a_cancelled_queued_run_frees_the_slot_and_the_worker_skips_it():
 
 def test_cancelling_a_run_while_it_fits_stops_it_at_the_next_step_and_publishes_nothing(mnist_dir, isolated_models):
     shipped = active_model().version
-    options = RunOptions(epochs=2, limit=3000, val_size=500, data_dir=str(mnist_dir), progress=False).resolved()
+    options = RunOptions(epochs=2, limit=3000, val_size=500, test_limit=500, data_dir=str(mnist_dir), progress=False).resolved()
     run = training_run_start(options=options, log=lambda text: None)
     said = []
 
@@ -174,9 +174,13 @@ def test_the_runs_list_shows_shares_with_counts_and_the_status_that_holds_now(ad
 
 
 def test_a_finished_run_page_shows_per_digit_figures_and_confusion_pictures(admin_client, mnist_dir):
-    call_command("train_digits", "--data-dir", str(mnist_dir), "--limit", "500", "--epochs", "1", "--val-size", "500", "--no-progress")
+    call_command(
+        "train_digits", "--data-dir", str(mnist_dir), "--limit", "500", "--epochs", "1", "--val-size", "500",
+        "--test-limit", "1000", "--no-progress",
+    )  # fmt: skip
     run = TrainingRun.objects.get()
     page = admin_client.get(reverse("admin:training_trainingrun_change", args=[run.pk])).content.decode()
     assert len(re.findall(r'<img src="data:image/png;base64,[^"]+" alt="confusion matrix, MNIST test, (before|after)"', page)) == 2
     assert "MNIST test, before" in page and "MNIST test, after" in page
-    assert re.search(r"<td>\d+% of 980</td>", page)  # the zeros of MNIST test, right of 980
+    assert "99.61% of 10,000" not in page and re.search(r"\d+% of 1,000</td>", page)  # judged on 1,000 test images
+    assert len(re.findall(r"<td>\d+% of \d+</td>", page)) == 20  # MNIST test per digit, before and after

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.django_db
 
 
 def train(mnist_dir, *args: str) -> TrainingRun:
-    call_command("train_digits", "--data-dir", str(mnist_dir), "--val-size", "1000", "--no-progress", *args)
+    call_command("train_digits", "--data-dir", str(mnist_dir), "--val-size", "1000", "--test-limit", "2000", "--no-progress", *args)
     return TrainingRun.objects.latest("started_at")
 
 
