@@ -32,6 +32,7 @@ class RunOptions:
     distill: float = _option(
         0.5, "weight of distillation from the active model when fine-tuning, 0 to 1 (0: plain labels only)"
     )
+    freeze_bn: bool = _option(False, "keep batch norm's statistics as they are while fine-tuning")
     batch_size: int = _option(128, "images per optimiser step")
     augment: dict | None = _option(
         None, "augmentation overrides, e.g. styles=0,elastic=0.5 (default: none; see training/augment.py)"
@@ -68,6 +69,7 @@ class RunOptions:
             device=device,
             augment=dict(self.augment or {}),
             distill=0.0 if self.from_scratch else self.distill,
+            freeze_bn=self.freeze_bn and not self.from_scratch,
         )
 
     def as_dict(self) -> dict:

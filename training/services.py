@@ -309,8 +309,10 @@ def _fit(run: TrainingRun, o: RunOptions, data: RunData, base: LoadedModel | Non
     repeats = feedback_repeats(mnist=per_epoch, feedback=len(data.feedback_train), share=o.feedback_share)
     progress.say(f"fitting: {o.epochs} epochs, peak rate {o.lr:g}, each user's drawing {repeats}x an epoch")
 
+    latest = {"text": ""}  # the last epoch's figures, shown beside the steps of the next one
+
     def on_step(epoch: int, step: int, steps: int) -> None:
-        progress.step(f"epoch {epoch} of {o.epochs}: step {step} of {steps}")
+        progress.step(f"epoch {epoch} of {o.epochs}: step {step} of {steps}" + latest["text"])
 
     def on_epoch(report: EpochReport, current: torch.nn.Module) -> dict[str, float]:
         figures = {"mnist_val": report.val_accuracy}
@@ -321,13 +323,16 @@ def _fit(run: TrainingRun, o: RunOptions, data: RunData, base: LoadedModel | Non
             f", held-out corrections {percent_text(figures['corrections'])}" if "corrections" in figures else ""
         )
         progress.say(f"{text}; loss {report.loss:.4f}, {report.seconds:.0f} s", force=True)
+        latest["text"] = f"; after epoch {report.epoch}: MNIST validation {percent_text(report.val_accuracy)}" + (
+            f", held-out corrections {percent_text(figures['corrections'])}" if "corrections" in figures else ""
+        )
         return figures
 
     result = fit(
         net, mnist=data.mnist_train, extra=data.feedback_train, extra_repeats=repeats, val=data.mnist_val,
         augment=Augment(**o.augment), teacher=None if o.from_scratch else base.net,
         config=FitConfig(
-            epochs=o.epochs, batch_size=o.batch_size, lr=o.lr, mnist_per_epoch=o.mnist_per_epoch, distill=o.distill,
+            epochs=o.epochs, batch_size=o.batch_size, lr=o.lr, mnist_per_epoch=o.mnist_per_epoch, distill=o.distill, freeze_bn=o.freeze_bn,
             seed=o.seed, device=o.device, progress=o.progress,
         ),
         on_epoch=on_epoch, on_step=on_step,

@@ -30,6 +30,7 @@ class FitConfig:
     label_smoothing: float = 0.05
     mnist_per_epoch: int = 0  # 0: all of MNIST, in a new order, every epoch
     distill: float = 0.0  # share of the loss on MNIST images that follows the teacher
+    freeze_bn: bool = False  # keep batch norm's statistics as they are (fine-tuning)
     temperature: float = 2.0  # softens the teacher's answers for distillation
     seed: int = 0
     device: str = "cpu"
@@ -92,6 +93,10 @@ def fit(
     best, best_accuracy, reports = copy.deepcopy(net), -1.0, []
     for epoch in range(1, config.epochs + 1):
         net.train()
+        if config.freeze_bn:
+            for module in net.modules():
+                if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+                    module.eval()
         started, total_loss = time.perf_counter(), 0.0
         mnist_part = torch.randperm(len(mnist), generator=gen, device=device)[:per_epoch]
         epoch_index = torch.cat([mnist_part, extra_index])
