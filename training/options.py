@@ -25,17 +25,17 @@ class RunOptions:
     # What to train. The default fine-tunes the active model briefly: a fresh random part of
     # MNIST each epoch beside the oversampled corrections, at a low peak rate, distilled from
     # the active model so it forgets little of what it knew (see the README's recipe table).
-    epochs: int = _option(2, "passes over the training data", form=True)
+    epochs: int = _option(1, "passes over the training data", form=True)
     mnist_per_epoch: int = _option(
-        20_000, "MNIST images drawn afresh at random for each epoch (0: all of them, the same every epoch)"
+        20_000, "MNIST images drawn afresh at random for each epoch when fine-tuning (0, and always from scratch: all of them)"
     )
     from_scratch: bool = _option(False, "start from random weights instead of fine-tuning the active model", form=True)
     width: int = _option(32, "net width, with --from-scratch")
     lr: float = _option(0.0, "peak learning rate of the one-cycle schedule (0: 3e-3 from scratch, 1e-4 fine-tuning)")
     distill: float = _option(
-        0.5, "weight of distillation from the active model when fine-tuning, 0 to 1 (0: plain labels only)"
+        0.9, "weight of distillation from the active model on MNIST images when fine-tuning, 0 to 1 (0: plain labels only)"
     )
-    freeze_bn: bool = _option(False, "keep batch norm's statistics as they are while fine-tuning")
+    freeze_bn: bool = _option(True, "keep batch norm's statistics as they are while fine-tuning")
     batch_size: int = _option(128, "images per optimiser step")
     augment: dict | None = _option(
         None, "augmentation overrides, e.g. styles=0,elastic=0.5 (default: none; see training/augment.py)"
@@ -43,7 +43,7 @@ class RunOptions:
     # The users' drawings.
     use_feedback: bool = _option(True, "train on the users' drawings too, not only MNIST", flag="feedback")
     approved_only: bool = _option(False, "only approved samples (default: every one not rejected)", form=True)
-    feedback_share: float = _option(0.1, "share of each epoch made of corrections, each seen at most 100 times")
+    feedback_share: float = _option(0.03, "share of each epoch made of the users' drawings, each seen at most 100 times")
     holdout: float = _option(0.2, "share of the users' drawings never trained on, to judge models with")
     # The gate.
     mnist_tolerance: float = _option(0.1, "MNIST test points the new model may lose and still be promoted")
@@ -73,6 +73,7 @@ class RunOptions:
             augment=dict(self.augment or {}),
             distill=0.0 if self.from_scratch else self.distill,
             freeze_bn=self.freeze_bn and not self.from_scratch,
+            mnist_per_epoch=0 if self.from_scratch else self.mnist_per_epoch,
         )
 
     def as_dict(self) -> dict:
