@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 SHARED_MNIST ?= ../shared/mnist/MNIST
 
-.PHONY: install migrate run test data train bench-latency bench-pendigits bench-feedback clean
+.PHONY: install migrate run worker test data train bench-latency bench-pendigits bench-feedback bench-feedback-offline clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,7 +24,12 @@ migrate: install
 
 # The site on an embedded SQLite database, with the shipped model; DEBUG stays off.
 run: migrate
+	@echo "The admin's \"Retrain now\" needs the training worker: run 'make worker' in another terminal."
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+
+# Runs the training runs queued by the admin's "Retrain now", one at a time.
+worker: migrate data
+	$(BIN)/python manage.py training_worker
 
 test: install
 	$(BIN)/python -m pytest
@@ -46,6 +51,9 @@ bench-pendigits: migrate
 
 bench-feedback: migrate data
 	$(BIN)/python -m bench.feedback_loop
+
+bench-feedback-offline: migrate data
+	$(BIN)/python -m bench.feedback_offline
 
 clean:
 	rm -rf $(VENV) .pytest_cache

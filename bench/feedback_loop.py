@@ -5,13 +5,14 @@
 3. The first half is drawn on the page, and each wrong guess is corrected there the way a user
    would, by pressing the right digit key; the page stores it through /api/feedback/.
 4. `manage.py train_digits` retrains on MNIST plus those corrections (its defaults: fine-tune
-   the active model, hold out 20% of corrections, promotion gate on MNIST test).
+   the active model, hold out 20% of corrections, promotion gate on MNIST test and on the
+   held-out corrections).
 5. The running server picks up the new model by itself; the second half is drawn again:
    accuracy after. MNIST test before and after come from the training run.
 
 Everything happens in a fresh database and model folder (the shipped model starts active).
 
-    python -m bench.feedback_loop [--quick] [--epochs 3] [--train-args "--holdout 0.1"]
+    python -m bench.feedback_loop [--quick] [--epochs N] [--train-args "--holdout 0.1"]
 """
 
 import argparse
@@ -46,7 +47,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="8 of each digit per writer instead of all (2,400 digits)")
     parser.add_argument("--seed", type=int, default=0, help="seed for the halves and the layout (default: 0)")
-    parser.add_argument("--epochs", type=int, default=3, help="train_digits --epochs (default: 3)")
+    parser.add_argument("--epochs", type=int, default=None, help="train_digits --epochs (default: the command's own default)")
     parser.add_argument("--train-args", default="", help='more train_digits flags, e.g. "--holdout 0.1" (default: none)')
     parser.add_argument("--workers", type=int, default=4, help="browser pages drawing at once (default: %(default)s)")
     parser.add_argument("--workdir", type=Path, default=None, help="where the fresh database and models go (default: a temporary folder)")
@@ -71,7 +72,8 @@ def main() -> None:
         print(report(summary(taught, time.perf_counter() - started), "teaching half, as drawn"))
         print(f"{corrections} corrections stored through the page", flush=True)
 
-        manage("train_digits", "--epochs", str(args.epochs), "--no-progress", *shlex.split(args.train_args), env=env)
+        epochs = ["--epochs", str(args.epochs)] if args.epochs else []
+        manage("train_digits", *epochs, "--no-progress", *shlex.split(args.train_args), env=env)
 
         after = replay_in_browser(test, url=url, seed=args.seed, workers=args.workers)
         print(report(summary(after, time.perf_counter() - started), "test half, after"))

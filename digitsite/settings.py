@@ -208,3 +208,13 @@ if not DEBUG:
     SESSION_COOKIE_HTTPONLY = True
     X_FRAME_OPTIONS = "DENY"
     SECURE_CONTENT_TYPE_NOSNIFF = True
+
+import json  # noqa: E402  (kept with the training settings it serves)
+
+# Training runs asked for in the admin are queued in the database (django-tasks' Tasks API, the
+# same as Django 6's django.tasks) and run by `manage.py training_worker`: no other service.
+INSTALLED_APPS += ["django_tasks", "django_tasks_db"]
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
+# Options for runs queued from the admin beyond its form's, as JSON, e.g. '{"device": "cuda"}';
+# the rest are training.options.RunOptions' defaults, shared with `manage.py train_digits`.
+TRAINING_OPTIONS = json.loads(os.environ.get("DIGITSITE_TRAINING_OPTIONS") or "{}")

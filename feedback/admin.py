@@ -33,7 +33,7 @@ class SampleAdmin(admin.ModelAdmin):
     search_fields = ["=id", "=label", "=guess", "model_version"]
     list_per_page = 50
     date_hierarchy = "created_at"
-    actions = ["approve", "reject", *(relabel_action(label) for label in range(10))]
+    actions = ["approve", "approve_and_retrain", "reject", *(relabel_action(label) for label in range(10))]
     fields = [
         "drawing_large", "model_input_large", "strokes_summary", "label", "guess", "confidence_percent",
         "status", "model_version", "created_at", "reviewed_at", "used_by",
@@ -81,6 +81,15 @@ class SampleAdmin(admin.ModelAdmin):
     def approve(self, request, queryset):
         count = sample_review(samples=queryset, status=Sample.Status.APPROVED)
         self.message_user(request, f"{count} sample(s) approved.", messages.SUCCESS)
+
+    @admin.action(description="Approve selected samples and retrain now")
+    def approve_and_retrain(self, request, queryset):
+        from training.admin import retrain_request
+        from training.options import site_options
+
+        count = sample_review(samples=queryset, status=Sample.Status.APPROVED)
+        self.message_user(request, f"{count} sample(s) approved.", messages.SUCCESS)
+        return retrain_request(self, request, site_options())
 
     @admin.action(description="Reject selected samples (never trained on)")
     def reject(self, request, queryset):

@@ -3,6 +3,8 @@
 Layout under settings.MODEL_DIR:
     versions/<version>.safetensors   every published model, never changed after writing
     active.safetensors               a copy of the active one, replaced atomically
+    runs/<run>/<name>.safetensors    a training run's checkpoints (latest and best epoch)
+    .<name>.<random>.tmp             a file being written; left behind only by a killed process
 
 Until a model is published, the shipped one (settings.SHIPPED_MODEL) is active. Each file holds
 the weights and their metadata (version, trained at, MNIST test accuracy, net width, ...) in
@@ -36,6 +38,7 @@ logger = logging.getLogger(__name__)
 ACTIVE = "active.safetensors"
 VERSIONS = "versions"
 FILE_MODE = 0o644  # model files hold no secret, and every server process reads them
+RUNS = "runs"
 _VERSION = re.compile(r"^[\w.-]{1,100}$")
 
 
@@ -216,6 +219,41 @@ def model_versions() -> list[LoadedModel]:
             continue
         found.setdefault(loaded.version, loaded)
     return sorted(found.values(), key=lambda m: m.metadata.get("trained_at", ""))
+
+
+# -- training runs' checkpoints and leftovers -----------------------------------------------
+
+
+def checkpoint_path(*, run: str, name: str) -> Path:
+    """Where run `run` keeps its checkpoint `name` ("latest", "best")."""
+    if not _VERSION.match(run) or not _VERSION.match(name):
+        raise ValueError(f"not a run or checkpoint name: {run!r}, {name!r}")
+    return model_dir() / RUNS / run / f"{name}.safetensors"
+
+
+def checkpoints_remove(*, run: str) -> None:
+    """Forget a cancelled or failed run's checkpoints; they never became a version."""
+    folder = checkpoint_path(run=run, name="latest").parent
+    for path in folder.glob("*.safetensors"):
+        path.unlink(missing_ok=True)
+    if folder.exists() and not any(folder.iterdir()):
+        folder.rmdir()
+
+
+def temp_files_clean(*, older_than_s: float = 60.0) -> list[Path]:
+    """Remove half-written files that a killed process left behind. A write takes milliseconds,
+    so a temporary file older than `older_than_s` belongs to no live writer."""
+    import time
+
+    removed = []
+    for path in model_dir().rglob(".*.tmp"):
+        try:
+            if time.time() - path.stat().st_mtime >= older_than_s:
+                path.unlink()
+                removed.append(path)
+        except FileNotFoundError:
+            pass
+    return removed
 
 
 # -- the active model of this process -----------------------------------------------------

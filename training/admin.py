@@ -1,63 +1,269 @@
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
 
-from recognizer.registry import ModelUnavailable, active_model, model_activate
+from recognizer.preprocessing import to_data_url
+from recognizer.registry import ModelUnavailable, active_model, model_activate, model_load
+from training.figures import confusion_png, per_digit
 from training.models import TrainingRun
-from training.services import percent_text
+from training.options import form_class
+from training.services import RunRefused, count_text, percent_text, training_run_cancel, training_run_request
+
+RetrainForm = form_class()
+REFRESH_S = 3  # a queued or working run's page reloads itself this often
+
+
+def _active_version() -> str | None:
+    try:
+        return active_model().version
+    except ModelUnavailable:
+        return None
+
+
+def retrain_request(modeladmin: admin.ModelAdmin, request, options) -> HttpResponseRedirect:
+    """Queue a run and go to its page, or say which run is in the way. Shared by the form and
+    the samples' bulk action."""
+    try:
+        run = training_run_request(options=options, requested_by=request.user.get_username())
+    except RunRefused as error:
+        modeladmin.message_user(request, str(error), messages.ERROR)
+        busy = TrainingRun.objects.filter(in_progress=True).first()
+        return HttpResponseRedirect(reverse("admin:training_trainingrun_change", args=[busy.pk]) if busy else reverse("admin:training_trainingrun_changelist"))
+    modeladmin.message_user(
+        request,
+        f"Run #{run.pk} is queued. The training worker (manage.py training_worker, or make worker) runs it; this page follows it.",
+        messages.SUCCESS,
+    )
+    return HttpResponseRedirect(reverse("admin:training_trainingrun_change", args=[run.pk]))
 
 
 @admin.register(TrainingRun)
 class TrainingRunAdmin(admin.ModelAdmin):
     list_display = [
-        "id", "started_at", "status", "model_version", "epochs", "feedback_samples",
-        "mnist_before", "mnist_after", "feedback_before", "feedback_after", "is_active",
+        "id", "started_at", "status_now", "progress", "model_version", "epochs", "feedback_samples",
+        "mnist_before", "mnist_after", "corrections_before", "corrections_after", "confirmed_before", "confirmed_after",
     ]  # fmt: skip
     list_filter = ["status", "from_scratch"]
     search_fields = ["model_version", "base_version", "decision", "error"]
-    actions = ["activate"]
-    exclude = ["samples"]
+    actions = ["activate", "cancel"]
+    change_list_template = "admin/training/trainingrun/change_list.html"
+    change_form_template = "admin/training/trainingrun/change_form.html"
+    fieldsets = [
+        (None, {"fields": ["status_now", "progress", "decision", "error", "started_at", "finished_at", "seconds", "requested_by", "worker"]}),
+        ("Figures (the active model when the run started, then the new one)", {"fields": ["figures", "per_digit_table", "confusion_pictures", "epoch_table"]}),
+        ("What it trained", {"fields": ["base_version", "model_version", "epochs", "from_scratch", "mnist_samples", "feedback_samples", "sample_count", "options"]}),
+    ]  # fmt: skip
 
     def get_readonly_fields(self, request, obj=None):
-        return [field.name for field in self.model._meta.fields] + ["sample_count"]
+        return [field.name for field in self.model._meta.fields] + [
+            "status_now", "figures", "per_digit_table", "confusion_pictures", "epoch_table", "sample_count",
+        ]  # fmt: skip
 
     def has_add_permission(self, request) -> bool:
-        return False  # runs come from `manage.py train_digits`
+        return False  # runs come from "Retrain now" or `manage.py train_digits`
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path("retrain/", view(self.retrain_view), name="training_trainingrun_retrain"),
+            path("activate-shipped/", view(self.activate_shipped_view), name="training_trainingrun_activate_shipped"),
+            path("<int:pk>/cancel/", view(self.cancel_view), name="training_trainingrun_cancel"),
+            path("<int:pk>/activate/", view(self.activate_view), name="training_trainingrun_activate"),
+            *super().get_urls(),
+        ]
+
+    # -- the list ---------------------------------------------------------------------------
+
+    def changelist_view(self, request, extra_context=None):
+        shipped = model_load(path=_shipped_path())
+        extra = {"shipped_version": shipped.version, "shipped_is_active": _active_version() == shipped.version}
+        return super().changelist_view(request, extra_context={**(extra_context or {}), **extra})
+
+    @admin.display(description="status now", ordering="status")
+    def status_now(self, run):
+        """The status that holds now: a promoted model that was replaced says so."""
+        active = _active_version()
+        if run.status == TrainingRun.Status.RUNNING and run.progress:
+            return f"running: {run.progress}"
+        if run.model_version and run.model_version == active:
+            return "active: serving now" + ("" if run.status == TrainingRun.Status.PROMOTED else " (activated by hand)")
+        if run.status == TrainingRun.Status.PROMOTED:
+            return "was active, replaced since"
+        if run.cancel_requested and run.is_unfinished:
+            return f"{run.status}: cancelling"
+        return run.get_status_display()
 
     @admin.display(description="MNIST before")
     def mnist_before(self, run):
-        return percent_text(run.mnist_accuracy_before)
+        return count_text(run.mnist_accuracy_before, _mnist_count(run))
 
     @admin.display(description="MNIST after")
     def mnist_after(self, run):
-        return percent_text(run.mnist_accuracy)
+        return count_text(run.mnist_accuracy, _mnist_count(run))
 
-    @admin.display(description="feedback before")
-    def feedback_before(self, run):
-        return percent_text(run.feedback_accuracy_before)
+    @admin.display(description="corrections before")
+    def corrections_before(self, run):
+        return count_text(run.feedback_accuracy_before, run.feedback_holdout)
 
-    @admin.display(description="feedback after")
-    def feedback_after(self, run):
-        return percent_text(run.feedback_accuracy)
+    @admin.display(description="corrections after")
+    def corrections_after(self, run):
+        return count_text(run.feedback_accuracy, run.feedback_holdout)
 
-    @admin.display(description="corrections trained on")
+    @admin.display(description="confirmed before")
+    def confirmed_before(self, run):
+        return count_text(run.confirmed_accuracy_before, run.confirmed_holdout)
+
+    @admin.display(description="confirmed after")
+    def confirmed_after(self, run):
+        return count_text(run.confirmed_accuracy, run.confirmed_holdout)
+
+    # -- a run's page -------------------------------------------------------------------------
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        run = self.get_object(request, object_id)
+        extra = {
+            "refresh_s": REFRESH_S if run and run.is_unfinished else None,
+            "can_cancel": bool(run and run.is_unfinished and not run.cancel_requested),
+            "can_activate": bool(run and _can_activate(run) and run.model_version != _active_version()),
+        }
+        return super().change_view(request, object_id, form_url, extra_context={**(extra_context or {}), **extra})
+
+    @admin.display(description="held-out figures")
+    def figures(self, run):
+        rows = [
+            ("MNIST test", run.mnist_accuracy_before, run.mnist_accuracy, _mnist_count(run)),
+            ("users' held-out corrections", run.feedback_accuracy_before, run.feedback_accuracy, run.feedback_holdout),
+            ("users' held-out confirmed right guesses", run.confirmed_accuracy_before, run.confirmed_accuracy, run.confirmed_holdout),
+        ]
+        body = format_html_join(
+            "", "<tr><th>{}</th><td>{}</td><td>{}</td></tr>",
+            ((name, count_text(before, n if before is not None else 0), count_text(after, n if after is not None else 0)) for name, before, after, n in rows),
+        )  # fmt: skip
+        return format_html("<table><tr><th></th><th>before</th><th>after</th></tr>{}</table>", body)
+
+    @admin.display(description="per digit, right of")
+    def per_digit_table(self, run):
+        confusion = run.report.get("confusion") or {}
+        if not confusion:
+            return "–"
+        header = format_html_join("", "<th>{}</th>", ((d,) for d in range(10)))
+        rows = []
+        for name, title in (("mnist", "MNIST test"), ("corrections", "held-out corrections")):
+            for when in ("before", "after"):
+                cells = per_digit(confusion.get(name, {}).get(when))
+                rows.append((f"{title}, {when}", format_html_join("", "<td>{}</td>", ((_cell(right, of),) for right, of in cells))))
+        body = format_html_join("", "<tr><th>{}</th>{}</tr>", rows)
+        return format_html("<table><tr><th></th>{}</tr>{}</table>", header, body)
+
+    @admin.display(description="confusion (rows: true digit, columns: guess)")
+    def confusion_pictures(self, run):
+        confusion = run.report.get("confusion") or {}
+        pictures = []
+        for name, title in (("mnist", "MNIST test"), ("corrections", "held-out corrections")):
+            for when in ("before", "after"):
+                matrix = confusion.get(name, {}).get(when)
+                if matrix and sum(map(sum, matrix)):
+                    url = to_data_url(confusion_png(matrix))
+                    pictures.append((f"{title}, {when}", url, f"confusion matrix, {title}, {when}"))
+        if not pictures:
+            return "–"
+        return format_html_join(
+            "", '<figure style="display:inline-block;margin:0 12px 8px 0"><figcaption>{}</figcaption><img src="{}" alt="{}"></figure>', pictures
+        )
+
+    @admin.display(description="epochs")
+    def epoch_table(self, run):
+        epochs = run.report.get("epochs") or []
+        if not epochs:
+            return "–"
+        rows = (
+            (e["epoch"], f"{e['loss']:.4f}", percent_text(e.get("mnist_val")), percent_text(e.get("corrections")), f"{e['seconds']:.0f} s")
+            for e in epochs
+        )
+        body = format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", rows)
+        best = run.report.get("best_epoch")
+        return format_html(
+            "<table><tr><th>epoch</th><th>loss</th><th>MNIST validation</th><th>held-out corrections</th><th>time</th></tr>{}</table>"
+            "<p>kept: epoch {} (best on MNIST validation)</p>", body, best,
+        )  # fmt: skip
+
+    @admin.display(description="users' drawings trained on")
     def sample_count(self, run):
         return run.samples.count()
 
-    @admin.display(boolean=True, description="active")
-    def is_active(self, run):
-        try:
-            return bool(run.model_version) and active_model().version == run.model_version
-        except ModelUnavailable:
-            return False
+    # -- buttons and actions ------------------------------------------------------------------
+
+    def retrain_view(self, request):
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        form = RetrainForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            return retrain_request(self, request, form.options())
+        context = {**self.admin_site.each_context(request), "opts": self.model._meta, "form": form, "title": "Retrain now"}
+        return TemplateResponse(request, "admin/training/trainingrun/retrain.html", context)
+
+    def cancel_view(self, request, pk: int):
+        if request.method != "POST" or not self.has_change_permission(request):
+            raise PermissionDenied
+        run = get_object_or_404(TrainingRun, pk=pk)
+        self.message_user(request, training_run_cancel(run=run), messages.SUCCESS)
+        return HttpResponseRedirect(reverse("admin:training_trainingrun_change", args=[pk]))
+
+    def activate_view(self, request, pk: int):
+        if request.method != "POST" or not self.has_change_permission(request):
+            raise PermissionDenied
+        self._activate(request, get_object_or_404(TrainingRun, pk=pk))
+        return HttpResponseRedirect(reverse("admin:training_trainingrun_change", args=[pk]))
+
+    def activate_shipped_view(self, request):
+        if request.method != "POST" or not self.has_change_permission(request):
+            raise PermissionDenied
+        shipped = model_load(path=_shipped_path())
+        model_activate(version=shipped.version)
+        self.message_user(request, f"The shipped model {shipped.version} is active again.", messages.SUCCESS)
+        return HttpResponseRedirect(reverse("admin:training_trainingrun_changelist"))
 
     @admin.action(description="Make the selected run's model the active one")
     def activate(self, request, queryset):
         if queryset.count() != 1:
             self.message_user(request, "Select exactly one run.", messages.ERROR)
             return
-        run = queryset.get()
+        self._activate(request, queryset.get())
+
+    @admin.action(description="Cancel the selected queued or running runs")
+    def cancel(self, request, queryset):
+        for run in queryset:
+            self.message_user(request, training_run_cancel(run=run), messages.INFO)
+
+    def _activate(self, request, run: TrainingRun) -> None:
+        if not _can_activate(run):
+            self.message_user(request, f"Run #{run.pk} is {run.status} and made no model to activate.", messages.ERROR)
+            return
         try:
             model_activate(version=run.model_version)
         except ModelUnavailable as error:
             self.message_user(request, str(error), messages.ERROR)
             return
         self.message_user(request, f"Model {run.model_version} is now active.", messages.SUCCESS)
+
+
+def _can_activate(run: TrainingRun) -> bool:
+    return bool(run.model_version) and run.status in (TrainingRun.Status.PROMOTED, TrainingRun.Status.CANDIDATE)
+
+
+def _mnist_count(run: TrainingRun) -> int:
+    return run.report.get("mnist_test") or run.options.get("test_limit") or 10_000
+
+
+def _cell(right: int, of: int) -> str:
+    return f"{right / of:.0%} of {of}" if of else "–"
+
+
+def _shipped_path():
+    from django.conf import settings
+
+    return settings.SHIPPED_MODEL

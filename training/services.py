@@ -1,158 +1,272 @@
-"""A training run from start to end: data, training, evaluation, the promotion gate, publishing.
+"""Training runs: ask for one, run it, cancel it, and clean up after one whose process died.
 
-`training_run_execute` is what `manage.py train_digits` calls; every figure it prints is also
-kept on the run's TrainingRun row, and a failed run is recorded with its error.
+A run reads top to bottom in `training_run_execute`: load the data, evaluate the active model,
+fit, gate, publish. The admin's "Retrain now" asks for a run (`training_run_request`: a queued
+job that the worker runs); `manage.py train_digits` starts one in its own process
+(`training_run_start`). Either way only one run works at a time: the database lets a single
+TrainingRun hold `in_progress`, and a second request is refused with `RunRefused`.
 """
 
 import copy
+import os
 import secrets
+import socket
+import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
+from datetime import timedelta
 from pathlib import Path
 
+import numpy as np
 import torch
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from feedback.selectors import sample_is_held_out, samples_for_training
 from recognizer.net import DigitNet
-from recognizer.registry import LoadedModel, ModelUnavailable, active_model, model_dir, model_publish, model_save
+from recognizer.registry import (
+    LoadedModel,
+    ModelUnavailable,
+    active_model,
+    checkpoint_path,
+    checkpoints_remove,
+    model_publish,
+    model_save,
+    temp_files_clean,
+)
 from training.augment import Augment
 from training.data import Digits, mnist_load, split
 from training.models import TrainingRun
 from training.calibration import temperature_fit
-from training.trainer import EpochReport, FitConfig, accuracy, fit, logits
+from training.options import RunOptions
+from training.trainer import EpochReport, FitConfig, FitResult, fit, logits, predictions
 
 MAX_REPEATS = 100  # a correction is seen at most this often per epoch, so none is memorised
+PROGRESS_EVERY_S = 1.0  # how often a working run writes its progress and looks for a cancel
+STALE_AFTER = timedelta(minutes=10)  # a run on another machine silent this long is dead
+
+Log = Callable[[str], None]
 
 
-@dataclass(frozen=True)
-class RunOptions:
-    epochs: int = 10
-    batch_size: int = 128
-    lr: float = 1e-3
-    from_scratch: bool = False
-    width: int = 32
-    data_dir: str = "data"
-    device: str = "cpu"
-    seed: int = 0
-    limit: int | None = None
-    val_size: int = 5000
-    augment: dict = field(default_factory=dict)
-    use_feedback: bool = True
-    approved_only: bool = False
-    feedback_share: float = 0.1
-    holdout: float = 0.2
-    tolerance: float = 0.2  # points of MNIST test accuracy
-    force: bool = False
-    progress: bool = True
+class RunRefused(Exception):
+    """Another run is queued or working; only one run trains at a time."""
 
 
-def feedback_repeats(*, mnist: int, feedback: int, share: float) -> int:
-    """How often each correction appears per epoch so corrections make up `share` of it."""
-    if feedback == 0 or share <= 0:
-        return 0
-    return max(1, min(MAX_REPEATS, round(share / (1 - share) * mnist / feedback)))
+class RunCancelled(Exception):
+    pass
 
 
-def training_run_execute(*, options: RunOptions, log: Callable[[str], None] = print) -> TrainingRun:
-    run = TrainingRun.objects.create(epochs=options.epochs, from_scratch=options.from_scratch, options=asdict(options))
-    try:
-        _execute(run, options, log)
-    except BaseException as error:  # an interrupted run is recorded as failed too
-        run.status, run.error, run.finished_at = TrainingRun.Status.FAILED, f"{type(error).__name__}: {error}", timezone.now()
-        run.save()
-        raise
+# -- asking for runs ------------------------------------------------------------------------
+
+
+def training_run_request(*, options: RunOptions, requested_by: str = "") -> TrainingRun:
+    """Queue a run for the worker (the admin's button). Never trains in the caller's process."""
+    from training.tasks import training_run_task
+
+    with transaction.atomic():
+        run = _run_claim(options=options, status=TrainingRun.Status.QUEUED, requested_by=requested_by)
+        run.task_id = training_run_task.enqueue(run_id=run.pk).id
+        run.save(update_fields=["task_id"])
     return run
 
 
-def _execute(run: TrainingRun, o: RunOptions, log: Callable[[str], None]) -> None:
+def training_run_start(*, options: RunOptions, log: Log = print) -> TrainingRun:
+    """Claim the slot for a run this process works on itself (`train_digits`), after marking
+    runs whose process died as failed."""
+    training_runs_recover(log=log)
+    run = _run_claim(options=options, status=TrainingRun.Status.RUNNING, requested_by="manage.py train_digits")
+    run.worker = _this_worker()
+    run.save(update_fields=["worker"])
+    return run
+
+
+def _run_claim(*, options: RunOptions, status: str, requested_by: str) -> TrainingRun:
+    try:
+        with transaction.atomic():
+            return TrainingRun.objects.create(
+                status=status, in_progress=True, epochs=options.epochs, from_scratch=options.from_scratch,
+                options=options.as_dict(), requested_by=requested_by,
+            )  # fmt: skip
+    except IntegrityError:
+        busy = TrainingRun.objects.filter(in_progress=True).first()
+        raise RunRefused(_busy_message(busy)) from None
+
+
+def _busy_message(run: TrainingRun | None) -> str:
+    if run is None:  # it finished between the refusal and this look
+        return "Another training run was starting; try again."
+    what = run.progress or run.get_status_display()
+    return (
+        f"Training run #{run.pk} is already {run.status} ({what}). Only one run trains at a time: "
+        "wait for it to finish, or cancel it first."
+    )
+
+
+def training_run_cancel(*, run: TrainingRun) -> str:
+    """Cancel a queued run at once; ask a working one to stop at its next step. Returns what happened."""
+    with transaction.atomic():
+        updated = TrainingRun.objects.filter(pk=run.pk, status=TrainingRun.Status.QUEUED).update(
+            status=TrainingRun.Status.CANCELLED, in_progress=None, finished_at=timezone.now(),
+            progress="cancelled before it started",
+        )  # fmt: skip
+        if updated:
+            return f"Run #{run.pk} was cancelled before it started."
+        updated = TrainingRun.objects.filter(pk=run.pk, status__in=TrainingRun.UNFINISHED).update(cancel_requested=True)
+    if updated:
+        return f"Run #{run.pk} will stop at its next step; the active model stays as it is."
+    return f"Run #{run.pk} has already finished ({run.status}); there is nothing to cancel."
+
+
+# -- runs whose process died ---------------------------------------------------------------
+
+
+def training_runs_recover(*, log: Log = print) -> list[TrainingRun]:
+    """Mark failed every unfinished run whose process is gone (killed, machine restarted), free
+    the slot it held, and remove its checkpoints and any half-written model files. The worker
+    and `train_digits` call this when they start."""
+    recovered = []
+    for run in TrainingRun.objects.filter(status__in=TrainingRun.UNFINISHED):
+        reason = _why_stale(run)
+        if reason is None:
+            continue
+        TrainingRun.objects.filter(pk=run.pk).update(
+            status=TrainingRun.Status.FAILED, in_progress=None, finished_at=timezone.now(),
+            error=f"{reason}; marked failed by {_this_worker()}. The active model was left as it was.",
+        )  # fmt: skip
+        _task_mark_failed(run.task_id)
+        checkpoints_remove(run=str(run.pk))
+        log(f"run {run.pk} ({run.status}) was left unfinished: {reason}; marked failed")
+        recovered.append(run)
+    for path in temp_files_clean():
+        log(f"removed the half-written file {path}")
+    return recovered
+
+
+def _why_stale(run: TrainingRun) -> str | None:
+    if run.status == TrainingRun.Status.QUEUED:
+        state = _task_status(run.task_id)
+        return None if state in ("READY", "RUNNING") else f"its queued job is {state.lower()}"
+    host, _, pid = run.worker.rpartition(":")
+    if host == socket.gethostname() and pid.isdigit():
+        return None if _process_alive(int(pid)) else f"its process {pid} is gone"
+    if timezone.now() - run.updated_at > STALE_AFTER:
+        return f"no word from {run.worker or 'its process'} since {run.updated_at:%Y-%m-%d %H:%M:%S}"
+    return None
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _this_worker() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _task_status(task_id: str) -> str:
+    from django_tasks_db.models import DBTaskResult
+
+    if not task_id:
+        return "MISSING"
+    return DBTaskResult.objects.filter(id=task_id).values_list("status", flat=True).first() or "MISSING"
+
+
+def _task_mark_failed(task_id: str) -> None:
+    from django_tasks_db.models import DBTaskResult
+
+    if task_id:
+        DBTaskResult.objects.filter(id=task_id, status="RUNNING").update(status="FAILED", finished_at=timezone.now())
+
+
+# -- a run, top to bottom ---------------------------------------------------------------------
+
+
+@dataclass
+class RunData:
+    mnist_train: Digits
+    mnist_val: Digits
+    mnist_test: Digits
+    feedback_train: Digits  # the users' drawings trained on
+    corrections_test: Digits  # held out: drawings the model got wrong
+    confirmed_test: Digits  # held out: right guesses the users confirmed
+    train_sample_ids: list[int]
+
+
+@dataclass
+class Figures:
+    """How one model reads the test sets: MNIST, held-out corrections, held-out confirmed."""
+
+    mnist: np.ndarray  # predicted digit for each image
+    corrections: np.ndarray
+    confirmed: np.ndarray
+
+
+def training_run_execute(*, run: TrainingRun, log: Log = print) -> TrainingRun:
+    """Do the claimed run `run`: load data, evaluate the active model, fit, gate, publish. A
+    failed or cancelled run publishes nothing and leaves the active model as it was."""
+    options = RunOptions(**run.options).resolved()
+    progress = _Progress(run, log)
+    started = time.perf_counter()
+    try:
+        data = _load_data(options, progress)
+        base = _active_or_none(required=not options.from_scratch)
+        before = _evaluate(base.net, data, options, progress, "the active model") if base else None
+        _record_start(run, data, base, before)
+        result = _fit(run, options, data, base, progress)
+        progress.stage(TrainingRun.Status.GATING, "judging the new model")
+        after = _evaluate(result.best, data, options, progress, "the new model")
+        promote, decision = gate(data=data, before=before, after=after, options=options)
+        progress.check_cancel()
+        _publish(run, options, data, result, before, after, promote, decision, time.perf_counter() - started)
+    except BaseException as error:
+        cancelled = isinstance(error, (RunCancelled, KeyboardInterrupt))
+        run.status = TrainingRun.Status.CANCELLED if cancelled else TrainingRun.Status.FAILED
+        run.error = "" if cancelled else f"{type(error).__name__}: {error}"
+        run.progress = "cancelled; nothing was published" if cancelled else run.progress
+        run.in_progress, run.finished_at, run.seconds = None, timezone.now(), time.perf_counter() - started
+        run.save()
+        checkpoints_remove(run=str(run.pk))
+        log(f"run {run.pk} {run.status}" + (f": {run.error}" if run.error else ""))
+        if not isinstance(error, RunCancelled):
+            raise
+    return run
+
+
+def _load_data(o: RunOptions, progress: "_Progress") -> RunData:
     data_dir = Path(o.data_dir)
-    log(f"MNIST from {data_dir / 'MNIST'}")
+    progress.say(f"loading MNIST from {data_dir / 'MNIST'}")
     mnist_train, mnist_val = split(mnist_load(data_dir=data_dir, train=True), holdout=o.val_size, seed=o.seed)
     if o.limit:
         mnist_train = mnist_train.take(slice(0, o.limit))
     mnist_test = mnist_load(data_dir=data_dir, train=False)
+    if o.test_limit:
+        mnist_test = mnist_test.take(slice(0, o.test_limit))
 
     samples = list(samples_for_training(approved_only=o.approved_only)) if o.use_feedback else []
     held = [sample_is_held_out(sample_id=s.pk, holdout_share=o.holdout) for s in samples]
-    train_samples = [s for s, h in zip(samples, held) if not h]
-    feedback_train = Digits.from_arrays([s.input_array() for s in train_samples], [s.label for s in train_samples])
-    feedback_test = Digits.from_arrays([s.input_array() for s, h in zip(samples, held) if h], [s.label for s, h in zip(samples, held) if h])
-    repeats = feedback_repeats(mnist=len(mnist_train), feedback=len(feedback_train), share=o.feedback_share)
-    log(
-        f"training on {len(mnist_train)} MNIST images and {len(feedback_train)} corrections (each {repeats}x per epoch); "
-        f"{len(feedback_test)} corrections held out; validation {len(mnist_val)}, test {len(mnist_test)}"
+    train = [s for s, h in zip(samples, held) if not h]
+    corrections = [s for s, h in zip(samples, held) if h and s.is_correction]
+    confirmed = [s for s, h in zip(samples, held) if h and not s.is_correction]
+    data = RunData(
+        mnist_train=mnist_train, mnist_val=mnist_val, mnist_test=mnist_test,
+        feedback_train=_digits(train), corrections_test=_digits(corrections), confirmed_test=_digits(confirmed),
+        train_sample_ids=[s.pk for s in train],
+    )  # fmt: skip
+    progress.say(
+        f"training on MNIST ({len(mnist_train)} images, {min(o.mnist_per_epoch or len(mnist_train), len(mnist_train))} an epoch) and "
+        f"{len(train)} users' drawings; held out to judge with: {len(corrections)} corrections, "
+        f"{len(confirmed)} confirmed right guesses, {len(mnist_val)} MNIST validation, {len(mnist_test)} MNIST test"
     )
+    return data
 
-    base = _active_or_none(required=not o.from_scratch)
-    before_mnist = accuracy(base.net, mnist_test) if base else None
-    before_feedback = accuracy(base.net, feedback_test) if base and len(feedback_test) else None
-    if base:
-        log(f"active model {base.version}: MNIST test {percent_text(before_mnist)}, held-out corrections {percent_text(before_feedback)}")
-    net = DigitNet(width=o.width) if o.from_scratch else copy.deepcopy(base.net)
 
-    version = f"{timezone.now():%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
-    checkpoints = model_dir() / "runs" / version
-    run.base_version = base.version if base else ""
-    run.mnist_samples, run.feedback_samples, run.feedback_holdout = len(mnist_train), len(feedback_train), len(feedback_test)
-    run.mnist_accuracy_before, run.feedback_accuracy_before = before_mnist, before_feedback
-    run.save()
-
-    def on_epoch(report: EpochReport, current: torch.nn.Module) -> dict[str, float]:
-        figures = {"test": accuracy(current, mnist_test, device=o.device)}
-        if len(feedback_test):
-            figures["feedback"] = accuracy(current, feedback_test, device=o.device)
-        model_save(net=current, metadata={"version": f"{version}-latest", "epoch": report.epoch}, path=checkpoints / "latest.safetensors")
-        log(
-            f"epoch {report.epoch}/{o.epochs}  loss {report.loss:.4f}  val {percent_text(report.val_accuracy)}  "
-            f"MNIST test {percent_text(figures['test'])}"
-            + (f"  held-out corrections {percent_text(figures['feedback'])}" if "feedback" in figures else "")
-            + f"  {report.seconds:.0f} s"
-        )
-        return figures
-
-    result = fit(
-        net,
-        train=Digits.concat([mnist_train, feedback_train]),
-        repeats=torch.cat([torch.ones(len(mnist_train), dtype=torch.long), torch.full((len(feedback_train),), repeats)]),
-        val=mnist_val,
-        augment=Augment(**o.augment),
-        config=FitConfig(epochs=o.epochs, batch_size=o.batch_size, lr=o.lr, seed=o.seed, device=o.device, progress=o.progress),
-        on_epoch=on_epoch,
-    )
-    best = result.best
-    after_mnist = accuracy(best, mnist_test)
-    after_feedback = accuracy(best, feedback_test) if len(feedback_test) else None
-    best_epoch = max(result.epochs, key=lambda r: (r.val_accuracy, r.epoch)).epoch
-    log(f"best epoch {best_epoch}: MNIST test {percent_text(after_mnist)}, held-out corrections {percent_text(after_feedback)}")
-
-    promote, decision = _gate(after_mnist, before_mnist, o.tolerance, o.force)
-    temperature = temperature_fit(logits=logits(best, mnist_val.images), labels=mnist_val.labels)
-    log(f"calibration: temperature {temperature:.3f}, fitted on the {len(mnist_val)} validation images")
-    metadata = {
-        "version": version,
-        "trained_at": timezone.now().isoformat(timespec="seconds"),
-        "mnist_test_accuracy": round(after_mnist, 6),
-        "temperature": round(temperature, 4),
-        "feedback_accuracy": None if after_feedback is None else round(after_feedback, 6),
-        "base_version": run.base_version,
-        "epochs": o.epochs,
-        "best_epoch": best_epoch,
-        "mnist_samples": len(mnist_train),
-        "feedback_samples": len(feedback_train),
-        "seed": o.seed,
-        "augment": asdict(Augment(**o.augment)),
-        "seconds_per_epoch": round(sum(r.seconds for r in result.epochs) / len(result.epochs), 1),
-    }
-    model_save(net=best, metadata={**metadata, "version": f"{version}-best"}, path=checkpoints / "best.safetensors")
-    model_publish(net=best, metadata=metadata, activate=promote)
-
-    run.model_version, run.decision = version, decision
-    run.mnist_accuracy, run.feedback_accuracy = after_mnist, after_feedback
-    run.status = TrainingRun.Status.PROMOTED if promote else TrainingRun.Status.CANDIDATE
-    run.finished_at = timezone.now()
-    run.save()
-    run.samples.set(train_samples)
+def _digits(samples) -> Digits:
+    return Digits.from_arrays([s.input_array() for s in samples], [s.label for s in samples])
 
 
 def _active_or_none(*, required: bool) -> LoadedModel | None:
@@ -164,19 +278,235 @@ def _active_or_none(*, required: bool) -> LoadedModel | None:
         return None
 
 
-def _gate(after: float, before: float | None, tolerance: float, force: bool) -> tuple[bool, str]:
-    """Promote unless the new model loses more than `tolerance` points on MNIST test."""
+def _evaluate(net: torch.nn.Module, data: RunData, o: RunOptions, progress: "_Progress", who: str) -> Figures:
+    progress.say(f"evaluating {who} on {len(data.mnist_test)} MNIST test images and the users' held-out drawings")
+    figures = Figures(
+        mnist=predictions(net, data.mnist_test, device=o.device).numpy(),
+        corrections=predictions(net, data.corrections_test, device=o.device).numpy(),
+        confirmed=predictions(net, data.confirmed_test, device=o.device).numpy(),
+    )
+    progress.say(
+        f"{who}: MNIST test {share_text(figures.mnist, data.mnist_test)}, held-out corrections "
+        f"{share_text(figures.corrections, data.corrections_test)}, held-out confirmed "
+        f"{share_text(figures.confirmed, data.confirmed_test)}"
+    )
+    return figures
+
+
+def _record_start(run: TrainingRun, data: RunData, base: LoadedModel | None, before: Figures | None) -> None:
+    run.base_version = base.version if base else ""
+    run.mnist_samples, run.feedback_samples = len(data.mnist_train), len(data.feedback_train)
+    run.feedback_holdout, run.confirmed_holdout = len(data.corrections_test), len(data.confirmed_test)
+    if before:
+        run.mnist_accuracy_before = _accuracy(before.mnist, data.mnist_test)
+        run.feedback_accuracy_before = _accuracy(before.corrections, data.corrections_test)
+        run.confirmed_accuracy_before = _accuracy(before.confirmed, data.confirmed_test)
+    run.save()
+
+
+def _fit(run: TrainingRun, o: RunOptions, data: RunData, base: LoadedModel | None, progress: "_Progress") -> FitResult:
+    net = DigitNet(width=o.width) if o.from_scratch else copy.deepcopy(base.net)
+    per_epoch = min(o.mnist_per_epoch or len(data.mnist_train), len(data.mnist_train))
+    repeats = feedback_repeats(mnist=per_epoch, feedback=len(data.feedback_train), share=o.feedback_share)
+    progress.say(f"fitting: {o.epochs} epochs, peak rate {o.lr:g}, each user's drawing {repeats}x an epoch")
+
+    latest = {"text": ""}  # the last epoch's figures, shown beside the steps of the next one
+
+    def on_step(epoch: int, step: int, steps: int) -> None:
+        progress.step(f"epoch {epoch} of {o.epochs}: step {step} of {steps}" + latest["text"])
+
+    def on_epoch(report: EpochReport, current: torch.nn.Module) -> dict[str, float]:
+        figures = {"mnist_val": report.val_accuracy}
+        if len(data.corrections_test):
+            figures["corrections"] = _accuracy(predictions(current, data.corrections_test, device=o.device).numpy(), data.corrections_test)
+        model_save(net=current, metadata={"version": f"run-{run.pk}-latest", "epoch": report.epoch}, path=checkpoint_path(run=str(run.pk), name="latest"))
+        text = f"epoch {report.epoch} of {o.epochs} done: MNIST validation {percent_text(report.val_accuracy)}" + (
+            f", held-out corrections {percent_text(figures['corrections'])}" if "corrections" in figures else ""
+        )
+        progress.say(f"{text}; loss {report.loss:.4f}, {report.seconds:.0f} s", force=True)
+        latest["text"] = f"; after epoch {report.epoch}: MNIST validation {percent_text(report.val_accuracy)}" + (
+            f", held-out corrections {percent_text(figures['corrections'])}" if "corrections" in figures else ""
+        )
+        return figures
+
+    result = fit(
+        net, mnist=data.mnist_train, extra=data.feedback_train, extra_repeats=repeats, val=data.mnist_val,
+        augment=Augment(**o.augment), teacher=None if o.from_scratch else base.net,
+        config=FitConfig(
+            epochs=o.epochs, batch_size=o.batch_size, lr=o.lr, mnist_per_epoch=o.mnist_per_epoch, distill=o.distill, freeze_bn=o.freeze_bn,
+            seed=o.seed, device=o.device, progress=o.progress,
+        ),
+        on_epoch=on_epoch, on_step=on_step,
+    )  # fmt: skip
+    model_save(net=result.best, metadata={"version": f"run-{run.pk}-best", "epoch": result.best_epoch}, path=checkpoint_path(run=str(run.pk), name="best"))
+    return result
+
+
+def gate(*, data: RunData, before: Figures | None, after: Figures, options: RunOptions) -> tuple[bool, str]:
+    """Promote when the users' held-out corrections are read better, and neither the held-out
+    confirmed drawings nor MNIST test get worse beyond their tolerances. Without corrections to
+    judge by, the guards alone decide. Returns the decision and why, with every figure."""
+    mnist = (_accuracy(after.mnist, data.mnist_test), _accuracy(before.mnist, data.mnist_test) if before else None)
     if before is None:
-        return True, f"MNIST test {percent_text(after)}; there was no active model to compare with."
-    change = (after - before) * 100
-    verdict = f"MNIST test {percent_text(after)} against {percent_text(before)} for the active model ({change:+.2f} points, tolerance {tolerance:.2f})"
-    if change >= -tolerance:
-        return True, f"{verdict}: promoted."
-    if force:
-        return True, f"{verdict}: promoted because of --force."
-    return False, f"{verdict}: kept as a candidate. Activate it anyway with: manage.py activate_model <version>."
+        return True, f"MNIST test {percent_text(mnist[0])}; there was no active model to compare with: promoted."
+    lines, failed = [], []
+    mnist_change = (mnist[0] - mnist[1]) * 100
+    lines.append(f"MNIST test {percent_text(mnist[1])} -> {percent_text(mnist[0])} ({mnist_change:+.2f} points, tolerance {options.mnist_tolerance:g})")
+    if mnist_change < -options.mnist_tolerance:
+        failed.append("MNIST test got worse beyond its tolerance")
+
+    right_before, right_after = _right(before.corrections, data.corrections_test), _right(after.corrections, data.corrections_test)
+    count = len(data.corrections_test)
+    if count:
+        lines.append(f"held-out corrections {right_before} -> {right_after} right of {count}")
+        if right_after <= right_before:
+            failed.append("the held-out corrections did not improve")
+
+    if len(data.confirmed_test):
+        c_before, c_after = _accuracy(before.confirmed, data.confirmed_test), _accuracy(after.confirmed, data.confirmed_test)
+        c_change = (c_after - c_before) * 100
+        lines.append(
+            f"held-out confirmed {percent_text(c_before)} -> {percent_text(c_after)} of {len(data.confirmed_test)} "
+            f"({c_change:+.2f} points, tolerance {options.users_tolerance:g})"
+        )
+        if c_change < -options.users_tolerance:
+            failed.append("the held-out confirmed drawings got worse beyond their tolerance")
+    else:
+        lines.append("no held-out confirmed drawings")
+    if not count:
+        lines.append("no held-out corrections to improve on, so the guards alone decide")
+
+    figures = "; ".join(lines)
+    if not failed:
+        return True, f"{figures}: promoted."
+    why = " and ".join(failed)
+    if options.force:
+        return True, f"{figures}: {why}, but promoted because of force."
+    return False, f"{figures}: {why}, so kept as a candidate. Activate it anyway with: manage.py activate_model <version>."
+
+
+def _publish(run, o, data, result, before, after, promote, decision, seconds) -> None:
+    version = f"{timezone.now():%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
+    metadata = model_metadata(run=run, options=o, data=data, result=result, after=after, version=version)
+    model_publish(net=result.best, metadata=metadata, activate=promote)
+    run.model_version, run.decision = version, decision
+    run.mnist_accuracy = _accuracy(after.mnist, data.mnist_test)
+    run.feedback_accuracy = _accuracy(after.corrections, data.corrections_test)
+    run.confirmed_accuracy = _accuracy(after.confirmed, data.confirmed_test)
+    run.report = {
+        "mnist_test": len(data.mnist_test),
+        "epochs": [{"epoch": r.epoch, "loss": r.loss, "seconds": r.seconds, **r.extra} for r in result.epochs],
+        "best_epoch": result.best_epoch,
+        "confusion": {
+            name: {"before": confusion(getattr(before, name), labels) if before else None, "after": confusion(getattr(after, name), labels)}
+            for name, labels in (("mnist", data.mnist_test), ("corrections", data.corrections_test))
+        },
+    }
+    run.status = TrainingRun.Status.PROMOTED if promote else TrainingRun.Status.CANDIDATE
+    run.progress = f"done in {seconds:.0f} s"
+    run.in_progress, run.finished_at, run.seconds = None, timezone.now(), seconds
+    run.save()
+    run.samples.set(data.train_sample_ids)
+
+
+def model_metadata(*, run: TrainingRun, options: RunOptions, data: RunData, result: FitResult, after: Figures, version: str) -> dict:
+    """The one place where a published model's metadata is made."""
+    # Calibration: the temperature that makes its confidence honest on held-out MNIST.
+    temperature = temperature_fit(logits=logits(result.best, data.mnist_val.images), labels=data.mnist_val.labels)
+    return {
+        "version": version,
+        "trained_at": timezone.now().isoformat(timespec="seconds"),
+        "mnist_test_accuracy": round(_accuracy(after.mnist, data.mnist_test), 6),
+        "temperature": round(temperature, 4),
+        "feedback_accuracy": _rounded(_accuracy(after.corrections, data.corrections_test)),
+        "base_version": run.base_version,
+        "run": run.pk,
+        "epochs": options.epochs,
+        "best_epoch": result.best_epoch,
+        "mnist_samples": len(data.mnist_train),
+        "feedback_samples": len(data.feedback_train),
+        "seed": options.seed,
+        "augment": asdict(Augment(**options.augment)),
+        "seconds_per_epoch": round(sum(r.seconds for r in result.epochs) / len(result.epochs), 1),
+    }
+
+
+class _Progress:
+    """Says what the run is doing, on the console and on its row (at most once a second), and
+    raises RunCancelled once someone asked to cancel it."""
+
+    def __init__(self, run: TrainingRun, log: Log):
+        self.run, self.log, self.last = run, log, 0.0
+
+    def say(self, text: str, *, force: bool = True) -> None:
+        self.log(text)
+        self._write(text, force=force)
+
+    def step(self, text: str) -> None:
+        self._write(text, force=False)
+
+    def stage(self, status: str, text: str) -> None:
+        self.run.status = status
+        TrainingRun.objects.filter(pk=self.run.pk).update(status=status)
+        self.say(text)
+
+    def check_cancel(self) -> None:
+        if TrainingRun.objects.filter(pk=self.run.pk, cancel_requested=True).exists():
+            raise RunCancelled(f"run {self.run.pk} was cancelled")
+
+    def _write(self, text: str, *, force: bool) -> None:
+        now = time.monotonic()
+        if not force and now - self.last < PROGRESS_EVERY_S:
+            return
+        self.last = now
+        self.run.progress = text[:200]
+        TrainingRun.objects.filter(pk=self.run.pk).update(progress=self.run.progress, updated_at=timezone.now())
+        self.check_cancel()
+
+
+# -- figures ----------------------------------------------------------------------------------
+
+
+def feedback_repeats(*, mnist: int, feedback: int, share: float) -> int:
+    """How often each correction appears per epoch so corrections make up `share` of it."""
+    if feedback == 0 or share <= 0:
+        return 0
+    return max(1, min(MAX_REPEATS, round(share / (1 - share) * mnist / feedback)))
+
+
+def confusion(predicted: np.ndarray, digits: Digits) -> list[list[int]]:
+    """10x10 counts: row the true digit, column the guess."""
+    matrix = np.zeros((10, 10), dtype=int)
+    np.add.at(matrix, (digits.labels.numpy(), predicted), 1)
+    return matrix.tolist()
+
+
+def _right(predicted: np.ndarray, digits: Digits) -> int:
+    return int((predicted == digits.labels.numpy()).sum())
+
+
+def _accuracy(predicted: np.ndarray, digits: Digits) -> float | None:
+    return _right(predicted, digits) / len(digits) if len(digits) else None
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 6)
+
+
+def share_text(predicted: np.ndarray, digits: Digits) -> str:
+    """"75% of 4": an accuracy with the count it was measured on."""
+    return count_text(_accuracy(predicted, digits), len(digits))
+
+
+def count_text(value: float | None, count: int) -> str:
+    if value is None or not count:
+        return "none held out" if not count else "–"
+    return f"{percent_text(value)} of {count:,}"
 
 
 def percent_text(value: float | None) -> str:
     """An accuracy as the run log and the admin show it; "–" when there was nothing to measure."""
-    return "–" if value is None else f"{value * 100:.2f}%"
+    if value is None:
+        return "–"
+    text = f"{value * 100:.2f}".rstrip("0").rstrip(".")
+    return f"{text}%"

@@ -1,5 +1,9 @@
 """The training loop: batched augmentation, AdamW with a one-cycle schedule, an evaluation per
-epoch. Reads top to bottom; the management command only parses flags and calls `fit`.
+epoch. Reads top to bottom; `training.services` prepares the data and calls `fit`.
+
+Each epoch draws a fresh random part of MNIST (`FitConfig.mnist_per_epoch`) beside every
+correction, oversampled; when fine-tuning, a frozen copy of the model it started from
+(`teacher`) keeps it close to what it knew on MNIST images (distillation).
 """
 
 import copy
@@ -24,6 +28,10 @@ class FitConfig:
     lr: float = 3e-3
     weight_decay: float = 5e-4
     label_smoothing: float = 0.05
+    mnist_per_epoch: int = 0  # 0: all of MNIST, in a new order, every epoch
+    distill: float = 0.0  # share of the loss on MNIST images that follows the teacher
+    freeze_bn: bool = False  # keep batch norm's statistics as they are (fine-tuning)
+    temperature: float = 2.0  # softens the teacher's answers for distillation
     seed: int = 0
     device: str = "cpu"
     progress: bool = True
@@ -44,27 +52,39 @@ class FitResult:
     latest: torch.nn.Module
     epochs: list[EpochReport]
 
+    @property
+    def best_epoch(self) -> int:
+        return max(self.epochs, key=lambda r: (r.val_accuracy, r.epoch)).epoch
+
 
 def fit(
     net: torch.nn.Module,
     *,
-    train: Digits,
-    repeats: torch.Tensor,
+    mnist: Digits,
+    extra: Digits,
+    extra_repeats: int,
     val: Digits,
     augment: Augment,
     config: FitConfig,
+    teacher: torch.nn.Module | None = None,
     on_epoch: Callable[[EpochReport, torch.nn.Module], dict[str, float]] | None = None,
+    on_step: Callable[[int, int, int], None] | None = None,
 ) -> FitResult:
-    """Train `net` in place. `repeats[i]` is how often image i appears per epoch (oversampling);
-    `on_epoch` may evaluate more and return figures to print with the epoch."""
+    """Train `net` in place on MNIST plus `extra` (the corrections), each of them `extra_repeats`
+    times an epoch. `on_epoch` may evaluate more and return figures to keep with the epoch;
+    `on_step(epoch, step, steps)` is called before every step and may raise to stop the run."""
     device = torch.device(config.device)
     torch.manual_seed(config.seed)
     gen = torch.Generator(device=device).manual_seed(config.seed)
     net.to(device).to(memory_format=torch.channels_last)  # faster convolutions on CPU
+    if teacher is not None:
+        teacher = copy.deepcopy(teacher).to(device).to(memory_format=torch.channels_last).eval()
+    train = Digits.concat([mnist, extra])
     images, labels = train.images.to(device), train.labels.to(device)
-    epoch_index = torch.repeat_interleave(torch.arange(len(train), device=device), repeats.to(device))
+    per_epoch = min(config.mnist_per_epoch or len(mnist), len(mnist))
+    extra_index = torch.arange(len(mnist), len(train), device=device).repeat_interleave(extra_repeats)
 
-    steps = math.ceil(len(epoch_index) / config.batch_size)
+    steps = math.ceil((per_epoch + len(extra_index)) / config.batch_size)
     optimizer = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     schedule = torch.optim.lr_scheduler.OneCycleLR(
         optimizer, max_lr=config.lr, total_steps=config.epochs * steps, pct_start=0.2
@@ -73,14 +93,22 @@ def fit(
     best, best_accuracy, reports = copy.deepcopy(net), -1.0, []
     for epoch in range(1, config.epochs + 1):
         net.train()
+        if config.freeze_bn:
+            for module in net.modules():
+                if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+                    module.eval()
         started, total_loss = time.perf_counter(), 0.0
+        mnist_part = torch.randperm(len(mnist), generator=gen, device=device)[:per_epoch]
+        epoch_index = torch.cat([mnist_part, extra_index])
         order = epoch_index[torch.randperm(len(epoch_index), generator=gen, device=device)]
         bar = tqdm(range(steps), desc=f"epoch {epoch}/{config.epochs}", disable=not config.progress, leave=False)
         for step in bar:
+            if on_step:
+                on_step(epoch, step, steps)
             batch = order[step * config.batch_size : (step + 1) * config.batch_size]
             x = augment(images[batch].unsqueeze(1).float() / 255.0, labels[batch], gen)
             x = normalize(x).contiguous(memory_format=torch.channels_last)
-            loss = F.cross_entropy(net(x), labels[batch], label_smoothing=config.label_smoothing)
+            loss = _loss(net, teacher, x, labels[batch], is_mnist=batch < len(mnist), config=config)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -98,6 +126,21 @@ def fit(
     return FitResult(best=best.cpu().eval(), latest=net.cpu().eval(), epochs=reports)
 
 
+def _loss(net, teacher, x, labels, *, is_mnist: torch.Tensor, config: FitConfig) -> torch.Tensor:
+    """Cross-entropy on the labels; on MNIST images, blended with the teacher's softened answers.
+    The corrections are exactly where the teacher is wrong, so they follow their labels only."""
+    logits = net(x)
+    hard = F.cross_entropy(logits, labels, label_smoothing=config.label_smoothing, reduction="none")
+    if teacher is None or config.distill <= 0:
+        return hard.mean()
+    with torch.no_grad():
+        target = F.softmax(teacher(x) / config.temperature, dim=1)
+    t = config.temperature
+    soft = F.kl_div(F.log_softmax(logits / t, dim=1), target, reduction="none").sum(dim=1) * t * t
+    weight = config.distill * is_mnist.float()
+    return ((1 - weight) * hard + weight * soft).mean()
+
+
 @torch.inference_mode()
 def logits(net: torch.nn.Module, images: torch.Tensor, *, device: torch.device | str = "cpu") -> torch.Tensor:
     """(N, 28, 28) uint8 -> (N, 10) logits, in batches."""
@@ -112,11 +155,16 @@ def probabilities(net: torch.nn.Module, images: torch.Tensor, *, device: torch.d
     return F.softmax(logits(net, images, device=device) / temperature, dim=1)
 
 
+def predictions(net: torch.nn.Module, digits: Digits, *, device: torch.device | str = "cpu") -> torch.Tensor:
+    """The digit the net reads in each image, (N,) int64."""
+    was_training = net.training
+    predicted = probabilities(net, digits.images, device=device).argmax(dim=1)
+    net.train(was_training)
+    return predicted
+
+
 def accuracy(net: torch.nn.Module, digits: Digits, *, device: torch.device | str = "cpu") -> float:
     """Share of `digits` the net reads right, in [0, 1]; NaN when there are none."""
     if len(digits) == 0:
         return math.nan
-    was_training = net.training
-    predicted = probabilities(net, digits.images, device=device).argmax(dim=1)
-    net.train(was_training)
-    return (predicted == digits.labels.cpu()).float().mean().item()
+    return (predictions(net, digits, device=device) == digits.labels.cpu()).float().mean().item()

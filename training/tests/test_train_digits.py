@@ -9,7 +9,7 @@ from torchvision.datasets import MNIST
 
 from feedback.models import Sample
 from feedback.services import sample_create
-from recognizer.registry import active_model, model_load, version_path
+from recognizer.registry import active_model, checkpoint_path, model_load, version_path
 from recognizer.services import digit_predict
 from recognizer.tests.drawings import CANVAS, png
 from training.models import TrainingRun
@@ -18,13 +18,13 @@ pytestmark = pytest.mark.django_db
 
 
 def train(mnist_dir, *args: str) -> TrainingRun:
-    call_command("train_digits", "--data-dir", str(mnist_dir), "--val-size", "1000", "--no-progress", *args)
+    call_command("train_digits", "--data-dir", str(mnist_dir), "--val-size", "1000", "--test-limit", "2000", "--no-progress", *args)
     return TrainingRun.objects.latest("started_at")
 
 
 def test_train_digits_with_limit_fine_tunes_on_a_real_subset_and_publishes(mnist_dir, isolated_models, settings):
     shipped = model_load(path=settings.SHIPPED_MODEL)
-    run = train(mnist_dir, "--limit", "1500", "--epochs", "1", "--tolerance", "100")
+    run = train(mnist_dir, "--limit", "1500", "--epochs", "1", "--mnist-tolerance", "100")
 
     assert run.status == TrainingRun.Status.PROMOTED and run.error == ""
     assert run.mnist_samples == 1500 and run.base_version == shipped.version
@@ -35,8 +35,8 @@ def test_train_digits_with_limit_fine_tunes_on_a_real_subset_and_publishes(mnist
     assert metadata["base_version"] == shipped.version
     assert metadata["temperature"] > 0 and metadata["temperature"] != 1  # calibrated on held-out MNIST
     assert active_model().temperature == metadata["temperature"]
-    checkpoints = isolated_models / "runs" / run.model_version
-    assert (checkpoints / "best.safetensors").exists() and (checkpoints / "latest.safetensors").exists()
+    assert checkpoint_path(run=str(run.pk), name="best").exists() and checkpoint_path(run=str(run.pk), name="latest").exists()
+    assert str(checkpoint_path(run=str(run.pk), name="best")).startswith(str(isolated_models))
 
 
 def test_train_digits_from_scratch_learns_from_a_small_subset(mnist_dir):
@@ -48,9 +48,9 @@ def test_train_digits_from_scratch_learns_from_a_small_subset(mnist_dir):
 
 def test_a_model_worse_than_the_tolerance_is_kept_as_a_candidate(mnist_dir, settings):
     shipped = model_load(path=settings.SHIPPED_MODEL).version
-    run = train(mnist_dir, "--from-scratch", "--width", "8", "--limit", "500", "--epochs", "1", "--tolerance", "0.2")
+    run = train(mnist_dir, "--from-scratch", "--width", "8", "--limit", "500", "--epochs", "1", "--mnist-tolerance", "0.2")
     assert run.status == TrainingRun.Status.CANDIDATE
-    assert "kept as a candidate" in run.decision
+    assert "MNIST test got worse beyond its tolerance" in run.decision and "kept as a candidate" in run.decision
     assert active_model().version == shipped  # the better model keeps serving
     assert version_path(run.model_version).exists()  # and the candidate is kept
 
@@ -89,11 +89,13 @@ def test_corrections_teach_the_model_a_kind_of_drawing_it_got_wrong(mnist_dir):
 
     for image in taught:
         sample_create(image=image, label=8)
-    run = train(mnist_dir, "--limit", "3000", "--epochs", "2", "--holdout", "0.2", "--tolerance", "1")
+    # 3,000 MNIST images an epoch instead of 20,000: the corrections take the share they would have.
+    run = train(mnist_dir, "--limit", "3000", "--epochs", "2", "--holdout", "0.2", "--mnist-tolerance", "1", "--feedback-share", "0.15")
 
     assert run.status == TrainingRun.Status.PROMOTED
     assert 0 < run.feedback_holdout < 20 and run.feedback_samples == 40 - run.feedback_holdout
     assert set(run.samples.all()) <= set(Sample.objects.all()) and run.samples.count() == run.feedback_samples
     assert run.feedback_accuracy_before < 0.2 and run.feedback_accuracy > 0.8  # held-out corrections
+    assert f"held-out corrections {round(run.feedback_accuracy_before * run.feedback_holdout)} -> " in run.decision
     assert sum(digit_predict(image=image).digit == 8 for image in unseen) >= 17  # new drawings of that kind
     assert run.mnist_accuracy > run.mnist_accuracy_before - 0.01  # without forgetting MNIST

@@ -1,0 +1,141 @@
+"""The feedback loop without a browser: how much one training run learns from the users'
+corrections, and what it costs on MNIST. For comparing training recipes quickly.
+
+Like bench.feedback_loop, but the pen digits are drawn with OpenCV (bench.pendigits_data),
+preprocessed by the site's own code and read by the active model in batches:
+
+1. 8 of each digit from each writer (2,400), split per writer and digit into a teaching half
+   and a test half (the same halves as bench.feedback_loop for the same --seed);
+2. the test half is read: accuracy before;
+3. every wrong guess on the teaching half is stored as a correction (feedback.services.sample_create);
+4. one training run with the given options (every `train_digits` flag works here, with the
+   same defaults);
+5. the test half is read again by the model that is now active: accuracy after.
+
+Everything happens in a fresh SQLite database and model folder; the shipped model starts active.
+
+    python -m bench.feedback_offline [--seed 0] [train_digits flags, e.g. --epochs 3 --lr 1e-3]
+
+--seed seeds the halves, the layout and the training run alike.
+"""
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from bench.feedback_loop import halves
+from bench.pendigits import RESULTS
+from bench.pendigits_data import PenDigit, layout, load_digits, render, stratified_subset
+
+
+def model_inputs(digits: list[PenDigit], seed: int) -> np.ndarray:
+    """What the site's preprocessing makes of each drawing, (N, 28, 28) uint8; kept in
+    bench/results/ since every recipe reads the same drawings."""
+    from recognizer.preprocessing import to_model_input, to_png
+
+    cache = RESULTS / f"feedback-offline-inputs-{seed}-{len(digits)}-{digits[0].index}.npy"
+    if cache.exists():
+        return np.load(cache)
+    inputs = np.stack([to_model_input(to_png(render(layout(d, seed)))) for d in digits])
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    np.save(cache, inputs)
+    return inputs
+
+
+def read(digits: list[PenDigit], inputs: np.ndarray) -> np.ndarray:
+    """Which drawings the active model reads right, in one batch (the service's model, the
+    service's preprocessing; the same guesses as recognizer.services.digit_predict)."""
+    import torch
+
+    from recognizer.registry import active_model
+    from training.data import Digits
+    from training.trainer import predictions
+
+    labels = np.array([d.label for d in digits])
+    guessed = predictions(active_model().net, Digits(torch.from_numpy(inputs), torch.from_numpy(labels)))
+    return guessed.numpy() == labels
+
+
+def main() -> None:
+    workdir = Path(tempfile.mkdtemp(prefix="digitsite-feedback-offline-"))
+    os.environ.update(DIGITSITE_DB_PATH=str(workdir / "db.sqlite3"), DIGITSITE_MODEL_DIR=str(workdir / "models"))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "digitsite.settings")
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    from feedback.services import sample_create
+    from recognizer.preprocessing import to_png
+    from training import options as run_options
+    from training.management.commands.train_digits import PARSERS
+    from training.services import training_run_execute, training_run_start
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--per-writer-digit", type=int, default=8, help="digits of each kind per writer, split in halves (default: 8)")
+    parser.add_argument("--label", default="", help="a name for this recipe in the results (default: none)")
+    run_options.add_arguments(parser, parsers=PARSERS)
+    args = parser.parse_args()
+    options = run_options.from_arguments(vars(args))
+    call_command("migrate", verbosity=0)
+
+    teach, test = halves(stratified_subset(load_digits(), args.per_writer_digit, args.seed), args.seed)
+    teach_inputs, test_inputs = model_inputs(teach, args.seed), model_inputs(test, args.seed)
+    before = read(test, test_inputs)
+    wrong = [d for d, right in zip(teach, read(teach, teach_inputs)) if not right]
+    for digit in wrong:
+        sample_create(image=to_png(render(layout(digit, args.seed))), label=digit.label)
+    print(f"seed {args.seed}: {len(teach)} digits taught, {len(wrong)} corrections stored; test half {before.mean():.2%} before", flush=True)
+
+    started, cpu_started = time.perf_counter(), time.process_time()
+    run = training_run_start(options=options.resolved(), log=print)
+    run = training_run_execute(run=run, log=print)
+    seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
+    after = read(test, test_inputs)
+
+    figures = {
+        "label": args.label or " ".join(sys.argv[1:]),
+        "seed": args.seed,
+        "corrections": len(wrong),
+        "trained_on": run.feedback_samples,
+        "held_out": run.feedback_holdout,
+        "test_before": before.mean(),
+        "test_after": after.mean(),
+        "errors_before": int((~before).sum()),
+        "errors_after": int((~after).sum()),
+        "mnist_before": run.mnist_accuracy_before,
+        "mnist_after": run.mnist_accuracy,
+        "held_out_before": run.feedback_accuracy_before,
+        "held_out_after": run.feedback_accuracy,
+        "seconds": round(seconds, 1),
+        "cpu_seconds": round(cpu_seconds, 1),
+        "load_average": os.getloadavg()[0],
+        "status": run.status,
+        "decision": run.decision,
+        "epochs": run.report.get("epochs"),
+        "options": run.options,
+    }
+    print()
+    print(f"recipe: {figures['label']}")
+    print(f"corrections: {len(wrong)} stored, {run.feedback_samples} trained on, {run.feedback_holdout} held out")
+    print(
+        f"test half: {figures['test_before']:.2%} -> {figures['test_after']:.2%} (errors {figures['errors_before']} -> "
+        f"{figures['errors_after']}, x{figures['errors_before'] / max(figures['errors_after'], 1):.2f} fewer)"
+    )
+    print(f"MNIST test: {run.mnist_accuracy_before:.2%} -> {run.mnist_accuracy:.2%} ({(run.mnist_accuracy - run.mnist_accuracy_before) * 100:+.2f} points)")
+    print(f"run: {run.status} in {seconds:.0f} s ({cpu_seconds:.0f} CPU seconds, load average {os.getloadavg()[0]:.1f}); {run.decision}")
+    out = RESULTS / "feedback-offline.jsonl"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("a") as file:
+        file.write(json.dumps(figures) + "\n")
+    print(f"appended to {out}")
+
+
+if __name__ == "__main__":
+    main()

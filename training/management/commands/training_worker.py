@@ -1,0 +1,19 @@
+"""manage.py training_worker: the worker that runs the admin's "Retrain now" jobs.
+
+It is django-tasks-db's `db_worker` (same flags), after it marks failed the runs whose process
+died (a killed worker or `train_digits`) and removes the files they left half-written.
+"""
+
+from django_tasks_db.management.commands.db_worker import Command as DbWorker
+
+from training.services import training_runs_recover
+
+
+class Command(DbWorker):
+    help = "Run queued training runs, one at a time (django-tasks-db's db_worker, after recovering dead runs)."
+
+    def handle(self, *args, **options):
+        for run in training_runs_recover(log=self.stdout.write):
+            self.stdout.write(self.style.WARNING(f"run {run.pk} was marked failed: its process is gone"))
+        self.stdout.write("the training worker is waiting for runs (Ctrl+C to stop)")
+        return super().handle(*args, **options)

@@ -1,0 +1,140 @@
+"""Every choice a training run makes, with its default, in one dataclass.
+
+`manage.py train_digits` makes its flags from `RunOptions` (`add_arguments`, `from_arguments`)
+and the admin's "Retrain now" form makes its fields from the same dataclass (`form_class`), so
+the command, the button and the benchmarks share one set of defaults and cannot disagree.
+Each field's metadata holds its help text; `form=True` puts it on the admin's form.
+"""
+
+import argparse
+from dataclasses import MISSING, asdict, dataclass, field, fields, replace
+from typing import Any
+
+from django.conf import settings
+
+
+FINE_TUNE_LR = 1e-4  # a fine-tune from a converged model: a tenth of 1e-3, which cost 0.2-0.4 MNIST points
+
+
+def _option(default: Any, help: str, *, form: bool = False, flag: str | None = None, **argparse_extra) -> Any:
+    return field(default=default, metadata={"help": help, "form": form, "flag": flag, "argparse": argparse_extra})
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    # What to train. The default fine-tunes the active model briefly: a fresh random part of
+    # MNIST each epoch beside the oversampled corrections, at a low peak rate, distilled from
+    # the active model so it forgets little of what it knew (see the README's recipe table).
+    epochs: int = _option(1, "passes over the training data", form=True)
+    mnist_per_epoch: int = _option(
+        20_000, "MNIST images drawn afresh at random for each epoch when fine-tuning (0, and always from scratch: all of them)"
+    )
+    from_scratch: bool = _option(False, "start from random weights instead of fine-tuning the active model", form=True)
+    width: int = _option(32, "net width, with --from-scratch")
+    lr: float = _option(0.0, "peak learning rate of the one-cycle schedule (0: 3e-3 from scratch, 1e-4 fine-tuning)")
+    distill: float = _option(
+        0.9, "weight of distillation from the active model on MNIST images when fine-tuning, 0 to 1 (0: plain labels only)"
+    )
+    freeze_bn: bool = _option(True, "keep batch norm's statistics as they are while fine-tuning")
+    batch_size: int = _option(128, "images per optimiser step")
+    augment: dict | None = _option(
+        None, "augmentation overrides, e.g. styles=0,elastic=0.5 (default: none; see training/augment.py)"
+    )
+    # The users' drawings.
+    use_feedback: bool = _option(True, "train on the users' drawings too, not only MNIST", flag="feedback")
+    approved_only: bool = _option(False, "only approved samples (default: every one not rejected)", form=True)
+    feedback_share: float = _option(0.03, "share of each epoch made of the users' drawings, each seen at most 100 times")
+    holdout: float = _option(0.2, "share of the users' drawings never trained on, to judge models with")
+    # The gate.
+    mnist_tolerance: float = _option(0.1, "MNIST test points the new model may lose and still be promoted")
+    users_tolerance: float = _option(
+        1.0, "points the new model may lose on held-out confirmed drawings (right guesses) and still be promoted"
+    )
+    force: bool = _option(False, "promote the new model whatever the gate says", form=True)
+    # Where and how.
+    data_dir: str = _option("", "MNIST in torchvision's layout, downloaded there if missing (default: DIGITSITE_MNIST_DIR)")
+    device: str = _option("auto", "auto takes cuda when there is one", choices=["auto", "cpu", "cuda"])
+    seed: int = _option(0, "seed for data order, augmentation and init")
+    limit: int = _option(0, "train on only N MNIST images, for quick runs (0: all)")
+    test_limit: int = _option(0, "judge on only the first N MNIST test images, for quick runs (0: all 10,000)")
+    val_size: int = _option(5000, "MNIST training images held out to pick the best epoch")
+    progress: bool = _option(True, "progress bars on the console")
+
+    def resolved(self) -> "RunOptions":
+        """Fill the defaults that depend on the machine or on other options."""
+        import torch
+
+        device = self.device if self.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+        return replace(
+            self,
+            lr=self.lr or (3e-3 if self.from_scratch else FINE_TUNE_LR),
+            data_dir=self.data_dir or str(settings.MNIST_DIR),
+            device=device,
+            augment=dict(self.augment or {}),
+            distill=0.0 if self.from_scratch else self.distill,
+            freeze_bn=self.freeze_bn and not self.from_scratch,
+            mnist_per_epoch=0 if self.from_scratch else self.mnist_per_epoch,
+        )
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def option_fields(*, form_only: bool = False):
+    return [f for f in fields(RunOptions) if f.metadata["form"] or not form_only]
+
+
+def default_of(f) -> Any:
+    return f.default if f.default is not MISSING else f.default_factory()
+
+
+# -- the command's flags --------------------------------------------------------------------
+
+
+def add_arguments(parser: argparse.ArgumentParser, *, parsers: dict[str, Any]) -> None:
+    """One flag per option: `--name` from the field, bools as on/off switches. `parsers` maps
+    a field name to a function that checks and converts its text (argparse's `type`)."""
+    for f in option_fields():
+        name = f.metadata["flag"] or f.name.replace("_", "-")
+        default = default_of(f)
+        help_text = f.metadata["help"] + (" (default: %(default)s)" if "default:" not in f.metadata["help"] else "")
+        if f.type in (bool, "bool"):
+            if default:
+                parser.add_argument(f"--{name}", dest=f.name, action=argparse.BooleanOptionalAction, default=True, help=f.metadata["help"] + " (default: on)")
+            else:
+                off = "" if "default:" in f.metadata["help"] else " (default: off)"
+                parser.add_argument(f"--{name}", dest=f.name, action="store_true", help=f.metadata["help"] + off)
+            continue
+        kind = parsers.get(f.name) or (f.type if f.type in (int, float, str) else str)
+        parser.add_argument(f"--{name}", dest=f.name, type=kind, default=default, help=help_text, **f.metadata["argparse"])
+
+
+def from_arguments(values: dict[str, Any]) -> RunOptions:
+    return RunOptions(**{f.name: values[f.name] for f in option_fields() if f.name in values})
+
+
+def site_options(**chosen) -> RunOptions:
+    """Options for a run asked for in the admin: the defaults, then settings.TRAINING_OPTIONS
+    (DIGITSITE_TRAINING_OPTIONS), then what the person chose."""
+    return RunOptions(**{**settings.TRAINING_OPTIONS, **chosen})
+
+
+# -- the admin's form -----------------------------------------------------------------------
+
+
+def form_class():
+    """A Django form with one field per option marked `form=True`, same defaults and help."""
+    from django import forms
+
+    form_fields = {}
+    for f in option_fields(form_only=True):
+        label = f.name.replace("_", " ").capitalize()
+        if f.type in (bool, "bool"):
+            form_fields[f.name] = forms.BooleanField(label=label, required=False, initial=f.default, help_text=f.metadata["help"])
+        else:
+            form_fields[f.name] = forms.IntegerField(label=label, min_value=1, max_value=100, initial=f.default, help_text=f.metadata["help"])
+
+    def options(self) -> RunOptions:
+        return site_options(**self.cleaned_data)
+
+    return type("RetrainForm", (forms.Form,), {**form_fields, "options": options})
