@@ -12,8 +12,6 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 $(VENV)/.installed: requirements.txt | $(BIN)/python
-	@# opencv-contrib-python-headless (thinning) replaced opencv-python-headless; both would install cv2.
-	$(BIN)/pip uninstall --disable-pip-version-check -y -q opencv-python-headless 2>/dev/null || true
 	$(BIN)/pip install --disable-pip-version-check -r requirements.txt
 	touch $@
 

@@ -1,8 +1,8 @@
 """The feedback loop without a browser: how much one training run learns from the users'
 corrections, and what it costs on MNIST. For comparing training recipes quickly.
 
-Like bench.feedback_loop, but the pen digits are drawn with OpenCV (bench.pendigits_data),
-preprocessed by the site's own code and read by the active model in batches:
+Like bench.feedback_loop, but the pen digits' strokes go straight to the site's own
+preprocessing, without a browser, and are read by the active model in batches:
 
 1. 8 of each digit from each writer (2,400), split per writer and digit into a teaching half
    and a test half (the same halves as bench.feedback_loop for the same --seed);
@@ -31,21 +31,15 @@ import numpy as np
 
 from bench.feedback_loop import halves
 from bench.pendigits import RESULTS
-from bench.pendigits_data import PenDigit, layout, load_digits, render, stratified_subset
+from bench.pendigits_data import PenDigit, layout, load_digits, stratified_subset
 
 
 def model_inputs(digits: list[PenDigit], seed: int) -> np.ndarray:
-    """What the site's preprocessing makes of each drawing, (N, 28, 28) uint8; kept in
-    bench/results/ since every recipe reads the same drawings."""
-    from recognizer.preprocessing import to_model_input, to_png
+    """What the site's preprocessing makes of each drawing's strokes, as the page sends them:
+    (N, 28, 28) uint8."""
+    from recognizer.preprocessing import strokes_to_input
 
-    cache = RESULTS / f"feedback-offline-inputs-{seed}-{len(digits)}-{digits[0].index}.npy"
-    if cache.exists():
-        return np.load(cache)
-    inputs = np.stack([to_model_input(to_png(render(layout(d, seed)))) for d in digits])
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    np.save(cache, inputs)
-    return inputs
+    return np.stack([strokes_to_input(layout(d, seed)).image for d in digits])
 
 
 def read(digits: list[PenDigit], inputs: np.ndarray) -> np.ndarray:
@@ -72,7 +66,6 @@ def main() -> None:
     from django.core.management import call_command
 
     from feedback.services import sample_create
-    from recognizer.preprocessing import to_png
     from training import options as run_options
     from training.management.commands.train_digits import PARSERS
     from training.services import training_run_execute, training_run_start
@@ -90,7 +83,7 @@ def main() -> None:
     before = read(test, test_inputs)
     wrong = [d for d, right in zip(teach, read(teach, teach_inputs)) if not right]
     for digit in wrong:
-        sample_create(image=to_png(render(layout(digit, args.seed))), label=digit.label)
+        sample_create(strokes=layout(digit, args.seed), label=digit.label)
     print(f"seed {args.seed}: {len(teach)} digits taught, {len(wrong)} corrections stored; test half {before.mean():.2%} before", flush=True)
 
     started, cpu_started = time.perf_counter(), time.process_time()

@@ -10,7 +10,6 @@ asked about images made exactly like the ones it learnt from.
 import base64
 import binascii
 import io
-import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -191,12 +190,12 @@ NO_INK = ModelInput(None, "no_ink")
 TOO_SMALL = ModelInput(None, "too_small")
 
 
-def image_to_input(data: bytes, *, redraw: bool | None = None) -> ModelInput:
-    """PNG or JPEG bytes -> the 28x28 input. Raises PreprocessingError.
+def image_to_input(data: bytes) -> ModelInput:
+    """PNG or JPEG bytes -> the 28x28 input, MNIST's recipe. Raises PreprocessingError.
 
-    With `redraw` (default REDRAW_IMAGES) the strokes are thinned to their centre lines and
-    drawn again at LINE_WIDTH, as strokes are; otherwise MNIST's recipe scales the bitmap, pen
-    and all, into the box."""
+    A bitmap carries its pen: scaled into the box, a small digit drawn with a wide brush stays
+    a blob. Thinning its strokes and drawing them again at LINE_WIDTH was measured and read
+    worse at every size below half the canvas (README, "Real human drawing"), so it is not done."""
     ink = decode_image(data)
     digit = crop_ink(ink)
     if digit is None:
@@ -205,11 +204,6 @@ def image_to_input(data: bytes, *, redraw: bool | None = None) -> ModelInput:
     # one brush-sized disc, 6% of its side; the smallest digits people draw are 14% or more.
     if max(digit.shape) < MIN_IMAGE_EXTENT * max(ink.shape):
         return TOO_SMALL
-    if REDRAW_IMAGES if redraw is None else redraw:
-        centre_lines = cv2.ximgproc.thinning(np.where(digit > 127, 255, 0).astype(np.uint8))
-        ys, xs = np.nonzero(centre_lines)
-        if xs.size:
-            return ModelInput(draw_path([np.stack([xs, ys], axis=1).astype(np.float64)], line_width=LINE_WIDTH, supersample=SUPERSAMPLE, dots=True))
     return ModelInput(center_digit(digit))
 
 
@@ -273,9 +267,6 @@ LINE_WIDTH = 2.0  # px of the 28x28 frame; chosen by measurement: bench/stroke_w
 SUPERSAMPLE = 4  # drawn this many times larger, then shrunk with area averaging: anti-aliasing
 MIN_STROKE_EXTENT = 12.0  # input px: a mark whose longer side is shorter is a tap or a dot
 MIN_IMAGE_EXTENT = 0.1  # of an image's longer side: the same for a picture
-# Measured with bench/pendigits.py --input image (README): redrawing a bitmap's thinned
-# strokes at LINE_WIDTH reads small drawings sent as images far better. "off" compares.
-REDRAW_IMAGES = os.environ.get("DIGITSITE_REDRAW_IMAGES", "on").strip().lower() not in {"0", "off", "false", "no"}
 PAGE_BRUSH = 24  # px: the page's pen (draw.js LINE_WIDTH), for drawings kept for review
 _SHIFT = 4  # OpenCV draws with sub-pixel precision in fixed point: 4 fractional bits
 
@@ -294,18 +285,14 @@ def strokes_to_input(strokes: Strokes, *, line_width: float | None = None, super
     return ModelInput(draw_path(strokes, line_width=LINE_WIDTH if line_width is None else line_width, supersample=supersample))
 
 
-def draw_path(strokes: list[np.ndarray], *, line_width: float, supersample: int, dots: bool = False) -> np.ndarray:
+def draw_path(strokes: list[np.ndarray], *, line_width: float, supersample: int) -> np.ndarray:
     """The path scaled so that its ink, line included, fills the 20 px box as MNIST's did,
-    drawn `supersample` times larger, shrunk with area averaging, centre of mass centred.
-    With `dots`, every point is a dot (a thinned bitmap's pixels), not joined into lines."""
+    drawn `supersample` times larger, shrunk with area averaging, centre of mass centred."""
     points = np.concatenate(strokes)
     low = points.min(axis=0)
     line = line_width * supersample
     scale = (BOX * supersample - line) / max(float((points.max(axis=0) - low).max()), 1.0)
-    scaled = [(stroke - low) * scale for stroke in strokes]
-    if dots:
-        scaled = [point[None] for point in scaled[0]]
-    digit = crop_ink(draw_strokes(scaled, width=line))
+    digit = crop_ink(draw_strokes([(stroke - low) * scale for stroke in strokes], width=line))
     height, width = digit.shape
     size = (max(1, round(width / supersample)), max(1, round(height / supersample)))
     return place_by_mass(cv2.resize(digit, size, interpolation=cv2.INTER_AREA))
