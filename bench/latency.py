@@ -1,10 +1,11 @@
-"""Predict latency and throughput, on real drawings (pen-stroke digits rendered as canvas PNGs).
+"""Predict latency and throughput, on real drawings: pen-stroke digits sent as the page sends
+them (strokes, points to a tenth of a pixel) or rendered as 400x400 canvas PNGs (`--input image`).
 
-1. the service alone (decode, preprocess, model), in this process;
+1. the service alone (decode or draw, preprocess, model), in this process;
 2. POST /api/predict/ over HTTP against `manage.py runserver` on 127.0.0.1, one client, then
    several at once, for requests per second.
 
-    python -m bench.latency [--requests 400] [--concurrency 4]
+    python -m bench.latency [--input strokes|image] [--requests 400] [--concurrency 4]
 """
 
 import argparse
@@ -15,6 +16,8 @@ import statistics
 import threading
 import time
 from urllib.parse import urlparse
+
+import numpy as np
 
 from bench.pendigits_data import layout, load_digits, render, stratified_subset
 
@@ -28,21 +31,26 @@ def percentiles(samples_ms: list[float]) -> str:
     return f"p50 {at(0.5):.1f} ms, p90 {at(0.9):.1f} ms, p99 {at(0.99):.1f} ms, mean {statistics.fmean(ordered):.1f} ms"
 
 
-def drawings(count: int) -> list[bytes]:
+def drawings(count: int, kind: str) -> list[dict]:
+    """Request bodies' contents: {"strokes": [...]} as the page rounds them, or {"image": PNG bytes}."""
     from recognizer.preprocessing import to_png
 
     digits = stratified_subset(load_digits(), max(1, count // 300 + 1), seed=1)[:count]
-    return [to_png(render(layout(d, seed=1))) for d in digits]
+    if kind == "strokes":
+        return [{"strokes": [np.round(stroke, 1).tolist() for stroke in layout(d, seed=1)]} for d in digits]
+    return [{"image": to_png(render(layout(d, seed=1)))} for d in digits]
 
 
-def service_latency(images: list[bytes]) -> list[float]:
+def service_latency(drawn: list[dict]) -> list[float]:
+    """digit_predict on each drawing, from what the API's field would hand it."""
     from recognizer.services import digit_predict
 
-    digit_predict(image=images[0])  # load the model first
+    arguments = [{key: [np.array(s) for s in value] if key == "strokes" else value for key, value in d.items()} for d in drawn]
+    digit_predict(**arguments[0])  # load the model first
     times = []
-    for image in images:
+    for drawing in arguments:
         started = time.perf_counter()
-        digit_predict(image=image)
+        digit_predict(**drawing)
         times.append((time.perf_counter() - started) * 1000)
     return times
 
@@ -79,6 +87,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=400, help="drawings to send per measurement (default: 400)")
     parser.add_argument("--concurrency", type=int, default=4, help="clients at once for the throughput run (default: 4)")
+    parser.add_argument("--input", choices=["strokes", "image"], default="strokes", help="what is sent (default: %(default)s, as the page does)")
     args = parser.parse_args()
 
     import django
@@ -90,14 +99,14 @@ def main() -> None:
     from recognizer.preprocessing import to_data_url
     from recognizer.registry import active_model
 
-    images = drawings(args.requests)
-    print(f"{len(images)} drawings, 400x400 PNG, mean {statistics.fmean(map(len, images)) / 1000:.1f} kB; "
+    drawn = drawings(args.requests, args.input)
+    bodies = [json.dumps({k: to_data_url(v) if k == "image" else v for k, v in d.items()}).encode() for d in drawn]
+    print(f"{len(drawn)} drawings as {args.input}, request bodies mean {statistics.fmean(map(len, bodies)) / 1000:.1f} kB; "
           f"model {active_model().version}; torch threads {torch.get_num_threads()}; {os.cpu_count()} CPUs")
-    print(f"service (decode + preprocess + model): {percentiles(service_latency(images))}")
+    print(f"service (read the drawing + preprocess + model): {percentiles(service_latency(drawn))}")
 
     from bench.server import running_server
 
-    bodies = [json.dumps({"image": to_data_url(image)}).encode() for image in images]
     with running_server() as url:
         http_latency(url, bodies[:20], 1)  # warm up: the server loads the model on first use
         times, _ = http_latency(url, bodies, 1)
