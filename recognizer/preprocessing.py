@@ -106,7 +106,7 @@ def decode_image(data: bytes) -> np.ndarray:
 
 
 def _at_most(side: int, ink: np.ndarray) -> np.ndarray:
-    # What follows decoding (cropping, thinning the strokes, drawing them again) costs time and
+    # What follows decoding (cropping, scaling into the box) costs time and
     # memory with every pixel; a digit needs far fewer than a 4096x4096 image has.
     height, width = ink.shape
     if max(height, width) <= side:
@@ -169,13 +169,7 @@ def drawing_png(data: bytes) -> bytes:
     """A drawing as it is kept: decoded, then re-encoded as a grayscale PNG (dark ink on white)
     at most DRAWING_SIDE pixels a side. Never the client's bytes, which may carry anything
     after the image's end; a stored drawing is at most about 160 kB."""
-    ink = decode_image(data)
-    height, width = ink.shape
-    scale = DRAWING_SIDE / max(height, width)
-    if scale < 1:
-        size = (max(1, round(width * scale)), max(1, round(height * scale)))
-        ink = cv2.resize(ink, size, interpolation=cv2.INTER_AREA)
-    return to_png(255 - ink)
+    return to_png(255 - _at_most(DRAWING_SIDE, decode_image(data)))
 
 
 @dataclass(frozen=True)
@@ -275,8 +269,7 @@ def strokes_to_input(strokes: Strokes, *, line_width: float | None = None, super
     """Strokes (points in any pixel units) -> the 28x28 input: the path scaled into the 20 px
     box, drawn with a line of `line_width` px (default LINE_WIDTH), anti-aliased, centre of
     mass centred."""
-    strokes = [np.asarray(stroke, dtype=np.float64).reshape(-1, 2) for stroke in strokes]
-    strokes = [stroke for stroke in strokes if len(stroke)]
+    strokes = [stroke for stroke in _point_arrays(strokes) if len(stroke)]
     if not strokes:
         return NO_INK
     points = np.concatenate(strokes)
@@ -298,15 +291,19 @@ def draw_path(strokes: list[np.ndarray], *, line_width: float, supersample: int)
     return place_by_mass(cv2.resize(digit, size, interpolation=cv2.INTER_AREA))
 
 
-def strokes_to_drawing(strokes: Strokes, *, brush: float = PAGE_BRUSH, max_side: int = 400) -> np.ndarray:
+def strokes_to_drawing(strokes: Strokes, *, brush: float = PAGE_BRUSH, max_side: int = DRAWING_SIDE) -> np.ndarray:
     """What the person saw on the page: black strokes on white, cropped to the drawing, at
     most `max_side` px a side (a drawing is kept for review, its size bounded)."""
-    strokes = [np.asarray(stroke, dtype=np.float64).reshape(-1, 2) for stroke in strokes]
+    strokes = _point_arrays(strokes)
     points = np.concatenate(strokes)
     low, high = points.min(axis=0), points.max(axis=0)
     scale = min(1.0, (max_side - brush) / max(float((high - low).max()), 1.0))
     ink = draw_strokes([(stroke - low) * scale for stroke in strokes], width=brush * scale)
     return 255 - ink
+
+
+def _point_arrays(strokes: Strokes) -> list[np.ndarray]:
+    return [np.asarray(stroke, dtype=np.float64).reshape(-1, 2) for stroke in strokes]
 
 
 def draw_strokes(strokes: Strokes, *, width: float, canvas: np.ndarray | None = None) -> np.ndarray:
