@@ -42,17 +42,18 @@ def model_inputs(digits: list[PenDigit], seed: int) -> np.ndarray:
     return np.stack([strokes_to_input(layout(d, seed)).image for d in digits])
 
 
-def read(digits: list[PenDigit], inputs: np.ndarray) -> np.ndarray:
-    """Which drawings the active model reads right, in one batch (the service's model, the
-    service's preprocessing; the same guesses as recognizer.services.digit_predict)."""
+def read(digits: list[PenDigit], inputs: np.ndarray, *, version: str = "") -> np.ndarray:
+    """Which drawings a model reads right, in one batch (the service's preprocessing; the same
+    guesses as recognizer.services.digit_predict). The active model unless `version` is given."""
     import torch
 
-    from recognizer.registry import active_model
+    from recognizer.registry import active_model, model_load, version_path
     from training.data import Digits
     from training.trainer import predictions
 
+    net = model_load(path=version_path(version)).net if version else active_model().net
     labels = np.array([d.label for d in digits])
-    guessed = predictions(active_model().net, Digits(torch.from_numpy(inputs), torch.from_numpy(labels)))
+    guessed = predictions(net, Digits(torch.from_numpy(inputs), torch.from_numpy(labels)))
     return guessed.numpy() == labels
 
 
@@ -91,6 +92,8 @@ def main() -> None:
     run = training_run_execute(run=run, log=print)
     seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
     after = read(test, test_inputs)
+    # The run's own model, promoted or not: what the recipe learnt, whatever the gate decided.
+    made = read(test, test_inputs, version=run.model_version) if run.model_version else after
 
     figures = {
         "label": args.label or " ".join(sys.argv[1:]),
@@ -102,6 +105,7 @@ def main() -> None:
         "test_after": after.mean(),
         "errors_before": int((~before).sum()),
         "errors_after": int((~after).sum()),
+        "errors_new_model": int((~made).sum()),
         "mnist_before": run.mnist_accuracy_before,
         "mnist_after": run.mnist_accuracy,
         "held_out_before": run.feedback_accuracy_before,
@@ -121,6 +125,8 @@ def main() -> None:
         f"test half: {figures['test_before']:.2%} -> {figures['test_after']:.2%} (errors {figures['errors_before']} -> "
         f"{figures['errors_after']}, x{figures['errors_before'] / max(figures['errors_after'], 1):.2f} fewer)"
     )
+    if run.status != "promoted":
+        print(f"test half read by the new model, not promoted: {made.mean():.2%} (errors {figures['errors_before']} -> {figures['errors_new_model']})")
     print(f"MNIST test: {run.mnist_accuracy_before:.2%} -> {run.mnist_accuracy:.2%} ({(run.mnist_accuracy - run.mnist_accuracy_before) * 100:+.2f} points)")
     print(f"run: {run.status} in {seconds:.0f} s ({cpu_seconds:.0f} CPU seconds, load average {os.getloadavg()[0]:.1f}); {run.decision}")
     out = RESULTS / "feedback-offline.jsonl"

@@ -35,6 +35,9 @@ class RunOptions:
     distill: float = _option(
         0.9, "weight of distillation from the active model on MNIST images when fine-tuning, 0 to 1 (0: plain labels only)"
     )
+    keep: float = _option(
+        1.0, "when fine-tuning, share of the way from the active model's weights to the fine-tuned ones that the new model keeps, 0 to 1"
+    )
     freeze_bn: bool = _option(True, "keep batch norm's statistics as they are while fine-tuning")
     batch_size: int = _option(128, "images per optimiser step")
     augment: dict | None = _option(
@@ -72,6 +75,7 @@ class RunOptions:
             device=device,
             augment=dict(self.augment or {}),
             distill=0.0 if self.from_scratch else self.distill,
+            keep=1.0 if self.from_scratch else self.keep,
             freeze_bn=self.freeze_bn and not self.from_scratch,
             mnist_per_epoch=0 if self.from_scratch else self.mnist_per_epoch,
         )

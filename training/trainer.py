@@ -32,6 +32,7 @@ class FitConfig:
     distill: float = 0.0  # share of the loss on MNIST images that follows the teacher
     freeze_bn: bool = False  # keep batch norm's statistics as they are (fine-tuning)
     temperature: float = 2.0  # softens the teacher's answers for distillation
+    keep: float = 1.0  # share of the fine-tuned weights kept after each epoch; the rest is the teacher's
     seed: int = 0
     device: str = "cpu"
     progress: bool = True
@@ -117,13 +118,27 @@ def fit(
             if step % 20 == 0:
                 bar.set_postfix(loss=f"{total_loss / (step + 1):.4f}")
 
-        report = EpochReport(epoch, total_loss / steps, accuracy(net, val, device=device), time.perf_counter() - started)
+        # Judge (and keep) a blend of the fine-tuned weights with the teacher's: the blend keeps
+        # most of what the corrections taught and gives back most of what MNIST lost.
+        current = blend(teacher, net, keep=config.keep) if teacher is not None and config.keep < 1 else net
+        report = EpochReport(epoch, total_loss / steps, accuracy(current, val, device=device), time.perf_counter() - started)
         if on_epoch:
-            report.extra = on_epoch(report, net)
+            report.extra = on_epoch(report, current)
         reports.append(report)
         if report.val_accuracy >= best_accuracy:  # ties go to the later, further-trained epoch
-            best, best_accuracy = copy.deepcopy(net), report.val_accuracy
+            best, best_accuracy = copy.deepcopy(current), report.val_accuracy
     return FitResult(best=best.cpu().eval(), latest=net.cpu().eval(), epochs=reports)
+
+
+def blend(start: torch.nn.Module, end: torch.nn.Module, *, keep: float) -> torch.nn.Module:
+    """A copy of `end` whose weights lie `keep` of the way from `start`'s to `end`'s (batch
+    norm's statistics included)."""
+    mixed = copy.deepcopy(end)
+    with torch.no_grad():
+        for (name, value), start_value in zip(mixed.state_dict().items(), start.state_dict().values()):
+            if value.is_floating_point():
+                value.copy_(start_value.to(value.device) + keep * (value - start_value.to(value.device)))
+    return mixed
 
 
 def _loss(net, teacher, x, labels, *, is_mnist: torch.Tensor, config: FitConfig) -> torch.Tensor:
