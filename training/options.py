@@ -47,6 +47,9 @@ class RunOptions:
     use_feedback: bool = _option(True, "train on the users' drawings too, not only MNIST", flag="feedback")
     approved_only: bool = _option(False, "only approved samples (default: every one not rejected)", form=True)
     feedback_share: float = _option(0.03, "share of each epoch made of the users' drawings, each seen at most 100 times")
+    look_alikes: int = _option(
+        0, "when fine-tuning, MNIST images of other digits most like each user's drawing, replayed as often in all as the drawings (0: none)"
+    )
     holdout: float = _option(0.2, "share of the users' drawings never trained on, to judge models with")
     # The gate.
     mnist_tolerance: float = _option(0.1, "MNIST test points the new model may lose and still be promoted")

@@ -39,7 +39,7 @@ from training.data import Digits, mnist_load, split
 from training.models import TrainingRun
 from training.calibration import temperature_fit
 from training.options import RunOptions
-from training.trainer import EpochReport, FitConfig, FitResult, fit, logits, predictions
+from training.trainer import EpochReport, FitConfig, FitResult, fit, logits, look_alikes_find, predictions
 
 MAX_REPEATS = 100  # a correction is seen at most this often per epoch, so none is memorised
 PROGRESS_EVERY_S = 1.0  # how often a working run writes its progress and looks for a cancel
@@ -312,7 +312,17 @@ def _fit(run: TrainingRun, o: RunOptions, data: RunData, base: LoadedModel | Non
     net = DigitNet(width=o.width) if o.from_scratch else copy.deepcopy(base.net)
     per_epoch = min(o.mnist_per_epoch or len(data.mnist_train), len(data.mnist_train))
     repeats = feedback_repeats(mnist=per_epoch, feedback=len(data.feedback_train), share=o.feedback_share)
-    progress.say(f"fitting: {o.epochs} epochs, peak rate {o.lr:g}, each user's drawing {repeats}x an epoch")
+    look_alikes = None
+    if base is not None and not o.from_scratch and o.look_alikes:
+        progress.say(f"finding the MNIST images most like the users' drawings among {per_epoch}")
+        # Among a random part of MNIST the size of an epoch's: reading all 55,000 would take a minute.
+        among = torch.randperm(len(data.mnist_train), generator=torch.Generator().manual_seed(o.seed))[:per_epoch]
+        found = look_alikes_find(base.net, data.mnist_train.take(among), data.feedback_train.labels, per_drawing=o.look_alikes, device=o.device)
+        look_alikes = among[found]
+    progress.say(
+        f"fitting: {o.epochs} epochs, peak rate {o.lr:g}, each user's drawing {repeats}x an epoch"
+        + (f", beside {len(look_alikes)} MNIST look-alikes" if look_alikes is not None else "")
+    )
 
     latest = {"text": ""}  # the last epoch's figures, shown beside the steps of the next one
 
@@ -334,7 +344,7 @@ def _fit(run: TrainingRun, o: RunOptions, data: RunData, base: LoadedModel | Non
         return figures
 
     result = fit(
-        net, mnist=data.mnist_train, extra=data.feedback_train, extra_repeats=repeats, val=data.mnist_val,
+        net, mnist=data.mnist_train, extra=data.feedback_train, extra_repeats=repeats, val=data.mnist_val, look_alikes=look_alikes,
         augment=Augment(**o.augment), teacher=None if o.from_scratch else base.net,
         config=FitConfig(
             epochs=o.epochs, batch_size=o.batch_size, lr=o.lr, mnist_per_epoch=o.mnist_per_epoch, distill=o.distill, keep=o.keep, freeze_bn=o.freeze_bn,

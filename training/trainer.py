@@ -65,6 +65,7 @@ def fit(
     extra: Digits,
     extra_repeats: int,
     val: Digits,
+    look_alikes: torch.Tensor | None = None,
     augment: Augment,
     config: FitConfig,
     teacher: torch.nn.Module | None = None,
@@ -84,6 +85,10 @@ def fit(
     images, labels = train.images.to(device), train.labels.to(device)
     per_epoch = min(config.mnist_per_epoch or len(mnist), len(mnist))
     extra_index = torch.arange(len(mnist), len(train), device=device).repeat_interleave(extra_repeats)
+    if look_alikes is not None and len(look_alikes):
+        # As many look-alikes in all as drawings of the users: both sides of each boundary.
+        times = max(1, round(len(extra_index) / len(look_alikes)))
+        extra_index = torch.cat([extra_index, look_alikes.to(device).repeat_interleave(times)])
 
     steps = math.ceil((per_epoch + len(extra_index)) / config.batch_size)
     optimizer = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
@@ -130,6 +135,21 @@ def fit(
     return FitResult(best=best.cpu().eval(), latest=net.cpu().eval(), epochs=reports)
 
 
+def look_alikes_find(net: torch.nn.Module, mnist: Digits, drawn: torch.Tensor, *, per_drawing: int, device: torch.device | str = "cpu") -> torch.Tensor:
+    """Indices of the MNIST images of other digits that `net` finds most like the digits in
+    `drawn` (the users' drawings' labels), `per_drawing` for each drawing. Replayed beside the
+    corrections, they hold the boundary where MNIST needs it: without them, teaching that a
+    1 may start with a long lead-in costs MNIST's 7s."""
+    if per_drawing <= 0 or len(drawn) == 0:
+        return torch.zeros(0, dtype=torch.long)
+    likeness = probabilities(net, mnist.images, device=device).cpu()
+    chosen = []
+    for digit, count in zip(*torch.unique(drawn.cpu(), return_counts=True)):
+        score = likeness[:, digit].masked_fill(mnist.labels.cpu() == digit, -1.0)
+        chosen.append(score.topk(min(int(count) * per_drawing, len(score))).indices)
+    return torch.unique(torch.cat(chosen))
+
+
 def blend(start: torch.nn.Module, end: torch.nn.Module, *, keep: float) -> torch.nn.Module:
     """A copy of `end` whose weights lie `keep` of the way from `start`'s to `end`'s (batch
     norm's statistics included)."""
@@ -160,7 +180,7 @@ def _loss(net, teacher, x, labels, *, is_mnist: torch.Tensor, config: FitConfig)
 def logits(net: torch.nn.Module, images: torch.Tensor, *, device: torch.device | str = "cpu") -> torch.Tensor:
     """(N, 28, 28) uint8 -> (N, 10) logits, in batches."""
     net.eval()
-    net.to(device)
+    net.to(device).to(memory_format=torch.channels_last)  # as in fit: 1.6 times faster on CPU
     out = [net(normalize(chunk.to(device)).contiguous(memory_format=torch.channels_last)).cpu() for chunk in images.split(1000)]
     return torch.cat(out) if out else torch.zeros(0, 10)
 
