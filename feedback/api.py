@@ -5,7 +5,7 @@ from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from digitsite.api import CsrfProtected
-from feedback.services import sample_create
+from feedback.services import sample_create_once
 from recognizer.fields import DrawingSerializer
 
 
@@ -16,6 +16,15 @@ class FeedbackApi(APIView):
 
     class InputSerializer(DrawingSerializer):
         label = serializers.IntegerField(min_value=0, max_value=9, help_text="the digit the drawing really is")
+        client_id = serializers.UUIDField(
+            required=False,
+            allow_null=True,
+            help_text=(
+                "A UUID the client makes for this correction. Send it again with the same "
+                "client_id (a retry after no answer) and it is stored once: the answer is the "
+                "first copy, with 200 instead of 201."
+            ),
+        )
 
     class OutputSerializer(serializers.Serializer):
         id = serializers.IntegerField()
@@ -26,11 +35,13 @@ class FeedbackApi(APIView):
         is_correction = serializers.BooleanField(help_text="true when the guess was wrong")
         status = serializers.CharField()
         created_at = serializers.DateTimeField()
+        client_id = serializers.UUIDField(allow_null=True, help_text="the client_id it was sent with, if any")
 
     @extend_schema(
         request=InputSerializer,
         responses={
             201: OutputSerializer,
+            200: OpenApiResponse(OutputSerializer, description="Already stored: this client_id was sent before; the answer is the first copy."),
             400: OpenApiResponse(description="Bad label; neither or both of strokes and image; bad strokes; no ink or too small; not a PNG/JPEG data URL."),
             403: OpenApiResponse(description="No valid CSRF token."),
             413: OpenApiResponse(description="The request or the image is too large."),
@@ -41,5 +52,7 @@ class FeedbackApi(APIView):
     def post(self, request):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        sample = sample_create(**serializer.validated_data)
-        return Response(self.OutputSerializer(sample).data, status=status.HTTP_201_CREATED)
+        data = serializer.validated_data
+        sample, created = sample_create_once(client_id=data.pop("client_id", None), **data)
+        answer = status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        return Response(self.OutputSerializer(sample).data, status=answer)

@@ -31,6 +31,13 @@ class Sample(models.Model):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.NEW, db_index=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     reviewed_at = models.DateTimeField(null=True, blank=True)
+    client_id = models.UUIDField(
+        null=True,
+        blank=True,
+        unique=True,
+        editable=False,
+        help_text="the sender's id for this correction: sent again (a retry), it is stored once",
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
