@@ -1,4 +1,4 @@
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
@@ -6,7 +6,32 @@ from rest_framework.views import APIView
 
 from digitsite.api import CsrfProtected
 from feedback.services import sample_create_once
-from recognizer.fields import DrawingSerializer
+from recognizer.fields import EXAMPLE_IMAGE, EXAMPLE_STROKES, DrawingSerializer
+
+FEEDBACK_EXAMPLES = [
+    OpenApiExample(
+        "A 7 read wrongly, said to be a 1",
+        value={"strokes": EXAMPLE_STROKES, "label": 1, "client_id": "0b5f6f3e-9a47-4c55-8f2e-1d8a6a3c7e21"},
+        request_only=True,
+    ),
+    OpenApiExample("A right guess confirmed, as a PNG", value={"image": EXAMPLE_IMAGE, "label": 7}, request_only=True),
+    OpenApiExample(
+        "Stored",
+        value={
+            "id": 42,
+            "label": 1,
+            "guess": 7,
+            "confidence": 0.9996,
+            "model": "20261128-085951-5d1e",
+            "is_correction": True,
+            "status": "new",
+            "created_at": "2026-11-28T10:30:00Z",
+            "client_id": "0b5f6f3e-9a47-4c55-8f2e-1d8a6a3c7e21",
+        },
+        response_only=True,
+        status_codes=["201", "200"],
+    ),
+]
 
 
 class FeedbackApi(APIView):
@@ -47,7 +72,12 @@ class FeedbackApi(APIView):
             413: OpenApiResponse(description="The request or the image is too large."),
             429: OpenApiResponse(description="Too many corrections from this client; try later."),
         },
+        examples=FEEDBACK_EXAMPLES,
         summary="Store a drawing with its right digit",
+        description=(
+            "Needs the page's CSRF token: the csrftoken cookie, sent back as X-CSRFToken (the docs "
+            "page sends it for you). The server works out the guess itself."
+        ),
     )
     def post(self, request):
         serializer = self.InputSerializer(data=request.data)

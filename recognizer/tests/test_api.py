@@ -159,6 +159,7 @@ def test_openapi_schema_and_docs_are_served(client):
     assert docs.status_code == 200
     assert b"swagger-ui" in docs.content
     assert b"cdn.jsdelivr" not in docs.content  # served from this site, works offline
+    assert b"<script>" not in docs.content  # no inline script: a Content-Security-Policy may forbid it
 
 
 def test_page_has_one_canvas_a_clear_button_and_a_csrf_cookie(client):
