@@ -61,4 +61,8 @@ class Sample(models.Model):
             rendered = strokes_to_input([np.array(stroke, dtype=np.float64) for stroke in self.strokes]).image
             if rendered is not None:
                 return rendered
+        return self.stored_input()
+
+    def stored_input(self) -> np.ndarray:
+        """The 28x28 input as the model read it when it guessed, ink bright."""
         return np.frombuffer(bytes(self.model_input), dtype=np.uint8).reshape(28, 28)
