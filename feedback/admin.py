@@ -48,9 +48,9 @@ class GuessFilter(admin.SimpleListFilter):
 
 @admin.register(Sample)
 class SampleAdmin(admin.ModelAdmin):
+    # Narrow enough for a 1280 px screen beside the filters: the guess shares the label's column.
     list_display = [
-        "thumbnail", "input_thumbnail", "id", "label", "guess", "correction", "confidence_percent", "status",
-        "model_version", "created",
+        "thumbnail", "input_thumbnail", "id", "label_and_guess", "confidence_percent", "status", "model_version", "created",
     ]  # fmt: skip
     list_display_links = ["thumbnail", "id"]
     list_filter = [GuessFilter, "status", "label", "guess", "model_version", "created_at"]
@@ -81,6 +81,11 @@ class SampleAdmin(admin.ModelAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).defer("strokes")
 
+    def changelist_view(self, request, extra_context=None):
+        # The site's navigation column would leave the list too little room at 1280 px; the
+        # breadcrumbs lead back.
+        return super().changelist_view(request, {"is_nav_sidebar_enabled": False, **(extra_context or {})})
+
     def get_search_results(self, request, queryset, search_term):
         # Only whole numbers can be an id or a label; anything else matches nothing (not everything).
         terms = search_term.split()
@@ -97,11 +102,11 @@ class SampleAdmin(admin.ModelAdmin):
         # The input the model read when it guessed (a small drawing looks blank at 48 px; this does not).
         return _image(to_data_url(to_png(sample.stored_input())), 42, f"input {sample.pk}", pixelated=True)
 
-    @admin.display(description="guess was", ordering="guess")
-    def correction(self, sample):
+    @admin.display(description="label (guess)", ordering="label")
+    def label_and_guess(self, sample):
         if sample.is_correction:
-            return format_html('<span class="sample-correction">✗ wrong: {} → {}</span>', sample.guess, sample.label)
-        return format_html('<span class="sample-confirmed">{}</span>', "✓ right")
+            return format_html('<span class="sample-correction">{} ✗ guessed {}</span>', sample.label, sample.guess)
+        return format_html('<span class="sample-confirmed">{} ✓ guessed right</span>', sample.label)
 
     @admin.display(description="created", ordering="created_at")
     def created(self, sample):

@@ -28,14 +28,15 @@ def test_sample_list_shows_the_drawing_and_its_28x28_input_labels_guesses_and_st
     assert html.count('<img src="data:image/png;base64,') == 2 * len(samples)  # the drawing and the input
     assert html.count('class="sample-image pixelated"') == len(samples)
     assert 'style="' not in html.split('id="result_list"')[1].split("</table>")[0]  # no inline style in the rows
-    for heading in ["Label", "Guess", "Guess was", "Confidence", "Status", "Model version", "Created"]:
+    for heading in ["Label (guess)", "Confidence", "Status", "Model version", "Created"]:
         assert heading in html
 
 
 def test_sample_list_marks_corrections(admin_client, samples):
     html = admin_client.get(CHANGELIST).content.decode()
-    assert html.count("✗ wrong: 1 → 7") == 1 and html.count("✗ wrong: 0 → 6") == 1
-    assert html.count("✓ right") == 1
+    assert html.count("7 ✗ guessed 1") == 1 and html.count("6 ✗ guessed 0") == 1
+    assert html.count("7 ✓ guessed right") == 1
+    assert html.count('class="sample-correction"') == 2
 
 
 @pytest.mark.parametrize(

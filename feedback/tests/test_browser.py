@@ -106,3 +106,25 @@ def test_with_the_server_down_guesses_are_retried_and_a_correction_is_kept_until
     assert answers == [201]
     assert Sample.objects.count() == 1 and Sample.objects.get().label == 1
     assert outbox(page) == []
+
+
+def test_the_sample_list_fits_a_1280_px_screen_without_cutting_columns(page, live_server):
+    from django.contrib.auth.models import User
+
+    from feedback.tests.factories import SampleFactory
+
+    User.objects.create_superuser("admin", "admin@example.com", "a-long-password-42")
+    for guess, label in [(1, 7), (7, 7), (0, 6)]:
+        SampleFactory(guess=guess, label=label, model_version="20261128-085951-5d1e")
+    page.goto(f"{live_server.url}/admin/login/?next=/admin/feedback/sample/")
+    page.get_by_label("Username").fill("admin")
+    page.get_by_label("Password").fill("a-long-password-42")
+    page.get_by_role("button", name="Log in").click()
+    expect(page.locator("#result_list")).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1280
+    # The list's own box scrolls sideways when it is too wide: it must not need to.
+    assert page.locator(".results").evaluate("box => box.scrollWidth <= box.clientWidth")
+    for heading in ["Label (guess)", "Model version", "Created"]:
+        box = page.get_by_role("columnheader", name=heading).bounding_box()
+        assert box["x"] + box["width"] <= 1280, heading
+    expect(page.get_by_role("link", name="wrong: corrections only")).to_be_visible()
