@@ -146,6 +146,8 @@
   function problem(response, body) {
     if (!response) return { text: "Can't reach the server. Check your connection.", retry: true };
     if (response.status === 429) return { text: "The server is busy with many drawings.", retry: true };
+    // The CSRF cookie is gone (cleared, or expired): a reload gets a new one, and sends what was kept.
+    if (response.status === 403) return { text: "This page has expired. Reload it to send your correction.", retry: false, reload: true };
     if (response.status === 503) return { text: body.message || "The server can't guess right now.", retry: true };
     if (response.status >= 500 || response.status === 408) return { text: "The server ran into a problem.", retry: true };
     return { text: body.message || `The server refused the drawing (error ${response.status}).`, retry: false };
@@ -377,7 +379,11 @@
           teachStatus.textContent = savedMessage(item) + (left ? ` (${left} more waiting to be sent.)` : "");
           continue;
         }
-        const { text, retry } = problem(response, body);
+        const { text, retry, reload } = problem(response, body);
+        if (reload) {
+          teachStatus.textContent = `Not saved yet: ${text}`;
+          return; // kept in the outbox; the reloaded page sends it
+        }
         if (!retry) {
           // Refused for good (a drawing too small, ...): sending it again would not help.
           outboxWrite(outbox().filter((other) => other.body.client_id !== item.body.client_id));
