@@ -107,6 +107,16 @@ def test_with_the_server_down_guesses_are_retried_and_a_correction_is_kept_until
     assert Sample.objects.count() == 1 and Sample.objects.get().label == 1
     assert outbox(page) == []
 
+    # A correction refused for good is not kept: the page says why and gives the drawing back.
+    page.unroute("**/api/feedback/")
+    page.route("**/api/feedback/", lambda route: route.fulfill(status=400, json={"message": "the drawing is too small to read: draw the digit bigger"}))
+    pad.draw(strokes(7))
+    page.keyboard.press("2")
+    expect(status).to_have_text("Not saved: the drawing is too small to read: draw the digit bigger")
+    expect(guess).to_contain_text("It's a 7")
+    expect(digit_buttons(page).first).to_be_enabled()
+    assert not pad.is_blank() and outbox(page) == [] and Sample.objects.count() == 1
+
 
 def test_the_sample_list_fits_a_1280_px_screen_without_cutting_columns(page, live_server):
     from django.contrib.auth.models import User
