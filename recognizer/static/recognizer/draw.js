@@ -137,7 +137,10 @@
   }
 
   function updateUndo() {
+    const hadFocus = document.activeElement === undoButton;
     undoButton.disabled = drawing || !(strokes.length || kept);
+    // A disabled button drops keyboard focus to the body; the canvas keeps the person in place.
+    if (hadFocus && undoButton.disabled) canvas.focus({ preventScroll: true });
   }
 
   // -- guessing ---------------------------------------------------------------------------
