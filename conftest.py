@@ -69,13 +69,24 @@ def browser():
         browser.close()
 
 
-@pytest.fixture
-def page(browser, live_server):
-    context = browser.new_context(viewport={"width": 1200, "height": 900})
+def _open_page(browser, url: str, **options):
+    context = browser.new_context(**options)
     page = context.new_page()
     errors = []
     page.on("pageerror", lambda error: errors.append(error))
-    page.goto(live_server.url)
+    page.goto(url)
     yield page
     context.close()
     assert errors == [], f"the page raised: {errors}"
+
+
+@pytest.fixture
+def page(browser, live_server):
+    """The page on a laptop's screen, with a mouse."""
+    yield from _open_page(browser, live_server.url, viewport={"width": 1280, "height": 800})
+
+
+@pytest.fixture
+def phone(browser, live_server):
+    """The page on a 390x844 phone, with a touch screen."""
+    yield from _open_page(browser, live_server.url, viewport={"width": 390, "height": 844}, has_touch=True, is_mobile=True)

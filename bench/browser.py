@@ -36,24 +36,31 @@ class Pad:
     def _to_page(self, point: Sequence[float]) -> tuple[float, float]:
         return self.box["x"] + point[0] * self.scale[0], self.box["y"] + point[1] * self.scale[1]
 
-    def draw(self, strokes: Sequence[np.ndarray]) -> dict:
-        """Draw each stroke with the mouse; return the page's own answer from /api/predict/
-        to the request it sent when the pen was lifted the last time."""
+    def trace(self, strokes: Sequence[np.ndarray], lift: bool = True) -> None:
+        """Draw each stroke with the mouse; the pen stays down on the last one unless `lift`."""
         mouse = self.page.mouse
         for number, stroke in enumerate(strokes):
             mouse.move(*self._to_page(stroke[0]))
             mouse.down()
             for point in stroke[1:]:
                 mouse.move(*self._to_page(point))
-            if number < len(strokes) - 1:
+            if lift or number < len(strokes) - 1:
                 mouse.up()
+
+    def draw(self, strokes: Sequence[np.ndarray]) -> dict:
+        """Draw each stroke with the mouse; return the page's own answer from /api/predict/
+        to the request it sent when the pen was lifted the last time."""
+        self.trace(strokes, lift=False)
         # The page sends the drawing as soon as the pen lifts. The first request from here on
         # carries the finished drawing: it is that one, or a live guess timed just before it,
         # which sees the same pixels.
         with self.page.expect_request(is_predict_post) as sent:
-            mouse.up()
+            self.page.mouse.up()
         response = sent.value.response()
         return response.json()
+
+    def is_blank(self) -> bool:
+        return self.canvas.evaluate("c => c.getContext('2d').getImageData(0, 0, c.width, c.height).data.every(v => v === 0)")
 
     def clear(self) -> None:
         self.page.get_by_role("button", name="Clear").click()

@@ -1,6 +1,7 @@
-"""Make the README's screenshot: a real pen-stroke digit drawn on the page, with its guess.
+"""Make the README's screenshots: a real pen-stroke digit drawn on the page, with its guess, on a
+laptop's screen (1280x800) and on a phone (390x844, touch; the whole screen, as it first shows).
 
-    python -m bench.screenshot [--index 6] [--out docs/screenshot.png]
+    python -m bench.screenshot [--index 6] [--out docs]
 """
 
 import argparse
@@ -12,26 +13,35 @@ from bench.browser import Pad, launch
 from bench.pendigits_data import layout, load_digits
 from bench.server import ROOT, running_server
 
+SCREENS = {
+    "screenshot.png": {"viewport": {"width": 1280, "height": 800}},
+    "screenshot-phone.png": {"viewport": {"width": 390, "height": 844}, "has_touch": True, "is_mobile": True, "device_scale_factor": 2},
+}
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--index", type=int, default=6, help="which pen-stroke digit to draw (default: %(default)s)")
-    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshot.png", help="the image (default: docs/screenshot.png)")
+    parser.add_argument("--out", type=Path, default=ROOT / "docs", help="the folder for the images (default: docs)")
     args = parser.parse_args()
 
     digit = load_digits()[args.index]
-    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.mkdir(parents=True, exist_ok=True)
     with running_server() as url, sync_playwright() as playwright:
         browser = launch(playwright)
-        page = browser.new_page(viewport={"width": 1100, "height": 720})
-        page.goto(url)
-        answer = Pad(page).draw(layout(digit, seed=0))
-        # The page renders the answer a moment after it arrives.
-        page.wait_for_function("() => !document.querySelector('[aria-busy=\"true\"]')")
-        page.wait_for_timeout(400)  # the bars and highlight glide for 0.2 s (style.css)
-        page.screenshot(path=str(args.out), full_page=True)
+        for name, options in SCREENS.items():
+            context = browser.new_context(**options)
+            page = context.new_page()
+            page.goto(url)
+            answer = Pad(page).draw(layout(digit, seed=0))
+            # The page renders the answer a moment after it arrives.
+            page.wait_for_function("() => !document.querySelector('[aria-busy=\"true\"]')")
+            page.wait_for_timeout(400)  # the bars and highlight glide for 0.2 s (style.css)
+            # A phone shows what fits its screen; a laptop's page is shown whole.
+            page.screenshot(path=str(args.out / name), full_page=not options.get("is_mobile"))
+            context.close()
+            print(f"drew a {digit.label}, the page guessed {answer['digit']} ({answer['confidence']:.0%}); saved {args.out / name}")
         browser.close()
-    print(f"drew a {digit.label}, the page guessed {answer['digit']} ({answer['confidence']:.0%}); saved {args.out}")
 
 
 if __name__ == "__main__":

@@ -1,12 +1,37 @@
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from digitsite.api import CsrfProtected
-from feedback.services import sample_create
-from recognizer.fields import DrawingSerializer
+from feedback.services import sample_create_once
+from recognizer.fields import EXAMPLE_IMAGE, EXAMPLE_STROKES, DrawingSerializer
+
+FEEDBACK_EXAMPLES = [
+    OpenApiExample(
+        "A 7 read wrongly, said to be a 1",
+        value={"strokes": EXAMPLE_STROKES, "label": 1, "client_id": "0b5f6f3e-9a47-4c55-8f2e-1d8a6a3c7e21"},
+        request_only=True,
+    ),
+    OpenApiExample("A right guess confirmed, as a PNG", value={"image": EXAMPLE_IMAGE, "label": 7}, request_only=True),
+    OpenApiExample(
+        "Stored",
+        value={
+            "id": 42,
+            "label": 1,
+            "guess": 7,
+            "confidence": 0.9996,
+            "model": "20261128-085951-5d1e",
+            "is_correction": True,
+            "status": "new",
+            "created_at": "2026-11-28T10:30:00Z",
+            "client_id": "0b5f6f3e-9a47-4c55-8f2e-1d8a6a3c7e21",
+        },
+        response_only=True,
+        status_codes=["201", "200"],
+    ),
+]
 
 
 class FeedbackApi(APIView):
@@ -16,6 +41,15 @@ class FeedbackApi(APIView):
 
     class InputSerializer(DrawingSerializer):
         label = serializers.IntegerField(min_value=0, max_value=9, help_text="the digit the drawing really is")
+        client_id = serializers.UUIDField(
+            required=False,
+            allow_null=True,
+            help_text=(
+                "A UUID the client makes for this correction. Send it again with the same "
+                "client_id (a retry after no answer) and it is stored once: the answer is the "
+                "first copy, with 200 instead of 201."
+            ),
+        )
 
     class OutputSerializer(serializers.Serializer):
         id = serializers.IntegerField()
@@ -26,20 +60,29 @@ class FeedbackApi(APIView):
         is_correction = serializers.BooleanField(help_text="true when the guess was wrong")
         status = serializers.CharField()
         created_at = serializers.DateTimeField()
+        client_id = serializers.UUIDField(allow_null=True, help_text="the client_id it was sent with, if any")
 
     @extend_schema(
         request=InputSerializer,
         responses={
             201: OutputSerializer,
+            200: OpenApiResponse(OutputSerializer, description="Already stored: this client_id was sent before; the answer is the first copy."),
             400: OpenApiResponse(description="Bad label; neither or both of strokes and image; bad strokes; no ink or too small; not a PNG/JPEG data URL."),
             403: OpenApiResponse(description="No valid CSRF token."),
             413: OpenApiResponse(description="The request or the image is too large."),
             429: OpenApiResponse(description="Too many corrections from this client; try later."),
         },
+        examples=FEEDBACK_EXAMPLES,
         summary="Store a drawing with its right digit",
+        description=(
+            "Needs the page's CSRF token: the csrftoken cookie, sent back as X-CSRFToken (the docs "
+            "page sends it for you). The server works out the guess itself."
+        ),
     )
     def post(self, request):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        sample = sample_create(**serializer.validated_data)
-        return Response(self.OutputSerializer(sample).data, status=status.HTTP_201_CREATED)
+        data = serializer.validated_data
+        sample, created = sample_create_once(client_id=data.pop("client_id", None), **data)
+        answer = status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        return Response(self.OutputSerializer(sample).data, status=answer)

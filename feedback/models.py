@@ -31,6 +31,13 @@ class Sample(models.Model):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.NEW, db_index=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     reviewed_at = models.DateTimeField(null=True, blank=True)
+    client_id = models.UUIDField(
+        null=True,
+        blank=True,
+        unique=True,
+        editable=False,
+        help_text="the sender's id for this correction: sent again (a retry), it is stored once",
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -54,4 +61,8 @@ class Sample(models.Model):
             rendered = strokes_to_input([np.array(stroke, dtype=np.float64) for stroke in self.strokes]).image
             if rendered is not None:
                 return rendered
+        return self.stored_input()
+
+    def stored_input(self) -> np.ndarray:
+        """The 28x28 input as the model read it when it guessed, ink bright."""
         return np.frombuffer(bytes(self.model_input), dtype=np.uint8).reshape(28, 28)

@@ -1,9 +1,10 @@
 from collections.abc import Iterable
+from uuid import UUID
 
 import numpy as np
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from feedback.models import Sample
@@ -16,7 +17,9 @@ NOTHING_TO_LEARN = {
 }
 
 
-def sample_create(*, label: int, image: bytes | None = None, strokes: Strokes | None = None) -> Sample:
+def sample_create(
+    *, label: int, image: bytes | None = None, strokes: Strokes | None = None, client_id: UUID | None = None
+) -> Sample:
     """Store a drawing (strokes or an image) with its true label. The guess, its confidence and
     the model version are worked out here, by the server, not taken from the client. A guess
     the model was not sure of is stored all the same: those teach it the most."""
@@ -38,10 +41,31 @@ def sample_create(*, label: int, image: bytes | None = None, strokes: Strokes | 
         guess=prediction.digit,
         confidence=prediction.confidence,
         model_version=prediction.model,
+        client_id=client_id,
     )
-    sample.full_clean()
+    sample.full_clean(validate_unique=False)  # client_id's uniqueness is the database's to keep
     sample.save()
     return sample
+
+
+def sample_create_once(
+    *, client_id: UUID | None, label: int, image: bytes | None = None, strokes: Strokes | None = None
+) -> tuple[Sample, bool]:
+    """Store a correction once however often it is sent: a client that did not hear the answer
+    sends it again with the same client_id, and gets the sample stored the first time.
+    Returns (sample, created). Without a client_id every call stores a new sample."""
+    if client_id is not None:
+        existing = Sample.objects.filter(client_id=client_id).first()
+        if existing is not None:
+            return existing, False
+    try:
+        with transaction.atomic():
+            return sample_create(label=label, image=image, strokes=strokes, client_id=client_id), True
+    except IntegrityError:
+        if client_id is None:
+            raise
+        # The same correction arrived twice at once, and the other request stored it first.
+        return Sample.objects.get(client_id=client_id), False
 
 
 @transaction.atomic

@@ -1,10 +1,10 @@
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
-from recognizer.fields import DrawingSerializer
+from recognizer.fields import EXAMPLE_IMAGE, EXAMPLE_STROKES, DrawingSerializer
 from recognizer.preprocessing import to_data_url, to_png
 from recognizer.registry import ModelUnavailable, active_model, active_model_problem
 from recognizer.services import digit_predict
@@ -14,6 +14,38 @@ ERRORS = {
     413: OpenApiResponse(description="The request or the image is too large."),
     503: OpenApiResponse(description="No usable model file."),
 }
+
+
+PREDICT_EXAMPLES = [
+    OpenApiExample("A 7 as strokes", value={"strokes": EXAMPLE_STROKES}, request_only=True),
+    OpenApiExample("A 7 as a PNG", value={"image": EXAMPLE_IMAGE}, request_only=True),
+    OpenApiExample(
+        "A guess",
+        value={
+            "digit": 7,
+            "confidence": 0.9996,
+            "probabilities": [0.0, 0.0002, 0.0, 0.0, 0.0, 0.0, 0.0, 0.9996, 0.0, 0.0001],
+            "sure": True,
+            "top_two": [7, 1],
+            "reason": None,
+            "hint": None,
+            "model": "20261128-085951-5d1e",
+            "input_image": "data:image/png;base64,iVBORw0KGgo...",
+        },
+        response_only=True,
+        status_codes=["200"],
+    ),
+    OpenApiExample(
+        "Nothing to read",
+        value={
+            "digit": None, "confidence": None, "probabilities": None, "sure": None, "top_two": None,
+            "reason": "too_small", "hint": "Too small to read: draw bigger.", "model": "20261128-085951-5d1e",
+            "input_image": None,
+        },  # fmt: skip
+        response_only=True,
+        status_codes=["200"],
+    ),
+]
 
 
 class PredictApi(APIView):
@@ -37,7 +69,13 @@ class PredictApi(APIView):
         def get_input_image(self, prediction) -> str | None:
             return None if prediction.model_input is None else to_data_url(to_png(prediction.model_input))
 
-    @extend_schema(request=InputSerializer, responses={200: OutputSerializer, **ERRORS}, summary="Guess a drawn digit")
+    @extend_schema(
+        request=InputSerializer,
+        responses={200: OutputSerializer, **ERRORS},
+        examples=PREDICT_EXAMPLES,
+        summary="Guess a drawn digit",
+        description="Send the drawing as strokes (what the page sends) or as a PNG or JPEG data URL: exactly one. Nothing is stored.",
+    )
     def post(self, request):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

@@ -34,6 +34,17 @@ class DataUrlImageField(serializers.CharField):
             raise serializers.ValidationError(str(error)) from None
 
 
+# For the API docs' examples ("Try it out" sends them): a 7 in strokes, and a 7 as a 28x28 PNG.
+EXAMPLE_STROKES = [[[120, 80], [200, 70], [150, 300]], [[110, 190], [190, 190]]]
+EXAMPLE_IMAGE = (
+    "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAABwAAAAcCAAAAABXZoBIAAABI0lEQVQoFXXBO0tCcRjA"
+    "4d8L4pJEEVJgQ61CLeEQtHSBhqCgCKIghPoCQQ1dtqCG+giFDYEY5OAoXZagQSIoiDZp6IZDYA4hB9/OUc/xf4TzPK"
+    "IEEyWYKMFECSZK3edHDU+tP4ZDFEdmCZ9UEpsotvw0bc5XAFFsVnoVn9hrBBDFYb2/hWjKnJU7UovYRGlTGv4icRfG"
+    "Jkqbwx0iuXEcovh9D5WYvKJOFL+tYyI3CepE8SmO/DB/SYMoPuundN7HaRDF9DJaZu2EJlFMC1m6HwZpEsVQmKiweY"
+    "RLFMPUNdHnXlyitNzOVjjYxiOKpzpWoO8pikcUTzb527O7QYsorr94kYHHLlpEcaWXYX8PgyguKz8zdxHGIIrHClXD"
+    "mEQJJkqwf7LYWQF7O2JDAAAAAElFTkSuQmCC"
+)
+
 MAX_STROKES = 100
 MAX_POINTS = 10_000  # all strokes together; a slow, careful digit is a few hundred
 MAX_COORDINATE = 10_000.0  # canvas pixels, either sign: a pointer may leave the canvas
@@ -53,7 +64,7 @@ STROKES_SCHEMA = {
         "minItems": 1,
         "items": {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2},
     },
-    "example": [[[120, 80], [200, 70], [150, 300]], [[110, 190], [190, 190]]],
+    "example": EXAMPLE_STROKES,
 }
 
 

@@ -1,7 +1,32 @@
+from datetime import datetime
+
 from django.shortcuts import render
 from django.views.decorators.csrf import ensure_csrf_cookie
+
+from recognizer.registry import ModelUnavailable, active_model
+
+
+def model_summary() -> dict:
+    """The serving model in words for the page: its version, when it was trained, and how much
+    of MNIST's test set it reads right (the raw metadata is at /api/health/)."""
+    try:
+        described = active_model().describe()
+    except ModelUnavailable as error:
+        return {"available": False, "problem": str(error)}
+    accuracy = described.get("mnist_test_accuracy")
+    trained_at = described.get("trained_at")
+    try:
+        trained = datetime.fromisoformat(trained_at) if trained_at else None
+    except (TypeError, ValueError):
+        trained = None
+    return {
+        "available": True,
+        "version": described["version"],
+        "trained": trained,
+        "accuracy": None if accuracy is None else f"{accuracy * 100:.2f}%",
+    }
 
 
 @ensure_csrf_cookie  # the page posts corrections with the CSRF token from this cookie
 def index(request):
-    return render(request, "recognizer/index.html")
+    return render(request, "recognizer/index.html", {"model": model_summary()})

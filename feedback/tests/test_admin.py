@@ -23,16 +23,30 @@ def admin_client(client, db):
     return client
 
 
-def test_sample_list_shows_thumbnails_labels_guesses_and_status(admin_client, samples):
+def test_sample_list_shows_the_drawing_and_its_28x28_input_labels_guesses_and_status(admin_client, samples):
     html = admin_client.get(CHANGELIST).content.decode()
-    assert html.count('<img src="data:image/png;base64,') == len(samples)
-    for heading in ["Label", "Guess", "Confidence", "Status", "Model version", "Created at"]:
+    assert html.count('<img src="data:image/png;base64,') == 2 * len(samples)  # the drawing and the input
+    assert html.count('class="sample-image pixelated"') == len(samples)
+    assert 'style="' not in html.split('id="result_list"')[1].split("</table>")[0]  # no inline style in the rows
+    for heading in ["Label (guess)", "Confidence", "Status", "Model version", "Created"]:
         assert heading in html
 
 
+def test_sample_list_marks_corrections(admin_client, samples):
+    html = admin_client.get(CHANGELIST).content.decode()
+    assert html.count("7 ✗ guessed 1") == 1 and html.count("6 ✗ guessed 0") == 1
+    assert html.count("7 ✓ guessed right") == 1
+    assert html.count('class="sample-correction"') == 2
+
+
 @pytest.mark.parametrize(
-    "query, expected", [("label=6", 1), ("guess=7", 1), ("status__exact=new", 3), ("q=7", 2), ("q=model-a", 3), ("q=model-b", 0)]
-)
+    "query, expected",
+    [
+        ("label=6", 1), ("guess=7", 1), ("status__exact=new", 3), ("model_version=model-a", 3),
+        ("guess_was=wrong", 2), ("guess_was=right", 1),
+        ("q=7", 2), ("q=6", 1), ("q=model-a", 0), ("q=a", 0), ("q=", 3),
+    ],
+)  # fmt: skip
 def test_sample_list_filters_and_search(admin_client, samples, query, expected):
     response = admin_client.get(f"{CHANGELIST}?{query}")
     assert response.status_code == 200
@@ -41,7 +55,7 @@ def test_sample_list_filters_and_search(admin_client, samples, query, expected):
 
 def test_sample_detail_shows_the_drawing_large_and_the_28x28_input(admin_client, samples):
     html = admin_client.get(f"{CHANGELIST}{samples[0].pk}/change/").content.decode()
-    assert "width:320px" in html and "image-rendering:pixelated" in html
+    assert 'width="320"' in html and 'class="sample-image pixelated"' in html
     assert "What the model saw (28x28)" in html
 
 
@@ -85,3 +99,11 @@ def test_the_held_out_share_is_stable_and_close_to_what_was_asked():
     assert 0.18 < sum(held) / len(held) < 0.22
     assert held == [sample_is_held_out(sample_id=i, holdout_share=0.2) for i in range(1, 5001)]
     assert not any(sample_is_held_out(sample_id=i, holdout_share=0) for i in range(1, 500))
+
+
+def test_searching_a_number_finds_that_sample_by_id_as_well_as_by_label(admin_client, samples):
+    target = samples[2]
+    response = admin_client.get(f"{CHANGELIST}?q={target.pk}")
+    found = {sample.pk for sample in response.context["cl"].result_list}
+    assert target.pk in found
+    assert found == {target.pk} | {s.pk for s in samples if s.label == target.pk}

@@ -165,3 +165,28 @@ def test_feedback_with_both_strokes_and_image_is_rejected(api):
     assert response.status_code == 400
     assert "exactly one" in response.json()["message"]
     assert Sample.objects.count() == 0
+
+
+def test_feedback_sent_again_with_the_same_client_id_is_stored_once_and_answers_the_first_copy(api):
+    body = {"strokes": as_json(strokes(7)), "label": 1, "client_id": "2f1c7a52-0d8e-4b7e-9d2a-5c8e1f3b6a10"}
+    first = api.post(FEEDBACK, body, format="json")
+    again = api.post(FEEDBACK, body, format="json")
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.json() == first.json()
+    assert first.json()["client_id"] == body["client_id"]
+    assert Sample.objects.count() == 1
+
+
+def test_feedback_with_another_client_id_or_none_is_stored_anew(api):
+    body = {"strokes": as_json(strokes(7)), "label": 1}
+    for client_id in ["2f1c7a52-0d8e-4b7e-9d2a-5c8e1f3b6a10", "9b0e4f1d-3c2a-4e5b-8f6d-7a1c2b3d4e5f", None]:
+        assert api.post(FEEDBACK, {**body, "client_id": client_id}, format="json").status_code == 201
+    assert api.post(FEEDBACK, body, format="json").status_code == 201
+    assert Sample.objects.count() == 4
+
+
+def test_feedback_with_a_client_id_that_is_not_a_uuid_is_rejected(api):
+    response = api.post(FEEDBACK, {"strokes": as_json(strokes(7)), "label": 1, "client_id": "retry-1"}, format="json")
+    assert response.status_code == 400
+    assert "client_id" in response.json()["extra"]["fields"]
+    assert Sample.objects.count() == 0

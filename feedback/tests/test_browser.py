@@ -33,10 +33,17 @@ def test_correcting_a_wrong_guess_with_a_digit_key_stores_the_sample_with_its_st
     # The pen's path is kept, point for point as drawn (the page keeps a tenth of a pixel).
     assert len(sample.strokes) == 1
     assert np.abs(np.array(sample.strokes[0])[[0, -1]] - EASTERN_ARABIC_EIGHT[0][[0, -1]]).max() <= 1
-    # One drawing, one sample: another key press does not store it twice.
+    # The next digit starts on a fresh canvas; a key press does not store the old drawing twice.
+    expect(page.locator("#guess")).to_have_text("Draw the next digit. (Undo brings this one back.)")
+    assert Pad(page).is_blank()
     page.keyboard.press("3")
     page.wait_for_timeout(300)
     assert Sample.objects.count() == 1
+    # Undo brings the saved drawing back, still saved: it cannot be stored again.
+    page.get_by_role("button", name="Undo").click()
+    expect(page.locator("#teach-status")).to_have_text("This drawing is already saved. Clear it to draw the next digit.")
+    assert not Pad(page).is_blank()
+    expect(digit_buttons(page).first).to_be_disabled()
 
 
 def test_confirming_a_right_guess_with_the_button_stores_a_positive_sample(page):
@@ -56,3 +63,78 @@ def test_correction_buttons_wait_for_a_guess(page):
     page.get_by_role("group", name="The right digit").get_by_role("button", name="1").click()
     expect(page.locator("#teach-status")).to_contain_text("Saved: a 1, not a 7")
     assert Sample.objects.get().label == 1
+    # The pressed button is disabled for the next drawing; focus goes to the canvas, not the body.
+    assert page.evaluate("document.activeElement.id") == "pad"
+
+
+def outbox(page) -> list:
+    return page.evaluate("JSON.parse(localStorage.getItem('digitsite.corrections') || '[]')")
+
+
+def test_with_the_server_down_guesses_are_retried_and_a_correction_is_kept_until_stored_once(page):
+    pad = Pad(page)
+    guess = page.locator("#guess")
+    status = page.locator("#teach-status")
+    page.route("**/api/predict/", lambda route: route.abort())
+    pad.trace(strokes(7))
+    expect(guess).to_have_text("Can't reach the server. Check your connection. Trying again…")
+    page.unroute("**/api/predict/")
+    expect(guess).to_contain_text("It's a 7")  # the retry, a second later
+
+    page.route("**/api/feedback/", lambda route: route.abort())
+    page.keyboard.press("1")
+    expect(status).to_have_text(
+        "Not saved yet: Can't reach the server. Check your connection. "
+        "Your correction is kept on this device and sent as soon as the server answers."
+    )
+    assert len(outbox(page)) == 1 and Sample.objects.count() == 0
+
+    # The server is back, but its first answer is lost on the way: it stored the correction,
+    # and the page, not knowing, sends it again.
+    answers = []
+
+    def store_and_lose_the_first_answer(route):
+        if answers:
+            route.continue_()
+            return
+        answers.append(route.fetch().status)
+        route.abort()
+
+    page.unroute("**/api/feedback/")
+    page.route("**/api/feedback/", store_and_lose_the_first_answer)
+    expect(status).to_have_text("Saved: a 1, not a 7. The model will learn from it at its next training.", timeout=15_000)
+    assert answers == [201]
+    assert Sample.objects.count() == 1 and Sample.objects.get().label == 1
+    assert outbox(page) == []
+
+    # A correction refused for good is not kept: the page says why and gives the drawing back.
+    page.unroute("**/api/feedback/")
+    page.route("**/api/feedback/", lambda route: route.fulfill(status=400, json={"message": "the drawing is too small to read: draw the digit bigger"}))
+    pad.draw(strokes(7))
+    page.keyboard.press("2")
+    expect(status).to_have_text("Not saved: the drawing is too small to read: draw the digit bigger")
+    expect(guess).to_contain_text("It's a 7")
+    expect(digit_buttons(page).first).to_be_enabled()
+    assert not pad.is_blank() and outbox(page) == [] and Sample.objects.count() == 1
+
+
+def test_the_sample_list_fits_a_1280_px_screen_without_cutting_columns(page, live_server):
+    from django.contrib.auth.models import User
+
+    from feedback.tests.factories import SampleFactory
+
+    User.objects.create_superuser("admin", "admin@example.com", "a-long-password-42")
+    for guess, label in [(1, 7), (7, 7), (0, 6)]:
+        SampleFactory(guess=guess, label=label, model_version="20261128-085951-5d1e")
+    page.goto(f"{live_server.url}/admin/login/?next=/admin/feedback/sample/")
+    page.get_by_label("Username").fill("admin")
+    page.get_by_label("Password").fill("a-long-password-42")
+    page.get_by_role("button", name="Log in").click()
+    expect(page.locator("#result_list")).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1280
+    # The list's own box scrolls sideways when it is too wide: it must not need to.
+    assert page.locator(".results").evaluate("box => box.scrollWidth <= box.clientWidth")
+    for heading in ["Label (guess)", "Model version", "Created"]:
+        box = page.get_by_role("columnheader", name=heading).bounding_box()
+        assert box["x"] + box["width"] <= 1280, heading
+    expect(page.get_by_role("link", name="wrong: corrections only")).to_be_visible()

@@ -57,6 +57,10 @@ def blank() -> str:
 # A 1 with a long lead-in: to a model that learnt from MNIST, as much a 7 without its crossbar.
 ONE_OR_SEVEN = [np.array([(130.0, 140.0), (250.0, 80.0), (235.0, 320.0)])]
 
+# An 8 in one stroke from the top, canvas pixels. Drawn slowly it reads as a 7, then a 2, then an 8.
+_T = np.linspace(0, 2 * np.pi, 40)
+EIGHT = [np.stack([200 + 70 * np.sin(2 * _T), 200 - 130 * np.cos(_T)], axis=1)]
+
 
 def as_json(strokes_: list[np.ndarray]) -> list:
     """Strokes as the page posts them."""

@@ -159,6 +159,7 @@ def test_openapi_schema_and_docs_are_served(client):
     assert docs.status_code == 200
     assert b"swagger-ui" in docs.content
     assert b"cdn.jsdelivr" not in docs.content  # served from this site, works offline
+    assert b"<script>" not in docs.content  # no inline script: a Content-Security-Policy may forbid it
 
 
 def test_page_has_one_canvas_a_clear_button_and_a_csrf_cookie(client):
@@ -169,6 +170,27 @@ def test_page_has_one_canvas_a_clear_button_and_a_csrf_cookie(client):
     assert ">Clear</button>" in html
     assert "csrftoken" in response.cookies
     assert 'data-predict-url="/api/predict/"' in html
+    assert 'role="img"' in html.split("<canvas")[1].split(">")[0]  # so its aria-label is kept
+
+
+def test_page_names_the_serving_model_and_its_mnist_accuracy_in_words(client, settings):
+    shipped = model_load(path=settings.SHIPPED_MODEL).describe()
+    html = " ".join(client.get("/").content.decode().split())
+    from datetime import datetime
+
+    from django.utils.dateformat import format as date_format
+    from django.utils.timezone import localtime
+
+    accuracy = f"{shipped['mnist_test_accuracy'] * 100:.2f}%"
+    trained = date_format(localtime(datetime.fromisoformat(shipped["trained_at"])), "j F Y")  # "28 November 2026"
+    assert f"model <span class=\"version\">{shipped['version']}</span>, trained {trained}." in html
+    assert f"It reads {accuracy} of MNIST's 10,000 test digits right." in html
+
+
+def test_page_without_a_usable_model_says_so_in_words(client, settings, tmp_path):
+    settings.SHIPPED_MODEL = tmp_path / "missing.safetensors"
+    html = client.get("/").content.decode()
+    assert "No model is serving right now" in html and "missing.safetensors" in html
 
 
 # -- strokes --------------------------------------------------------------------------------

@@ -4,28 +4,40 @@
 (() => {
   const LINE_WIDTH = 24; // canvas pixels; bench/pendigits_data.py BRUSH mirrors it
   const LIVE_INTERVAL_MS = 500; // at most one guess per this while drawing
+  const RETRY_FIRST_MS = 1000; // a failed request is tried again after 1 s, then 2, 4, ... 30 s
+  const RETRY_MAX_MS = 30000;
+  const OUTBOX_KEY = "digitsite.corrections"; // corrections not yet stored by the server
 
   const board = document.querySelector(".board");
   const canvas = document.getElementById("pad");
   const ctx = canvas.getContext("2d");
   const guess = document.getElementById("guess");
+  const announcer = document.getElementById("announce");
   const sees = document.getElementById("sees");
   const seesEmpty = document.getElementById("sees-empty");
   const scores = [...document.querySelectorAll(".score")].sort((a, b) => a.dataset.digit - b.dataset.digit);
   const confirmButton = document.getElementById("confirm");
   const labelButtons = [...document.querySelectorAll(".label")];
   const teachStatus = document.getElementById("teach-status");
+  const undoButton = document.getElementById("undo");
+
+  // A finger has no digit keys: the tips name what a phone has.
+  const touch = window.matchMedia("(pointer: coarse)").matches;
+  const TIP = touch ? "Tip: tap the right digit to correct a wrong guess." : "Tip: press a digit key to correct a wrong guess.";
+  const WHICH = touch ? "Which is it? Tap the right digit to teach it." : "Which is it? Press the right digit to teach it.";
 
   let drawing = false; // a pointer is down on the pad
   let last = null; // last point of the current stroke
-  let hasInk = false;
   let changed = false; // ink was added since the last guess was asked for
   let ticker = null; // while the pen is down: asks for a guess every LIVE_INTERVAL_MS if changed
   let sequence = 0; // only the newest request's answer is shown
   let inFlight = 0;
-  let current = null; // the guess shown now: {digit, model, sequence}
-  let saved = false; // this drawing was already stored as feedback
+  let current = null; // the guess shown now: {digit, sure, candidates, model, sequence}
+  let saved = false; // this drawing was already handed over as feedback
   let strokes = []; // the pen's path, sent to the server: [[[x, y], ...], ...] in canvas pixels
+  let kept = null; // the drawing cleared last ({strokes, saved}), which Undo brings back
+  let guessRetry = null;
+  let guessDelay = 0;
   // ?send=image sends the canvas bitmap instead, to compare both inputs (bench/pendigits.py).
   const sendImage = new URLSearchParams(location.search).get("send") === "image";
 
@@ -65,10 +77,21 @@
     ctx.stroke();
   }
 
+  // Undo and restore draw the kept strokes again the way the pen drew them: a dot, then lines.
+  function redraw() {
+    ctx.clearRect(0, 0, canvas.width, canvas.height);
+    for (const stroke of strokes) {
+      const points = stroke.map(([x, y]) => ({ x, y }));
+      dot(points[0]);
+      for (let i = 1; i < points.length; i++) line(points[i - 1], points[i]);
+    }
+  }
+
   canvas.addEventListener("pointerdown", (event) => {
     if (event.button !== 0 && event.pointerType === "mouse") return;
     event.preventDefault(); // no scrolling, no text selection while drawing
     canvas.setPointerCapture(event.pointerId);
+    if (!strokes.length) kept = null; // a new drawing: the cleared one is gone for good
     drawing = true;
     last = toCanvas(event);
     strokes.push([]);
@@ -77,7 +100,7 @@
     inkChanged();
     // The first live guess comes once the stroke has had time to look like something.
     clearInterval(ticker);
-    ticker = setInterval(() => changed && predict(), LIVE_INTERVAL_MS);
+    ticker = setInterval(() => changed && predict(false), LIVE_INTERVAL_MS);
   });
 
   canvas.addEventListener("pointermove", (event) => {
@@ -100,38 +123,80 @@
     if (canvas.hasPointerCapture(event.pointerId)) canvas.releasePointerCapture(event.pointerId);
     clearInterval(ticker);
     ticker = null;
-    predict(); // the guess for the finished stroke, at once
+    updateUndo();
+    predict(true); // the guess for the finished stroke, at once; this one is announced
   }
   canvas.addEventListener("pointerup", endStroke);
   canvas.addEventListener("pointercancel", endStroke);
 
   function inkChanged() {
-    hasInk = true;
     changed = true;
     saved = false;
     setTeaching(false, "");
+    updateUndo();
   }
 
-  async function predict() {
-    if (!hasInk) return;
+  function updateUndo() {
+    const hadFocus = document.activeElement === undoButton;
+    undoButton.disabled = drawing || !(strokes.length || kept);
+    // A disabled button drops keyboard focus to the body; the canvas keeps the person in place.
+    if (hadFocus && undoButton.disabled) canvas.focus({ preventScroll: true });
+  }
+
+  // -- guessing ---------------------------------------------------------------------------
+
+  // What went wrong, in words a person understands; `retry` when trying again may help.
+  function problem(response, body) {
+    if (!response) return { text: "Can't reach the server. Check your connection.", retry: true };
+    if (response.status === 429) return { text: "The server is busy with many drawings.", retry: true };
+    // The CSRF cookie is gone (cleared, or expired): a reload gets a new one, and sends what was kept.
+    if (response.status === 403) return { text: "This page has expired. Reload it to send your correction.", retry: false, reload: true };
+    if (response.status === 503) return { text: body.message || "The server can't guess right now.", retry: true };
+    if (response.status >= 500 || response.status === 408) return { text: "The server ran into a problem.", retry: true };
+    return { text: body.message || `The server refused the drawing (error ${response.status}).`, retry: false };
+  }
+
+  async function post(url, payload, headers = {}) {
+    // Resolves to {response, body}; response is null when the server could not be reached.
+    try {
+      const response = await fetch(url, {
+        method: "POST",
+        headers: { "Content-Type": "application/json", ...headers },
+        body: JSON.stringify(payload),
+      });
+      return { response, body: await response.json().catch(() => ({})) };
+    } catch {
+      return { response: null, body: {} };
+    }
+  }
+
+  async function predict(settled) {
+    if (!strokes.length) return;
+    clearTimeout(guessRetry);
     changed = false;
     const mine = ++sequence;
     setBusy(+1);
-    try {
-      const response = await fetch(board.dataset.predictUrl, {
-        method: "POST",
-        headers: { "Content-Type": "application/json" },
-        body: JSON.stringify(drawingBody()),
-      });
-      const body = await response.json().catch(() => ({}));
-      if (mine !== sequence) return; // a newer drawing state already asked
-      if (!response.ok) throw new Error(body.message || `the server answered ${response.status}`);
-      show(body, mine);
-    } catch (error) {
-      if (mine === sequence) guess.textContent = `Could not guess: ${error.message}`;
-    } finally {
-      setBusy(-1);
+    const { response, body } = await post(board.dataset.predictUrl, drawingBody());
+    setBusy(-1);
+    if (mine !== sequence) return; // a newer drawing state already asked
+    if (response && response.ok) {
+      guessDelay = 0;
+      show(body, mine, settled);
+      if (outbox().length) flushOutbox(); // the server answers again: send what was kept
+      return;
     }
+    const { text, retry } = problem(response, body);
+    current = null;
+    setTeaching(false, "");
+    guess.classList.add("problem");
+    if (retry) {
+      guessDelay = Math.min(guessDelay ? guessDelay * 2 : RETRY_FIRST_MS, RETRY_MAX_MS);
+      guess.textContent = `${text} Trying again…`;
+      guessRetry = setTimeout(() => mine === sequence && !drawing && predict(settled), guessDelay);
+    } else {
+      guess.textContent = text;
+    }
+    if (settled) announce(guess.textContent);
   }
 
   function setBusy(delta) {
@@ -139,17 +204,23 @@
     guess.setAttribute("aria-busy", inFlight > 0 ? "true" : "false");
   }
 
+  function announce(text) {
+    announcer.textContent = text;
+  }
+
   function strong(text) {
     return Object.assign(document.createElement("strong"), { textContent: text });
   }
 
   function article(digit) {
-    return digit === 8 ? "an" : "a";
+    return Number(digit) === 8 ? "an" : "a";
   }
 
-  function show(result, mine) {
+  function show(result, mine, settled) {
+    guess.classList.remove("problem");
     if (result.digit === null || result.digit === undefined) {
       reset(result.hint || "Draw a digit");
+      if (settled) announce(guess.textContent);
       return;
     }
     const [first, second] = result.top_two;
@@ -171,9 +242,10 @@
     sees.src = result.input_image;
     sees.hidden = false;
     seesEmpty.hidden = true;
-    if (!drawing && !saved) {
-      setTeaching(true, result.sure ? "Tip: press a digit key to correct a wrong guess." : "Which is it? Press the right digit to teach it.");
-    }
+    if (settled) announce(guess.textContent);
+    if (drawing) return;
+    if (saved) setTeaching(false, "This drawing is already saved. Clear it to draw the next digit.");
+    else setTeaching(true, result.sure ? TIP : WHICH);
   }
 
   function percent(p) {
@@ -183,7 +255,7 @@
   function reset(message) {
     current = null;
     guess.textContent = message;
-    guess.classList.remove("unsure");
+    guess.classList.remove("unsure", "problem");
     for (const row of scores) {
       row.classList.remove("top");
       row.querySelector(".fill").style.width = "0";
@@ -192,18 +264,50 @@
     sees.hidden = true;
     sees.removeAttribute("src");
     seesEmpty.hidden = false;
-    setTeaching(false, "Tip: press a digit key to correct a wrong guess.");
+    setTeaching(false, "");
   }
 
-  document.getElementById("clear").addEventListener("click", () => {
-    ctx.clearRect(0, 0, canvas.width, canvas.height);
+  // -- clear, undo, the next digit ----------------------------------------------------------
+
+  function clearPad(message = "Draw a digit") {
+    if (drawing) return;
+    if (strokes.length) kept = { strokes, saved };
     strokes = [];
-    hasInk = false;
     saved = false;
     changed = false;
+    clearTimeout(guessRetry);
     sequence++; // answers still on their way belong to the old drawing
-    reset("Draw a digit");
-  });
+    redraw();
+    reset(message);
+    updateUndo();
+  }
+
+  function undo() {
+    if (drawing) return;
+    if (strokes.length) {
+      strokes.pop();
+      saved = false; // a different drawing now
+      redraw();
+      if (strokes.length) {
+        inkChanged();
+        predict(true);
+      } else {
+        clearTimeout(guessRetry);
+        sequence++;
+        reset("Draw a digit");
+        updateUndo();
+      }
+    } else if (kept) {
+      ({ strokes, saved } = kept);
+      kept = null;
+      redraw();
+      updateUndo();
+      predict(true);
+    }
+  }
+
+  document.getElementById("clear").addEventListener("click", () => clearPad());
+  undoButton.addEventListener("click", undo);
 
   // -- teaching: store the right label for this drawing ------------------------------------
 
@@ -222,39 +326,133 @@
     return match ? decodeURIComponent(match[1]) : "";
   }
 
-  async function teach(label) {
-    if (!current || drawing || saved) return;
-    const shown = current;
-    setTeaching(false, "Saving…");
+  function uuid() {
+    if (crypto.randomUUID) return crypto.randomUUID(); // only on https and localhost
+    const bytes = crypto.getRandomValues(new Uint8Array(16));
+    bytes[6] = (bytes[6] & 0x0f) | 0x40; // version 4
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    const hex = [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
+    return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+  }
+
+  // The outbox keeps each correction on this device until the server has stored it, so a
+  // correction made while the server is down (or the page is closed) is sent later. Each one
+  // carries a client_id: sent twice, it is stored once (the server answers the first copy).
+  let memoryOutbox = []; // when localStorage is unavailable (some private modes)
+  function outbox() {
     try {
-      const response = await fetch(board.dataset.feedbackUrl, {
-        method: "POST",
-        headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken() },
-        body: JSON.stringify({ ...drawingBody(), label }),
-      });
-      const body = await response.json().catch(() => ({}));
-      if (!response.ok) throw new Error(body.message || `the server answered ${response.status}`);
-      if (shown !== current) return;
-      saved = true;
-      teachStatus.textContent =
-        label === shown.digit && shown.sure
-          ? `Saved: ${article(label)} ${label}, guessed right. Thank you!`
-          : shown.sure
-            ? `Saved: ${article(label)} ${label}, not ${article(shown.digit)} ${shown.digit}. The model will learn from it at its next training.`
-            : `Saved: ${article(label)} ${label}. The model will learn from it at its next training.`;
-    } catch (error) {
-      teachStatus.textContent = `Not saved: ${error.message}`;
-      if (shown === current) setTeaching(true);
+      return JSON.parse(localStorage.getItem(OUTBOX_KEY) || "[]");
+    } catch {
+      return memoryOutbox;
     }
+  }
+  function outboxWrite(items) {
+    memoryOutbox = items;
+    try {
+      if (items.length) localStorage.setItem(OUTBOX_KEY, JSON.stringify(items));
+      else localStorage.removeItem(OUTBOX_KEY);
+    } catch {
+      // memoryOutbox keeps them for this visit
+    }
+  }
+
+  function savedMessage(item) {
+    const { label, digit, sure } = item;
+    if (label === digit && sure) return `Saved: ${article(label)} ${label}, guessed right. Thank you!`;
+    if (sure) return `Saved: ${article(label)} ${label}, not ${article(digit)} ${digit}. The model will learn from it at its next training.`;
+    return `Saved: ${article(label)} ${label}. The model will learn from it at its next training.`;
+  }
+
+  let flushing = false;
+  let outboxRetry = null;
+  let outboxDelay = 0;
+
+  async function flushOutbox() {
+    if (flushing) return;
+    flushing = true;
+    clearTimeout(outboxRetry);
+    try {
+      let item;
+      while ((item = outbox()[0])) {
+        const { response, body } = await post(board.dataset.feedbackUrl, item.body, { "X-CSRFToken": csrfToken() });
+        if (response && response.ok) {
+          outboxWrite(outbox().filter((other) => other.body.client_id !== item.body.client_id));
+          outboxDelay = 0;
+          const left = outbox().length;
+          teachStatus.textContent = savedMessage(item) + (left ? ` (${left} more waiting to be sent.)` : "");
+          continue;
+        }
+        const { text, retry, reload } = problem(response, body);
+        if (reload) {
+          teachStatus.textContent = `Not saved yet: ${text}`;
+          return; // kept in the outbox; the reloaded page sends it
+        }
+        if (!retry) {
+          // Refused for good (a drawing too small, ...): sending it again would not help.
+          outboxWrite(outbox().filter((other) => other.body.client_id !== item.body.client_id));
+          teachStatus.textContent = `Not saved: ${text}`;
+          if (!strokes.length && kept && kept.clientId === item.body.client_id) {
+            kept.saved = false;
+            undo(); // bring the drawing back, to correct it again
+          }
+          continue;
+        }
+        outboxDelay = Math.min(outboxDelay ? outboxDelay * 2 : RETRY_FIRST_MS, RETRY_MAX_MS);
+        const waiting = outbox().length;
+        teachStatus.textContent =
+          `Not saved yet: ${text} ` +
+          (waiting > 1 ? `Your ${waiting} corrections are` : "Your correction is") +
+          " kept on this device and sent as soon as the server answers.";
+        outboxRetry = setTimeout(flushOutbox, outboxDelay);
+        return;
+      }
+    } finally {
+      flushing = false;
+    }
+  }
+
+  function teach(label) {
+    if (!current || drawing || saved) return;
+    const clientId = uuid();
+    const item = { body: { ...drawingBody(), label, client_id: clientId }, label, digit: current.digit, sure: current.sure };
+    outboxWrite([...outbox(), item]);
+    saved = true;
+    // The pressed button is disabled next, which would drop keyboard focus to the page's body:
+    // it goes to the fresh canvas instead, where the next digit is drawn.
+    if (document.activeElement && document.activeElement.closest(".teach")) canvas.focus({ preventScroll: true });
+    teachStatus.textContent = "Saving…";
+    clearPad("Draw the next digit. (Undo brings this one back.)");
+    kept.clientId = clientId;
+    flushOutbox();
   }
 
   confirmButton.addEventListener("click", () => current && teach(current.digit));
   for (const button of labelButtons) button.addEventListener("click", () => teach(Number(button.dataset.label)));
   document.addEventListener("keydown", (event) => {
-    if (event.ctrlKey || event.metaKey || event.altKey || !/^[0-9]$/.test(event.key)) return;
     if (event.target instanceof HTMLInputElement || event.target instanceof HTMLTextAreaElement) return;
+    if ((event.ctrlKey || event.metaKey) && !event.altKey && event.key.toLowerCase() === "z" && !event.shiftKey) {
+      event.preventDefault();
+      undo();
+      return;
+    }
+    if (event.key === "Escape" && !event.ctrlKey && !event.metaKey && !event.altKey) {
+      clearPad();
+      return;
+    }
+    if (event.ctrlKey || event.metaKey || event.altKey || !/^[0-9]$/.test(event.key)) return;
     if (labelButtons[0].disabled) return;
     event.preventDefault();
     teach(Number(event.key));
   });
+
+  window.addEventListener("online", () => {
+    if (outbox().length) flushOutbox();
+  });
+
+  teachStatus.textContent = TIP;
+  const waiting = outbox().length;
+  if (waiting) {
+    teachStatus.textContent = `Sending ${waiting === 1 ? "a correction" : `${waiting} corrections`} kept from before…`;
+    flushOutbox();
+  }
 })();
