@@ -285,7 +285,7 @@ def _active_or_none(*, required: bool) -> LoadedModel | None:
 def _evaluate(net: torch.nn.Module, data: RunData, o: RunOptions, progress: "_Progress", who: str) -> Figures:
     progress.say(f"evaluating {who} on {len(data.mnist_test)} MNIST test images and the users' held-out drawings")
     figures = Figures(
-        mnist=predictions(net, data.mnist_test, device=o.device).numpy(),
+        mnist=predictions(net, data.mnist_test, device=o.device, desc=f"reading MNIST test ({who})" if o.progress else "").numpy(),
         corrections=predictions(net, data.corrections_test, device=o.device).numpy(),
         confirmed=predictions(net, data.confirmed_test, device=o.device).numpy(),
     )
@@ -317,7 +317,10 @@ def _fit(run: TrainingRun, o: RunOptions, data: RunData, base: LoadedModel | Non
         progress.say(f"finding the MNIST images most like the users' drawings among {per_epoch}")
         # Among a random part of MNIST the size of an epoch's: reading all 55,000 would take a minute.
         among = torch.randperm(len(data.mnist_train), generator=torch.Generator().manual_seed(o.seed))[:per_epoch]
-        found = look_alikes_find(base.net, data.mnist_train.take(among), data.feedback_train.labels, per_drawing=o.look_alikes, device=o.device)
+        found = look_alikes_find(
+            base.net, data.mnist_train.take(among), data.feedback_train.labels, per_drawing=o.look_alikes, device=o.device,
+            desc="reading MNIST for look-alikes" if o.progress else "",
+        )
         look_alikes = among[found]
     progress.say(
         f"fitting: {o.epochs} epochs, peak rate {o.lr:g}, each user's drawing {repeats}x an epoch"

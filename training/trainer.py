@@ -135,14 +135,16 @@ def fit(
     return FitResult(best=best.cpu().eval(), latest=net.cpu().eval(), epochs=reports)
 
 
-def look_alikes_find(net: torch.nn.Module, mnist: Digits, drawn: torch.Tensor, *, per_drawing: int, device: torch.device | str = "cpu") -> torch.Tensor:
+def look_alikes_find(
+    net: torch.nn.Module, mnist: Digits, drawn: torch.Tensor, *, per_drawing: int, device: torch.device | str = "cpu", desc: str = ""
+) -> torch.Tensor:
     """Indices of the MNIST images of other digits that `net` finds most like the digits in
     `drawn` (the users' drawings' labels), `per_drawing` for each drawing. Replayed beside the
     corrections, they hold the boundary where MNIST needs it: without them, teaching that a
     1 may start with a long lead-in costs MNIST's 7s."""
     if per_drawing <= 0 or len(drawn) == 0:
         return torch.zeros(0, dtype=torch.long)
-    likeness = probabilities(net, mnist.images, device=device).cpu()
+    likeness = probabilities(net, mnist.images, device=device, desc=desc).cpu()
     chosen = []
     for digit, count in zip(*torch.unique(drawn.cpu(), return_counts=True)):
         score = likeness[:, digit].masked_fill(mnist.labels.cpu() == digit, -1.0)
@@ -177,23 +179,24 @@ def _loss(net, teacher, x, labels, *, is_mnist: torch.Tensor, config: FitConfig)
 
 
 @torch.inference_mode()
-def logits(net: torch.nn.Module, images: torch.Tensor, *, device: torch.device | str = "cpu") -> torch.Tensor:
-    """(N, 28, 28) uint8 -> (N, 10) logits, in batches."""
+def logits(net: torch.nn.Module, images: torch.Tensor, *, device: torch.device | str = "cpu", desc: str = "") -> torch.Tensor:
+    """(N, 28, 28) uint8 -> (N, 10) logits, in batches; a progress bar named `desc` if given."""
     net.eval()
     net.to(device).to(memory_format=torch.channels_last)  # as in fit: 1.6 times faster on CPU
-    out = [net(normalize(chunk.to(device)).contiguous(memory_format=torch.channels_last)).cpu() for chunk in images.split(1000)]
+    chunks = tqdm(images.split(1000), desc=desc, disable=not desc, leave=False)
+    out = [net(normalize(chunk.to(device)).contiguous(memory_format=torch.channels_last)).cpu() for chunk in chunks]
     return torch.cat(out) if out else torch.zeros(0, 10)
 
 
-def probabilities(net: torch.nn.Module, images: torch.Tensor, *, device: torch.device | str = "cpu", temperature: float = 1.0) -> torch.Tensor:
+def probabilities(net: torch.nn.Module, images: torch.Tensor, *, device: torch.device | str = "cpu", temperature: float = 1.0, desc: str = "") -> torch.Tensor:
     """(N, 28, 28) uint8 -> (N, 10) softmax probabilities, in batches."""
-    return F.softmax(logits(net, images, device=device) / temperature, dim=1)
+    return F.softmax(logits(net, images, device=device, desc=desc) / temperature, dim=1)
 
 
-def predictions(net: torch.nn.Module, digits: Digits, *, device: torch.device | str = "cpu") -> torch.Tensor:
+def predictions(net: torch.nn.Module, digits: Digits, *, device: torch.device | str = "cpu", desc: str = "") -> torch.Tensor:
     """The digit the net reads in each image, (N,) int64."""
     was_training = net.training
-    predicted = probabilities(net, digits.images, device=device).argmax(dim=1)
+    predicted = probabilities(net, digits.images, device=device, desc=desc).argmax(dim=1)
     net.train(was_training)
     return predicted
 
