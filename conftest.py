@@ -16,7 +16,10 @@ SHARED_MNIST = Path(settings.BASE_DIR).parent / "shared" / "mnist" / "MNIST"
 @pytest.fixture(scope="session")
 def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix, tmp_path_factory):
     """Tests get a database file, as the site has, not SQLite's shared memory: its locks (and
-    busy timeout) then behave as in production."""
+    busy timeout) then behave as in production. On PostgreSQL (DATABASE_URL) pytest-django's
+    own test database is made beside the site's."""
+    if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":
+        return
     test = settings.DATABASES["default"].setdefault("TEST", {})
     test["NAME"] = str(tmp_path_factory.mktemp("db") / "test.sqlite3")
 

@@ -98,6 +98,8 @@ def _secret_key() -> str:
     VAR_DIR/secret_key is read (`manage.py migrate` makes it, see digitsite.apps); importing
     settings never writes, so until it exists a process uses a random key of its own."""
     if key := os.environ.get("DIGITSITE_SECRET_KEY", "").strip():
+        if key.startswith("replace-with"):
+            raise ImproperlyConfigured("DIGITSITE_SECRET_KEY is still .env.example's placeholder: set a long random value.")
         return key
     if not EMBEDDED_DB:
         raise ImproperlyConfigured(

@@ -163,10 +163,21 @@ def test_rate_limits_count_the_client_a_configured_proxy_names(db, monkeypatch, 
 def locked_database(transactional_db):
     """Another process's write lock on the site's database (here: a second connection)."""
     connection.close()
-    holder = sqlite3.connect(connection.settings_dict["NAME"], isolation_level=None)
-    holder.execute("BEGIN EXCLUSIVE")
+    if connection.vendor == "sqlite":
+        holder = sqlite3.connect(connection.settings_dict["NAME"], isolation_level=None)
+        holder.execute("BEGIN EXCLUSIVE")
+    else:
+        import psycopg
+
+        params = connection.get_connection_params()
+        params.pop("options", None)
+        holder = psycopg.connect(**{key: value for key, value in params.items() if key not in ("cursor_factory", "context")})
+        holder.execute("LOCK TABLE feedback_sample IN ACCESS EXCLUSIVE MODE")
     yield
-    holder.execute("ROLLBACK")
+    if connection.vendor == "sqlite":
+        holder.execute("ROLLBACK")
+    else:
+        holder.rollback()
     holder.close()
 
 
