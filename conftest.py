@@ -82,3 +82,42 @@ def page(browser, live_server):
     yield page
     context.close()
     assert errors == [], f"the page raised: {errors}"
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory):
+    """The suite's Redis (DIGITSITE_CACHE_URL, as .ci/run sets it), else a redis-server started
+    here on a free port of 127.0.0.1, with nothing kept on disk."""
+    import subprocess
+    import time
+
+    if settings.CACHE_URL:
+        yield settings.CACHE_URL
+        return
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("needs redis-server (Debian's redis-server; .ci/run installs it)")
+    from bench.server import free_port
+
+    port = free_port()
+    folder = tmp_path_factory.mktemp("redis")
+    server = subprocess.Popen(
+        [binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no", "--dir", str(folder)],
+        stdout=subprocess.DEVNULL,
+    )
+    import redis
+
+    client = redis.Redis(host="127.0.0.1", port=port)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            client.ping()
+            break
+        except redis.ConnectionError:
+            if time.monotonic() > deadline or server.poll() is not None:
+                server.kill()
+                raise
+            time.sleep(0.05)
+    yield f"redis://127.0.0.1:{port}/0"
+    server.terminate()
+    server.wait(timeout=10)
