@@ -24,10 +24,20 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix, t
     test["NAME"] = str(tmp_path_factory.mktemp("db") / "test.sqlite3")
 
 
+def pytest_collection_modifyitems(items):
+    """Every test may ask for the active model, whose version lives in the database."""
+    for item in items:
+        if not item.get_closest_marker("django_db") and not {"transactional_db", "live_server"} & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.django_db)
+
+
 @pytest.fixture(autouse=True)
 def isolated_models(settings, tmp_path):
-    """Each test publishes into its own model folder; the shipped model serves until it does."""
+    """Each test publishes into its own model folder and the test database; the shipped model
+    serves until it does. Every request checks the active version (not once a second), so a
+    test sees an activation at once."""
     settings.MODEL_DIR = tmp_path / "models"
+    settings.MODEL_CHECK_S = 0
     active_model_forget()
     cache.clear()  # throttle counters
     yield settings.MODEL_DIR

@@ -194,8 +194,11 @@ warnings.filterwarnings("ignore", message="No directory at: ")
 # refuses anything bigger before it is read into memory.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 
-# Published models live here; the shipped model in recognizer/weights/ serves until one is.
+# Published models live in the database (recognizer.models.ModelVersion); this machine keeps its
+# local copies of them here. The shipped model in recognizer/weights/ serves until one is active.
 MODEL_DIR = Path(os.environ.get("DIGITSITE_MODEL_DIR", VAR_DIR / "models"))
+# Seconds between a process's checks of which version is active (one cache GET or one query).
+MODEL_CHECK_S = float(os.environ.get("DIGITSITE_MODEL_CHECK_S", "1"))
 SHIPPED_MODEL = BASE_DIR / "recognizer" / "weights" / "digitnet.safetensors"
 
 # MNIST in torchvision's layout (data/MNIST/raw/*.gz); downloaded there when missing.

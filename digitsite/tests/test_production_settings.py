@@ -74,7 +74,7 @@ def test_migrate_keeps_one_secret_key_that_later_processes_share(tmp_path):
     assert {run_python(code, env).stdout.strip() for _ in range(2)} == {key}
 
 
-def test_a_correction_when_the_database_server_is_unreachable_answers_503_json(tmp_path):
+def test_an_unreachable_database_server_answers_corrections_503_json_and_guesses_from_the_shipped_model(tmp_path):
     child = run_python(
         """
         import django, json
@@ -87,6 +87,9 @@ def test_a_correction_when_the_database_server_is_unreachable_answers_503_json(t
         answers = [client.post("/api/feedback/", {"image": drawn(7), "label": 7}, content_type="application/json")
                    for _ in range(2)]
         print(json.dumps([[a.status_code, a["Content-Type"], a.get("Retry-After"), a.json()] for a in answers]))
+        guess = client.post("/api/predict/", {"image": drawn(7)}, content_type="application/json")
+        health = client.get("/api/health/")
+        print(json.dumps([guess.status_code, guess.json(), health.status_code, health.json()]))
         """,
         {"DATABASE_URL": f"postgres://u:p@127.0.0.1:{free_port()}/nothing", "DIGITSITE_SECRET_KEY": "k" * 50,
          "DIGITSITE_VAR_DIR": str(tmp_path), "DIGITSITE_FEEDBACK_RATE": "none"},  # fmt: skip
@@ -94,9 +97,14 @@ def test_a_correction_when_the_database_server_is_unreachable_answers_503_json(t
     assert child.returncode == 0, child.stderr
     import json
 
-    for status, content_type, retry_after, body in json.loads(child.stdout.strip().splitlines()[-1]):
+    corrections, guessing = (json.loads(line) for line in child.stdout.strip().splitlines()[-2:])
+    for status, content_type, retry_after, body in corrections:
         assert (status, content_type) == (503, "application/json")
         assert int(retry_after) > 0 and "try again" in body["message"]
+    guess_status, guess, health_status, health = guessing
+    assert guess_status == 200 and guess["digit"] == 7
+    assert health_status == 200 and health["status"] == "degraded"
+    assert "cannot read the active model version from the database" in health["problem"]
 
 
 HTTPS_CLIENT = """
