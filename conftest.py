@@ -38,6 +38,9 @@ def isolated_models(settings, tmp_path):
     test sees an activation at once."""
     settings.MODEL_DIR = tmp_path / "models"
     settings.MODEL_CHECK_S = 0
+    # The active-version hint in a shared cache is written when an activation commits, which a
+    # test inside a transaction never does; the processes in test_servers_switch use it.
+    settings.CACHE_URL = ""
     active_model_forget()
     cache.clear()  # throttle counters
     yield settings.MODEL_DIR
