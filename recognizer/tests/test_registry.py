@@ -218,3 +218,13 @@ def test_weights_are_never_unpickled(isolated_models, monkeypatch):
     registry.active_model_forget()
     assert active_model().version == "v1"
     assert os.path.getsize(isolated_models / "versions" / "v1.safetensors") > 0
+
+
+def test_the_serving_net_gives_the_trained_nets_answers(settings):
+    loaded = model_load(path=settings.SHIPPED_MODEL)
+    images = torch.randn(8, 1, 28, 28)
+    with torch.inference_mode():
+        expected = loaded.net(images)
+        fast = loaded.fast(images.contiguous(memory_format=torch.channels_last))
+    assert torch.allclose(fast, expected, atol=1e-4)
+    assert not loaded.net.training  # and the trained net is left as it was
