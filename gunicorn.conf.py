@@ -41,8 +41,15 @@ control_socket_disable = True
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'
 # The metrics of every worker are written to files in one folder (prometheus-client's
 # multiprocess mode); see digitsite.metrics.
-if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-    os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
+
+
+def on_starting(server) -> None:
+    # A fresh folder for this master's workers: files left by an earlier run would be summed in.
+    if folder := os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        os.makedirs(folder, exist_ok=True)
+        for name in os.listdir(folder):
+            if name.endswith(".db"):
+                os.unlink(os.path.join(folder, name))
 
 
 def post_worker_init(worker) -> None:

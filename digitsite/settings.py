@@ -308,6 +308,14 @@ CONTENT_SECURITY_POLICY = {
     }
 }
 
+# Prometheus metrics at /metrics (digitsite.metrics): off unless DIGITSITE_METRICS=on, and then only
+# for these addresses or a client with the token.
+METRICS = env_bool("DIGITSITE_METRICS")
+METRICS_ALLOWED_IPS = env_list("DIGITSITE_METRICS_ALLOWED_IPS", "127.0.0.1")
+METRICS_TOKEN = os.environ.get("DIGITSITE_METRICS_TOKEN", "").strip()
+if METRICS:
+    MIDDLEWARE.insert(0, "digitsite.metrics.MetricsMiddleware")  # outermost: sees every answer as sent
+
 import json  # noqa: E402  (kept with the training settings it serves)
 
 # Training runs asked for in the admin are queued in the database (django-tasks' Tasks API, the

@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from digitsite.metrics import metrics_view
 from recognizer.views import index
 
 urlpatterns = [
@@ -12,4 +13,5 @@ urlpatterns = [
     # The split view serves its start-up script as a file: no inline script, so the CSP holds.
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="docs"),
     path("admin/", admin.site.urls),
+    path("metrics", metrics_view, name="metrics"),  # 404 unless DIGITSITE_METRICS=on and allowed
 ]
