@@ -84,6 +84,9 @@ if EMBEDDED_DB:
     # Seconds a write waits for SQLite's lock before the API answers 503 with Retry-After.
     # Corrections take milliseconds to write: a lock held longer is not worth a client's wait.
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = DB_TIMEOUT
+    # Write-ahead logging: reads (the active model's version, once a second) never wait for a
+    # writer, so guessing goes on while a long write holds the lock.
+    DATABASES["default"]["OPTIONS"]["init_command"] = "PRAGMA journal_mode=WAL;"
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # An unreachable or stuck server answers a correction 503 within seconds, like a locked SQLite.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
