@@ -21,8 +21,14 @@ import time
 
 from django.conf import settings
 from django.http import Http404, HttpResponse
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    # In multiprocess mode each metric writes to a file there from the moment it is made, in
+    # every process that imports this (manage.py commands too), not only under gunicorn.
+    os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
+
+from prometheus_client import CONTENT_TYPE_LATEST  # noqa: E402, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily  # noqa: E402
 
 ENDPOINTS = {"/api/predict/": "predict", "/api/feedback/": "feedback", "/api/health/": "health"}
 
