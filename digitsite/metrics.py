@@ -27,7 +27,7 @@ if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     # every process that imports this (manage.py commands too), not only under gunicorn.
     os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
 
-from prometheus_client import CONTENT_TYPE_LATEST  # noqa: E402, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest  # noqa: E402
 from prometheus_client.core import GaugeMetricFamily  # noqa: E402
 
 ENDPOINTS = {"/api/predict/": "predict", "/api/feedback/": "feedback", "/api/health/": "health"}
