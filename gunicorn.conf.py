@@ -24,8 +24,8 @@ os.environ.setdefault("OPENCV_FOR_THREADS_NUM", str(TORCH_THREADS))
 wsgi_app = "digitsite.wsgi:application"
 bind = os.environ.get("DIGITSITE_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("DIGITSITE_WORKERS") or len(os.sched_getaffinity(0)))
-# Sync workers: a prediction is a few milliseconds of CPU; more threads would share one core.
-worker_class = "sync"
+worker_class = os.environ.get("DIGITSITE_WORKER_CLASS", "sync")
+threads = int(os.environ.get("DIGITSITE_THREADS", "1"))
 timeout = int(os.environ.get("DIGITSITE_TIMEOUT", "30"))
 graceful_timeout = 30
 # A load balancer keeps its connections open; a client behind it gets a fresh one per request.
