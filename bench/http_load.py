@@ -152,6 +152,8 @@ def main() -> None:
     results = {"load_average_before": load, "cpus": os.cpu_count(), "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
     print(f"load average before: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; {os.cpu_count()} CPUs")
     try:
+        if args.soak:  # the server's own count of 201s, beside wrk's: wrk drops what is in flight when it stops
+            env["DIGITSITE_ACCESS_LOG"] = str(workdir / "access.log")
         with running_gunicorn(env) as (url, process):
             warm = script_for([("predict", bodies["strokes"]), ("predict", bodies["image"])])
             wrk(url, warm, 2, 2, 1)  # every worker loads the model
@@ -162,15 +164,18 @@ def main() -> None:
                 before = worker_rss_mb(process.pid)
                 result = wrk(url, script_for(mix), connections, args.soak, args.threads)
                 after = worker_rss_mb(process.pid)
+                time.sleep(2)  # what was in flight when wrk stopped is answered, stored and logged
                 with sqlite3.connect(workdir / "db.sqlite3") as db:
                     stored = db.execute("SELECT COUNT(*) FROM feedback_sample").fetchone()[0]
+                sent_201 = sum(1 for line in open(workdir / "access.log") if '"POST /api/feedback/ HTTP/1.1" 201 ' in line)
                 growth = {pid: (after.get(pid, float("nan")) - rss) / rss * 100 for pid, rss in before.items()}
-                result |= {"stored_rows": stored, "answers_201": result["statuses"].get(201, 0), "rss_before_mb": before,
+                result |= {"stored_rows": stored, "answers_201": result["statuses"].get(201, 0), "server_sent_201": sent_201, "rss_before_mb": before,
                            "rss_after_mb": after, "rss_growth_pct": growth}  # fmt: skip
                 print(f"soak {args.soak} s, {connections} connections (80% predict, 10% feedback, 10% health): "
                       f"{result['rps']:.0f} requests/s, p50 {result['p50_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms, "
                       f"errors {result['errors']}, statuses {result['statuses']}")
-                print(f"stored rows {stored}, 201 answers {result['answers_201']}; worker RSS "
+                print(f"stored rows {stored}, 201 answers received by wrk {result['answers_201']}, sent by the server {sent_201} "
+                      f"(access log); worker RSS "
                       + ", ".join(f"{before[pid]:.0f} -> {after.get(pid, float('nan')):.0f} MB ({growth[pid]:+.1f}%)" for pid in before))
                 results["soak"] = result
             else:
