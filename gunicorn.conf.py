@@ -6,6 +6,8 @@ Every value can be changed from the environment without editing this file:
     DIGITSITE_TIMEOUT   seconds a request may take before its worker is replaced (default 30)
     DIGITSITE_ACCESS_LOG  "-" for stdout (default), a file path, or "off"
     DIGITSITE_TORCH_THREADS  torch threads per worker (default 1)
+    DIGITSITE_WORKER_CLASS, DIGITSITE_THREADS  "sync" (default) or "gthread" with N threads: gthread
+                        keeps client connections open (keep-alive), sync answers one request per connection
 """
 
 import os
@@ -28,7 +30,7 @@ worker_class = os.environ.get("DIGITSITE_WORKER_CLASS", "sync")
 threads = int(os.environ.get("DIGITSITE_THREADS", "1"))
 timeout = int(os.environ.get("DIGITSITE_TIMEOUT", "30"))
 graceful_timeout = 30
-# A load balancer keeps its connections open; a client behind it gets a fresh one per request.
+# Seconds an idle keep-alive connection is kept (gthread only: sync workers close after each answer).
 keepalive = 5
 # Requests are small (a drawing is under 2 MB, DATA_UPLOAD_MAX_MEMORY_SIZE); limits on the line and
 # headers stay gunicorn's defaults.
@@ -39,8 +41,6 @@ errorlog = "-"
 # benchmarks) would take it from each other, and the site needs none of its commands.
 control_socket_disable = True
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'
-# The metrics of every worker are written to files in one folder (prometheus-client's
-# multiprocess mode); see digitsite.metrics.
 
 
 def on_starting(server) -> None:
