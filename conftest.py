@@ -18,6 +18,9 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix, t
     """Tests get a database file, as the site has, not SQLite's shared memory: its locks (and
     busy timeout) then behave as in production. On PostgreSQL (DATABASE_URL) pytest-django's
     own test database is made beside the site's."""
+    # Live servers' threads would otherwise keep their connections a minute, and PostgreSQL
+    # refuses to drop a test database that someone is still connected to.
+    settings.DATABASES["default"]["CONN_MAX_AGE"] = 0
     if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":
         return
     test = settings.DATABASES["default"].setdefault("TEST", {})
