@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 SHARED_MNIST ?= ../shared/mnist/MNIST
 
-.PHONY: install migrate run worker test data train bench-latency bench-pendigits bench-feedback bench-feedback-offline clean
+.PHONY: install migrate run serve worker test data train bench-latency bench-pendigits bench-feedback bench-feedback-offline clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,11 @@ migrate: install
 run: migrate
 	@echo "The admin's \"Retrain now\" needs the training worker: run 'make worker' in another terminal."
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+
+# The production server: gunicorn with gunicorn.conf.py (one worker per core, torch one thread
+# each, access log on stdout), on the same embedded SQLite and shipped model as `make run`.
+serve: migrate
+	$(BIN)/gunicorn -c gunicorn.conf.py --bind $(HOST):$(PORT)
 
 # Runs the training runs queued by the admin's "Retrain now", one at a time.
 worker: migrate data

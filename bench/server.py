@@ -75,3 +75,35 @@ def running_server(env: dict[str, str] | None = None, port: int | None = None, p
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def wait_until_up(url: str, process: subprocess.Popen, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/api/health/", timeout=2):
+                return
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the server did not start on {url}") from None
+            time.sleep(0.2)
+
+
+@contextmanager
+def running_gunicorn(env: dict[str, str] | None = None, port: int | None = None, args: tuple[str, ...] = (), log=subprocess.DEVNULL):
+    """Yield the base URL of gunicorn started as the README says (`gunicorn -c gunicorn.conf.py`,
+    after `migrate`), with `env` on top of ours; `args` are more gunicorn flags (e.g. -w 1)."""
+    port = port or free_port()
+    env = {**os.environ, **(env or {})}
+    manage("migrate", "--noinput", env=env, quiet=True)
+    process = subprocess.Popen(
+        [str(Path(sys.executable).parent / "gunicorn"), "-c", "gunicorn.conf.py", "--bind", f"127.0.0.1:{port}", *args],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT if log is not subprocess.DEVNULL else subprocess.DEVNULL,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_up(url, process)
+        yield url, process
+    finally:
+        process.terminate()
+        process.wait(timeout=30)

@@ -12,7 +12,7 @@ import logging
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import OperationalError
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, UnreadablePostError
 from django.http.multipartparser import MultiPartParserError
 from rest_framework import exceptions, status
@@ -79,8 +79,9 @@ def exception_handler(exc, context):
     elif isinstance(exc, (SuspiciousOperation, MultiPartParserError, UnreadablePostError)):
         # Django's upload limits (TooManyFieldsSent, TooManyFilesSent) and broken bodies.
         exc = exceptions.ParseError(f"The request body was refused: {exc}")
-    elif isinstance(exc, OperationalError):
-        # SQLite answers "database is locked" once its busy timeout has passed.
+    elif isinstance(exc, (OperationalError, InterfaceError)):
+        # SQLite answers "database is locked" once its busy timeout has passed; PostgreSQL that it
+        # cannot be reached, or a lock_timeout; either way nothing was written.
         logger.warning("database unavailable: %s", exc)
         response = _error(DatabaseBusy.status_code, str(DatabaseBusy.default_detail), {})
         response["Retry-After"] = str(DatabaseBusy.retry_after_s)

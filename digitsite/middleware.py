@@ -8,6 +8,7 @@ import json
 import logging
 from http import HTTPStatus
 
+from django.db import InterfaceError, OperationalError
 from django.http import HttpResponsePermanentRedirect, JsonResponse
 from django.urls import Resolver404, resolve
 
@@ -55,6 +56,12 @@ class JsonErrorsMiddleware:
     def process_exception(self, request, exception):
         if not request.path_info.startswith(self.PREFIX):
             return None
+        if isinstance(exception, (OperationalError, InterfaceError)):
+            # The database went away outside a view's own handler: still a 503 to retry, not a 500.
+            logger.warning("database unavailable: %s", exception)
+            response = _json(503, "The database is busy; try again in a few seconds.")
+            response["Retry-After"] = "5"
+            return response
         logger.exception("unexpected error in %s %s", request.method, request.path, exc_info=exception)
         return _json(500, "Internal server error.")
 

@@ -7,7 +7,11 @@ the defaults give a private, single-machine site: SQLite, DEBUG off, only 127.0.
 import os
 import secrets
 import tempfile
+import warnings
 from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -59,10 +63,59 @@ def secret_key_file(path: Path) -> str:
     return path.read_text().strip()
 
 
+def database_url() -> str:
+    # An empty DATABASE_URL counts as unset, so a test or a benchmark can ask for SQLite in a
+    # child process whatever the parent's environment says.
+    return os.environ.get("DATABASE_URL", "").strip() or f"sqlite:///{Path(os.environ.get('DIGITSITE_DB_PATH', VAR_DIR / 'db.sqlite3')).resolve()}"
+
+
+DATABASES = {
+    "default": dj_database_url.parse(
+        database_url(),
+        # Web requests reuse a connection for a minute, checked before each request, so a
+        # restarted PostgreSQL costs one failed check, not a failed request.
+        conn_max_age=int(os.environ.get("DIGITSITE_DB_CONN_MAX_AGE", "60")),
+        conn_health_checks=True,
+    )
+}
+EMBEDDED_DB = DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
+DB_TIMEOUT = float(os.environ.get("DIGITSITE_DB_TIMEOUT", "2"))
+if EMBEDDED_DB:
+    # Seconds a write waits for SQLite's lock before the API answers 503 with Retry-After.
+    # Corrections take milliseconds to write: a lock held longer is not worth a client's wait.
+    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = DB_TIMEOUT
+    # Write-ahead logging: reads (the active model's version, once a second) never wait for a
+    # writer, so guessing goes on while a long write holds the lock.
+    DATABASES["default"]["OPTIONS"]["init_command"] = "PRAGMA journal_mode=WAL;"
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # An unreachable or stuck server answers a correction 503 within seconds, like a locked SQLite.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        connect_timeout=max(1, round(DB_TIMEOUT)), options=f"-c lock_timeout={round(DB_TIMEOUT * 1000)}"
+    )
+
+
 def _secret_key() -> str:
-    # A key from the environment wins; otherwise one random key is made once and kept in
-    # VAR_DIR, so sessions survive restarts and no shared default key ever ships.
-    return os.environ.get("DIGITSITE_SECRET_KEY") or secret_key_file(VAR_DIR / "secret_key")
+    """A key from the environment wins. Several machines on one database must share one key
+    (sessions, password resets, signed values), so with any database but the embedded SQLite
+    the key must come from the environment. On one machine with SQLite, the key kept in
+    VAR_DIR/secret_key is read (`manage.py migrate` makes it, see digitsite.apps); importing
+    settings never writes, so until it exists a process uses a random key of its own."""
+    if key := os.environ.get("DIGITSITE_SECRET_KEY", "").strip():
+        if key.startswith("replace-with"):
+            raise ImproperlyConfigured("DIGITSITE_SECRET_KEY is still .env.example's placeholder: set a long random value.")
+        return key
+    if not EMBEDDED_DB:
+        raise ImproperlyConfigured(
+            f"DIGITSITE_SECRET_KEY is not set, and the database is {DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]}, "
+            "not the embedded SQLite: every web machine on one database must share one secret key (sessions, "
+            "CSRF-protected forms and signed values made on one machine are checked on another). Set "
+            "DIGITSITE_SECRET_KEY to the same long random value on every machine, e.g. from "
+            "`python -c 'import secrets; print(secrets.token_urlsafe(50))'`."
+        )
+    try:
+        return (VAR_DIR / "secret_key").read_text().strip() or secrets.token_urlsafe(50)
+    except OSError:
+        return secrets.token_urlsafe(50)
 
 
 SECRET_KEY = _secret_key()
@@ -70,6 +123,7 @@ ALLOWED_HOSTS = env_list("DIGITSITE_ALLOWED_HOSTS", "127.0.0.1,localhost")
 CSRF_TRUSTED_ORIGINS = env_list("DIGITSITE_CSRF_TRUSTED_ORIGINS", "")
 
 INSTALLED_APPS = [
+    "digitsite.apps.DigitsiteConfig",  # makes the secret key file on `migrate`
     "recognizer",  # first, so that its runserver (Nagle off) replaces staticfiles' one
     "django.contrib.admin",
     "django.contrib.auth",
@@ -80,6 +134,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI served from here, not from a CDN
+    "csp",
     "feedback",
     "training",
 ]
@@ -115,16 +170,6 @@ TEMPLATES = [
 
 WSGI_APPLICATION = "digitsite.wsgi.application"
 
-DATABASES = {
-    "default": {
-        "ENGINE": "django.db.backends.sqlite3",
-        "NAME": os.environ.get("DIGITSITE_DB_PATH", VAR_DIR / "db.sqlite3"),
-        # Seconds a write waits for SQLite's lock before the API answers 503 with Retry-After.
-        # Corrections take milliseconds to write: a lock held longer is not worth a client's wait.
-        "OPTIONS": {"timeout": float(os.environ.get("DIGITSITE_DB_TIMEOUT", "2"))},
-    }
-}
-
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -141,24 +186,44 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = Path(os.environ.get("DIGITSITE_STATIC_ROOT", VAR_DIR / "static"))
-STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 # Serve straight from the apps' static folders, so no collectstatic step is needed to start;
 # a deployment may still run collectstatic and put a CDN or web server in front.
 WHITENOISE_USE_FINDERS = True
+# Importing settings makes no folder, so STATIC_ROOT exists only after collectstatic; until then
+# WhiteNoise serves from the finders and its warning about the missing folder says nothing new.
+warnings.filterwarnings("ignore", message="No directory at: ")
 
 # A drawing is a 400x400 PNG of a few kilobytes; 2 MB leaves room for photos of digits and
 # refuses anything bigger before it is read into memory.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 
-# Published models live here; the shipped model in recognizer/weights/ serves until one is.
+# Published models live in the database (recognizer.models.ModelVersion); this machine keeps its
+# local copies of them here. The shipped model in recognizer/weights/ serves until one is active.
 MODEL_DIR = Path(os.environ.get("DIGITSITE_MODEL_DIR", VAR_DIR / "models"))
+# Seconds between a process's checks of which version is active (one cache GET or one query).
+MODEL_CHECK_S = float(os.environ.get("DIGITSITE_MODEL_CHECK_S", "1"))
 SHIPPED_MODEL = BASE_DIR / "recognizer" / "weights" / "digitnet.safetensors"
 
 # MNIST in torchvision's layout (data/MNIST/raw/*.gz); downloaded there when missing.
 MNIST_DIR = Path(os.environ.get("DIGITSITE_MNIST_DIR", BASE_DIR / "data"))
 
-# Rate-limit counters live here. Local memory is per process: see DEFAULT_THROTTLE_RATES.
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# Rate-limit counters and the active model's version hint live here. Local memory is per
+# process; with DIGITSITE_CACHE_URL (redis://host:6379/0) every worker on every machine shares
+# one count, so the rates below hold for the whole site.
+CACHE_URL = os.environ.get("DIGITSITE_CACHE_URL", "").strip()
+if CACHE_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": CACHE_URL,
+            "KEY_PREFIX": "digitsite",
+            # A stalled Redis must not stall every request: fail fast (the throttle then lets the
+            # request through, see digitsite.throttling).
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
@@ -171,9 +236,9 @@ REST_FRAMEWORK = {
     # Proxies in front of the site whose X-Forwarded-For is trusted: with none (the default), a
     # client is its socket's address, and a forged header cannot buy it a fresh rate limit.
     "NUM_PROXIES": int(os.environ.get("DIGITSITE_NUM_PROXIES", "0")),
-    # Counted in Django's default cache, local memory: each server process counts on its own,
-    # so N worker processes let a client through up to N times the rate. A shared cache
-    # (CACHES, e.g. Redis) makes the limits exact.
+    # Counted in Django's default cache: with Redis (DIGITSITE_CACHE_URL) one count for the whole
+    # site; with local memory each server process counts on its own, so N worker processes let a
+    # client through up to N times the rate.
     "DEFAULT_THROTTLE_RATES": {
         # A person drawing sends at most two guesses a second.
         "predict": env_rate("DIGITSITE_PREDICT_RATE", "600/min"),
@@ -208,6 +273,51 @@ if not DEBUG:
     SESSION_COOKIE_HTTPONLY = True
     X_FRAME_OPTIONS = "DENY"
     SECURE_CONTENT_TYPE_NOSNIFF = True
+
+# Behind a TLS-terminating proxy (DIGITSITE_HTTPS=on): the proxy's X-Forwarded-Proto says a request
+# came over HTTPS; plain HTTP is redirected, browsers are told to use HTTPS only (HSTS), and the
+# session and CSRF cookies are sent over HTTPS only. The proxy must set X-Forwarded-Proto itself
+# and drop a client's own.
+HTTPS = env_bool("DIGITSITE_HTTPS")
+if HTTPS:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = True
+    # The health check of a load balancer speaking plain HTTP inside the network still answers.
+    SECURE_REDIRECT_EXEMPT = [r"^api/health/$"]
+    SECURE_HSTS_SECONDS = int(os.environ.get("DIGITSITE_HSTS_SECONDS", str(365 * 24 * 3600)))
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DIGITSITE_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = env_bool("DIGITSITE_HSTS_PRELOAD", False)
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+
+# Content-Security-Policy on every answer (django-csp): scripts only from this site's own files, so
+# an injected <script> or on*= attribute does not run. The page, the admin and the API docs keep
+# their JavaScript in files (the docs through drf-spectacular's split view); inline styles stay
+# allowed for the admin's and the docs' style attributes. Pictures may be data: URLs (the model's
+# 28x28 input, the admin's thumbnails).
+MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1, "csp.middleware.CSPMiddleware")
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+    }
+}
+
+# Prometheus metrics at /metrics (digitsite.metrics): off unless DIGITSITE_METRICS=on, and then only
+# for these addresses or a client with the token.
+METRICS = env_bool("DIGITSITE_METRICS")
+METRICS_ALLOWED_IPS = env_list("DIGITSITE_METRICS_ALLOWED_IPS", "127.0.0.1")
+METRICS_TOKEN = os.environ.get("DIGITSITE_METRICS_TOKEN", "").strip()
+if METRICS:
+    MIDDLEWARE.insert(0, "digitsite.metrics.MetricsMiddleware")  # outermost: sees every answer as sent
 
 import json  # noqa: E402  (kept with the training settings it serves)
 

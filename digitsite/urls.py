@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from digitsite.metrics import metrics_view
 from recognizer.views import index
 
 urlpatterns = [
@@ -13,4 +14,5 @@ urlpatterns = [
     # Content-Security-Policy that forbids inline script.
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="docs"),
     path("admin/", admin.site.urls),
+    path("metrics", metrics_view, name="metrics"),  # 404 unless DIGITSITE_METRICS=on and allowed
 ]

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import stat
 import subprocess
 import sys
@@ -15,19 +16,24 @@ from safetensors.torch import load as safetensors_load
 from safetensors.torch import save as safetensors_save
 
 from bench.server import drop_root_file_powers
-from recognizer.registry import ACTIVE, ModelUnavailable, active_model, model_load
+from recognizer.models import ModelVersion
+from recognizer.registry import ModelUnavailable, active_model, model_activate, model_load
 from recognizer.tests.drawings import drawn
 from recognizer.tests.test_registry import publish
 
 PREDICT, HEALTH = "/api/predict/", "/api/health/"
 
 
-def rewrite_weights(path, change) -> None:
-    """The model file at `path` with each tensor replaced by change(tensor), metadata kept."""
-    data = path.read_bytes()
+def rewritten(data: bytes, change, **metadata) -> bytes:
+    """A model file's bytes with each tensor replaced by change(tensor), metadata kept (or changed)."""
     header = json.loads(data[8 : 8 + int.from_bytes(data[:8], "little")])
     tensors = {name: change(tensor) for name, tensor in safetensors_load(data).items()}
-    path.write_bytes(safetensors_save(tensors, metadata=header["__metadata__"]))
+    return safetensors_save(tensors, metadata={**header["__metadata__"], **metadata})
+
+
+def rewrite_weights(path, change) -> None:
+    """The model file at `path` with each tensor replaced by change(tensor), metadata kept."""
+    path.write_bytes(rewritten(path.read_bytes(), change))
 
 
 @pytest.mark.parametrize(
@@ -44,15 +50,18 @@ def test_weights_that_are_not_finite_are_refused_and_the_last_good_model_serves(
     publish("v1")
     api = APIClient()
     assert api.post(PREDICT, {"image": drawn(7)}, format="json").json()["model"] == "v1"
-    rewrite_weights(isolated_models / ACTIVE, change)
+    good = (isolated_models / "versions" / "v1.safetensors").read_bytes()
+    ModelVersion.objects.create(version="v2", data=rewritten(good, change, version="v2"))
+    with pytest.raises(ModelUnavailable, match=reason):
+        model_activate(version="v2")  # refused by the registry...
+    ModelVersion.objects.update(active=False)
+    ModelVersion.objects.filter(version="v2").update(active=True)  # ...so made active behind its back
 
     response = api.post(PREDICT, {"image": drawn(7)}, format="json")
     assert response.status_code == 200 and response.json()["model"] == "v1"
     assert all(0 <= p <= 1 for p in response.json()["probabilities"])
     health = api.get(HEALTH).json()
     assert health["status"] == "degraded" and reason in health["problem"]
-    with pytest.raises(ModelUnavailable, match=reason):
-        model_load(path=isolated_models / ACTIVE)
 
 
 def test_weights_that_are_not_finite_with_nothing_to_fall_back_to_answer_503_json(settings, tmp_path):
@@ -68,22 +77,22 @@ def test_weights_that_are_not_finite_with_nothing_to_fall_back_to_answer_503_jso
 def test_published_model_files_are_readable_by_other_users(isolated_models):
     publish("v1")
     publish("v2", seed=1, activate=False)
-    files = [isolated_models / ACTIVE, *(isolated_models / "versions").glob("*.safetensors")]
-    assert len(files) == 3
+    files = list((isolated_models / "versions").glob("*.safetensors"))
+    assert len(files) == 2
     assert {stat.S_IMODE(path.stat().st_mode) for path in files} == {0o644}
 
 
-def test_deleting_the_active_model_serves_the_shipped_one_and_health_says_why(isolated_models, settings):
+def test_deleting_the_local_copies_fetches_the_active_model_again_from_the_database(isolated_models):
     publish("v1")
     api = APIClient()
     assert api.get(HEALTH).json()["model"]["version"] == "v1"
-    (isolated_models / ACTIVE).unlink()
+    shutil.rmtree(isolated_models)
+    from recognizer.registry import active_model_forget
 
+    active_model_forget()  # a restarted process
     health = api.get(HEALTH).json()
-    shipped = model_load(path=settings.SHIPPED_MODEL).version
-    assert health["status"] == "degraded" and health["model"]["version"] == shipped
-    assert "fell back to the shipped model" in health["problem"] and "active file" in health["problem"]
-    assert api.post(PREDICT, {"image": drawn(7)}, format="json").json()["model"] == shipped
+    assert health["status"] == "ok" and health["model"]["version"] == "v1"
+    assert (isolated_models / "versions" / "v1.safetensors").exists()
 
 
 def test_a_kept_candidate_on_a_fresh_site_leaves_the_shipped_model_active_and_health_ok(isolated_models, settings):
@@ -98,12 +107,14 @@ UNREADABLE_FOLDER = textwrap.dedent(
     import json, os
     import django
     django.setup()
+    from django.core.management import call_command
     from django.test import Client
     from django.test.utils import setup_test_environment
     from recognizer.registry import active_model_forget, model_dir
     from recognizer.tests.drawings import drawn
     from recognizer.tests.test_registry import publish
 
+    call_command("migrate", verbosity=0)
     setup_test_environment()
     client, seen = Client(), {}
 
@@ -124,16 +135,19 @@ UNREADABLE_FOLDER = textwrap.dedent(
     active_model_forget()  # as a process started while the folder is unreadable
     look("unreadable, fresh process")
     os.chmod(model_dir(), 0o755)
+    active_model_forget()
     look("readable again")
     print(json.dumps(seen))
     """
 )
 
 
-def test_an_unreadable_model_folder_answers_503_or_degraded_and_recovers(tmp_path):
+def test_an_unreadable_model_folder_still_serves_the_active_model_from_the_database(tmp_path):
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "digitsite.settings",
+        "DATABASE_URL": "",  # a database file of its own
+        "DIGITSITE_CACHE_URL": "",
         "DIGITSITE_VAR_DIR": str(tmp_path),
         "DIGITSITE_MODEL_DIR": str(tmp_path / "models"),
         "DIGITSITE_SECRET_KEY": "test",
@@ -150,18 +164,10 @@ def test_an_unreadable_model_folder_answers_503_or_degraded_and_recovers(tmp_pat
     assert child.returncode == 0, child.stderr
     seen = json.loads(child.stdout.strip().splitlines()[-1])
     assert seen["denied"], "the folder stayed readable: the test would prove nothing"
-
-    assert seen["readable"]["predict"][0] == 200 and seen["readable"]["health"][1]["status"] == "ok"
-    # The model already loaded keeps serving; health says what is wrong.
-    code, body = seen["unreadable"]["predict"]
-    assert code == 200 and body["model"] == "v1"
-    code, body = seen["unreadable"]["health"]
-    assert code == 200 and body["status"] == "degraded" and "Permission denied" in body["problem"]
-    # With no model loaded, nothing can serve: 503 with the reason, never the shipped model.
-    code, body = seen["unreadable, fresh process"]["predict"]
-    assert code == 503 and "cannot be read: Permission denied" in body["message"]
-    code, body = seen["unreadable, fresh process"]["health"]
-    assert code == 503 and body["status"] == "unavailable"
-    # And it recovers by itself.
-    assert seen["readable again"]["predict"][0] == 200 and seen["readable again"]["predict"][1]["model"] == "v1"
-    assert seen["readable again"]["health"][1]["status"] == "ok"
+    # The local folder only keeps copies: the model comes from the database, loaded or not.
+    for step in ("readable", "unreadable", "unreadable, fresh process", "readable again"):
+        code, body = seen[step]["predict"]
+        assert code == 200 and body["model"] == "v1", step
+        code, body = seen[step]["health"]
+        assert code == 200 and body["status"] == "ok", step
+    assert "could not keep a local copy of model v1" in child.stderr

@@ -5,9 +5,11 @@ import pytest
 import torch
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import IntegrityError, connection, transaction
 from rest_framework.test import APIClient
 
 from recognizer import registry
+from recognizer.models import ModelVersion
 from recognizer.net import DigitNet
 from recognizer.registry import (
     ModelUnavailable,
@@ -47,7 +49,7 @@ def test_a_published_model_serves_from_the_next_request_without_a_restart():
     assert first["probabilities"] != second["probabilities"]  # really other weights
 
 
-def test_model_is_loaded_once_and_reused_while_the_file_is_unchanged():
+def test_model_is_loaded_once_and_reused_while_the_active_version_is_unchanged():
     publish("v1")
     assert active_model() is active_model()
 
@@ -62,15 +64,51 @@ def test_loaded_weights_and_metadata_round_trip(tmp_path):
         assert torch.equal(tensor, loaded.net.state_dict()[name])
 
 
-def test_a_corrupt_active_file_keeps_the_last_good_model_serving_and_health_says_why(isolated_models):
+def test_an_active_row_that_cannot_load_keeps_the_last_good_model_serving_and_health_says_why(isolated_models):
     publish("v1")
     assert active_model().version == "v1"
-    (isolated_models / "active.safetensors").write_bytes(b"\x00" * 100)  # e.g. a bad manual copy
+    # e.g. a bad manual restore of the database, behind the registry's back
+    ModelVersion.objects.create(version="v2", data=b"\x00" * 100)
+    ModelVersion.objects.update(active=False)
+    ModelVersion.objects.filter(version="v2").update(active=True)
     assert active_model().version == "v1"
-    problem = active_model_problem()
-    assert "not a usable DigitNet" in problem
+    assert "not a usable DigitNet" in active_model_problem()
     health = APIClient().get("/api/health/").json()
     assert health["status"] == "degraded" and health["model"]["version"] == "v1"
+
+
+def test_a_row_that_cannot_load_is_never_activated():
+    publish("v1")
+    ModelVersion.objects.create(version="v2", data=b"not safetensors")
+    with pytest.raises(ModelUnavailable, match="not a usable DigitNet"):
+        model_activate(version="v2")
+    assert list(ModelVersion.objects.filter(active=True).values_list("version", flat=True)) == ["v1"]
+    assert active_model().version == "v1" and active_model_problem() is None
+
+
+def test_a_process_with_an_empty_model_folder_fetches_the_active_version_from_the_database(settings, tmp_path):
+    publish("v1")
+    registry.active_model_forget()  # another machine: a folder of its own, nothing loaded yet
+    settings.MODEL_DIR = tmp_path / "another-machine"
+    assert active_model().version == "v1"
+    assert model_load(path=tmp_path / "another-machine" / "versions" / "v1.safetensors").version == "v1"  # its local copy
+
+
+def test_a_damaged_local_copy_is_fetched_again_from_the_database(isolated_models):
+    publish("v1")
+    registry.active_model_forget()
+    (isolated_models / "versions" / "v1.safetensors").write_bytes(b"\x00" * 10)
+    assert active_model().version == "v1" and active_model_problem() is None
+    assert model_load(path=isolated_models / "versions" / "v1.safetensors").version == "v1"
+
+
+def test_exactly_one_version_is_active_in_the_database():
+    publish("v1")
+    publish("v2", seed=1)
+    model_activate(version="v1")
+    assert list(ModelVersion.objects.filter(active=True).values_list("version", flat=True)) == ["v1"]
+    with pytest.raises(IntegrityError), transaction.atomic():
+        ModelVersion.objects.filter(version="v2").update(active=True)
 
 
 def test_a_corrupt_model_file_with_nothing_to_fall_back_to_gives_a_clear_error(settings, tmp_path):
@@ -97,7 +135,6 @@ def test_a_file_with_weights_of_another_shape_is_refused(tmp_path):
 
 def test_a_failed_write_leaves_the_active_model_untouched(isolated_models, monkeypatch):
     publish("v1")
-    before = (isolated_models / "active.safetensors").read_bytes()
 
     def disk_full(*args, **kwargs):
         raise OSError(28, "No space left on device")
@@ -105,11 +142,12 @@ def test_a_failed_write_leaves_the_active_model_untouched(isolated_models, monke
     monkeypatch.setattr(registry.os, "replace", disk_full)
     with pytest.raises(OSError):
         publish("v2", seed=1)
-    assert (isolated_models / "active.safetensors").read_bytes() == before
+    assert list(ModelVersion.objects.values_list("version", "active")) == [("v1", True)]
     assert not list(isolated_models.rglob("*.tmp"))  # no half-written leftovers
     assert active_model().version == "v1"
 
 
+@pytest.mark.django_db(transaction=True)  # the reader thread has a connection of its own: it sees commits
 def test_readers_never_see_a_half_written_model_while_models_are_published(isolated_models):
     publish("v0")
     seen, errors, done = set(), [], threading.Event()
@@ -120,6 +158,7 @@ def test_readers_never_see_a_half_written_model_while_models_are_published(isola
                 seen.add(active_model().version)
             except Exception as error:  # a torn read would surface here
                 errors.append(error)
+        connection.close()
 
     reader = threading.Thread(target=read)
     reader.start()
@@ -178,4 +217,14 @@ def test_weights_are_never_unpickled(isolated_models, monkeypatch):
     monkeypatch.setattr(torch, "load", no_pickles)
     registry.active_model_forget()
     assert active_model().version == "v1"
-    assert os.path.getsize(isolated_models / "active.safetensors") > 0
+    assert os.path.getsize(isolated_models / "versions" / "v1.safetensors") > 0
+
+
+def test_the_serving_net_gives_the_trained_nets_answers(settings):
+    loaded = model_load(path=settings.SHIPPED_MODEL)
+    images = torch.randn(8, 1, 28, 28)
+    with torch.inference_mode():
+        expected = loaded.net(images)
+        fast = loaded.fast(images.contiguous(memory_format=torch.channels_last))
+    assert torch.allclose(fast, expected, atol=1e-4)
+    assert not loaded.net.training  # and the trained net is left as it was

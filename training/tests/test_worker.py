@@ -69,7 +69,8 @@ class Site:
 @pytest.fixture(scope="module")
 def template_db(tmp_path_factory, mnist_dir) -> Path:
     folder = tmp_path_factory.mktemp("site")
-    env = {**os.environ, "DIGITSITE_DB_PATH": str(folder / "db.sqlite3")}
+    # A file of their own, whatever DATABASE_URL the suite runs on: the tests read it with sqlite3.
+    env = {**os.environ, "DATABASE_URL": "", "DIGITSITE_DB_PATH": str(folder / "db.sqlite3")}
     run = lambda *args, **extra: subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env={**env, **extra}, check=True, capture_output=True)  # noqa: E731
     run("migrate", "--noinput")
     run("createsuperuser", "--noinput", "--username", "admin", "--email", "admin@example.com", DJANGO_SUPERUSER_PASSWORD="a long test password")
@@ -81,7 +82,7 @@ def site(template_db, tmp_path, mnist_dir) -> Site:
     db = tmp_path / "db.sqlite3"
     shutil.copy(template_db, db)
     env = {
-        "DIGITSITE_DB_PATH": str(db), "DIGITSITE_MODEL_DIR": str(tmp_path / "models"), "DIGITSITE_MNIST_DIR": str(mnist_dir),
+        "DATABASE_URL": "", "DIGITSITE_DB_PATH": str(db), "DIGITSITE_MODEL_DIR": str(tmp_path / "models"), "DIGITSITE_MNIST_DIR": str(mnist_dir),
         "DIGITSITE_TRAINING_OPTIONS": json.dumps(QUICK),
     }  # fmt: skip
     return Site(env=env, db=db, models=tmp_path / "models")

@@ -1,0 +1,200 @@
+"""Predict over HTTP against gunicorn started as the README says, driven by wrk (a bounded C
+client: Debian's `apt-get install wrk`), on 127.0.0.1.
+
+    python -m bench.http_load                 # 8 connections, 10 s: a 400x400 drawing, then its strokes
+    python -m bench.http_load --soak 300      # 16 connections, 300 s: 80% predict, 10% feedback, 10% health
+
+Each run starts `gunicorn -c gunicorn.conf.py` (after `migrate`) on a fresh SQLite database in a
+temporary folder, with the rate limits off (DIGITSITE_PREDICT_RATE / FEEDBACK_RATE "none"), and
+prints requests/s, p50/p99 and errors (anything but 200/201, and socket errors); the soak also
+prints stored corrections against 201 answers and each worker's memory (RSS) after warming up and
+at the end. Results are appended to bench/results/http-load.jsonl.
+"""
+
+import argparse
+import json
+import os
+import re
+import shutil
+import sqlite3
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from bench.server import ROOT, running_gunicorn
+
+CSRF = "loadloadloadloadloadloadloadload"  # any 32 letters and digits: cookie and header agree
+
+# wrk counts the answers by status itself: "Non-2xx or 3xx responses" misses a 201 that should
+# have been a 200, so each thread counts statuses and done() prints them.
+LUA = """
+local bodies = {%(bodies)s}
+local kinds = {%(kinds)s}
+local counter = 0
+statuses = {}
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+function init(args) statuses = {} end
+function request()
+  counter = counter + 1
+  local i = (counter %% #kinds) + 1
+  local kind = kinds[i]
+  if kind == "health" then
+    return wrk.format("GET", "/api/health/", {}, nil)
+  end
+  local headers = {["Content-Type"] = "application/json"}
+  local path = "/api/predict/"
+  if kind == "feedback" then
+    path = "/api/feedback/"
+    headers["Cookie"] = "csrftoken=%(csrf)s"
+    headers["X-CSRFToken"] = "%(csrf)s"
+  end
+  return wrk.format("POST", path, headers, bodies[i])
+end
+function response(status, headers, body)
+  statuses[status] = (statuses[status] or 0) + 1
+end
+function done(summary, latency, requests)
+  local all = {}
+  for _, thread in ipairs(threads) do
+    local counts = thread:get("statuses")
+    for status, n in pairs(counts) do all[status] = (all[status] or 0) + n end
+  end
+  local parts = {}
+  for status, n in pairs(all) do table.insert(parts, string.format('"%%d": %%d', status, n)) end
+  io.write("STATUSES {" .. table.concat(parts, ", ") .. "}\\n")
+  io.write(string.format("LATENCY p50 %%.3f p90 %%.3f p99 %%.3f max %%.3f\\n",
+    latency:percentile(50) / 1000, latency:percentile(90) / 1000, latency:percentile(99) / 1000, latency.max / 1000))
+  io.write(string.format("TOTAL %%d in %%.3f s, socket errors %%d %%d %%d %%d\\n", summary.requests, summary.duration / 1e6,
+    summary.errors.connect, summary.errors.read, summary.errors.write, summary.errors.timeout))
+end
+"""
+
+
+def lua_string(text: str) -> str:
+    return "[==[" + text + "]==]"
+
+
+def drawing_bodies() -> dict[str, bytes]:
+    """One real drawing (a pen digit from bench.pendigits_data, as the page would send it): as
+    a 400x400 PNG data URL, and as strokes."""
+    from bench.latency import drawings
+    from recognizer.preprocessing import to_data_url
+
+    image = drawings(1, "image")[0]["image"]
+    strokes = drawings(1, "strokes")[0]["strokes"]
+    return {
+        "image": json.dumps({"image": to_data_url(image)}).encode(),
+        "strokes": json.dumps({"strokes": strokes}).encode(),
+        "feedback": json.dumps({"strokes": strokes, "label": 7}).encode(),
+    }
+
+
+def wrk(url: str, script: str, connections: int, seconds: int, threads: int) -> dict:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as file:
+        file.write(script)
+    try:
+        out = subprocess.run(
+            ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s", "--timeout", "10s", "-s", file.name, url],
+            capture_output=True, text=True,
+        )  # fmt: skip
+        if out.returncode != 0:
+            raise RuntimeError(f"wrk failed: {out.stdout}{out.stderr}")
+        out = out.stdout
+    finally:
+        os.unlink(file.name)
+    statuses = {int(k): v for k, v in json.loads(re.search(r"STATUSES (\{.*\})", out).group(1)).items()}
+    p50, p90, p99, worst = (float(x) for x in re.search(r"LATENCY p50 (\S+) p90 (\S+) p99 (\S+) max (\S+)", out).groups())
+    total, duration, *socket_errors = re.search(r"TOTAL (\d+) in (\S+) s, socket errors (\d+) (\d+) (\d+) (\d+)", out).groups()
+    total, duration = int(total), float(duration)
+    bad = sum(n for status, n in statuses.items() if status not in (200, 201)) + sum(map(int, socket_errors))
+    return {"requests": total, "rps": total / duration, "p50_ms": p50, "p90_ms": p90, "p99_ms": p99, "max_ms": worst,
+            "statuses": statuses, "errors": bad}  # fmt: skip
+
+
+def script_for(bodies: list[tuple[str, bytes]]) -> str:
+    return LUA % {
+        "bodies": ", ".join(lua_string(body.decode()) if body else "nil" for _, body in bodies),
+        "kinds": ", ".join(f'"{kind}"' for kind, _ in bodies),
+        "csrf": CSRF,
+    }
+
+
+def worker_rss_mb(master_pid: int) -> dict[int, float]:
+    children = Path(f"/proc/{master_pid}/task/{master_pid}/children").read_text().split()
+    rss = {}
+    for pid in map(int, children):
+        status = Path(f"/proc/{pid}/status").read_text()
+        rss[pid] = int(re.search(r"VmRSS:\s+(\d+) kB", status).group(1)) / 1024
+    return rss
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--threads", type=int, default=2, help="wrk's threads (default 2)")
+    parser.add_argument("--soak", type=int, metavar="SECONDS", help="the mixed soak instead, for this long (16 connections unless --connections)")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("needs wrk: apt-get install wrk")
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "digitsite.settings")
+    import django
+
+    django.setup()
+    bodies = drawing_bodies()
+    load = os.getloadavg()
+    workdir = Path(tempfile.mkdtemp(prefix="digitsite-load-"))
+    env = {"DATABASE_URL": "", "DIGITSITE_VAR_DIR": str(workdir), "DIGITSITE_CACHE_URL": "",
+           "DIGITSITE_PREDICT_RATE": "none", "DIGITSITE_FEEDBACK_RATE": "none"}  # fmt: skip
+    results = {"load_average_before": load, "cpus": os.cpu_count(), "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+    print(f"load average before: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; {os.cpu_count()} CPUs")
+    try:
+        if args.soak:  # the server's own count of 201s, beside wrk's: wrk drops what is in flight when it stops
+            env["DIGITSITE_ACCESS_LOG"] = str(workdir / "access.log")
+        with running_gunicorn(env) as (url, process):
+            warm = script_for([("predict", bodies["strokes"]), ("predict", bodies["image"])])
+            wrk(url, warm, 2, 2, 1)  # every worker loads the model
+            if args.soak:
+                connections = args.connections if args.connections != 8 else 16
+                mix = [("predict", bodies["strokes"])] * 4 + [("predict", bodies["image"])] * 4
+                mix += [("feedback", bodies["feedback"]), ("health", b"")]
+                before = worker_rss_mb(process.pid)
+                result = wrk(url, script_for(mix), connections, args.soak, args.threads)
+                after = worker_rss_mb(process.pid)
+                time.sleep(2)  # what was in flight when wrk stopped is answered, stored and logged
+                with sqlite3.connect(workdir / "db.sqlite3") as db:
+                    stored = db.execute("SELECT COUNT(*) FROM feedback_sample").fetchone()[0]
+                sent_201 = sum(1 for line in open(workdir / "access.log") if '"POST /api/feedback/ HTTP/1.1" 201 ' in line)
+                growth = {pid: (after.get(pid, float("nan")) - rss) / rss * 100 for pid, rss in before.items()}
+                result |= {"stored_rows": stored, "answers_201": result["statuses"].get(201, 0), "server_sent_201": sent_201, "rss_before_mb": before,
+                           "rss_after_mb": after, "rss_growth_pct": growth}  # fmt: skip
+                print(f"soak {args.soak} s, {connections} connections (80% predict, 10% feedback, 10% health): "
+                      f"{result['rps']:.0f} requests/s, p50 {result['p50_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms, "
+                      f"errors {result['errors']}, statuses {result['statuses']}")
+                print(f"stored rows {stored}, 201 answers received by wrk {result['answers_201']}, sent by the server {sent_201} "
+                      f"(access log); worker RSS "
+                      + ", ".join(f"{before[pid]:.0f} -> {after.get(pid, float('nan')):.0f} MB ({growth[pid]:+.1f}%)" for pid in before))
+                results["soak"] = result
+            else:
+                for kind in ("image", "strokes"):
+                    result = wrk(url, script_for([("predict", bodies[kind])]), args.connections, args.seconds, args.threads)
+                    print(f"predict, {kind} ({len(bodies[kind]) / 1000:.1f} kB body), {args.connections} connections, {args.seconds} s: "
+                          f"{result['rps']:.0f} requests/s, p50 {result['p50_ms']:.1f} ms, p90 {result['p90_ms']:.1f} ms, "
+                          f"p99 {result['p99_ms']:.1f} ms, errors {result['errors']}")
+                    results[kind] = result
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    load = os.getloadavg()
+    results["load_average_after"] = load
+    print(f"load average after: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+    out = ROOT / "bench" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / "http-load.jsonl", "a") as file:
+        file.write(json.dumps(results, default=str) + "\n")
+
+
+if __name__ == "__main__":
+    main()

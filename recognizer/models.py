@@ -1,0 +1,22 @@
+from django.db import models
+from django.db.models import Q
+
+
+class ModelVersion(models.Model):
+    """A published model, its bytes included (a safetensors file, about 1.1 MB): the store of
+    record that every web machine reads, so none needs a shared disk. At most one row is
+    active; with none, the shipped model serves. Written only by recognizer.registry."""
+
+    version = models.CharField(max_length=100, unique=True)
+    data = models.BinaryField(help_text="the safetensors file: weights and metadata")
+    metadata = models.JSONField(default=dict, help_text="the file's metadata, for listing without loading")
+    created_at = models.DateTimeField(auto_now_add=True)
+    active = models.BooleanField(default=False)
+    activated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [models.UniqueConstraint(fields=["active"], condition=Q(active=True), name="one_active_model_version")]
+
+    def __str__(self) -> str:
+        return f"{self.version}{' (active)' if self.active else ''}"
