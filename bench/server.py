@@ -62,15 +62,7 @@ def running_server(env: dict[str, str] | None = None, port: int | None = None, p
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/api/health/", timeout=2):
-                    break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"the server did not start on {url}") from None
-                time.sleep(0.3)
+        wait_until_up(url, process, timeout=60)
         yield url
     finally:
         process.terminate()
