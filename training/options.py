@@ -80,6 +80,7 @@ class RunOptions:
             augment=dict(self.augment or {}),
             distill=0.0 if self.from_scratch else self.distill,
             keep=1.0 if self.from_scratch else self.keep,
+            look_alikes=0 if self.from_scratch else self.look_alikes,
             freeze_bn=self.freeze_bn and not self.from_scratch,
             mnist_per_epoch=0 if self.from_scratch else self.mnist_per_epoch,
         )

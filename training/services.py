@@ -43,6 +43,7 @@ from training.trainer import EpochReport, FitConfig, FitResult, fit, logits, loo
 
 MAX_REPEATS = 100  # a correction is seen at most this often per epoch, so none is memorised
 PROGRESS_EVERY_S = 1.0  # how often a working run writes its progress and looks for a cancel
+VALIDATION_SEED = 0  # the shipped model held out the same 5,000 images
 STALE_AFTER = timedelta(minutes=10)  # a run on another machine silent this long is dead
 
 Log = Callable[[str], None]
@@ -57,8 +58,6 @@ class RunCancelled(Exception):
 
 
 # -- asking for runs ------------------------------------------------------------------------
-
-VALIDATION_SEED = 0  # the shipped model held out the same 5,000 images
 
 
 def training_run_request(*, options: RunOptions, requested_by: str = "") -> TrainingRun:
@@ -313,7 +312,7 @@ def _fit(run: TrainingRun, o: RunOptions, data: RunData, base: LoadedModel | Non
     per_epoch = min(o.mnist_per_epoch or len(data.mnist_train), len(data.mnist_train))
     repeats = feedback_repeats(mnist=per_epoch, feedback=len(data.feedback_train), share=o.feedback_share)
     look_alikes = None
-    if base is not None and not o.from_scratch and o.look_alikes:
+    if o.look_alikes:  # resolved options: 0 from scratch, and fine-tuning always has a base
         progress.say(f"finding the MNIST images most like the users' drawings among {per_epoch}")
         # Among a random part of MNIST the size of an epoch's: reading all 55,000 would take a minute.
         among = torch.randperm(len(data.mnist_train), generator=torch.Generator().manual_seed(o.seed))[:per_epoch]
