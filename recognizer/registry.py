@@ -303,8 +303,6 @@ def checkpoints_remove(*, run: str) -> None:
 def temp_files_clean(*, older_than_s: float = 60.0) -> list[Path]:
     """Remove half-written files that a killed process left behind. A write takes milliseconds,
     so a temporary file older than `older_than_s` belongs to no live writer."""
-    import time
-
     removed = []
     for path in model_dir().rglob(".*.tmp"):
         try:
