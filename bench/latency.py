@@ -37,7 +37,7 @@ def drawings(count: int, kind: str) -> list[dict]:
 
     digits = stratified_subset(load_digits(), max(1, count // 300 + 1), seed=1)[:count]
     if kind == "strokes":
-        return [{"strokes": [np.round(stroke, 1).tolist() for stroke in layout(d, seed=1)]} for d in digits]
+        return [{"strokes": [stroke.tolist() for stroke in layout(d, seed=1)]} for d in digits]
     return [{"image": to_png(render(layout(d, seed=1)))} for d in digits]
 
 

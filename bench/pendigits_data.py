@@ -73,7 +73,9 @@ def layout(digit: PenDigit, seed: int) -> list[np.ndarray]:
     origin = np.array(
         [rng.uniform(margin, CANVAS - margin - size[0]), rng.uniform(margin, CANVAS - margin - size[1])]
     )
-    return [(stroke - low) * scale + origin for stroke in digit.strokes]
+    # To a tenth of a pixel, as the page records a pointer (draw.js): the offline benchmarks then
+    # send exactly what the browser's do.
+    return [np.round(((stroke - low) * scale + origin) * 10) / 10 for stroke in digit.strokes]
 
 
 def size_band(digit: PenDigit, seed: int) -> str:

@@ -11,6 +11,7 @@ from http import HTTPStatus
 from django.db import InterfaceError, OperationalError
 from django.http import HttpResponsePermanentRedirect, JsonResponse
 from django.urls import Resolver404, resolve
+from csp.middleware import CSPMiddleware
 
 logger = logging.getLogger("recognizer")
 
@@ -76,3 +77,15 @@ def _resolves(path: str) -> bool:
     except Resolver404:
         return False
     return True
+
+
+class DocumentCSPMiddleware(CSPMiddleware):
+    """django-csp's Content-Security-Policy, on the answers a browser renders as a page (HTML).
+
+    A policy governs what a document may load and run; a JSON answer loads nothing, and
+    django-csp builds the header afresh for every answer (about 0.1 ms, a twentieth of a guess)."""
+
+    def process_response(self, request, response):
+        if not response.get("Content-Type", "").startswith("text/html"):
+            return response
+        return super().process_response(request, response)

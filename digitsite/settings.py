@@ -296,7 +296,7 @@ if HTTPS:
 # their JavaScript in files (the docs through drf-spectacular's split view); inline styles stay
 # allowed for the admin's and the docs' style attributes. Pictures may be data: URLs (the model's
 # 28x28 input, the admin's thumbnails).
-MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1, "csp.middleware.CSPMiddleware")
+MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1, "digitsite.middleware.DocumentCSPMiddleware")
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": ["'self'"],

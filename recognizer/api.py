@@ -6,6 +6,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
+from digitsite.api import JsonOnly
 from recognizer.fields import EXAMPLE_IMAGE, EXAMPLE_STROKES, DrawingSerializer
 from recognizer.preprocessing import to_data_url, to_png
 from recognizer.registry import ModelUnavailable, active_model, active_model_problem
@@ -53,6 +54,7 @@ PREDICT_EXAMPLES = [
 class PredictApi(APIView):
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "predict"
+    content_negotiation_class = JsonOnly
 
     class InputSerializer(DrawingSerializer):
         pass
@@ -79,17 +81,16 @@ class PredictApi(APIView):
         description="Send the drawing as strokes (what the page sends) or as a PNG or JPEG data URL: exactly one. Nothing is stored.",
     )
     def post(self, request):
-        serializer = self.InputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        prediction = digit_predict(**serializer.validated_data)
-        return Response(_output_serializer().to_representation(prediction))
+        prediction = digit_predict(**_serializers()[0].run_validation(request.data))
+        return Response(_serializers()[1].to_representation(prediction))
 
 
 @functools.cache
-def _output_serializer() -> PredictApi.OutputSerializer:
+def _serializers() -> tuple[PredictApi.InputSerializer, PredictApi.OutputSerializer]:
     # Built once: a serializer deep-copies its declared fields on each instantiation, about a
-    # third of a guess's time outside the model. Rendering one only reads its fields.
-    return PredictApi.OutputSerializer()
+    # third of a guess's time outside the model. Validating (run_validation returns the data or
+    # raises) and rendering only read their fields, so one instance serves every request.
+    return PredictApi.InputSerializer(), PredictApi.OutputSerializer()
 
 
 class HealthApi(APIView):

@@ -198,7 +198,7 @@ def image_to_input(data: bytes) -> ModelInput:
     # one brush-sized disc, 6% of its side; the smallest digits people draw are 14% or more.
     if max(digit.shape) < MIN_IMAGE_EXTENT * max(ink.shape):
         return TOO_SMALL
-    return ModelInput(center_digit(digit))
+    return ModelInput(fit_in_box(digit))
 
 
 def to_model_input(data: bytes) -> np.ndarray | None:
@@ -209,8 +209,11 @@ def to_model_input(data: bytes) -> np.ndarray | None:
 def center_digit(ink: np.ndarray) -> np.ndarray | None:
     """Grayscale, ink bright -> 28x28 uint8: crop, fit to the 20 px box, centre of mass."""
     digit = crop_ink(ink)
-    if digit is None:
-        return None
+    return None if digit is None else fit_in_box(digit)
+
+
+def fit_in_box(digit: np.ndarray) -> np.ndarray:
+    """A digit cropped to its ink -> 28x28 uint8: fit to the 20 px box, centre of mass."""
     height, width = digit.shape
     scale = BOX / max(height, width)
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
@@ -222,8 +225,9 @@ def center_digit(ink: np.ndarray) -> np.ndarray | None:
 
 def crop_ink(ink: np.ndarray) -> np.ndarray | None:
     """The bounding box of the ink, or None when there is none."""
-    rows = np.flatnonzero((ink > INK_THRESHOLD).any(axis=1))
-    cols = np.flatnonzero((ink > INK_THRESHOLD).any(axis=0))
+    ink_mask = ink > INK_THRESHOLD
+    rows = np.flatnonzero(ink_mask.any(axis=1))
+    cols = np.flatnonzero(ink_mask.any(axis=0))
     if rows.size == 0:
         return None
     return ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]

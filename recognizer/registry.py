@@ -21,7 +21,6 @@ width, ...) in safetensors' header, so a file is always complete and self-descri
 is unpickled. Files are written to a temporary file in the same folder, then `os.replace`.
 """
 
-import copy
 import json
 import logging
 import math
@@ -39,10 +38,10 @@ from django.core.cache import cache
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 from safetensors.torch import load as safetensors_load
-from torch.nn.utils.fusion import fuse_conv_bn_eval
 from safetensors.torch import save as safetensors_save
 
 from recognizer.net import DigitNet
+from recognizer.onnx_net import OnnxNet
 
 logger = logging.getLogger(__name__)
 
@@ -56,26 +55,11 @@ class ModelUnavailable(RuntimeError):
     """No usable model file: missing, corrupt, or not a DigitNet."""
 
 
-def inference_net(net: DigitNet) -> torch.nn.Module:
-    """The same function as `net` in eval mode, faster on a CPU: each batch norm folded into the
-    convolution before it, and the weights in channels-last order (0.86 against 1.27 ms a
-    drawing with one thread). Built once per loaded model; `net` itself stays as trained, for
-    fine-tuning."""
-    layers, modules = [], list(copy.deepcopy(net).eval().features)
-    while modules:
-        module = modules.pop(0)
-        if isinstance(module, torch.nn.Conv2d) and modules and isinstance(modules[0], torch.nn.BatchNorm2d):
-            module = fuse_conv_bn_eval(module, modules.pop(0))
-        layers.append(module)
-    fast = torch.nn.Sequential(*layers, *copy.deepcopy(net.head)).eval()
-    return fast.to(memory_format=torch.channels_last)
-
-
 @dataclass(frozen=True)
 class LoadedModel:
     net: DigitNet
     metadata: dict[str, str]
-    fast: torch.nn.Module  # inference_net(net): what serving runs
+    fast: OnnxNet  # what serving runs: the same function as net, about twice as fast
 
     @property
     def version(self) -> str:
@@ -143,7 +127,11 @@ def model_from_bytes(data: bytes, *, source: str) -> LoadedModel:
         # image through the net catches that before a request would.
         if not torch.isfinite(net(torch.zeros(1, 1, 28, 28))).all():
             raise ModelUnavailable(f"model file {source} gives outputs that are not finite numbers")
-    return LoadedModel(net=net, metadata=metadata, fast=inference_net(net))
+    try:
+        fast = OnnxNet(net)
+    except Exception as error:  # a net that ran above exports; this is the last guard
+        raise ModelUnavailable(f"model file {source} could not be prepared for serving: {error}") from error
+    return LoadedModel(net=net, metadata=metadata, fast=fast)
 
 
 def _write_atomically(path: Path, data: bytes) -> None:

@@ -45,7 +45,7 @@ def digit_predict(*, image: bytes | None = None, strokes: Strokes | None = None)
     model = active_model()
     if read.image is None:
         return Prediction(None, None, None, None, None, read.reason, model.version, None)
-    logits = model.fast(preprocessing.normalize(torch.from_numpy(read.image)).contiguous(memory_format=torch.channels_last))
+    logits = torch.from_numpy(model.fast(preprocessing.normalize(torch.from_numpy(read.image))))
     # Temperature scaling, fitted on held-out MNIST when the model was made: the network's raw
     # softmax is overconfident, and "not sure" needs probabilities that mean what they say.
     probabilities = torch.softmax(logits.double() / model.temperature, dim=1)[0]
