@@ -22,6 +22,7 @@ Everything happens in a fresh SQLite database and model folder; the shipped mode
 import argparse
 import json
 import os
+import random
 import sys
 import tempfile
 import time
@@ -74,6 +75,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--per-writer-digit", type=int, default=8, help="digits of each kind per writer, split in halves (default: 8)")
     parser.add_argument("--label", default="", help="a name for this recipe in the results (default: none)")
+    parser.add_argument(
+        "--arrival", type=int, default=None,
+        help="store the corrections in an order shuffled with this seed, as the browser's pages interleave them; "
+        "which are held out follows the order (default: in the drawings' order)",
+    )  # fmt: skip
     run_options.add_arguments(parser, parsers=PARSERS)
     args = parser.parse_args()
     options = run_options.from_arguments(vars(args))
@@ -83,6 +89,8 @@ def main() -> None:
     teach_inputs, test_inputs = model_inputs(teach, args.seed), model_inputs(test, args.seed)
     before = read(test, test_inputs)
     wrong = [d for d, right in zip(teach, read(teach, teach_inputs)) if not right]
+    if args.arrival is not None:
+        random.Random(args.arrival).shuffle(wrong)
     for digit in wrong:
         sample_create(strokes=layout(digit, args.seed), label=digit.label)
     print(f"seed {args.seed}: {len(teach)} digits taught, {len(wrong)} corrections stored; test half {before.mean():.2%} before", flush=True)
@@ -98,6 +106,7 @@ def main() -> None:
     figures = {
         "label": args.label or " ".join(sys.argv[1:]),
         "seed": args.seed,
+        "arrival": args.arrival,
         "corrections": len(wrong),
         "trained_on": run.feedback_samples,
         "held_out": run.feedback_holdout,

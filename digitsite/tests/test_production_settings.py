@@ -151,3 +151,11 @@ def test_the_page_and_the_api_docs_have_no_inline_script_and_a_csp_that_forbids_
         assert scripts and all(b"src=" in attributes and not body.strip() for attributes, body in scripts), path
         policy = dict(part.strip().split(" ", 1) for part in response["Content-Security-Policy"].split(";"))
         assert policy["script-src"] == "'self'"
+
+
+def test_pages_carry_the_csp_and_json_answers_do_not_build_one(client):
+    # A policy governs what a document may load; a JSON answer loads nothing.
+    assert "Content-Security-Policy" in client.get("/admin/login/")
+    health = client.get("/api/health/")
+    assert health["Content-Type"] == "application/json"
+    assert "Content-Security-Policy" not in health
