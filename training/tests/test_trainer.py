@@ -73,3 +73,9 @@ def test_a_model_that_loses_exactly_the_tolerance_on_mnist_is_promoted_and_one_i
     assert _judged(46, 56)[0]  # 99.54% -> 99.44%: -0.1 points, though not in floating point
     promoted, decision = _judged(46, 57)
     assert not promoted and "MNIST test got worse beyond its tolerance" in decision
+
+
+def test_a_fine_tune_drops_the_synthetic_styles_unless_asked_and_from_scratch_keeps_them(settings):
+    assert RunOptions().resolved().augment == {"styles": 0.0}
+    assert RunOptions(augment={"styles": 0.3, "elastic": 0.5}).resolved().augment == {"styles": 0.3, "elastic": 0.5}
+    assert RunOptions(from_scratch=True).resolved().augment == {}
