@@ -8,10 +8,10 @@ import json
 import logging
 from http import HTTPStatus
 
+from csp.middleware import CSPMiddleware
 from django.db import InterfaceError, OperationalError
 from django.http import HttpResponsePermanentRedirect, JsonResponse
 from django.urls import Resolver404, resolve
-from csp.middleware import CSPMiddleware
 
 logger = logging.getLogger("recognizer")
 
