@@ -81,8 +81,9 @@ class PredictApi(APIView):
         description="Send the drawing as strokes (what the page sends) or as a PNG or JPEG data URL: exactly one. Nothing is stored.",
     )
     def post(self, request):
-        prediction = digit_predict(**_serializers()[0].run_validation(request.data))
-        return Response(_serializers()[1].to_representation(prediction))
+        validate, render = _serializers()
+        prediction = digit_predict(**validate.run_validation(request.data))
+        return Response(render.to_representation(prediction))
 
 
 @functools.cache

@@ -37,10 +37,11 @@ class OnnxNet:
         with _EXPORTING, warnings.catch_warnings():
             # The TorchScript-based exporter is deprecated in favour of torch.export's, which
             # needs onnxscript and takes about 2 s a model, against 50 ms: too slow for a process
-            # that switches to a newly promoted model within a second. torch is pinned.
+            # that switches to a newly promoted model within a second. torch is pinned. It
+            # exports in eval mode and gives the net back in the mode it found it in.
             warnings.simplefilter("ignore", DeprecationWarning)
             torch.onnx.export(
-                _eval_copy(net), (torch.zeros(1, 1, SIZE, SIZE),), buffer, dynamo=False,
+                net, (torch.zeros(1, 1, SIZE, SIZE),), buffer, dynamo=False,
                 input_names=["images"], output_names=["logits"],
                 dynamic_axes={"images": {0: "n"}, "logits": {0: "n"}},
             )  # fmt: skip
@@ -56,9 +57,3 @@ class OnnxNet:
             images = images.numpy()
         return self.session.run(None, {"images": np.ascontiguousarray(images, dtype=np.float32)})[0]
 
-
-def _eval_copy(net: DigitNet) -> DigitNet:
-    # Exporting traces the module; a copy leaves the caller's net (and its training flag) alone.
-    copy = DigitNet(width=net.width)
-    copy.load_state_dict(net.state_dict())
-    return copy.eval()
