@@ -11,7 +11,7 @@ from recognizer.registry import active_model
 
 # Below this calibrated probability the answer is "not sure" and names the top two. Chosen by
 # cross-validation over the pen digits' writers (bench/calibration.py; README, "Not sure").
-SURE_THRESHOLD = 0.96
+SURE_THRESHOLD = 0.98
 
 REASONS = {
     "no_ink": "Draw a digit.",

@@ -55,7 +55,7 @@ def blank() -> str:
 
 
 # A 1 with a long lead-in: to a model that learnt from MNIST, as much a 7 without its crossbar.
-ONE_OR_SEVEN = [np.array([(130.0, 140.0), (250.0, 80.0), (235.0, 320.0)])]
+ONE_OR_SEVEN = [np.array([(130.0, 90.0), (250.0, 80.0), (225.0, 320.0)])]
 
 # An 8 in one stroke from the top, canvas pixels. Drawn slowly it reads as a 7, then a 2, then an 8.
 _T = np.linspace(0, 2 * np.pi, 40)

@@ -3,6 +3,7 @@ import torch
 
 from recognizer.net import DigitNet
 from recognizer.registry import model_load
+from training.augment import Augment
 from training.data import Digits, mnist_load
 from training.options import RunOptions
 from training.services import Figures, RunData, gate
@@ -75,7 +76,10 @@ def test_a_model_that_loses_exactly_the_tolerance_on_mnist_is_promoted_and_one_i
     assert not promoted and "MNIST test got worse beyond its tolerance" in decision
 
 
-def test_a_fine_tune_drops_the_synthetic_styles_unless_asked_and_from_scratch_keeps_them(settings):
+def test_a_fine_tune_drops_the_synthetic_styles_and_from_scratch_the_geometric_levers_unless_asked(settings):
     assert RunOptions().resolved().augment == {"styles": 0.0}
     assert RunOptions(augment={"styles": 0.3, "elastic": 0.5}).resolved().augment == {"styles": 0.3, "elastic": 0.5}
-    assert RunOptions(from_scratch=True).resolved().augment == {}
+    scratch = RunOptions(from_scratch=True).resolved().augment
+    assert "styles" not in scratch and scratch["elastic"] == scratch["slant"] == scratch["thicken"] == 0.0
+    assert Augment(**scratch).rotate > 0 and Augment(**scratch).styles > 0  # the classic levers and the styles stay
+    assert RunOptions(from_scratch=True, augment={"elastic": 1.0}).resolved().augment["elastic"] == 1.0
