@@ -87,6 +87,10 @@ if EMBEDDED_DB:
     # Write-ahead logging: reads (the active model's version, once a second) never wait for a
     # writer, so guessing goes on while a long write holds the lock.
     DATABASES["default"]["OPTIONS"]["init_command"] = "PRAGMA journal_mode=WAL;"
+    # A transaction takes the write lock when it begins. One that began by reading could not
+    # become a writer after another connection committed, and failed at once without waiting:
+    # a correction reads the active model's version before it writes (the soak's one 503).
+    DATABASES["default"]["OPTIONS"]["transaction_mode"] = "IMMEDIATE"
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # An unreachable or stuck server answers a correction 503 within seconds, like a locked SQLite.
     DATABASES["default"].setdefault("OPTIONS", {}).update(

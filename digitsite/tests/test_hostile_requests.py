@@ -3,12 +3,13 @@
 import io
 import logging
 import sqlite3
+import threading
 import time
 from dataclasses import replace
 
 import pytest
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
-from django.db import connection
+from django.db import connection, transaction
 from django.http.multipartparser import MultiPartParserError
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -187,6 +188,32 @@ def test_a_correction_while_the_database_is_locked_answers_503_with_retry_after_
     assert time.monotonic() - start < 10  # the busy timeout is 2 s; it was 20
     assert "try again" in assert_json_error(response, 503)["message"]
     assert int(response["Retry-After"]) > 0
+
+
+def test_a_transaction_that_reads_then_writes_waits_for_a_writer_that_commits_in_between(transactional_db):
+    """A correction reads (the active model's version) before it writes. On SQLite in WAL mode a
+    transaction that began as a reader cannot become a writer once another connection has
+    committed: it failed at once ("database is locked", a 503 in the soak), whatever the busy
+    timeout. Transactions now take the write lock when they begin (transaction_mode IMMEDIATE)."""
+    from django.contrib.auth.models import Group
+
+    other_done = threading.Event()
+
+    def other_writer() -> None:
+        try:
+            Group.objects.create(name="written by another connection")
+        finally:
+            other_done.set()
+            connection.close()
+
+    with transaction.atomic():
+        Group.objects.count()  # the transaction reads first
+        thread = threading.Thread(target=other_writer)
+        thread.start()
+        other_done.wait(timeout=0.5)  # with the lock taken at BEGIN, the other writer waits for us
+        Group.objects.create(name="written after reading")
+    thread.join(timeout=10)
+    assert sorted(Group.objects.values_list("name", flat=True)) == ["written after reading", "written by another connection"]
 
 
 def test_guessing_and_health_never_wait_on_the_database(locked_database):
