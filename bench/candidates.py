@@ -17,10 +17,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bench.pendigits_data import SIZE_BANDS, layout, load_digits, size_band
+from bench.pendigits_data import BAND_NAMES, layout, load_digits, size_band
 from bench.stroke_width import FOLDS, writer_folds
-
-BAND_NAMES = [f"{low * 100:.0f}-{high * 100:.0f}%" for low, high in SIZE_BANDS]
 
 
 def main() -> None:

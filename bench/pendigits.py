@@ -26,7 +26,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from bench.pendigits_data import DEFAULT_PATH, SIZE_BANDS, PenDigit, layout, load_digits, render, size_band, stratified_subset
+from bench.pendigits_data import BAND_NAMES, DEFAULT_PATH, PenDigit, layout, load_digits, render, size_band, stratified_subset
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -126,8 +126,7 @@ def _share(results: list[Result]) -> float:
 
 def summary(results: list[Result], seconds: float) -> dict:
     by_digit = {d: _share([r for r in results if r.label == d]) for d in range(10)}
-    bands = [f"{low * 100:.0f}-{high * 100:.0f}%" for low, high in SIZE_BANDS]
-    by_band = {band: _share([r for r in results if r.band == band]) for band in bands if any(r.band == band for r in results)}
+    by_band = {band: _share([r for r in results if r.band == band]) for band in BAND_NAMES if any(r.band == band for r in results)}
     unsure = [r for r in results if r.sure is False]
     by_writer = {w: _share([r for r in results if r.writer == w]) for w in sorted({r.writer for r in results})}
     confusions = Counter((r.label, r.guess) for r in results if not r.right)

@@ -21,6 +21,7 @@ BRUSH = 24  # the page's pen width (draw.js LINE_WIDTH)
 # Digit height as a share of the canvas. A person may draw a digit tiny in a corner or fill
 # the pad; each band gets the same share of digits.
 SIZE_BANDS = ((0.08, 0.15), (0.15, 0.25), (0.25, 0.35), (0.35, 0.55), (0.55, 0.80))
+BAND_NAMES = [f"{low * 100:.0f}-{high * 100:.0f}%" for low, high in SIZE_BANDS]  # "8-15%", ...
 _SEGMENT = re.compile(r'^\.SEGMENT DIGIT\s+(\d+)(?:-(\d+))?\s+\?\s+"(\d)"')
 
 
@@ -80,8 +81,7 @@ def layout(digit: PenDigit, seed: int) -> list[np.ndarray]:
 
 def size_band(digit: PenDigit, seed: int) -> str:
     """The size band `layout` drew the digit in, as "8-15%"."""
-    low, high = random.Random(f"{seed}:{digit.index}").choice(SIZE_BANDS)
-    return f"{low * 100:.0f}-{high * 100:.0f}%"
+    return random.Random(f"{seed}:{digit.index}").choice(BAND_NAMES)
 
 
 def render(strokes: list[np.ndarray], brush: int = BRUSH) -> np.ndarray:
