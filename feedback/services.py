@@ -23,6 +23,14 @@ def sample_create(
     """Store a drawing (strokes or an image) with its true label. The guess, its confidence and
     the model version are worked out here, by the server, not taken from the client. A guess
     the model was not sure of is stored all the same: those teach it the most."""
+    sample = _sample_build(label=label, image=image, strokes=strokes, client_id=client_id)
+    sample.save()
+    return sample
+
+
+def _sample_build(*, label: int, image: bytes | None, strokes: Strokes | None, client_id: UUID | None) -> Sample:
+    """The sample to store, checked but not saved: reading and guessing the drawing takes a
+    millisecond or two, which must not happen while a transaction holds the database's write lock."""
     if not 0 <= label <= 9:
         raise ValidationError({"label": "label must be a digit from 0 to 9"})
     prediction = digit_predict(image=image, strokes=strokes)  # also rejects anything that is not an image
@@ -44,7 +52,6 @@ def sample_create(
         client_id=client_id,
     )
     sample.full_clean(validate_unique=False)  # client_id's uniqueness is the database's to keep
-    sample.save()
     return sample
 
 
@@ -58,9 +65,11 @@ def sample_create_once(
         existing = Sample.objects.filter(client_id=client_id).first()
         if existing is not None:
             return existing, False
+    sample = _sample_build(label=label, image=image, strokes=strokes, client_id=client_id)
     try:
-        with transaction.atomic():
-            return sample_create(label=label, image=image, strokes=strokes, client_id=client_id), True
+        with transaction.atomic():  # a savepoint: a duplicate leaves any outer transaction usable
+            sample.save()
+        return sample, True
     except IntegrityError:
         if client_id is None:
             raise

@@ -6,6 +6,7 @@ from rest_framework.throttling import ScopedRateThrottle
 from feedback.models import Sample
 from recognizer.preprocessing import DRAWING_SIDE, decode_data_url, decode_image, strokes_to_input, to_model_input
 from recognizer.registry import active_model
+from recognizer.services import digit_predict
 from recognizer.tests.drawings import ONE_OR_SEVEN, as_json, blank, data_url, draw, drawn, png, strokes
 
 FEEDBACK = "/api/feedback/"
@@ -175,6 +176,26 @@ def test_feedback_sent_again_with_the_same_client_id_is_stored_once_and_answers_
     assert again.json() == first.json()
     assert first.json()["client_id"] == body["client_id"]
     assert Sample.objects.count() == 1
+
+
+def test_feedback_reads_the_drawing_before_taking_the_database_write_lock(transactional_db, monkeypatch):
+    """With SQLite's IMMEDIATE transactions a transaction holds the write lock from its start:
+    guessing inside it would make every other writer wait for the model."""
+    from django.db import connection
+
+    import feedback.services
+
+    seen = []
+
+    def predict_and_look(**kwargs):
+        seen.append(connection.in_atomic_block)
+        return digit_predict(**kwargs)
+
+    monkeypatch.setattr(feedback.services, "digit_predict", predict_and_look)
+    body = {"strokes": as_json(strokes(7)), "label": 1, "client_id": "5d2b8c1e-6f3a-4d9b-a1e7-0c4f8b2d6e93"}
+    assert APIClient().post(FEEDBACK, body, format="json").status_code == 201
+    assert seen == [False]
+    assert Sample.objects.get().guess == 7
 
 
 def test_feedback_with_another_client_id_or_none_is_stored_anew(api):
