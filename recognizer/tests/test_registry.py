@@ -1,6 +1,7 @@
 import os
 import threading
 
+import numpy as np
 import pytest
 import torch
 from django.core.management import call_command
@@ -222,12 +223,34 @@ def test_weights_are_never_unpickled(isolated_models, monkeypatch):
     assert os.path.getsize(isolated_models / "versions" / "v1.safetensors") > 0
 
 
-def test_the_serving_net_gives_the_trained_nets_answers(settings):
+def _drawings_as_inputs() -> torch.Tensor:
+    """The test digits drawn as strokes at three sizes, normalised inputs."""
+    from recognizer.preprocessing import normalize, strokes_to_input
+    from recognizer.tests.drawings import STROKES, strokes
+
+    images = [strokes_to_input(strokes(d, height=h)).image for d in STROKES for h in (0.15, 0.4, 0.8)]
+    return normalize(torch.from_numpy(np.stack(images)).unsqueeze(1).float() / 255)
+
+
+def test_the_serving_net_reads_drawings_as_the_trained_net_does_in_8_bits(settings):
+    loaded = model_load(path=settings.SHIPPED_MODEL)
+    images = _drawings_as_inputs()
+    with torch.inference_mode():
+        expected = torch.softmax(loaded.net(images) / loaded.temperature, dim=1)
+    served = torch.softmax(torch.from_numpy(loaded.fast(images)) / loaded.temperature, dim=1)
+    assert loaded.fast.precision == "int8"
+    assert (served.argmax(1) == expected.argmax(1)).all()
+    assert (served - expected).abs().max() < 0.05  # confidence shown to the user moves little
+    assert not loaded.net.training  # and the trained net is left as it was
+
+
+def test_a_net_whose_8_bit_copy_reads_differently_is_served_in_32_bit_floats(settings, monkeypatch):
+    from recognizer import onnx_net
+
+    monkeypatch.setattr(onnx_net, "MIN_AGREEMENT", 1.01)  # no 8-bit copy can agree this well
     loaded = model_load(path=settings.SHIPPED_MODEL)
     images = torch.randn(8, 1, 28, 28)
     with torch.inference_mode():
         expected = loaded.net(images)
-        fast = torch.from_numpy(loaded.fast(images))
-    assert torch.allclose(fast, expected, atol=1e-4)
-    assert (fast.argmax(1) == expected.argmax(1)).all()
-    assert not loaded.net.training  # and the trained net is left as it was
+    assert loaded.fast.precision == "float32"
+    assert torch.allclose(torch.from_numpy(loaded.fast(images)), expected, atol=1e-4)
