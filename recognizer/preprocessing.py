@@ -11,6 +11,7 @@ import base64
 import binascii
 import io
 import re
+import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -122,10 +123,17 @@ _JPEG_REDUCED = {
     8: cv2.IMREAD_REDUCED_GRAYSCALE_8,
 }
 _PNG_CHANNELS = {0: 1, 2: 3, 3: 4, 4: 4, 6: 4}  # by colour type, as OpenCV decodes them
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 def _image_header(data: bytes) -> tuple[str, int, int, int]:
     """Format, width, height and the bytes decoding would take, read from the header alone."""
+    if data[:8] == _PNG_SIGNATURE and data[12:16] == b"IHDR" and len(data) >= 26:
+        # A PNG's size, depth and colour type sit at fixed places in its first chunk; reading
+        # them here is a tenth of a millisecond less a guess than asking Pillow.
+        width, height = struct.unpack(">II", data[16:24])
+        bit_depth, colour_type = data[24], data[25]
+        return "PNG", width, height, width * height * _PNG_CHANNELS.get(colour_type, 4) * (2 if bit_depth == 16 else 1)
     try:
         with Image.open(io.BytesIO(data)) as header:
             fmt, (width, height) = header.format, header.size
@@ -137,10 +145,7 @@ def _image_header(data: bytes) -> tuple[str, int, int, int]:
         raise PreprocessingError("image could not be decoded as PNG or JPEG") from None
     if fmt not in FORMATS:
         raise PreprocessingError(f"image must be PNG or JPEG, not {fmt}")
-    if fmt == "PNG":
-        bit_depth, colour_type = data[24], data[25]  # IHDR, which Pillow has just read
-        cost = width * height * _PNG_CHANNELS.get(colour_type, 4) * (2 if bit_depth == 16 else 1)
-    elif progressive:
+    if progressive:
         # libjpeg keeps every DCT coefficient of a progressive JPEG (2 bytes each), even reduced.
         cost = width * height * layers * 2
     else:
