@@ -34,7 +34,7 @@ class RunOptions:
     # MNIST each epoch beside the oversampled corrections and the MNIST images most like them,
     # at a low peak rate, distilled from the active model, without the synthetic writing styles,
     # so it forgets little of what it knew (see the README's recipe table).
-    epochs: int = _option(1, "passes over the training data", form=True)
+    epochs: int = _option(2, "passes over the training data", form=True)
     mnist_per_epoch: int = _option(
         40_000, "MNIST images drawn afresh at random for each epoch when fine-tuning (0, and always from scratch: all of them)"
     )
