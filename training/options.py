@@ -30,7 +30,8 @@ def _option(default: Any, help: str, *, form: bool = False, flag: str | None = N
 
 @dataclass(frozen=True)
 class RunOptions:
-    # What to train. The default fine-tunes the active model briefly: a fresh random part of
+    # What to train. The default fine-tunes the active model briefly (2 epochs: one halved the
+    # error on the users' other drawings in 1 offline case of 5, two in 3): a fresh random part of
     # MNIST each epoch beside the oversampled corrections and the MNIST images most like them,
     # at a low peak rate, distilled from the active model, without the synthetic writing styles,
     # so it forgets little of what it knew (see the README's recipe table).
