@@ -59,6 +59,17 @@ def post_worker_init(worker) -> None:
     torch.set_num_threads(TORCH_THREADS)
     cv2.setNumThreads(TORCH_THREADS)
     worker.log.info("worker %s: torch threads %s, interop threads %s", worker.pid, torch.get_num_threads(), torch.get_num_interop_threads())
+    # Load (and quantize) the model now, not in the first request, which would wait about a second.
+    from django.db import connections
+
+    from recognizer.registry import ModelUnavailable, active_model
+
+    try:
+        worker.log.info("worker %s: serving model %s", worker.pid, active_model().version)
+    except ModelUnavailable as error:  # the worker still answers; health says what is wrong
+        worker.log.warning("worker %s: no model to serve: %s", worker.pid, error)
+    finally:
+        connections.close_all()
 
 
 def child_exit(server, worker) -> None:
