@@ -16,11 +16,13 @@ Everything happens in a fresh database and model folder (the shipped model start
 """
 
 import argparse
+import json
 import random
 import shlex
 import sqlite3
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 from bench.pendigits import replay_in_browser, report, summary
@@ -41,6 +43,20 @@ def halves(digits: list[PenDigit], seed: int) -> tuple[list[PenDigit], list[PenD
         teach += group[: len(group) // 2]
         test += group[len(group) // 2 :]
     return sorted(teach, key=lambda d: d.index), sorted(test, key=lambda d: d.index)
+
+
+def serving_what_is_active(url: str, database: Path, limit_s: float = 60) -> None:
+    """Wait until the server answers with the model the run left active (it looks at most once
+    a second, and a new model takes it a moment to load): the test half must be read by it alone."""
+    with sqlite3.connect(database) as db:
+        row = db.execute("SELECT version FROM recognizer_modelversion WHERE active").fetchone()
+    if row is None:
+        return  # the shipped model is still active
+    started = time.monotonic()
+    while json.loads(urllib.request.urlopen(f"{url}/api/health/", timeout=10).read())["model"]["version"] != row[0]:
+        if time.monotonic() - started > limit_s:
+            raise RuntimeError(f"the server did not serve {row[0]} within {limit_s:.0f} s")
+        time.sleep(0.2)
 
 
 def main() -> None:
@@ -74,6 +90,7 @@ def main() -> None:
 
         epochs = ["--epochs", str(args.epochs)] if args.epochs else []
         manage("train_digits", *epochs, "--no-progress", *shlex.split(args.train_args), env=env)
+        serving_what_is_active(url, workdir / "db.sqlite3")
 
         after = replay_in_browser(test, url=url, seed=args.seed, workers=args.workers)
         print(report(summary(after, time.perf_counter() - started), "test half, after"))
