@@ -24,6 +24,7 @@ def main() -> None:
     from recognizer.registry import model_load
     from recognizer.services import SURE_THRESHOLD
     from training.data import mnist_load
+    from training.trainer import probabilities
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", type=Path, default=None, help="a model file (default: the shipped model)")
@@ -32,10 +33,9 @@ def main() -> None:
     print(f"model {model.version}, served in {model.fast.precision}")
 
     def compare(name: str, images: np.ndarray, labels: torch.Tensor) -> None:
-        x = normalize(torch.from_numpy(images).unsqueeze(1).float() / 255)
-        with torch.inference_mode():
-            trained = torch.softmax(model.net(x) / model.temperature, dim=1)
-        served = torch.softmax(torch.from_numpy(model.fast(x)) / model.temperature, dim=1)
+        images = torch.from_numpy(images)
+        trained = probabilities(model.net, images, temperature=model.temperature)
+        served = torch.softmax(torch.from_numpy(model.fast(normalize(images))) / model.temperature, dim=1)
         differ = (trained.argmax(1) != served.argmax(1)).sum()
         sure_differs = ((trained.max(1).values >= SURE_THRESHOLD) != (served.max(1).values >= SURE_THRESHOLD)).sum()
         gap = (trained - served).abs().max(1).values

@@ -4,16 +4,16 @@
 For one drawing on one thread the network takes 0.17 ms in 8-bit against 0.44 ms in 32-bit
 floats (0.82-1.05 ms in PyTorch): ONNX Runtime runs the 3x3 convolutions as integer kernels
 (AVX2/AVX-512 VNNI) with batch norm and ReLU fused in. On the shipped model it reads the same
-digit as the trained net for all but 2 of MNIST's 10,000 test images and 1 of the 7,494 pen
-digits (README, "Where the time goes"). Training, the gate and every evaluation keep the
-PyTorch net.
+digit as the trained net for all but 1 of MNIST's 10,000 test images and 1 of the 7,494 pen
+digits (`python -m bench.quantized`; README, "Where the time goes"). Training, the gate and
+every evaluation keep the PyTorch net.
 
 Static quantization needs the range of every layer's activations: they are measured on
 `CALIBRATION_DRAWINGS` scribbles drawn by the site's own stroke renderer (`calibration_inputs`),
 the same for every process, so a web machine needs no dataset. A net whose 8-bit copy reads
 those scribbles differently from the net itself (`MIN_AGREEMENT`) is served in 32-bit floats.
 
-Each process prepares the net it loaded (about 0.2 s), so a model file or a database row stays
+Each process prepares the net it loaded (about 0.3 s), so a model file or a database row stays
 the one store of record: safetensors weights, no second format to keep in step.
 """
 
@@ -50,16 +50,14 @@ class OnnxNet:
     (numpy or torch) -> (N, 10) float32 logits (numpy). Threads: torch's, when it is built (one
     per gunicorn worker; gunicorn.conf.py). `precision` says what runs: "int8" or "float32"."""
 
-    def __init__(self, net: DigitNet, *, quantize: bool = True):
+    def __init__(self, net: DigitNet):
         with _PREPARING:
-            self._prepare(net, quantize=quantize)
+            self._prepare(net)
 
-    def _prepare(self, net: DigitNet, *, quantize: bool) -> None:
+    def _prepare(self, net: DigitNet) -> None:
         float_model = _export(net)
         self.precision = "float32"
         self.session = _session(float_model)
-        if not quantize:
-            return
         calibration = calibration_inputs()
         try:
             quantized = _session(_quantize(float_model, calibration))
@@ -143,7 +141,7 @@ def calibration_inputs() -> np.ndarray:
             strokes.append(np.stack([np.interp(along, np.linspace(0, 1, turns), corners[:, k]) for k in (0, 1)], axis=1))
         if (image := strokes_to_input(strokes).image) is not None:
             images.append(image)
-    return normalize(torch.from_numpy(np.stack(images)).unsqueeze(1).float() / 255).numpy()
+    return normalize(torch.from_numpy(np.stack(images))).numpy()
 
 
 class _quiet_hints:

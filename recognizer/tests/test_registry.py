@@ -229,7 +229,7 @@ def _drawings_as_inputs() -> torch.Tensor:
     from recognizer.tests.drawings import STROKES, strokes
 
     images = [strokes_to_input(strokes(d, height=h)).image for d in STROKES for h in (0.15, 0.4, 0.8)]
-    return normalize(torch.from_numpy(np.stack(images)).unsqueeze(1).float() / 255)
+    return normalize(torch.from_numpy(np.stack(images)))
 
 
 def test_the_serving_net_reads_drawings_as_the_trained_net_does_in_8_bits(settings):
