@@ -58,6 +58,12 @@ class RunOptions:
     use_feedback: bool = _option(True, "train on the users' drawings too, not only MNIST", flag="feedback")
     approved_only: bool = _option(False, "only approved samples (default: every one not rejected)", form=True)
     feedback_share: float = _option(0.1, "share of each epoch made of the users' drawings, each seen at most 100 times")
+    redraws: int = _option(
+        0, "variants of each user's drawing drawn again from its strokes, each stroke moved a little (training/redraw.py); they share the drawing's repeats"
+    )
+    users_augment: float = _option(
+        1.0, "strength of the augmentation of the users' drawings (turn, slant, scale, wobble, stroke width), MNIST's being 1 (0: none)"
+    )
     look_alikes: int = _option(
         10, "when fine-tuning, MNIST images of other digits most like each user's drawing, replayed as often in all as the drawings (0: none)"
     )

@@ -39,6 +39,7 @@ from training.data import Digits, mnist_load, split
 from training.models import TrainingRun
 from training.calibration import temperature_fit
 from training.options import RunOptions
+from training.redraw import samples_redraw
 from training.trainer import EpochReport, FitConfig, FitResult, fit, logits, look_alikes_find, predictions
 
 MAX_REPEATS = 100  # a correction is seen at most this often per epoch, so none is memorised
@@ -193,6 +194,8 @@ class RunData:
     mnist_val: Digits
     mnist_test: Digits
     feedback_train: Digits  # the users' drawings trained on
+    feedback_redrawn: Digits  # variants of them drawn again from their strokes (training.redraw)
+    redrawn_of: torch.Tensor  # for each variant, the index of its drawing in feedback_train
     corrections_test: Digits  # held out: drawings the model got wrong
     confirmed_test: Digits  # held out: right guesses the users confirmed
     train_sample_ids: list[int]
@@ -255,10 +258,11 @@ def _load_data(o: RunOptions, progress: "_Progress") -> RunData:
     train = [s for s, h in zip(samples, held) if not h]
     corrections = [s for s, h in zip(samples, held) if h and s.is_correction]
     confirmed = [s for s, h in zip(samples, held) if h and not s.is_correction]
+    redrawn, redrawn_of = samples_redraw(samples=train, count=o.redraws, seed=o.seed)
     data = RunData(
         mnist_train=mnist_train, mnist_val=mnist_val, mnist_test=mnist_test,
-        feedback_train=_digits(train), corrections_test=_digits(corrections), confirmed_test=_digits(confirmed),
-        train_sample_ids=[s.pk for s in train],
+        feedback_train=_digits(train), feedback_redrawn=redrawn, redrawn_of=redrawn_of,
+        corrections_test=_digits(corrections), confirmed_test=_digits(confirmed), train_sample_ids=[s.pk for s in train],
     )  # fmt: skip
     progress.say(
         f"training on MNIST ({len(mnist_train)} images, {min(o.mnist_per_epoch or len(mnist_train), len(mnist_train))} an epoch) and "
@@ -270,6 +274,7 @@ def _load_data(o: RunOptions, progress: "_Progress") -> RunData:
 
 def _digits(samples) -> Digits:
     return Digits.from_arrays([s.input_array() for s in samples], [s.label for s in samples])
+
 
 
 def _active_or_none(*, required: bool) -> LoadedModel | None:
@@ -311,6 +316,11 @@ def _fit(run: TrainingRun, o: RunOptions, data: RunData, base: LoadedModel | Non
     net = DigitNet(width=o.width) if o.from_scratch else copy.deepcopy(base.net)
     per_epoch = min(o.mnist_per_epoch or len(data.mnist_train), len(data.mnist_train))
     repeats = feedback_repeats(mnist=per_epoch, feedback=len(data.feedback_train), share=o.feedback_share)
+    # A drawing and its variants share the drawing's repeats: more kinds of it, not more of it.
+    drawings = len(data.feedback_train)
+    owner = torch.cat([torch.arange(drawings), data.redrawn_of])
+    pictures = 1 + torch.bincount(data.redrawn_of, minlength=drawings)
+    each = (repeats / pictures[owner]).round().clamp_min(1).long() if repeats else torch.zeros(len(owner), dtype=torch.long)
     look_alikes = None
     if o.look_alikes:  # resolved options: 0 from scratch, and fine-tuning always has a base
         progress.say(f"finding the MNIST images most like the users' drawings among {per_epoch}")
@@ -323,6 +333,7 @@ def _fit(run: TrainingRun, o: RunOptions, data: RunData, base: LoadedModel | Non
         look_alikes = among[found]
     progress.say(
         f"fitting: {o.epochs} epochs, peak rate {o.lr:g}, each user's drawing {repeats}x an epoch"
+        + (f" ({len(data.feedback_redrawn)} variants drawn again from strokes among them)" if len(data.feedback_redrawn) else "")
         + (f", beside {len(look_alikes)} MNIST look-alikes" if look_alikes is not None else "")
     )
 
@@ -346,10 +357,11 @@ def _fit(run: TrainingRun, o: RunOptions, data: RunData, base: LoadedModel | Non
         return figures
 
     result = fit(
-        net, mnist=data.mnist_train, extra=data.feedback_train, extra_repeats=repeats, val=data.mnist_val, look_alikes=look_alikes,
+        net, mnist=data.mnist_train, extra=Digits.concat([data.feedback_train, data.feedback_redrawn]), extra_repeats=each,
+        val=data.mnist_val, look_alikes=look_alikes,
         augment=Augment(**o.augment), teacher=None if o.from_scratch else base.net,
         config=FitConfig(
-            epochs=o.epochs, batch_size=o.batch_size, lr=o.lr, mnist_per_epoch=o.mnist_per_epoch, distill=o.distill, keep=o.keep, freeze_bn=o.freeze_bn,
+            epochs=o.epochs, batch_size=o.batch_size, lr=o.lr, mnist_per_epoch=o.mnist_per_epoch, distill=o.distill, keep=o.keep, freeze_bn=o.freeze_bn, users_augment=o.users_augment,
             seed=o.seed, device=o.device, progress=o.progress,
         ),
         on_epoch=on_epoch, on_step=on_step,
@@ -419,6 +431,7 @@ def _publish(run, o, data, result, before, after, promote, decision, seconds) ->
         "mnist_test": len(data.mnist_test),
         "epochs": [{"epoch": r.epoch, "loss": r.loss, "seconds": r.seconds, **r.extra} for r in result.epochs],
         "best_epoch": result.best_epoch,
+        "redrawn": len(data.feedback_redrawn),
         "confusion": {
             name: {"before": confusion(getattr(before, name), labels) if before else None, "after": confusion(getattr(after, name), labels)}
             for name, labels in (("mnist", data.mnist_test), ("corrections", data.corrections_test))

@@ -33,6 +33,7 @@ class FitConfig:
     freeze_bn: bool = False  # keep batch norm's statistics as they are (fine-tuning)
     temperature: float = 2.0  # softens the teacher's answers for distillation
     keep: float = 1.0  # share of the fine-tuned weights kept after each epoch; the rest is the teacher's
+    users_augment: float = 1.0  # strength of the augmentation of `extra` (the users' drawings), MNIST's being 1
     seed: int = 0
     device: str = "cpu"
     progress: bool = True
@@ -63,7 +64,7 @@ def fit(
     *,
     mnist: Digits,
     extra: Digits,
-    extra_repeats: int,
+    extra_repeats: int | torch.Tensor,
     val: Digits,
     look_alikes: torch.Tensor | None = None,
     augment: Augment,
@@ -73,7 +74,7 @@ def fit(
     on_step: Callable[[int, int, int], None] | None = None,
 ) -> FitResult:
     """Train `net` in place on MNIST plus `extra` (the corrections), each of them `extra_repeats`
-    times an epoch. `on_epoch` may evaluate more and return figures to keep with the epoch;
+    times an epoch (one count for all, or one each). `on_epoch` may evaluate more and return figures to keep with the epoch;
     `on_step(epoch, step, steps)` is called before every step and may raise to stop the run."""
     device = torch.device(config.device)
     torch.manual_seed(config.seed)
@@ -84,7 +85,9 @@ def fit(
     train = Digits.concat([mnist, extra])
     images, labels = train.images.to(device), train.labels.to(device)
     per_epoch = min(config.mnist_per_epoch or len(mnist), len(mnist))
-    extra_index = torch.arange(len(mnist), len(train), device=device).repeat_interleave(extra_repeats)
+    extra_index = torch.arange(len(mnist), len(train), device=device).repeat_interleave(
+        extra_repeats.to(device) if isinstance(extra_repeats, torch.Tensor) else extra_repeats
+    )
     if look_alikes is not None and len(look_alikes):
         # As many look-alikes in all as drawings of the users: both sides of each boundary.
         times = max(1, round(len(extra_index) / len(look_alikes)))
@@ -112,7 +115,8 @@ def fit(
             if on_step:
                 on_step(epoch, step, steps)
             batch = order[step * config.batch_size : (step + 1) * config.batch_size]
-            x = augment(images[batch].unsqueeze(1).float() / 255.0, labels[batch], gen)
+            strength = torch.where(batch < len(mnist), 1.0, config.users_augment)
+            x = augment(images[batch].unsqueeze(1).float() / 255.0, labels[batch], gen, strength)
             x = normalize(x).contiguous(memory_format=torch.channels_last)
             loss = _loss(net, teacher, x, labels[batch], is_mnist=batch < len(mnist), config=config)
             optimizer.zero_grad(set_to_none=True)

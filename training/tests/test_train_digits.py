@@ -99,3 +99,18 @@ def test_corrections_teach_the_model_a_kind_of_drawing_it_got_wrong(mnist_dir):
     assert f"held-out corrections {round(run.feedback_accuracy_before * run.feedback_holdout)} -> " in run.decision
     assert sum(digit_predict(image=image).digit == 8 for image in unseen) >= 17  # new drawings of that kind
     assert run.mnist_accuracy > run.mnist_accuracy_before - 0.01  # without forgetting MNIST
+
+
+def test_a_run_with_redraws_trains_on_variants_of_each_drawing_with_strokes(mnist_dir):
+    rng = random.Random(1)
+    for _ in range(12):  # a 1 with a long lead-in, which the shipped model may read as 7
+        top = (rng.uniform(150, 250), rng.uniform(60, 100))
+        strokes = [[[top[0] - rng.uniform(60, 120), top[1] + rng.uniform(30, 70)], list(top), [top[0] + rng.uniform(-10, 10), top[1] + 250]]]
+        sample_create(strokes=strokes, label=1)
+    sample_create(image=eastern_arabic_eight(rng), label=8)  # no strokes: not redrawn
+
+    run = train(mnist_dir, "--limit", "300", "--epochs", "1", "--redraws", "3", "--mnist-tolerance", "100")
+
+    assert run.status in (TrainingRun.Status.PROMOTED, TrainingRun.Status.CANDIDATE) and run.error == ""
+    trained = run.samples.all()
+    assert run.report["redrawn"] == 3 * sum(1 for sample in trained if sample.strokes) > 0
