@@ -80,6 +80,11 @@ def main() -> None:
         help="store the corrections in an order shuffled with this seed, as the browser's pages interleave them; "
         "which are held out follows the order (default: in the drawings' order)",
     )  # fmt: skip
+    parser.add_argument(
+        "--confirm", type=float, default=0.0,
+        help="share of the right guesses on the teaching half that the user confirms with Yes, stored beside the "
+        "corrections (default: 0, as in bench.feedback_loop: only wrong guesses are stored)",
+    )  # fmt: skip
     run_options.add_arguments(parser, parsers=PARSERS)
     args = parser.parse_args()
     options = run_options.from_arguments(vars(args))
@@ -88,12 +93,21 @@ def main() -> None:
     teach, test = halves(stratified_subset(load_digits(), args.per_writer_digit, args.seed), args.seed)
     teach_inputs, test_inputs = model_inputs(teach, args.seed), model_inputs(test, args.seed)
     before = read(test, test_inputs)
-    wrong = [d for d, right in zip(teach, read(teach, teach_inputs)) if not right]
+    right = read(teach, teach_inputs)
+    wrong = [d for d, r in zip(teach, right) if not r]
+    # Which right guesses the user confirms: a coin per drawing, whatever the arrival order.
+    confirmed = [d for d, r in zip(teach, right) if r and random.Random(f"{args.seed}-{d.index}").random() < args.confirm]
+    chosen = {d.index for d in wrong + confirmed}
+    stored = [d for d in teach if d.index in chosen]
     if args.arrival is not None:
-        random.Random(args.arrival).shuffle(wrong)
-    for digit in wrong:
+        random.Random(args.arrival).shuffle(stored)
+    for digit in stored:
         sample_create(strokes=layout(digit, args.seed), label=digit.label)
-    print(f"seed {args.seed}: {len(teach)} digits taught, {len(wrong)} corrections stored; test half {before.mean():.2%} before", flush=True)
+    print(
+        f"seed {args.seed}: {len(teach)} digits taught, {len(wrong)} corrections and {len(confirmed)} confirmed right guesses "
+        f"stored; test half {before.mean():.2%} before",
+        flush=True,
+    )
 
     started, cpu_started = time.perf_counter(), time.process_time()
     run = training_run_start(options=options.resolved(), log=print)
@@ -108,8 +122,10 @@ def main() -> None:
         "seed": args.seed,
         "arrival": args.arrival,
         "corrections": len(wrong),
+        "confirmed": len(confirmed),
         "trained_on": run.feedback_samples,
         "held_out": run.feedback_holdout,
+        "confirmed_held_out": run.confirmed_holdout,
         "test_before": before.mean(),
         "test_after": after.mean(),
         "errors_before": int((~before).sum()),
@@ -129,7 +145,10 @@ def main() -> None:
     }
     print()
     print(f"recipe: {figures['label']}")
-    print(f"corrections: {len(wrong)} stored, {run.feedback_samples} trained on, {run.feedback_holdout} held out")
+    print(
+        f"users' drawings: {len(wrong)} corrections and {len(confirmed)} confirmed stored, {run.feedback_samples} trained on; "
+        f"held out: {run.feedback_holdout} corrections, {run.confirmed_holdout} confirmed"
+    )
     print(
         f"test half: {figures['test_before']:.2%} -> {figures['test_after']:.2%} (errors {figures['errors_before']} -> "
         f"{figures['errors_after']}, x{figures['errors_before'] / max(figures['errors_after'], 1):.2f} fewer)"
