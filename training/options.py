@@ -57,7 +57,10 @@ class RunOptions:
     # The users' drawings.
     use_feedback: bool = _option(True, "train on the users' drawings too, not only MNIST", flag="feedback")
     approved_only: bool = _option(False, "only approved samples (default: every one not rejected)", form=True)
-    feedback_share: float = _option(0.1, "share of each epoch made of the users' drawings, each seen at most 100 times")
+    feedback_share: float = _option(0.1, "share of each epoch made of the users' corrections, each seen at most 100 times")
+    confirmed_share: float = _option(
+        0.05, "share of each epoch made of the right guesses the users confirmed, each seen at most 100 times"
+    )
     redraws: int = _option(
         0, "variants of each user's drawing drawn again from its strokes, each stroke moved a little (training/redraw.py); they share the drawing's repeats"
     )

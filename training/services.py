@@ -194,6 +194,7 @@ class RunData:
     mnist_val: Digits
     mnist_test: Digits
     feedback_train: Digits  # the users' drawings trained on
+    feedback_is_correction: torch.Tensor  # for each of them: a correction (True) or a confirmed right guess
     feedback_redrawn: Digits  # variants of them drawn again from their strokes (training.redraw)
     redrawn_of: torch.Tensor  # for each variant, the index of its drawing in feedback_train
     corrections_test: Digits  # held out: drawings the model got wrong
@@ -261,7 +262,8 @@ def _load_data(o: RunOptions, progress: "_Progress") -> RunData:
     redrawn, redrawn_of = samples_redraw(samples=train, count=o.redraws, seed=o.seed)
     data = RunData(
         mnist_train=mnist_train, mnist_val=mnist_val, mnist_test=mnist_test,
-        feedback_train=_digits(train), feedback_redrawn=redrawn, redrawn_of=redrawn_of,
+        feedback_train=_digits(train), feedback_is_correction=torch.tensor([s.is_correction for s in train], dtype=torch.bool),
+        feedback_redrawn=redrawn, redrawn_of=redrawn_of,
         corrections_test=_digits(corrections), confirmed_test=_digits(confirmed), train_sample_ids=[s.pk for s in train],
     )  # fmt: skip
     progress.say(
@@ -315,24 +317,27 @@ def _record_start(run: TrainingRun, data: RunData, base: LoadedModel | None, bef
 def _fit(run: TrainingRun, o: RunOptions, data: RunData, base: LoadedModel | None, progress: "_Progress") -> FitResult:
     net = DigitNet(width=o.width) if o.from_scratch else copy.deepcopy(base.net)
     per_epoch = min(o.mnist_per_epoch or len(data.mnist_train), len(data.mnist_train))
-    repeats = feedback_repeats(mnist=per_epoch, feedback=len(data.feedback_train), share=o.feedback_share)
+    is_correction = data.feedback_is_correction
+    repeats, confirmed_repeats = users_repeats(data=data, options=o)
+    per_drawing = torch.where(is_correction, repeats, confirmed_repeats)
     # A drawing and its variants share the drawing's repeats: more kinds of it, not more of it.
     drawings = len(data.feedback_train)
     owner = torch.cat([torch.arange(drawings), data.redrawn_of])
     pictures = 1 + torch.bincount(data.redrawn_of, minlength=drawings)
-    each = (repeats / pictures[owner]).round().clamp_min(1).long() if repeats else torch.zeros(len(owner), dtype=torch.long)
+    each = torch.where(per_drawing[owner] > 0, (per_drawing[owner] / pictures[owner]).round().clamp_min(1), 0).long()
     look_alikes = None
     if o.look_alikes:  # resolved options: 0 from scratch, and fine-tuning always has a base
         progress.say(f"finding the MNIST images most like the users' drawings among {per_epoch}")
         # Among a random part of MNIST the size of an epoch's: reading all 55,000 would take a minute.
         among = torch.randperm(len(data.mnist_train), generator=torch.Generator().manual_seed(o.seed))[:per_epoch]
         found = look_alikes_find(
-            base.net, data.mnist_train.take(among), data.feedback_train.labels, per_drawing=o.look_alikes, device=o.device,
+            base.net, data.mnist_train.take(among), data.feedback_train.labels[is_correction], per_drawing=o.look_alikes, device=o.device,
             desc="reading MNIST for look-alikes" if o.progress else "",
         )
         look_alikes = among[found]
     progress.say(
-        f"fitting: {o.epochs} epochs, peak rate {o.lr:g}, each user's drawing {repeats}x an epoch"
+        f"fitting: {o.epochs} epochs, peak rate {o.lr:g}, each correction {repeats}x an epoch"
+        + (f", each confirmed right guess {confirmed_repeats}x" if confirmed_repeats else "")
         + (f" ({len(data.feedback_redrawn)} variants drawn again from strokes among them)" if len(data.feedback_redrawn) else "")
         + (f", beside {len(look_alikes)} MNIST look-alikes" if look_alikes is not None else "")
     )
@@ -432,6 +437,7 @@ def _publish(run, o, data, result, before, after, promote, decision, seconds) ->
         "epochs": [{"epoch": r.epoch, "loss": r.loss, "seconds": r.seconds, **r.extra} for r in result.epochs],
         "best_epoch": result.best_epoch,
         "redrawn": len(data.feedback_redrawn),
+        "repeats": dict(zip(("corrections", "confirmed"), users_repeats(data=data, options=o))),
         "confusion": {
             name: {"before": confusion(getattr(before, name), labels) if before else None, "after": confusion(getattr(after, name), labels)}
             for name, labels in (("mnist", data.mnist_test), ("corrections", data.corrections_test))
@@ -500,6 +506,18 @@ class _Progress:
 
 
 # -- figures ----------------------------------------------------------------------------------
+
+
+def users_repeats(*, data: RunData, options: RunOptions) -> tuple[int, int]:
+    """How often each correction, and each confirmed right guess, is seen an epoch. Each kind has
+    its own share of the epoch, so users who press "Yes" often do not dilute the corrections."""
+    per_epoch = min(options.mnist_per_epoch or len(data.mnist_train), len(data.mnist_train))
+    corrections = int(data.feedback_is_correction.sum())
+    confirmed = len(data.feedback_is_correction) - corrections
+    return (
+        feedback_repeats(mnist=per_epoch, feedback=corrections, share=options.feedback_share),
+        feedback_repeats(mnist=per_epoch, feedback=confirmed, share=options.confirmed_share),
+    )
 
 
 def feedback_repeats(*, mnist: int, feedback: int, share: float) -> int:

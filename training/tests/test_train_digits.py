@@ -9,6 +9,7 @@ from torchvision.datasets import MNIST
 
 from feedback.models import Sample
 from feedback.services import sample_create
+from feedback.tests.factories import SampleFactory
 from recognizer.registry import active_model, checkpoint_path, model_load, version_path
 from recognizer.services import digit_predict
 from recognizer.tests.drawings import CANVAS, png
@@ -114,3 +115,21 @@ def test_a_run_with_redraws_trains_on_variants_of_each_drawing_with_strokes(mnis
     assert run.status in (TrainingRun.Status.PROMOTED, TrainingRun.Status.CANDIDATE) and run.error == ""
     trained = run.samples.all()
     assert run.report["redrawn"] == 3 * sum(1 for sample in trained if sample.strokes) > 0
+
+
+def test_confirmed_right_guesses_do_not_dilute_the_corrections(mnist_dir):
+    # 300 MNIST images an epoch: corrections make up 10% of it (about 33 showings) and the
+    # confirmed right guesses 5% (about 16), however many of each there are.
+    for _ in range(6):
+        SampleFactory(label=1, guess=7)
+    for index in range(40):
+        SampleFactory(label=index % 10)
+
+    run = train(mnist_dir, "--limit", "300", "--epochs", "1", "--holdout", "0", "--mnist-tolerance", "100")
+
+    trained = list(run.samples.all())
+    corrections = sum(sample.is_correction for sample in trained)
+    confirmed = len(trained) - corrections
+    assert corrections == 6 and confirmed == 40
+    # 40 confirmed drawings in one pool with the 6 corrections would leave each correction 1 showing.
+    assert run.report["repeats"] == {"corrections": round(300 / 9 / 6), "confirmed": 1}
