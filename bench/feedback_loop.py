@@ -65,6 +65,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed for the halves and the layout (default: 0)")
     parser.add_argument("--epochs", type=int, default=None, help="train_digits --epochs (default: the command's own default)")
     parser.add_argument("--train-args", default="", help='more train_digits flags, e.g. "--holdout 0.1" (default: none)')
+    parser.add_argument(
+        "--confirm", type=float, default=0.0,
+        help='share of the right guesses on the teaching half that the user confirms ("Yes"; default: 0, only wrong guesses are answered)',
+    )  # fmt: skip
     parser.add_argument("--workers", type=int, default=4, help="browser pages drawing at once (default: %(default)s)")
     parser.add_argument("--workdir", type=Path, default=None, help="where the fresh database and models go (default: a temporary folder)")
     args = parser.parse_args()
@@ -83,10 +87,10 @@ def main() -> None:
         before = replay_in_browser(test, url=url, seed=args.seed, workers=args.workers)
         print(report(summary(before, time.perf_counter() - started), "test half, before"), flush=True)
 
-        taught = replay_in_browser(teach, url=url, seed=args.seed, teach=True, workers=args.workers)
+        taught = replay_in_browser(teach, url=url, seed=args.seed, teach=True, workers=args.workers, confirm=args.confirm)
         corrections = sum(not r.right for r in taught)
         print(report(summary(taught, time.perf_counter() - started), "teaching half, as drawn"))
-        print(f"{corrections} corrections stored through the page", flush=True)
+        print(f"{corrections} corrections stored through the page" + (" (and the confirmed right guesses)" if args.confirm else ""), flush=True)
 
         epochs = ["--epochs", str(args.epochs)] if args.epochs else []
         manage("train_digits", *epochs, "--no-progress", *shlex.split(args.train_args), env=env)
@@ -100,13 +104,15 @@ def main() -> None:
             "SELECT status, model_version, mnist_accuracy_before, mnist_accuracy, feedback_samples, feedback_holdout, "
             "feedback_accuracy_before, feedback_accuracy FROM training_trainingrun ORDER BY id DESC LIMIT 1"
         ).fetchone()
-        stored = db.execute("SELECT COUNT(*) FROM feedback_sample").fetchone()[0]
+        stored = db.execute("SELECT COUNT(*) FROM feedback_sample WHERE label != guess").fetchone()[0]
+        confirmed = db.execute("SELECT COUNT(*) FROM feedback_sample WHERE label = guess").fetchone()[0]
     status, version, mnist_before, mnist_after, trained_on, held_out, fb_before, fb_after = run
     error_before = 1 - summary(before, 0)["accuracy"]
     error_after = 1 - summary(after, 0)["accuracy"]
     served = {r.model for r in after}
     print()
-    print(f"corrections: {corrections} made on the page, {stored} stored, {trained_on} trained on, {held_out} held out")
+    print(f"corrections: {corrections} made on the page, {stored} stored, {held_out} held out; {confirmed} confirmed right guesses stored")
+    print(f"users' drawings trained on: {trained_on}")
     print(f"training run: {status}, model {version}; the server answered the test half with {', '.join(sorted(served))}")
     print(f"MNIST test: {mnist_before:.2%} -> {mnist_after:.2%} ({(mnist_after - mnist_before) * 100:+.2f} points)")
     if fb_before is not None:

@@ -20,6 +20,7 @@ differ from the browser's by the canvas's own anti-aliasing.
 import argparse
 import json
 import os
+import random
 import time
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
@@ -47,20 +48,23 @@ class Result:
 
 
 def replay_in_browser(
-    digits: list[PenDigit], *, url: str, seed: int, teach: bool = False, workers: int = 1, progress: bool = True, send: str = "strokes"
+    digits: list[PenDigit], *, url: str, seed: int, teach: bool = False, workers: int = 1, progress: bool = True, send: str = "strokes",
+    confirm: float = 0.0,
 ) -> list[Result]:
     """Draw each digit on the page; with `teach`, correct each wrong guess the way a person
-    would, by pressing the right digit key, and wait until the page has stored it.
+    would, by pressing the right digit key, and wait until the page has stored it; and confirm
+    a `confirm` share of the right guesses (a coin per drawing), with "Yes" where the page
+    offers it and with the digit's key where it named two.
 
     Chromium delivers one mouse move per frame (60 a second), as a real mouse does, so one page
     is slow but idle; `workers` pages, each in its own browser and process, share the digits.
     """
     if workers <= 1:
-        return _replay_on_one_page(digits, url=url, seed=seed, teach=teach, progress=progress, send=send)
+        return _replay_on_one_page(digits, url=url, seed=seed, teach=teach, progress=progress, send=send, confirm=confirm)
     chunks = [digits[i::workers] for i in range(workers)]
     with ProcessPoolExecutor(workers) as pool:
         futures = [
-            pool.submit(_replay_on_one_page, chunk, url=url, seed=seed, teach=teach, progress=progress and i == 0, send=send)
+            pool.submit(_replay_on_one_page, chunk, url=url, seed=seed, teach=teach, progress=progress and i == 0, send=send, confirm=confirm)
             for i, chunk in enumerate(chunks)
         ]
         results = [result for future in futures for result in future.result()]
@@ -68,7 +72,7 @@ def replay_in_browser(
     return sorted(results, key=lambda r: order[r.index])
 
 
-def _replay_on_one_page(digits: list[PenDigit], *, url: str, seed: int, teach: bool, progress: bool, send: str) -> list[Result]:
+def _replay_on_one_page(digits: list[PenDigit], *, url: str, seed: int, teach: bool, progress: bool, send: str, confirm: float) -> list[Result]:
     from playwright.sync_api import expect, sync_playwright
 
     from bench.browser import Pad, launch
@@ -85,13 +89,17 @@ def _replay_on_one_page(digits: list[PenDigit], *, url: str, seed: int, teach: b
                 digit.index, digit.writer, digit.label, answer["digit"], answer["model"], size_band(digit, seed), answer["sure"]
             )
             results.append(result)
-            if teach and not result.right and result.guess is not None:
+            confirming = result.right and random.Random(f"{seed}-{digit.index}").random() < confirm
+            if teach and result.guess is not None and (not result.right or confirming):
                 # A person answers the guess they see: the key does nothing until the page shows it.
                 expect(page.get_by_role("group", name="The right digit").get_by_role("button").first).to_be_enabled()
                 with page.expect_response("**/api/feedback/") as saved:
-                    page.keyboard.press(str(digit.label))
+                    if confirming and result.sure:
+                        page.get_by_role("button", name="Yes, that's right").click()
+                    else:
+                        page.keyboard.press(str(digit.label))
                 if saved.value.status != 201:
-                    raise RuntimeError(f"the page could not store a correction: {saved.value.text()}")
+                    raise RuntimeError(f"the page could not store a drawing: {saved.value.text()}")
             pad.clear()
             if progress and number % 250 == 0:
                 print(f"  {number}/{len(digits)} on the first page: {_share(results):.2%} right so far", flush=True)
