@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.feedback_loop import halves
-from bench.pendigits import RESULTS
+from bench.pendigits import RESULTS, confirms
 from bench.pendigits_data import PenDigit, layout, load_digits, stratified_subset
 
 
@@ -95,8 +95,7 @@ def main() -> None:
     before = read(test, test_inputs)
     right = read(teach, teach_inputs)
     wrong = [d for d, r in zip(teach, right) if not r]
-    # Which right guesses the user confirms: a coin per drawing, whatever the arrival order.
-    confirmed = [d for d, r in zip(teach, right) if r and random.Random(f"{args.seed}-{d.index}").random() < args.confirm]
+    confirmed = [d for d, r in zip(teach, right) if r and confirms(d, seed=args.seed, share=args.confirm)]
     chosen = {d.index for d in wrong + confirmed}
     stored = [d for d in teach if d.index in chosen]
     if args.arrival is not None:

@@ -47,6 +47,12 @@ class Result:
         return self.guess == self.label
 
 
+def confirms(digit: PenDigit, *, seed: int, share: float) -> bool:
+    """Whether the person confirms this drawing's right guess: a coin per drawing and seed, the
+    same in the browser and offline, whatever order the drawings arrive in."""
+    return random.Random(f"{seed}-{digit.index}").random() < share
+
+
 def replay_in_browser(
     digits: list[PenDigit], *, url: str, seed: int, teach: bool = False, workers: int = 1, progress: bool = True, send: str = "strokes",
     confirm: float = 0.0,
@@ -89,7 +95,7 @@ def _replay_on_one_page(digits: list[PenDigit], *, url: str, seed: int, teach: b
                 digit.index, digit.writer, digit.label, answer["digit"], answer["model"], size_band(digit, seed), answer["sure"]
             )
             results.append(result)
-            confirming = result.right and random.Random(f"{seed}-{digit.index}").random() < confirm
+            confirming = result.right and confirms(digit, seed=seed, share=confirm)
             if teach and result.guess is not None and (not result.right or confirming):
                 # A person answers the guess they see: the key does nothing until the page shows it.
                 expect(page.get_by_role("group", name="The right digit").get_by_role("button").first).to_be_enabled()

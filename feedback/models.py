@@ -58,10 +58,14 @@ class Sample(models.Model):
         very function that serves, so training sees them as a guess would; an image-only
         sample keeps the input it was read as."""
         if self.strokes:
-            rendered = strokes_to_input([np.array(stroke, dtype=np.float64) for stroke in self.strokes]).image
+            rendered = strokes_to_input(self.stroke_arrays()).image
             if rendered is not None:
                 return rendered
         return self.stored_input()
+
+    def stroke_arrays(self) -> list[np.ndarray]:
+        """The stored strokes as (n, 2) float arrays of x, y points; none for an image."""
+        return [np.array(stroke, dtype=np.float64).reshape(-1, 2) for stroke in self.strokes or []]
 
     def stored_input(self) -> np.ndarray:
         """The 28x28 input as the model read it when it guessed, ink bright."""

@@ -68,7 +68,7 @@ class RunOptions:
         1.0, "strength of the augmentation of the users' drawings (turn, slant, scale, wobble, stroke width), MNIST's being 1 (0: none)"
     )
     look_alikes: int = _option(
-        10, "when fine-tuning, MNIST images of other digits most like each user's drawing, replayed as often in all as the drawings (0: none)"
+        10, "when fine-tuning, MNIST images of other digits most like each correction, replayed as often in all as the corrections (0: none)"
     )
     holdout: float = _option(0.2, "share of the users' drawings never trained on, to judge models with")
     # The gate.

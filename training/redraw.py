@@ -71,8 +71,7 @@ def samples_redraw(*, samples, count: int, seed: int) -> tuple[Digits, torch.Ten
     for index, sample in enumerate(samples):
         if not (count and sample.strokes):
             continue
-        strokes = [np.array(stroke, dtype=np.float64).reshape(-1, 2) for stroke in sample.strokes]
-        variants = redrawn_inputs(strokes, count=count, rng=np.random.default_rng([seed, sample.pk]))
+        variants = redrawn_inputs(sample.stroke_arrays(), count=count, rng=np.random.default_rng([seed, sample.pk]))
         images += variants
         labels += [sample.label] * len(variants)
         owners += [index] * len(variants)

@@ -278,7 +278,6 @@ def _digits(samples) -> Digits:
     return Digits.from_arrays([s.input_array() for s in samples], [s.label for s in samples])
 
 
-
 def _active_or_none(*, required: bool) -> LoadedModel | None:
     try:
         return active_model()
