@@ -16,10 +16,11 @@ Everything happens in a fresh SQLite database and model folder; the shipped mode
 
     python -m bench.feedback_offline [--seed 0] [train_digits flags, e.g. --epochs 3 --lr 1e-3]
 
---seed seeds the halves, the layout and the training run alike.
+--seed seeds the halves, the layout and the training run alike; --train-seed sets the run's apart.
 """
 
 import argparse
+import dataclasses
 import json
 import os
 import random
@@ -85,9 +86,16 @@ def main() -> None:
         help="share of the right guesses on the teaching half that the user confirms with Yes, stored beside the "
         "corrections (default: 0, as in bench.feedback_loop: only wrong guesses are stored)",
     )  # fmt: skip
+    parser.add_argument(
+        "--train-seed", type=int, default=None,
+        help="seed of the training run only, to see how far a recipe's result moves with its own randomness "
+        "(default: --seed; bench.feedback_loop's run uses train_digits' default, 0)",
+    )  # fmt: skip
     run_options.add_arguments(parser, parsers=PARSERS)
     args = parser.parse_args()
     options = run_options.from_arguments(vars(args))
+    if args.train_seed is not None:
+        options = dataclasses.replace(options, seed=args.train_seed)
     call_command("migrate", verbosity=0)
 
     teach, test = halves(stratified_subset(load_digits(), args.per_writer_digit, args.seed), args.seed)
@@ -120,6 +128,7 @@ def main() -> None:
         "label": args.label or " ".join(sys.argv[1:]),
         "seed": args.seed,
         "arrival": args.arrival,
+        "train_seed": options.seed,
         "corrections": len(wrong),
         "confirmed": len(confirmed),
         "trained_on": run.feedback_samples,
