@@ -104,6 +104,10 @@ class RunOptions:
             mnist_per_epoch=0 if self.from_scratch else self.mnist_per_epoch,
         )
 
+    def mnist_epoch_size(self, available: int) -> int:
+        """MNIST images an epoch draws from the `available` ones (`mnist_per_epoch`; 0: all)."""
+        return min(self.mnist_per_epoch or available, available)
+
     def as_dict(self) -> dict:
         return asdict(self)
 

@@ -267,7 +267,7 @@ def _load_data(o: RunOptions, progress: "_Progress", *, base_version: str) -> Ru
         corrections_test=_digits(corrections), confirmed_test=_digits(confirmed), train_sample_ids=[s.pk for s in train],
     )  # fmt: skip
     progress.say(
-        f"training on MNIST ({len(mnist_train)} images, {min(o.mnist_per_epoch or len(mnist_train), len(mnist_train))} an epoch) and "
+        f"training on MNIST ({len(mnist_train)} images, {o.mnist_epoch_size(len(mnist_train))} an epoch) and "
         f"{len(train)} users' drawings; held out to judge with: {len(corrections)} corrections, "
         f"{len(confirmed)} confirmed right guesses, {len(mnist_val)} MNIST validation, {len(mnist_test)} MNIST test"
     )
@@ -315,7 +315,7 @@ def _record_start(run: TrainingRun, data: RunData, base: LoadedModel | None, bef
 
 def _fit(run: TrainingRun, o: RunOptions, data: RunData, base: LoadedModel | None, progress: "_Progress") -> FitResult:
     net = DigitNet(width=o.width) if o.from_scratch else copy.deepcopy(base.net)
-    per_epoch = min(o.mnist_per_epoch or len(data.mnist_train), len(data.mnist_train))
+    per_epoch = o.mnist_epoch_size(len(data.mnist_train))
     is_correction = data.feedback_is_correction
     repeats, confirmed_repeats = users_repeats(data=data, options=o)
     per_drawing = torch.where(is_correction, repeats, confirmed_repeats)
@@ -510,7 +510,7 @@ class _Progress:
 def users_repeats(*, data: RunData, options: RunOptions) -> tuple[int, int]:
     """How often each correction, and each confirmed right guess, is seen an epoch. Each kind has
     its own share of the epoch, so users who press "Yes" often do not dilute the corrections."""
-    per_epoch = min(options.mnist_per_epoch or len(data.mnist_train), len(data.mnist_train))
+    per_epoch = options.mnist_epoch_size(len(data.mnist_train))
     corrections = int(data.feedback_is_correction.sum())
     confirmed = len(data.feedback_is_correction) - corrections
     return (
