@@ -108,8 +108,7 @@ def main() -> None:
     stored = [d for d in teach if d.index in chosen]
     if args.arrival is not None:
         random.Random(args.arrival).shuffle(stored)
-    for digit in stored:
-        sample_create(strokes=layout(digit, args.seed), label=digit.label)
+    stored_as = {sample_create(strokes=layout(digit, args.seed), label=digit.label).pk: digit for digit in stored}
     print(
         f"seed {args.seed}: {len(teach)} digits taught, {len(wrong)} corrections and {len(confirmed)} confirmed right guesses "
         f"stored; test half {before.mean():.2%} before",
@@ -123,6 +122,13 @@ def main() -> None:
     after = read(test, test_inputs)
     # The run's own model, promoted or not: what the recipe learnt, whatever the gate decided.
     made = read(test, test_inputs, version=run.model_version) if run.model_version else after
+    # What was left to learn from: the same writer's corrections of the same digit, trained on.
+    wrong_indices = {d.index for d in wrong}
+    taught_kinds = {
+        (stored_as[pk].writer, stored_as[pk].label) for pk in run.samples.values_list("pk", flat=True) if stored_as[pk].index in wrong_indices
+    }
+    left = [d for d, right in zip(test, made) if not right]
+    left_alike = sum((d.writer, d.label) in taught_kinds for d in left)
 
     figures = {
         "label": args.label or " ".join(sys.argv[1:]),
@@ -139,6 +145,7 @@ def main() -> None:
         "errors_before": int((~before).sum()),
         "errors_after": int((~after).sum()),
         "errors_new_model": int((~made).sum()),
+        "errors_left_with_a_correction_alike": left_alike,
         "mnist_before": run.mnist_accuracy_before,
         "mnist_after": run.mnist_accuracy,
         "held_out_before": run.feedback_accuracy_before,
@@ -163,6 +170,10 @@ def main() -> None:
     )
     if run.status != "promoted":
         print(f"test half read by the new model, not promoted: {made.mean():.2%} (errors {figures['errors_before']} -> {figures['errors_new_model']})")
+    print(
+        f"errors the run's model leaves: {len(left)}, {left_alike} of them with a trained-on correction of the same "
+        f"writer and digit, {len(left) - left_alike} with none to learn from"
+    )
     print(f"MNIST test: {run.mnist_accuracy_before:.2%} -> {run.mnist_accuracy:.2%} ({(run.mnist_accuracy - run.mnist_accuracy_before) * 100:+.2f} points)")
     print(f"run: {run.status} in {seconds:.0f} s ({cpu_seconds:.0f} CPU seconds, load average {os.getloadavg()[0]:.1f}); {run.decision}")
     out = RESULTS / "feedback-offline.jsonl"

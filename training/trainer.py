@@ -95,8 +95,11 @@ def fit(
 
     steps = math.ceil((per_epoch + len(extra_index)) / config.batch_size)
     optimizer = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    total = config.epochs * steps
+    # Warm up for a fifth of the steps, ending half a step off a whole one: OneCycleLR divides by
+    # the warm-up's length, which is zero steps for a 5-step run at exactly a fifth.
     schedule = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=config.lr, total_steps=config.epochs * steps, pct_start=0.2
+        optimizer, max_lr=config.lr, total_steps=total, pct_start=(round(0.2 * total) + 0.5) / total
     )
 
     best, best_accuracy, reports = copy.deepcopy(net), -1.0, []

@@ -7,7 +7,7 @@ from training.augment import Augment
 from training.data import Digits, mnist_load
 from training.options import RunOptions
 from training.services import Figures, RunData, gate
-from training.trainer import blend, look_alikes_find, probabilities
+from training.trainer import FitConfig, blend, fit, look_alikes_find, probabilities
 
 
 def _nets() -> tuple[DigitNet, DigitNet]:
@@ -83,3 +83,17 @@ def test_a_fine_tune_drops_the_synthetic_styles_and_from_scratch_the_geometric_l
     assert "styles" not in scratch and scratch["elastic"] == scratch["slant"] == scratch["thicken"] == 0.0
     assert Augment(**scratch).rotate > 0 and Augment(**scratch).styles > 0  # the classic levers and the styles stay
     assert RunOptions(from_scratch=True, augment={"elastic": 1.0}).resolved().augment["elastic"] == 1.0
+
+
+def test_a_run_of_only_a_few_steps_trains_whatever_their_number():
+    # 5 steps once crashed the rate schedule (a warm-up of zero steps); tiny runs have 1 to 8.
+    torch.manual_seed(0)
+    digits = Digits(torch.randint(0, 256, (64, 28, 28), dtype=torch.uint8), torch.arange(64) % 10)
+    none = Digits(torch.zeros(0, 28, 28, dtype=torch.uint8), torch.zeros(0, dtype=torch.long))
+    for steps in range(1, 9):
+        net = DigitNet(width=4)
+        start = [p.detach().clone() for p in net.parameters()]
+        config = FitConfig(epochs=1, batch_size=-(-64 // steps), lr=1e-2, progress=False)
+        result = fit(net, mnist=digits, extra=none, extra_repeats=0, val=digits, augment=Augment(), config=config)
+        assert len(result.epochs) == 1 and np.isfinite(result.epochs[0].loss)
+        assert any(not torch.equal(a, b) for a, b in zip(start, net.parameters())), f"{steps} steps changed nothing"
