@@ -87,6 +87,11 @@ def main() -> None:
         "corrections (default: 0, as in bench.feedback_loop: only wrong guesses are stored)",
     )  # fmt: skip
     parser.add_argument(
+        "--runs", type=int, default=1,
+        help="training runs one after another without new drawings, as a reviewer pressing Retrain again: each "
+        "trains on what the active model's run held out (default: 1)",
+    )  # fmt: skip
+    parser.add_argument(
         "--train-seed", type=int, default=None,
         help="seed of the training run only, to see how far a recipe's result moves with its own randomness "
         "(default: --seed; bench.feedback_loop's run uses train_digits' default, 0)",
@@ -116,8 +121,10 @@ def main() -> None:
     )
 
     started, cpu_started = time.perf_counter(), time.process_time()
-    run = training_run_start(options=options.resolved(), log=print)
-    run = training_run_execute(run=run, log=print)
+    runs = [
+        training_run_execute(run=training_run_start(options=options.resolved(), log=print), log=print) for _ in range(args.runs)
+    ]
+    first, run = runs[0], runs[-1]
     seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
     after = read(test, test_inputs)
     # The run's own model, promoted or not: what the recipe learnt, whatever the gate decided.
@@ -146,7 +153,7 @@ def main() -> None:
         "errors_after": int((~after).sum()),
         "errors_new_model": int((~made).sum()),
         "errors_left_with_a_correction_alike": left_alike,
-        "mnist_before": run.mnist_accuracy_before,
+        "mnist_before": first.mnist_accuracy_before,
         "mnist_after": run.mnist_accuracy,
         "held_out_before": run.feedback_accuracy_before,
         "held_out_after": run.feedback_accuracy,
@@ -157,6 +164,11 @@ def main() -> None:
         "decision": run.decision,
         "epochs": run.report.get("epochs"),
         "options": run.options,
+        "runs": [
+            {"status": r.status, "trained_on": r.feedback_samples, "held_out": r.feedback_holdout, "mnist_before": r.mnist_accuracy_before,
+             "mnist_after": r.mnist_accuracy, "decision": r.decision}
+            for r in runs
+        ],  # fmt: skip
     }
     print()
     print(f"recipe: {figures['label']}")
@@ -174,7 +186,9 @@ def main() -> None:
         f"errors the run's model leaves: {len(left)}, {left_alike} of them with a trained-on correction of the same "
         f"writer and digit, {len(left) - left_alike} with none to learn from"
     )
-    print(f"MNIST test: {run.mnist_accuracy_before:.2%} -> {run.mnist_accuracy:.2%} ({(run.mnist_accuracy - run.mnist_accuracy_before) * 100:+.2f} points)")
+    for number, r in enumerate(runs[:-1], 1):
+        print(f"run {number} of {len(runs)}: {r.status}, {r.feedback_samples} trained on, {r.feedback_holdout} corrections held out; {r.decision}")
+    print(f"MNIST test: {first.mnist_accuracy_before:.2%} -> {run.mnist_accuracy:.2%} ({(run.mnist_accuracy - first.mnist_accuracy_before) * 100:+.2f} points)")
     print(f"run: {run.status} in {seconds:.0f} s ({cpu_seconds:.0f} CPU seconds, load average {os.getloadavg()[0]:.1f}); {run.decision}")
     out = RESULTS / "feedback-offline.jsonl"
     out.parent.mkdir(parents=True, exist_ok=True)
