@@ -9,9 +9,9 @@ from django.db.models import QuerySet
 from feedback.models import Sample
 from recognizer.preprocessing import to_png
 
-# A share of the samples new to the active model, chosen by id, is held out of a run to judge
-# it (training.selectors.samples_split). Chosen by a hash of the id, so every run until the next
-# promotion holds out the same drawings, and the active model and a candidate are judged alike.
+# A fixed share of samples, chosen by id, is never trained on: it measures how well a model
+# reads drawings like the users' own. Chosen by a hash of the id, so it is the same share in
+# every run and a sample that was held out once is never trained on later.
 _HASH = 2654435761  # Knuth's multiplicative hash
 
 

@@ -70,7 +70,7 @@ class RunOptions:
     look_alikes: int = _option(
         10, "when fine-tuning, MNIST images of other digits most like each correction, replayed as often in all as the corrections (0: none)"
     )
-    holdout: float = _option(0.2, "share of the users' drawings new to the active model held out of the run, to judge models with")
+    holdout: float = _option(0.2, "share of the users' drawings never trained on, to judge models with")
     # The gate.
     mnist_tolerance: float = _option(0.1, "MNIST test points the new model may lose and still be promoted")
     users_tolerance: float = _option(

@@ -22,7 +22,7 @@ import torch
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from feedback.selectors import samples_for_training
+from feedback.selectors import sample_is_held_out, samples_for_training
 from recognizer.net import DigitNet
 from recognizer.registry import (
     LoadedModel,
@@ -40,7 +40,6 @@ from training.models import TrainingRun
 from training.calibration import temperature_fit
 from training.options import RunOptions
 from training.redraw import samples_redraw
-from training.selectors import samples_split
 from training.trainer import EpochReport, FitConfig, FitResult, fit, logits, look_alikes_find, predictions
 
 MAX_REPEATS = 100  # a correction is seen at most this often per epoch, so none is memorised
@@ -219,8 +218,8 @@ def training_run_execute(*, run: TrainingRun, log: Log = print) -> TrainingRun:
     progress = _Progress(run, log)
     started = time.perf_counter()
     try:
+        data = _load_data(options, progress)
         base = _active_or_none(required=not options.from_scratch)
-        data = _load_data(options, progress, base_version=base.version if base else "")
         before = _evaluate(base.net, data, options, progress, "the active model") if base else None
         _record_start(run, data, base, before)
         result = _fit(run, options, data, base, progress)
@@ -243,7 +242,7 @@ def training_run_execute(*, run: TrainingRun, log: Log = print) -> TrainingRun:
     return run
 
 
-def _load_data(o: RunOptions, progress: "_Progress", *, base_version: str) -> RunData:
+def _load_data(o: RunOptions, progress: "_Progress") -> RunData:
     data_dir = Path(o.data_dir)
     progress.say(f"loading MNIST from {data_dir / 'MNIST'}")
     # The same validation images whatever the run's seed, so that no model in a line of
@@ -256,9 +255,10 @@ def _load_data(o: RunOptions, progress: "_Progress", *, base_version: str) -> Ru
         mnist_test = mnist_test.take(slice(0, o.test_limit))
 
     samples = list(samples_for_training(approved_only=o.approved_only)) if o.use_feedback else []
-    train, held = samples_split(samples=samples, base_version=base_version, holdout_share=o.holdout)
-    corrections = [s for s in held if s.is_correction]
-    confirmed = [s for s in held if not s.is_correction]
+    held = [sample_is_held_out(sample_id=s.pk, holdout_share=o.holdout) for s in samples]
+    train = [s for s, h in zip(samples, held) if not h]
+    corrections = [s for s, h in zip(samples, held) if h and s.is_correction]
+    confirmed = [s for s, h in zip(samples, held) if h and not s.is_correction]
     redrawn, redrawn_of = samples_redraw(samples=train, count=o.redraws, seed=o.seed)
     data = RunData(
         mnist_train=mnist_train, mnist_val=mnist_val, mnist_test=mnist_test,

@@ -133,20 +133,3 @@ def test_confirmed_right_guesses_do_not_dilute_the_corrections(mnist_dir):
     assert corrections == 6 and confirmed == 40
     # 40 confirmed drawings in one pool with the 6 corrections would leave each correction 1 showing.
     assert run.report["repeats"] == {"corrections": round(300 / 9 / 6), "confirmed": 1}
-
-
-def test_the_next_run_trains_on_the_corrections_the_run_before_it_held_out(mnist_dir, isolated_models):
-    for index in range(30):
-        SampleFactory(label=index % 10, guess=(index + 1) % 10)
-    tiny = ("--limit", "200", "--epochs", "1", "--test-limit", "200", "--look-alikes", "0", "--force")
-    first = train(mnist_dir, *tiny)
-    held_first = set(Sample.objects.all()) - set(first.samples.all())
-    assert first.status == TrainingRun.Status.PROMOTED and len(held_first) == first.feedback_holdout > 0
-
-    for index in range(30):
-        SampleFactory(label=index % 10, guess=(index + 2) % 10)
-    second = train(mnist_dir, *tiny)
-
-    assert held_first <= set(second.samples.all())  # judged with once, learnt from now
-    held_second = set(Sample.objects.all()) - set(second.samples.all())
-    assert 0 < second.feedback_holdout == len(held_second) and not held_second & (set(first.samples.all()) | held_first)
