@@ -89,7 +89,7 @@ def main() -> None:
     parser.add_argument(
         "--runs", type=int, default=1,
         help="training runs one after another without new drawings, as a reviewer pressing Retrain again: each "
-        "trains on what the active model's run held out (default: 1)",
+        "fine-tunes the active model on the same drawings, the same ones held out (default: 1)",
     )  # fmt: skip
     parser.add_argument(
         "--train-seed", type=int, default=None,
