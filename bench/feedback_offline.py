@@ -92,6 +92,11 @@ def main() -> None:
         "fine-tunes the active model on the same drawings, the same ones held out (default: 1)",
     )  # fmt: skip
     parser.add_argument(
+        "--waves", type=int, default=1,
+        help="teach in this many waves, each read by the model active then, its wrong guesses stored and --runs "
+        "runs made after it, as on a site retrained now and then (default: 1)",
+    )  # fmt: skip
+    parser.add_argument(
         "--train-seed", type=int, default=None,
         help="seed of the training run only, to see how far a recipe's result moves with its own randomness "
         "(default: --seed; bench.feedback_loop's run uses train_digits' default, 0)",
@@ -106,26 +111,30 @@ def main() -> None:
     teach, test = halves(stratified_subset(load_digits(), args.per_writer_digit, args.seed), args.seed)
     teach_inputs, test_inputs = model_inputs(teach, args.seed), model_inputs(test, args.seed)
     before = read(test, test_inputs)
-    right = read(teach, teach_inputs)
-    wrong = [d for d, r in zip(teach, right) if not r]
-    confirmed = [d for d, r in zip(teach, right) if r and confirms(d, seed=args.seed, share=args.confirm)]
-    chosen = {d.index for d in wrong + confirmed}
-    stored = [d for d in teach if d.index in chosen]
-    if args.arrival is not None:
-        random.Random(args.arrival).shuffle(stored)
-    stored_as = {sample_create(strokes=layout(digit, args.seed), label=digit.label).pk: digit for digit in stored}
-    print(
-        f"seed {args.seed}: {len(teach)} digits taught, {len(wrong)} corrections and {len(confirmed)} confirmed right guesses "
-        f"stored; test half {before.mean():.2%} before",
-        flush=True,
-    )
-
-    started, cpu_started = time.perf_counter(), time.process_time()
-    runs = [
-        training_run_execute(run=training_run_start(options=options.resolved(), log=print), log=print) for _ in range(args.runs)
-    ]
+    wrong, confirmed, stored_as, runs = [], [], {}, []
+    seconds = cpu_seconds = 0.0  # in the training runs only
+    for wave in range(args.waves):
+        # Each wave's drawings are read by the model active then, as on the site between retrains.
+        part = list(range(wave, len(teach), args.waves))
+        right = read([teach[i] for i in part], teach_inputs[part])
+        wave_wrong = [teach[i] for i, r in zip(part, right) if not r]
+        wave_confirmed = [teach[i] for i, r in zip(part, right) if r and confirms(teach[i], seed=args.seed, share=args.confirm)]
+        chosen = {d.index for d in wave_wrong + wave_confirmed}
+        stored = [teach[i] for i in part if teach[i].index in chosen]
+        if args.arrival is not None:
+            random.Random(args.arrival).shuffle(stored)
+        stored_as |= {sample_create(strokes=layout(digit, args.seed), label=digit.label).pk: digit for digit in stored}
+        wrong, confirmed = wrong + wave_wrong, confirmed + wave_confirmed
+        print(
+            f"seed {args.seed}, wave {wave + 1} of {args.waves}: {len(part)} digits taught, {len(wave_wrong)} corrections and "
+            f"{len(wave_confirmed)} confirmed right guesses stored; test half {before.mean():.2%} before",
+            flush=True,
+        )
+        for _ in range(args.runs):
+            started, cpu_started = time.perf_counter(), time.process_time()
+            runs.append(training_run_execute(run=training_run_start(options=options.resolved(), log=print), log=print))
+            seconds, cpu_seconds = seconds + time.perf_counter() - started, cpu_seconds + time.process_time() - cpu_started
     first, run = runs[0], runs[-1]
-    seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
     after = read(test, test_inputs)
     # The run's own model, promoted or not: what the recipe learnt, whatever the gate decided.
     made = read(test, test_inputs, version=run.model_version) if run.model_version else after
