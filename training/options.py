@@ -70,6 +70,9 @@ class RunOptions:
     look_alikes: int = _option(
         10, "when fine-tuning, MNIST images of other digits most like each correction, replayed as often in all as the corrections (0: none)"
     )
+    relearn: bool = _option(
+        False, "when fine-tuning, train again on the drawings the active model has already learnt (default: only new ones teach; learning the others again overfits them)"
+    )
     holdout: float = _option(0.2, "share of the users' drawings never trained on, to judge models with")
     # The gate.
     mnist_tolerance: float = _option(0.1, "MNIST test points the new model may lose and still be promoted")
@@ -100,6 +103,7 @@ class RunOptions:
             distill=0.0 if self.from_scratch else self.distill,
             keep=1.0 if self.from_scratch else self.keep,
             look_alikes=0 if self.from_scratch else self.look_alikes,
+            relearn=self.relearn or self.from_scratch,
             freeze_bn=self.freeze_bn and not self.from_scratch,
             mnist_per_epoch=0 if self.from_scratch else self.mnist_per_epoch,
         )

@@ -40,6 +40,7 @@ from training.models import TrainingRun
 from training.calibration import temperature_fit
 from training.options import RunOptions
 from training.redraw import samples_redraw
+from training.selectors import samples_learnt_by
 from training.trainer import EpochReport, FitConfig, FitResult, fit, logits, look_alikes_find, predictions
 
 MAX_REPEATS = 100  # a correction is seen at most this often per epoch, so none is memorised
@@ -195,6 +196,7 @@ class RunData:
     mnist_test: Digits
     feedback_train: Digits  # the users' drawings trained on
     feedback_is_correction: torch.Tensor  # for each of them: a correction (True) or a confirmed right guess
+    feedback_is_learnt: torch.Tensor  # for each of them: learnt by the active model already, so not repeated
     feedback_redrawn: Digits  # variants of them drawn again from their strokes (training.redraw)
     redrawn_of: torch.Tensor  # for each variant, the index of its drawing in feedback_train
     corrections_test: Digits  # held out: drawings the model got wrong
@@ -218,8 +220,8 @@ def training_run_execute(*, run: TrainingRun, log: Log = print) -> TrainingRun:
     progress = _Progress(run, log)
     started = time.perf_counter()
     try:
-        data = _load_data(options, progress)
         base = _active_or_none(required=not options.from_scratch)
+        data = _load_data(options, progress, base_version=base.version if base else "")
         before = _evaluate(base.net, data, options, progress, "the active model") if base else None
         _record_start(run, data, base, before)
         result = _fit(run, options, data, base, progress)
@@ -242,7 +244,7 @@ def training_run_execute(*, run: TrainingRun, log: Log = print) -> TrainingRun:
     return run
 
 
-def _load_data(o: RunOptions, progress: "_Progress") -> RunData:
+def _load_data(o: RunOptions, progress: "_Progress", *, base_version: str) -> RunData:
     data_dir = Path(o.data_dir)
     progress.say(f"loading MNIST from {data_dir / 'MNIST'}")
     # The same validation images whatever the run's seed, so that no model in a line of
@@ -259,16 +261,18 @@ def _load_data(o: RunOptions, progress: "_Progress") -> RunData:
     train = [s for s, h in zip(samples, held) if not h]
     corrections = [s for s, h in zip(samples, held) if h and s.is_correction]
     confirmed = [s for s, h in zip(samples, held) if h and not s.is_correction]
+    learnt = set() if o.relearn else samples_learnt_by(version=base_version)
     redrawn, redrawn_of = samples_redraw(samples=train, count=o.redraws, seed=o.seed)
     data = RunData(
         mnist_train=mnist_train, mnist_val=mnist_val, mnist_test=mnist_test,
         feedback_train=_digits(train), feedback_is_correction=torch.tensor([s.is_correction for s in train], dtype=torch.bool),
+        feedback_is_learnt=torch.tensor([s.pk in learnt for s in train], dtype=torch.bool),
         feedback_redrawn=redrawn, redrawn_of=redrawn_of,
         corrections_test=_digits(corrections), confirmed_test=_digits(confirmed), train_sample_ids=[s.pk for s in train],
     )  # fmt: skip
     progress.say(
         f"training on MNIST ({len(mnist_train)} images, {o.mnist_epoch_size(len(mnist_train))} an epoch) and "
-        f"{len(train)} users' drawings; held out to judge with: {len(corrections)} corrections, "
+        f"{len(train)} users' drawings ({sum(s.pk in learnt for s in train)} of them learnt by the active model already, not repeated); held out to judge with: {len(corrections)} corrections, "
         f"{len(confirmed)} confirmed right guesses, {len(mnist_val)} MNIST validation, {len(mnist_test)} MNIST test"
     )
     return data
@@ -316,9 +320,12 @@ def _record_start(run: TrainingRun, data: RunData, base: LoadedModel | None, bef
 def _fit(run: TrainingRun, o: RunOptions, data: RunData, base: LoadedModel | None, progress: "_Progress") -> FitResult:
     net = DigitNet(width=o.width) if o.from_scratch else copy.deepcopy(base.net)
     per_epoch = o.mnist_epoch_size(len(data.mnist_train))
-    is_correction = data.feedback_is_correction
+    # Only drawings new to the active model teach: seen 100 times an epoch once more, the ones it
+    # has learnt are overfitted, and other writers' drawings are read worse (README, two waves).
+    new = ~data.feedback_is_learnt
+    is_correction = data.feedback_is_correction & new
     repeats, confirmed_repeats = users_repeats(data=data, options=o)
-    per_drawing = torch.where(is_correction, repeats, confirmed_repeats)
+    per_drawing = torch.where(new, torch.where(is_correction, repeats, confirmed_repeats), 0)
     # A drawing and its variants share the drawing's repeats: more kinds of it, not more of it.
     drawings = len(data.feedback_train)
     owner = torch.cat([torch.arange(drawings), data.redrawn_of])
@@ -437,6 +444,7 @@ def _publish(run, o, data, result, before, after, promote, decision, seconds) ->
         "best_epoch": result.best_epoch,
         "redrawn": len(data.feedback_redrawn),
         "repeats": dict(zip(("corrections", "confirmed"), users_repeats(data=data, options=o))),
+        "learnt_before": int(data.feedback_is_learnt.sum()),
         "confusion": {
             name: {"before": confusion(getattr(before, name), labels) if before else None, "after": confusion(getattr(after, name), labels)}
             for name, labels in (("mnist", data.mnist_test), ("corrections", data.corrections_test))
@@ -508,11 +516,13 @@ class _Progress:
 
 
 def users_repeats(*, data: RunData, options: RunOptions) -> tuple[int, int]:
-    """How often each correction, and each confirmed right guess, is seen an epoch. Each kind has
-    its own share of the epoch, so users who press "Yes" often do not dilute the corrections."""
+    """How often each new correction, and each new confirmed right guess, is seen an epoch. Each
+    kind has its own share of the epoch, so users who press "Yes" often do not dilute the
+    corrections; drawings the active model has learnt already are not seen again."""
     per_epoch = options.mnist_epoch_size(len(data.mnist_train))
-    corrections = int(data.feedback_is_correction.sum())
-    confirmed = len(data.feedback_is_correction) - corrections
+    new = ~data.feedback_is_learnt
+    corrections = int((data.feedback_is_correction & new).sum())
+    confirmed = int(new.sum()) - corrections
     return (
         feedback_repeats(mnist=per_epoch, feedback=corrections, share=options.feedback_share),
         feedback_repeats(mnist=per_epoch, feedback=confirmed, share=options.confirmed_share),

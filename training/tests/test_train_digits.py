@@ -8,7 +8,7 @@ from django.core.management.base import CommandError
 from torchvision.datasets import MNIST
 
 from feedback.models import Sample
-from feedback.services import sample_create
+from feedback.services import sample_create, sample_relabel
 from feedback.tests.factories import SampleFactory
 from recognizer.registry import active_model, checkpoint_path, model_load, version_path
 from recognizer.services import digit_predict
@@ -133,3 +133,22 @@ def test_confirmed_right_guesses_do_not_dilute_the_corrections(mnist_dir):
     assert corrections == 6 and confirmed == 40
     # 40 confirmed drawings in one pool with the 6 corrections would leave each correction 1 showing.
     assert run.report["repeats"] == {"corrections": round(300 / 9 / 6), "confirmed": 1}
+
+
+def test_the_next_run_teaches_only_the_drawings_the_active_model_has_not_learnt(mnist_dir):
+    # 200 MNIST images an epoch: new corrections make up 10% of it, 22 showings spread over them.
+    for index in range(10):
+        SampleFactory(label=index, guess=(index + 1) % 10)
+    tiny = ("--limit", "200", "--epochs", "1", "--test-limit", "200", "--holdout", "0", "--force")
+    first = train(mnist_dir, *tiny)
+    assert first.report["learnt_before"] == 0 and first.report["repeats"]["corrections"] == round(200 / 9 / 10)
+
+    SampleFactory(label=3, guess=5)
+    sample_relabel(samples=Sample.objects.order_by("id")[:1], label=4)  # reviewed since: learnt again
+    second = train(mnist_dir, *tiny)
+    assert second.samples.count() == 11
+    assert second.report["learnt_before"] == 9  # the first run's 10, less the relabelled one
+    assert second.report["repeats"]["corrections"] == round(200 / 9 / 2)  # the 2 new ones take the share
+
+    again = train(mnist_dir, *tiny, "--relearn")
+    assert again.report["learnt_before"] == 0 and again.report["repeats"]["corrections"] == round(200 / 9 / 11)

@@ -60,7 +60,7 @@ def _judged(wrong_before: int, wrong_after: int) -> tuple[bool, str]:
     digits = Digits(torch.zeros(10_000, 28, 28, dtype=torch.uint8), labels)
     held = Digits(torch.zeros(1, 28, 28, dtype=torch.uint8), torch.tensor([3]))
     none = Digits(torch.zeros(0, 28, 28, dtype=torch.uint8), torch.zeros(0, dtype=torch.long))
-    data = RunData(mnist_train=none, mnist_val=none, mnist_test=digits, feedback_train=none, feedback_is_correction=torch.zeros(0, dtype=torch.bool), feedback_redrawn=none, redrawn_of=torch.zeros(0, dtype=torch.long), corrections_test=held, confirmed_test=none, train_sample_ids=[])
+    data = RunData(mnist_train=none, mnist_val=none, mnist_test=digits, feedback_train=none, feedback_is_correction=torch.zeros(0, dtype=torch.bool), feedback_is_learnt=torch.zeros(0, dtype=torch.bool), feedback_redrawn=none, redrawn_of=torch.zeros(0, dtype=torch.long), corrections_test=held, confirmed_test=none, train_sample_ids=[])
 
     def reading(wrong: int, corrections: int) -> Figures:
         mnist = np.zeros(10_000, dtype=np.int64)
