@@ -203,6 +203,16 @@ class RunData:
     confirmed_test: Digits  # held out: right guesses the users confirmed
     train_sample_ids: list[int]
 
+    @property
+    def corrections_to_teach(self) -> torch.Tensor:
+        """Which users' drawings are corrections new to the active model: repeated, with look-alikes."""
+        return self.feedback_is_correction & ~self.feedback_is_learnt
+
+    @property
+    def confirmed_to_teach(self) -> torch.Tensor:
+        """Which are confirmed right guesses new to the active model: repeated in their own share."""
+        return ~self.feedback_is_correction & ~self.feedback_is_learnt
+
 
 @dataclass
 class Figures:
@@ -272,7 +282,7 @@ def _load_data(o: RunOptions, progress: "_Progress", *, base_version: str) -> Ru
     )  # fmt: skip
     progress.say(
         f"training on MNIST ({len(mnist_train)} images, {o.mnist_epoch_size(len(mnist_train))} an epoch) and "
-        f"{len(train)} users' drawings ({sum(s.pk in learnt for s in train)} of them learnt by the active model already, not repeated); held out to judge with: {len(corrections)} corrections, "
+        f"{len(train)} users' drawings ({int(data.feedback_is_learnt.sum())} of them learnt by the active model already, not repeated); held out to judge with: {len(corrections)} corrections, "
         f"{len(confirmed)} confirmed right guesses, {len(mnist_val)} MNIST validation, {len(mnist_test)} MNIST test"
     )
     return data
@@ -322,10 +332,8 @@ def _fit(run: TrainingRun, o: RunOptions, data: RunData, base: LoadedModel | Non
     per_epoch = o.mnist_epoch_size(len(data.mnist_train))
     # Only drawings new to the active model teach: seen 100 times an epoch once more, the ones it
     # has learnt are overfitted, and other writers' drawings are read worse (README, two waves).
-    new = ~data.feedback_is_learnt
-    is_correction = data.feedback_is_correction & new
     repeats, confirmed_repeats = users_repeats(data=data, options=o)
-    per_drawing = torch.where(new, torch.where(is_correction, repeats, confirmed_repeats), 0)
+    per_drawing = torch.where(data.corrections_to_teach, repeats, torch.where(data.confirmed_to_teach, confirmed_repeats, 0))
     # A drawing and its variants share the drawing's repeats: more kinds of it, not more of it.
     drawings = len(data.feedback_train)
     owner = torch.cat([torch.arange(drawings), data.redrawn_of])
@@ -337,7 +345,7 @@ def _fit(run: TrainingRun, o: RunOptions, data: RunData, base: LoadedModel | Non
         # Among a random part of MNIST the size of an epoch's: reading all 55,000 would take a minute.
         among = torch.randperm(len(data.mnist_train), generator=torch.Generator().manual_seed(o.seed))[:per_epoch]
         found = look_alikes_find(
-            base.net, data.mnist_train.take(among), data.feedback_train.labels[is_correction], per_drawing=o.look_alikes, device=o.device,
+            base.net, data.mnist_train.take(among), data.feedback_train.labels[data.corrections_to_teach], per_drawing=o.look_alikes, device=o.device,
             desc="reading MNIST for look-alikes" if o.progress else "",
         )
         look_alikes = among[found]
@@ -520,12 +528,9 @@ def users_repeats(*, data: RunData, options: RunOptions) -> tuple[int, int]:
     kind has its own share of the epoch, so users who press "Yes" often do not dilute the
     corrections; drawings the active model has learnt already are not seen again."""
     per_epoch = options.mnist_epoch_size(len(data.mnist_train))
-    new = ~data.feedback_is_learnt
-    corrections = int((data.feedback_is_correction & new).sum())
-    confirmed = int(new.sum()) - corrections
     return (
-        feedback_repeats(mnist=per_epoch, feedback=corrections, share=options.feedback_share),
-        feedback_repeats(mnist=per_epoch, feedback=confirmed, share=options.confirmed_share),
+        feedback_repeats(mnist=per_epoch, feedback=int(data.corrections_to_teach.sum()), share=options.feedback_share),
+        feedback_repeats(mnist=per_epoch, feedback=int(data.confirmed_to_teach.sum()), share=options.confirmed_share),
     )
 
 
