@@ -5,7 +5,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from feedback.models import Sample
-from feedback.selectors import sample_export_zip
+from feedback.selectors import sample_export_zip, sample_is_held_out
 from feedback.services import sample_relabel, sample_review
 from recognizer.preprocessing import to_data_url, to_png
 
@@ -133,8 +133,15 @@ class SampleAdmin(admin.ModelAdmin):
 
     @admin.display(description="used by training runs")
     def used_by(self, sample):
-        runs = sample.training_runs.order_by("-started_at")
-        return ", ".join(f"#{run.pk} ({run.model_version or run.status})" for run in runs) or "none yet"
+        from training.options import site_options
+
+        runs = ", ".join(f"#{run.pk} ({run.model_version or run.status})" for run in sample.training_runs.order_by("-started_at"))
+        share = site_options().holdout
+        if sample_is_held_out(sample_id=sample.pk, holdout_share=share):
+            # Otherwise "none yet" for ever: a reviewer would wait for it to teach.
+            kept = f"held out to judge new models with (the {share:.0%} of drawings chosen by id): runs do not train on it"
+            return f"{runs}; {kept}" if runs else kept
+        return runs or "none yet"
 
     @admin.action(description="Approve selected samples")
     def approve(self, request, queryset):
