@@ -86,6 +86,12 @@ def browser():
         browser = launch(playwright)
         yield browser
         browser.close()
+        # While that loop runs, Django keeps this thread's connections apart from those it had
+        # before (asgiref stores them per async context); close them before the loop goes, or
+        # the one opened meanwhile outlives the tests and PostgreSQL cannot drop the test database.
+        from django.db import connections
+
+        connections.close_all()
 
 
 def _open_page(browser, url: str, **options):
