@@ -89,7 +89,7 @@ def main() -> None:
     parser.add_argument(
         "--runs", type=int, default=1,
         help="training runs one after another without new drawings, as a reviewer pressing Retrain again: each "
-        "fine-tunes the active model on the same drawings, the same ones held out (default: 1)",
+        "fine-tunes the active model on the same drawings (those it has learnt are not repeated), the same ones held out (default: 1)",
     )  # fmt: skip
     parser.add_argument(
         "--waves", type=int, default=1,

@@ -137,10 +137,9 @@ class SampleAdmin(admin.ModelAdmin):
 
         runs = ", ".join(f"#{run.pk} ({run.model_version or run.status})" for run in sample.training_runs.order_by("-started_at"))
         share = site_options().holdout
-        if sample_is_held_out(sample_id=sample.pk, holdout_share=share):
+        if not runs and sample_is_held_out(sample_id=sample.pk, holdout_share=share):
             # Otherwise "none yet" for ever: a reviewer would wait for it to teach.
-            kept = f"held out to judge new models with (the {share:.0%} of drawings chosen by id): runs do not train on it"
-            return f"{runs}; {kept}" if runs else kept
+            return f"held out to judge new models with (the {share:.0%} of drawings chosen by id): runs do not train on it"
         return runs or "none yet"
 
     @admin.action(description="Approve selected samples")
