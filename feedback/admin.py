@@ -139,7 +139,10 @@ class SampleAdmin(admin.ModelAdmin):
         share = site_options().holdout
         if not runs and sample_is_held_out(sample_id=sample.pk, holdout_share=share):
             # Otherwise "none yet" for ever: a reviewer would wait for it to teach.
-            return f"held out to judge new models with (the {share:.0%} of drawings chosen by id): runs do not train on it"
+            return (
+                f"held out to judge new models with (the {share:.0%} of drawings chosen by id): the judge of the next run "
+                "never trains on it; the model that run publishes learns it too"
+            )
         return runs or "none yet"
 
     @admin.action(description="Approve selected samples")

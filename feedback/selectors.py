@@ -9,9 +9,9 @@ from django.db.models import QuerySet
 from feedback.models import Sample
 from recognizer.preprocessing import to_png
 
-# A fixed share of samples, chosen by id, is never trained on: it measures how well a model
-# reads drawings like the users' own. Chosen by a hash of the id, so it is the same share in
-# every run and a sample that was held out once is never trained on later.
+# A fixed share of samples, chosen by id, is held out from the model a run judges: it measures
+# how well a model reads drawings like the users' own. Chosen by a hash of the id, so it is the
+# same share in every run (the published twin learns them once judged: training.services).
 _HASH = 2654435761  # Knuth's multiplicative hash
 
 

@@ -143,7 +143,13 @@ class TrainingRunAdmin(admin.ModelAdmin):
             "", "<tr><th>{}</th><td>{}</td><td>{}</td></tr>",
             ((name, count_text(before, n if before is not None else 0), count_text(after, n if after is not None else 0)) for name, before, after, n in rows),
         )  # fmt: skip
-        return format_html("<table><tr><th></th><th>before</th><th>after</th></tr>{}</table>", body)
+        table = format_html("<table><tr><th></th><th>before</th><th>after</th></tr>{}</table>", body)
+        if (run.report or {}).get("published") == "twin":
+            return format_html(
+                "{}<p>The users' held-out figures after are the judge twin's, which never trained on those "
+                "drawings; the published model learnt them too. MNIST test after is the published model's.</p>", table,
+            )  # fmt: skip
+        return table
 
     @admin.display(description="per digit, right of")
     def per_digit_table(self, run):

@@ -73,7 +73,12 @@ class RunOptions:
     relearn: bool = _option(
         False, "when fine-tuning, train again on the drawings the active model has already learnt (default: only new ones teach; learning the others again overfits them)"
     )
-    holdout: float = _option(0.2, "share of the users' drawings never trained on, to judge models with")
+    holdout: float = _option(0.2, "share of the users' drawings held out to judge models with")
+    twin: bool = _option(
+        True,
+        "when fine-tuning, train a twin without the held-out drawings on the same batches for the gate to judge, "
+        "so the published model learns from them too (off, and from scratch: the published model is judged and never trains on them)",
+    )
     # The gate.
     mnist_tolerance: float = _option(0.1, "MNIST test points the new model may lose and still be promoted")
     users_tolerance: float = _option(
@@ -83,6 +88,11 @@ class RunOptions:
     # Where and how.
     data_dir: str = _option("", "MNIST in torchvision's layout, downloaded there if missing (default: DIGITSITE_MNIST_DIR)")
     device: str = _option("auto", "auto takes cuda when there is one", choices=["auto", "cpu", "cuda"])
+    precision: str = _option(
+        "auto", "arithmetic of the training steps (auto: bfloat16 when fine-tuning where the processor computes it natively; "
+        "float32 from scratch, as the shipped model was trained)",
+        choices=["auto", "float32", "bfloat16"],
+    )  # fmt: skip
     seed: int = _option(0, "seed for data order, augmentation and init")
     limit: int = _option(0, "train on only N MNIST images, for quick runs (0: all)")
     test_limit: int = _option(0, "judge on only the first N MNIST test images, for quick runs (0: all 10,000)")
@@ -96,6 +106,8 @@ class RunOptions:
         device = self.device if self.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
         return replace(
             self,
+            precision=self.precision if self.precision != "auto" else ("bfloat16" if native_bf16(device) and not self.from_scratch else "float32"),
+            twin=self.twin and not self.from_scratch and self.holdout > 0,
             lr=self.lr or (3e-3 if self.from_scratch else FINE_TUNE_LR),
             data_dir=self.data_dir or str(settings.MNIST_DIR),
             device=device,
@@ -114,6 +126,16 @@ class RunOptions:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+def native_bf16(device: str) -> bool:
+    """Whether `device` computes bfloat16 in hardware; where it is emulated it is slower than float32."""
+    import torch
+
+    if device.startswith("cuda"):
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported(including_emulation=False)
+    cpu = torch.cpu
+    return any(getattr(cpu, name, lambda: False)() for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"))
 
 
 def option_fields(*, form_only: bool = False):

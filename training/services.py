@@ -194,7 +194,8 @@ class RunData:
     mnist_train: Digits
     mnist_val: Digits
     mnist_test: Digits
-    feedback_train: Digits  # the users' drawings trained on
+    feedback_train: Digits  # the users' drawings trained on (with a twin, the held-out ones too)
+    feedback_is_held_out: torch.Tensor  # for each of them: held out, so the judge twin never sees it
     feedback_is_correction: torch.Tensor  # for each of them: a correction (True) or a confirmed right guess
     feedback_is_learnt: torch.Tensor  # for each of them: learnt by the active model already, so not repeated
     feedback_redrawn: Digits  # variants of them drawn again from their strokes (training.redraw)
@@ -202,6 +203,11 @@ class RunData:
     corrections_test: Digits  # held out: drawings the model got wrong
     confirmed_test: Digits  # held out: right guesses the users confirmed
     train_sample_ids: list[int]
+
+    @property
+    def judge_sample_ids(self) -> list[int]:
+        """The drawings the judge (or, without a twin, the one model) trained on."""
+        return [pk for pk, held in zip(self.train_sample_ids, self.feedback_is_held_out.tolist()) if not held]
 
     @property
     def corrections_to_teach(self) -> torch.Tensor:
@@ -236,10 +242,12 @@ def training_run_execute(*, run: TrainingRun, log: Log = print) -> TrainingRun:
         _record_start(run, data, base, before)
         result = _fit(run, options, data, base, progress)
         progress.stage(TrainingRun.Status.GATING, "judging the new model")
-        after = _evaluate(result.best, data, options, progress, "the new model")
-        promote, decision = gate(data=data, before=before, after=after, options=options)
+        after = _evaluate(result.best, data, options, progress, "the new model" if result.full is None else "the judge twin")
+        twin = _twin_mnist(result, data, options, progress)
+        promote, decision = gate(data=data, before=before, after=after, twin_mnist=twin, options=options)
+        net, after, sample_ids = _published(result, data, options, before, after, twin)
         progress.check_cancel()
-        _publish(run, options, data, result, before, after, promote, decision, time.perf_counter() - started)
+        _publish(run, options, data, result, net, sample_ids, before, after, promote, decision, time.perf_counter() - started)
     except BaseException as error:
         cancelled = isinstance(error, (RunCancelled, KeyboardInterrupt))
         run.status = TrainingRun.Status.CANCELLED if cancelled else TrainingRun.Status.FAILED
@@ -267,22 +275,28 @@ def _load_data(o: RunOptions, progress: "_Progress", *, base_version: str) -> Ru
         mnist_test = mnist_test.take(slice(0, o.test_limit))
 
     samples = list(samples_for_training(approved_only=o.approved_only)) if o.use_feedback else []
-    held = [sample_is_held_out(sample_id=s.pk, holdout_share=o.holdout) for s in samples]
-    train = [s for s, h in zip(samples, held) if not h]
-    corrections = [s for s, h in zip(samples, held) if h and s.is_correction]
-    confirmed = [s for s, h in zip(samples, held) if h and not s.is_correction]
-    learnt = set() if o.relearn else samples_learnt_by(version=base_version)
+    held = {s.pk for s in samples if sample_is_held_out(sample_id=s.pk, holdout_share=o.holdout)}
+    known = samples_learnt_by(version=base_version)
+    learnt = set() if o.relearn else known
+    # With a twin the published model learns the held-out drawings too; only the judge never sees
+    # them. A held-out drawing the active model has learnt (its twin run published it) judges no more.
+    train = [s for s in samples if o.twin or s.pk not in held]
+    judging = [s for s in samples if s.pk in held and s.pk not in known]
+    corrections, confirmed = [s for s in judging if s.is_correction], [s for s in judging if not s.is_correction]
     redrawn, redrawn_of = samples_redraw(samples=train, count=o.redraws, seed=o.seed)
     data = RunData(
         mnist_train=mnist_train, mnist_val=mnist_val, mnist_test=mnist_test,
-        feedback_train=_digits(train), feedback_is_correction=torch.tensor([s.is_correction for s in train], dtype=torch.bool),
+        feedback_train=_digits(train), feedback_is_held_out=torch.tensor([s.pk in held for s in train], dtype=torch.bool),
+        feedback_is_correction=torch.tensor([s.is_correction for s in train], dtype=torch.bool),
         feedback_is_learnt=torch.tensor([s.pk in learnt for s in train], dtype=torch.bool),
         feedback_redrawn=redrawn, redrawn_of=redrawn_of,
         corrections_test=_digits(corrections), confirmed_test=_digits(confirmed), train_sample_ids=[s.pk for s in train],
     )  # fmt: skip
     progress.say(
         f"training on MNIST ({len(mnist_train)} images, {o.mnist_epoch_size(len(mnist_train))} an epoch) and "
-        f"{len(train)} users' drawings ({int(data.feedback_is_learnt.sum())} of them learnt by the active model already, not repeated); held out to judge with: {len(corrections)} corrections, "
+        f"{len(train)} users' drawings ({int(data.feedback_is_learnt.sum())} of them learnt by the active model already, not repeated"
+        + (f"; {int(data.feedback_is_held_out.sum())} held out from the judge twin" if o.twin else "")
+        + f"); held out to judge with: {len(corrections)} corrections, "
         f"{len(confirmed)} confirmed right guesses, {len(mnist_val)} MNIST validation, {len(mnist_test)} MNIST test"
     )
     return data
@@ -381,24 +395,51 @@ def _fit(run: TrainingRun, o: RunOptions, data: RunData, base: LoadedModel | Non
         augment=Augment(**o.augment), teacher=None if o.from_scratch else base.net,
         config=FitConfig(
             epochs=o.epochs, batch_size=o.batch_size, lr=o.lr, mnist_per_epoch=o.mnist_per_epoch, distill=o.distill, keep=o.keep, freeze_bn=o.freeze_bn, users_augment=o.users_augment,
-            seed=o.seed, device=o.device, progress=o.progress,
+            bf16=o.precision == "bfloat16", seed=o.seed, device=o.device, progress=o.progress,
         ),
-        on_epoch=on_epoch, on_step=on_step,
+        judge_skips=data.feedback_is_held_out[owner] if o.twin else None, on_epoch=on_epoch, on_step=on_step,
     )  # fmt: skip
     model_save(net=result.best, metadata={"version": f"run-{run.pk}-best", "epoch": result.best_epoch}, path=checkpoint_path(run=str(run.pk), name="best"))
     return result
 
 
-def gate(*, data: RunData, before: Figures | None, after: Figures, options: RunOptions) -> tuple[bool, str]:
+def _twin_mnist(result: FitResult, data: RunData, o: RunOptions, progress: "_Progress") -> np.ndarray | None:
+    """How the net that learnt the held-out drawings too reads MNIST test (None without a twin)."""
+    if result.full is None:
+        return None
+    progress.say(f"evaluating the judge's twin, which learnt the held-out drawings too, on {len(data.mnist_test)} MNIST test images")
+    return predictions(result.full, data.mnist_test, device=o.device, desc="reading MNIST test (the twin)" if o.progress else "").numpy()
+
+
+def _twin_publishable(*, data: RunData, before: Figures | None, twin_mnist: np.ndarray | None, options: RunOptions) -> bool:
+    if twin_mnist is None:
+        return False
+    change = (_accuracy(twin_mnist, data.mnist_test) - _accuracy(before.mnist, data.mnist_test)) * 100
+    return options.force or not _beyond(change, options.mnist_tolerance)
+
+
+def _published(result: FitResult, data: RunData, o: RunOptions, before: Figures | None, after: Figures, twin_mnist: np.ndarray | None):
+    """Which net to publish, promoted or not: with a twin, the one that learnt the held-out drawings
+    too, unless it lost MNIST beyond the tolerance; then the judge. Returns the net, its figures
+    (on the held-out drawings, the judge's: the twin trained on them) and the ids of the drawings
+    it learnt."""
+    if not _twin_publishable(data=data, before=before, twin_mnist=twin_mnist, options=o):
+        return result.best, after, data.judge_sample_ids
+    return result.full, Figures(mnist=twin_mnist, corrections=after.corrections, confirmed=after.confirmed), data.train_sample_ids
+
+
+def gate(*, data: RunData, before: Figures | None, after: Figures, options: RunOptions, twin_mnist: np.ndarray | None = None) -> tuple[bool, str]:
     """Promote when the users' held-out corrections are read better, and neither the held-out
     confirmed drawings nor MNIST test get worse beyond their tolerances. Without corrections to
-    judge by, the guards alone decide. Returns the decision and why, with every figure."""
+    judge by, the guards alone decide. `after` is the judge's reading when there is a twin
+    (`twin_mnist`, its reading of MNIST test): which of the two is published is said too.
+    Returns the decision and why, with every figure."""
     mnist = (_accuracy(after.mnist, data.mnist_test), _accuracy(before.mnist, data.mnist_test) if before else None)
     if before is None:
         return True, f"MNIST test {percent_text(mnist[0])}; there was no active model to compare with: promoted."
     lines, failed = [], []
     mnist_change = (mnist[0] - mnist[1]) * 100
-    lines.append(f"MNIST test {percent_text(mnist[1])} -> {percent_text(mnist[0])} ({mnist_change:+.2f} points, tolerance {options.mnist_tolerance:g})")
+    lines.append(f"MNIST test {percent_text(mnist[1])} -> {percent_text(mnist[0])} ({mnist_change:+.2f} points, tolerance {options.mnist_tolerance:g}" + ("; the judge twin" if twin_mnist is not None else "") + ")")
     if _beyond(mnist_change, options.mnist_tolerance):
         failed.append("MNIST test got worse beyond its tolerance")
 
@@ -422,6 +463,13 @@ def gate(*, data: RunData, before: Figures | None, after: Figures, options: RunO
         lines.append("no held-out confirmed drawings")
     if not count:
         lines.append("no held-out corrections to improve on, so the guards alone decide")
+    if twin_mnist is not None:
+        twin = _accuracy(twin_mnist, data.mnist_test)
+        publishable = _twin_publishable(data=data, before=before, twin_mnist=twin_mnist, options=options)
+        lines.append(
+            f"the twin that learnt the held-out drawings too: MNIST test {percent_text(twin)} ({(twin - mnist[1]) * 100:+.2f} points), "
+            + ("so it is the model published" if publishable else "beyond the tolerance, so the judge is the model published")
+        )
 
     figures = "; ".join(lines)
     if not failed:
@@ -438,10 +486,10 @@ def _beyond(change: float, tolerance: float) -> bool:
     return round(change, 9) < -tolerance
 
 
-def _publish(run, o, data, result, before, after, promote, decision, seconds) -> None:
+def _publish(run, o, data, result, net, sample_ids, before, after, promote, decision, seconds) -> None:
     version = f"{timezone.now():%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
-    metadata = model_metadata(run=run, options=o, data=data, result=result, after=after, version=version)
-    model_publish(net=result.best, metadata=metadata, activate=promote)
+    metadata = model_metadata(run=run, options=o, data=data, result=result, net=net, sample_ids=sample_ids, after=after, version=version)
+    model_publish(net=net, metadata=metadata, activate=promote)
     run.model_version, run.decision = version, decision
     run.mnist_accuracy = _accuracy(after.mnist, data.mnist_test)
     run.feedback_accuracy = _accuracy(after.corrections, data.corrections_test)
@@ -453,6 +501,7 @@ def _publish(run, o, data, result, before, after, promote, decision, seconds) ->
         "redrawn": len(data.feedback_redrawn),
         "repeats": dict(zip(("corrections", "confirmed"), users_repeats(data=data, options=o))),
         "learnt_before": int(data.feedback_is_learnt.sum()),
+        "published": "judge" if net is result.best else "twin",
         "confusion": {
             name: {"before": confusion(getattr(before, name), labels) if before else None, "after": confusion(getattr(after, name), labels)}
             for name, labels in (("mnist", data.mnist_test), ("corrections", data.corrections_test))
@@ -462,13 +511,15 @@ def _publish(run, o, data, result, before, after, promote, decision, seconds) ->
     run.progress = f"done in {seconds:.0f} s"
     run.in_progress, run.finished_at, run.seconds = None, timezone.now(), seconds
     run.save()
-    run.samples.set(data.train_sample_ids)
+    run.samples.set(sample_ids)
 
 
-def model_metadata(*, run: TrainingRun, options: RunOptions, data: RunData, result: FitResult, after: Figures, version: str) -> dict:
+def model_metadata(
+    *, run: TrainingRun, options: RunOptions, data: RunData, result: FitResult, net: torch.nn.Module, sample_ids: list[int], after: Figures, version: str
+) -> dict:
     """The one place where a published model's metadata is made."""
     # Calibration: the temperature that makes its confidence honest on held-out MNIST.
-    temperature = temperature_fit(logits=logits(result.best, data.mnist_val.images), labels=data.mnist_val.labels)
+    temperature = temperature_fit(logits=logits(net, data.mnist_val.images), labels=data.mnist_val.labels)
     return {
         "version": version,
         "trained_at": timezone.now().isoformat(timespec="seconds"),
@@ -480,7 +531,7 @@ def model_metadata(*, run: TrainingRun, options: RunOptions, data: RunData, resu
         "epochs": options.epochs,
         "best_epoch": result.best_epoch,
         "mnist_samples": len(data.mnist_train),
-        "feedback_samples": len(data.feedback_train),
+        "feedback_samples": len(sample_ids),
         "seed": options.seed,
         "augment": asdict(Augment(**options.augment)),
         "seconds_per_epoch": round(sum(r.seconds for r in result.epochs) / len(result.epochs), 1),

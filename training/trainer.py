@@ -3,7 +3,9 @@ epoch. Reads top to bottom; `training.services` prepares the data and calls `fit
 
 Each epoch draws a fresh random part of MNIST (`FitConfig.mnist_per_epoch`) beside every
 correction, oversampled; when fine-tuning, a frozen copy of the model it started from
-(`teacher`) keeps it close to what it knew on MNIST images (distillation).
+(`teacher`) keeps it close to what it knew on MNIST images (distillation). A twin of the net
+(the judge) may learn from the same batches without the drawings held out to judge it by, so a
+gate can judge the recipe on drawings the judge never saw while the net learns from them all.
 """
 
 import copy
@@ -34,6 +36,7 @@ class FitConfig:
     temperature: float = 2.0  # softens the teacher's answers for distillation
     keep: float = 1.0  # share of the fine-tuned weights kept after each epoch; the rest is the teacher's
     users_augment: float = 1.0  # strength of the augmentation of `extra` (the users' drawings), MNIST's being 1
+    bf16: bool = False  # forward and backward passes in bfloat16 (weights and updates stay float32)
     seed: int = 0
     device: str = "cpu"
     progress: bool = True
@@ -50,9 +53,10 @@ class EpochReport:
 
 @dataclass
 class FitResult:
-    best: torch.nn.Module  # the epoch with the best validation accuracy
+    best: torch.nn.Module  # the epoch with the best validation accuracy (the judge's, with a judge)
     latest: torch.nn.Module
     epochs: list[EpochReport]
+    full: torch.nn.Module | None = None  # with a judge: the net at the judge's best epoch, which learnt every drawing
 
     @property
     def best_epoch(self) -> int:
@@ -70,19 +74,26 @@ def fit(
     augment: Augment,
     config: FitConfig,
     teacher: torch.nn.Module | None = None,
+    judge_skips: torch.Tensor | None = None,
     on_epoch: Callable[[EpochReport, torch.nn.Module], dict[str, float]] | None = None,
     on_step: Callable[[int, int, int], None] | None = None,
 ) -> FitResult:
     """Train `net` in place on MNIST plus `extra` (the corrections), each of them `extra_repeats`
     times an epoch (one count for all, or one each). `on_epoch` may evaluate more and return figures to keep with the epoch;
-    `on_step(epoch, step, steps)` is called before every step and may raise to stop the run."""
+    `on_step(epoch, step, steps)` is called before every step and may raise to stop the run.
+
+    With `judge_skips` (one flag for each of `extra`), a copy of `net`, the judge, learns from the
+    same batches without the flagged drawings, on the same schedule; the epoch is chosen on the
+    judge, `on_epoch` sees the judge, and `FitResult.full` is `net` at that epoch."""
     device = torch.device(config.device)
     torch.manual_seed(config.seed)
     gen = torch.Generator(device=device).manual_seed(config.seed)
     net.to(device).to(memory_format=torch.channels_last)  # faster convolutions on CPU
     if teacher is not None:
         teacher = copy.deepcopy(teacher).to(device).to(memory_format=torch.channels_last).eval()
+    judge = copy.deepcopy(net) if judge_skips is not None else None
     train = Digits.concat([mnist, extra])
+    hidden = torch.cat([torch.zeros(len(mnist), dtype=torch.bool), judge_skips.bool().cpu()]).to(device) if judge is not None else None
     images, labels = train.images.to(device), train.labels.to(device)
     per_epoch = min(config.mnist_per_epoch or len(mnist), len(mnist))
     extra_index = torch.arange(len(mnist), len(train), device=device).repeat_interleave(
@@ -94,21 +105,15 @@ def fit(
         extra_index = torch.cat([extra_index, look_alikes.to(device).repeat_interleave(times)])
 
     steps = math.ceil((per_epoch + len(extra_index)) / config.batch_size)
-    optimizer = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    total = config.epochs * steps
-    # Warm up for a fifth of the steps, ending half a step off a whole one: OneCycleLR divides by
-    # the warm-up's length, which is zero steps for a 5-step run at exactly a fifth.
-    schedule = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=config.lr, total_steps=total, pct_start=(round(0.2 * total) + 0.5) / total
-    )
+    learners = [_Learner(net, config, total=config.epochs * steps)] + ([_Learner(judge, config, total=config.epochs * steps)] if judge else [])
+    # bfloat16 halves the time of a step where the processor computes it natively (README).
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.bf16)
 
-    best, best_accuracy, reports = copy.deepcopy(net), -1.0, []
+    judged = judge if judge is not None else net
+    best, best_full, best_accuracy, reports = copy.deepcopy(judged), None, -1.0, []
     for epoch in range(1, config.epochs + 1):
-        net.train()
-        if config.freeze_bn:
-            for module in net.modules():
-                if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
-                    module.eval()
+        for learner in learners:
+            learner.train()
         started, total_loss = time.perf_counter(), 0.0
         mnist_part = torch.randperm(len(mnist), generator=gen, device=device)[:per_epoch]
         epoch_index = torch.cat([mnist_part, extra_index])
@@ -121,25 +126,56 @@ def fit(
             strength = torch.where(batch < len(mnist), 1.0, config.users_augment)
             x = augment(images[batch].unsqueeze(1).float() / 255.0, labels[batch], gen, strength)
             x = normalize(x).contiguous(memory_format=torch.channels_last)
-            loss = _loss(net, teacher, x, labels[batch], is_mnist=batch < len(mnist), config=config)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-            total_loss += loss.item()
+            y, is_mnist = labels[batch], batch < len(mnist)
+            with torch.no_grad(), autocast:
+                target = F.softmax(teacher(x).float() / config.temperature, dim=1) if teacher is not None and config.distill > 0 else None
+            total_loss += learners[0].step(x, y, is_mnist, target, autocast)
+            if judge is not None and (seen := ~hidden[batch]).any():
+                learners[1].step(x[seen], y[seen], is_mnist[seen], target[seen] if target is not None else None, autocast)
             if step % 20 == 0:
                 bar.set_postfix(loss=f"{total_loss / (step + 1):.4f}")
 
         # Judge (and keep) a blend of the fine-tuned weights with the teacher's: the blend keeps
         # most of what the corrections taught and gives back most of what MNIST lost.
-        current = blend(teacher, net, keep=config.keep) if teacher is not None and config.keep < 1 else net
+        mixed = [blend(teacher, learner.net, keep=config.keep) if teacher is not None and config.keep < 1 else learner.net for learner in learners]
+        current = mixed[-1]  # the judge, when there is one
         report = EpochReport(epoch, total_loss / steps, accuracy(current, val, device=device), time.perf_counter() - started)
         if on_epoch:
             report.extra = on_epoch(report, current)
         reports.append(report)
         if report.val_accuracy >= best_accuracy:  # ties go to the later, further-trained epoch
             best, best_accuracy = copy.deepcopy(current), report.val_accuracy
-    return FitResult(best=best.cpu().eval(), latest=net.cpu().eval(), epochs=reports)
+            best_full = copy.deepcopy(mixed[0]) if judge is not None else None
+    return FitResult(best=best.cpu().eval(), latest=net.cpu().eval(), epochs=reports, full=best_full.cpu().eval() if best_full is not None else None)
+
+
+class _Learner:
+    """A net with its optimiser and one-cycle schedule: one step at a time."""
+
+    def __init__(self, net: torch.nn.Module, config: FitConfig, *, total: int):
+        self.net, self.config = net, config
+        self.optimizer = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        # Warm up for a fifth of the steps, ending half a step off a whole one: OneCycleLR divides
+        # by the warm-up's length, which is zero steps for a 5-step run at exactly a fifth.
+        self.schedule = torch.optim.lr_scheduler.OneCycleLR(
+            self.optimizer, max_lr=config.lr, total_steps=total, pct_start=(round(0.2 * total) + 0.5) / total
+        )
+
+    def train(self) -> None:
+        self.net.train()
+        if self.config.freeze_bn:
+            for module in self.net.modules():
+                if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+                    module.eval()
+
+    def step(self, x, labels, is_mnist, target, autocast) -> float:
+        with autocast:
+            loss = _loss(self.net, x, labels, is_mnist=is_mnist, target=target, config=self.config)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        self.schedule.step()
+        return loss.item()
 
 
 def look_alikes_find(
@@ -170,15 +206,13 @@ def blend(start: torch.nn.Module, end: torch.nn.Module, *, keep: float) -> torch
     return mixed
 
 
-def _loss(net, teacher, x, labels, *, is_mnist: torch.Tensor, config: FitConfig) -> torch.Tensor:
-    """Cross-entropy on the labels; on MNIST images, blended with the teacher's softened answers.
-    The corrections are exactly where the teacher is wrong, so they follow their labels only."""
-    logits = net(x)
+def _loss(net, x, labels, *, is_mnist: torch.Tensor, target: torch.Tensor | None, config: FitConfig) -> torch.Tensor:
+    """Cross-entropy on the labels; on MNIST images, blended with the teacher's softened answers
+    (`target`). The corrections are exactly where the teacher is wrong, so they follow their labels only."""
+    logits = net(x).float()
     hard = F.cross_entropy(logits, labels, label_smoothing=config.label_smoothing, reduction="none")
-    if teacher is None or config.distill <= 0:
+    if target is None:
         return hard.mean()
-    with torch.no_grad():
-        target = F.softmax(teacher(x) / config.temperature, dim=1)
     t = config.temperature
     soft = F.kl_div(F.log_softmax(logits / t, dim=1), target, reduction="none").sum(dim=1) * t * t
     weight = config.distill * is_mnist.float()

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.urls import reverse
 from torchvision.datasets import MNIST
 
 from feedback.models import Sample
@@ -94,8 +95,10 @@ def test_corrections_teach_the_model_a_kind_of_drawing_it_got_wrong(mnist_dir):
     run = train(mnist_dir, "--limit", "3000", "--epochs", "2", "--holdout", "0.2", "--mnist-tolerance", "1", "--feedback-share", "0.15")
 
     assert run.status == TrainingRun.Status.PROMOTED
-    assert 0 < run.feedback_holdout < 20 and run.feedback_samples == 40 - run.feedback_holdout
-    assert set(run.samples.all()) <= set(Sample.objects.all()) and run.samples.count() == run.feedback_samples
+    assert 0 < run.feedback_holdout < 20 and run.feedback_samples == 40
+    # The gate judged a twin that never saw the held-out drawings; the published model learnt them too.
+    assert run.report["published"] == "twin" and "so it is the model published: promoted." in run.decision
+    assert set(run.samples.all()) == set(Sample.objects.all())
     assert run.feedback_accuracy_before < 0.2 and run.feedback_accuracy > 0.8  # held-out corrections
     assert f"held-out corrections {round(run.feedback_accuracy_before * run.feedback_holdout)} -> " in run.decision
     assert sum(digit_predict(image=image).digit == 8 for image in unseen) >= 17  # new drawings of that kind
@@ -152,3 +155,20 @@ def test_the_next_run_teaches_only_the_drawings_the_active_model_has_not_learnt(
 
     again = train(mnist_dir, *tiny, "--relearn")
     assert again.report["learnt_before"] == 0 and again.report["repeats"]["corrections"] == round(200 / 9 / 11)
+
+
+def test_held_out_drawings_that_the_active_model_has_learnt_judge_no_more(mnist_dir, admin_client):
+    for index in range(30):
+        SampleFactory(label=index % 10, guess=(index + 1) % 10)
+    tiny = ("--limit", "200", "--epochs", "1", "--test-limit", "200", "--holdout", "0.2", "--force")
+    first = train(mnist_dir, *tiny)
+    assert first.feedback_holdout > 0 and first.report["published"] == "twin" and first.samples.count() == 30
+    page = admin_client.get(reverse("admin:training_trainingrun_change", args=[first.pk])).content.decode()
+    assert "held-out figures after are the judge twin" in page
+
+    second = train(mnist_dir, *tiny)  # nothing new: the first run's published model learnt them all
+    assert second.feedback_holdout == 0 and second.report["learnt_before"] == 30
+    assert "no held-out corrections to improve on" in second.decision
+
+    apart = train(mnist_dir, *tiny, "--no-twin", "--relearn")  # without a twin the published model never learns them
+    assert apart.report["published"] == "judge" and apart.samples.count() == 30 - first.feedback_holdout

@@ -60,7 +60,7 @@ def _judged(wrong_before: int, wrong_after: int) -> tuple[bool, str]:
     digits = Digits(torch.zeros(10_000, 28, 28, dtype=torch.uint8), labels)
     held = Digits(torch.zeros(1, 28, 28, dtype=torch.uint8), torch.tensor([3]))
     none = Digits(torch.zeros(0, 28, 28, dtype=torch.uint8), torch.zeros(0, dtype=torch.long))
-    data = RunData(mnist_train=none, mnist_val=none, mnist_test=digits, feedback_train=none, feedback_is_correction=torch.zeros(0, dtype=torch.bool), feedback_is_learnt=torch.zeros(0, dtype=torch.bool), feedback_redrawn=none, redrawn_of=torch.zeros(0, dtype=torch.long), corrections_test=held, confirmed_test=none, train_sample_ids=[])
+    data = RunData(mnist_train=none, mnist_val=none, mnist_test=digits, feedback_train=none, feedback_is_held_out=torch.zeros(0, dtype=torch.bool), feedback_is_correction=torch.zeros(0, dtype=torch.bool), feedback_is_learnt=torch.zeros(0, dtype=torch.bool), feedback_redrawn=none, redrawn_of=torch.zeros(0, dtype=torch.long), corrections_test=held, confirmed_test=none, train_sample_ids=[])
 
     def reading(wrong: int, corrections: int) -> Figures:
         mnist = np.zeros(10_000, dtype=np.int64)
@@ -97,3 +97,70 @@ def test_a_run_of_only_a_few_steps_trains_whatever_their_number():
         result = fit(net, mnist=digits, extra=none, extra_repeats=0, val=digits, augment=Augment(), config=config)
         assert len(result.epochs) == 1 and np.isfinite(result.epochs[0].loss)
         assert any(not torch.equal(a, b) for a, b in zip(start, net.parameters())), f"{steps} steps changed nothing"
+
+
+def _inverted_v() -> torch.Tensor:
+    """٨, the Eastern Arabic 8, as a 28x28 input: MNIST has none, and the shipped model reads it as another digit."""
+    import cv2
+
+    image = np.zeros((28, 28), np.uint8)
+    cv2.polylines(image, [np.array([[7, 24], [14, 4], [21, 24]], np.int32)], False, 255, 2, cv2.LINE_AA)
+    return torch.from_numpy(image)
+
+
+def test_a_judge_twin_learns_from_the_same_batches_without_the_drawings_it_skips(mnist_dir, settings):
+    shipped = model_load(path=settings.SHIPPED_MODEL).net
+    mnist = mnist_load(data_dir=mnist_dir, train=True).take(slice(0, 512))
+    drawing = Digits(_inverted_v().unsqueeze(0), torch.tensor([8]))
+    assert probabilities(shipped, drawing.images).argmax().item() != 8  # wrong before
+
+    config = FitConfig(epochs=2, lr=2e-3, distill=0.5, freeze_bn=True, bf16=True, progress=False)
+    result = fit(
+        shipped, mnist=mnist, extra=drawing, extra_repeats=64, val=mnist.take(slice(0, 100)), augment=Augment(styles=0.0),
+        config=config, teacher=model_load(path=settings.SHIPPED_MODEL).net, judge_skips=torch.tensor([True]),
+    )  # fmt: skip
+
+    assert probabilities(result.full, drawing.images).argmax().item() == 8  # the published net learnt it
+    assert probabilities(result.best, drawing.images).argmax().item() != 8  # the judge never saw it
+    assert all(np.isfinite(report.loss) for report in result.epochs)
+
+
+def test_a_twin_that_lost_mnist_beyond_the_tolerance_is_not_published_the_judge_is(mnist_dir, settings):
+    from training.services import _published
+    from training.trainer import FitResult, predictions
+
+    judge = model_load(path=settings.SHIPPED_MODEL).net
+    torch.manual_seed(0)
+    twin = DigitNet(width=4).eval()  # untrained: reads MNIST at about chance
+    test = mnist_load(data_dir=mnist_dir, train=False).take(slice(0, 300))
+    none = Digits(torch.zeros(0, 28, 28, dtype=torch.uint8), torch.zeros(0, dtype=torch.long))
+    flags = torch.tensor([False, True])
+    data = RunData(
+        mnist_train=none, mnist_val=none, mnist_test=test, feedback_train=none, feedback_is_held_out=flags, feedback_is_correction=flags,
+        feedback_is_learnt=torch.zeros(2, dtype=torch.bool), feedback_redrawn=none, redrawn_of=torch.zeros(0, dtype=torch.long),
+        corrections_test=none, confirmed_test=none, train_sample_ids=[11, 12],
+    )  # fmt: skip
+    before = Figures(mnist=predictions(judge, test).numpy(), corrections=np.zeros(0, np.int64), confirmed=np.zeros(0, np.int64))
+    result, twin_mnist = FitResult(best=judge, latest=twin, epochs=[], full=twin), predictions(twin, test).numpy()
+
+    strict = RunOptions(mnist_tolerance=0.1)
+    promoted, decision = gate(data=data, before=before, after=before, twin_mnist=twin_mnist, options=strict)
+    assert promoted and "beyond the tolerance, so the judge is the model published: promoted." in decision
+    net, _, ids = _published(result, data, strict, before, before, twin_mnist)
+    assert net is judge and ids == [11]  # the drawings the judge learnt
+
+    lenient = RunOptions(mnist_tolerance=100)
+    assert "so it is the model published" in gate(data=data, before=before, after=before, twin_mnist=twin_mnist, options=lenient)[1]
+    net, figures, ids = _published(result, data, lenient, before, before, twin_mnist)
+    assert net is twin and ids == [11, 12] and (figures.mnist == twin_mnist).all()
+
+
+def test_a_fine_tune_trains_a_judge_twin_in_native_bfloat16_and_from_scratch_neither():
+    from training.options import native_bf16
+
+    tune = RunOptions().resolved()
+    assert tune.twin and tune.precision == ("bfloat16" if native_bf16("cpu") else "float32")
+    scratch = RunOptions(from_scratch=True).resolved()
+    assert not scratch.twin and scratch.precision == "float32"
+    assert not RunOptions(holdout=0).resolved().twin  # nothing held out: nothing for a twin to skip
+    assert RunOptions(precision="float32").resolved().precision == "float32"
