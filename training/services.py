@@ -411,19 +411,24 @@ def _twin_mnist(result: FitResult, data: RunData, o: RunOptions, progress: "_Pro
     return predictions(result.full, data.mnist_test, device=o.device, desc="reading MNIST test (the twin)" if o.progress else "").numpy()
 
 
-def _twin_publishable(*, data: RunData, before: Figures | None, twin_mnist: np.ndarray | None, options: RunOptions) -> bool:
+def _twin_published(*, data: RunData, before: Figures, after: Figures, twin_mnist: np.ndarray | None, options: RunOptions) -> bool:
+    """Whether the twin that learnt the held-out drawings too is the model published: yes, unless it
+    lost MNIST test beyond the tolerance where the judge did not (and always with force)."""
     if twin_mnist is None:
         return False
-    change = (_accuracy(twin_mnist, data.mnist_test) - _accuracy(before.mnist, data.mnist_test)) * 100
-    return options.force or not _beyond(change, options.mnist_tolerance)
+    lost = [_beyond(_change(m, before.mnist, data.mnist_test), options.mnist_tolerance) for m in (twin_mnist, after.mnist)]
+    return options.force or not lost[0] or lost[1]
+
+
+def _change(predicted: np.ndarray, before: np.ndarray, digits: Digits) -> float:
+    """Accuracy points gained (negative: lost) from `before` to `predicted`."""
+    return (_accuracy(predicted, digits) - _accuracy(before, digits)) * 100
 
 
 def _published(result: FitResult, data: RunData, o: RunOptions, before: Figures | None, after: Figures, twin_mnist: np.ndarray | None):
-    """Which net to publish, promoted or not: with a twin, the one that learnt the held-out drawings
-    too, unless it lost MNIST beyond the tolerance; then the judge. Returns the net, its figures
-    (on the held-out drawings, the judge's: the twin trained on them) and the ids of the drawings
-    it learnt."""
-    if not _twin_publishable(data=data, before=before, twin_mnist=twin_mnist, options=o):
+    """Which net to publish, promoted or not (`_twin_published`). Returns the net, its figures (on
+    the held-out drawings, the judge's: the twin trained on them) and the ids of the drawings it learnt."""
+    if not _twin_published(data=data, before=before, after=after, twin_mnist=twin_mnist, options=o):
         return result.best, after, data.judge_sample_ids
     return result.full, Figures(mnist=twin_mnist, corrections=after.corrections, confirmed=after.confirmed), data.train_sample_ids
 
@@ -431,22 +436,27 @@ def _published(result: FitResult, data: RunData, o: RunOptions, before: Figures 
 def gate(*, data: RunData, before: Figures | None, after: Figures, options: RunOptions, twin_mnist: np.ndarray | None = None) -> tuple[bool, str]:
     """Promote when the users' held-out corrections are read better, and neither the held-out
     confirmed drawings nor MNIST test get worse beyond their tolerances. Without corrections to
-    judge by, the guards alone decide. `after` is the judge's reading when there is a twin
-    (`twin_mnist`, its reading of MNIST test): which of the two is published is said too.
-    Returns the decision and why, with every figure."""
-    mnist = (_accuracy(after.mnist, data.mnist_test), _accuracy(before.mnist, data.mnist_test) if before else None)
+    judge by, the guards alone decide. With a twin, `after` is the judge's reading, which decides
+    on the users' drawings, and MNIST guards the model published (`twin_mnist`: the twin's reading
+    of MNIST test). Returns the decision and why, with every figure."""
     if before is None:
-        return True, f"MNIST test {percent_text(mnist[0])}; there was no active model to compare with: promoted."
+        return True, f"MNIST test {percent_text(_accuracy(after.mnist, data.mnist_test))}; there was no active model to compare with: promoted."
+    twin_published = _twin_published(data=data, before=before, after=after, twin_mnist=twin_mnist, options=options)
+    published = twin_mnist if twin_published else after.mnist
     lines, failed = [], []
-    mnist_change = (mnist[0] - mnist[1]) * 100
-    lines.append(f"MNIST test {percent_text(mnist[1])} -> {percent_text(mnist[0])} ({mnist_change:+.2f} points, tolerance {options.mnist_tolerance:g}" + ("; the judge twin" if twin_mnist is not None else "") + ")")
+    mnist_change = _change(published, before.mnist, data.mnist_test)
+    who = "" if twin_mnist is None else ("; the published twin, which learnt the held-out drawings too" if twin_published else "; the judge, published")
+    lines.append(
+        f"MNIST test {percent_text(_accuracy(before.mnist, data.mnist_test))} -> {percent_text(_accuracy(published, data.mnist_test))} "
+        f"({mnist_change:+.2f} points, tolerance {options.mnist_tolerance:g}{who})"
+    )
     if _beyond(mnist_change, options.mnist_tolerance):
         failed.append("MNIST test got worse beyond its tolerance")
 
     right_before, right_after = _right(before.corrections, data.corrections_test), _right(after.corrections, data.corrections_test)
     count = len(data.corrections_test)
     if count:
-        lines.append(f"held-out corrections {right_before} -> {right_after} right of {count}")
+        lines.append(f"held-out corrections {right_before} -> {right_after} right of {count}" + (" (the judge)" if twin_mnist is not None else ""))
         if right_after <= right_before:
             failed.append("the held-out corrections did not improve")
 
@@ -464,11 +474,11 @@ def gate(*, data: RunData, before: Figures | None, after: Figures, options: RunO
     if not count:
         lines.append("no held-out corrections to improve on, so the guards alone decide")
     if twin_mnist is not None:
-        twin = _accuracy(twin_mnist, data.mnist_test)
-        publishable = _twin_publishable(data=data, before=before, twin_mnist=twin_mnist, options=options)
+        other = after.mnist if twin_published else twin_mnist
+        name = "the judge, which never saw the held-out drawings" if twin_published else "the twin that learnt the held-out drawings too"
         lines.append(
-            f"the twin that learnt the held-out drawings too: MNIST test {percent_text(twin)} ({(twin - mnist[1]) * 100:+.2f} points), "
-            + ("so it is the model published" if publishable else "beyond the tolerance, so the judge is the model published")
+            f"{name}: MNIST test {percent_text(_accuracy(other, data.mnist_test))} ({_change(other, before.mnist, data.mnist_test):+.2f} points)"
+            + ("" if twin_published else ", beyond the tolerance, so the judge is published")
         )
 
     figures = "; ".join(lines)

@@ -97,7 +97,7 @@ def test_corrections_teach_the_model_a_kind_of_drawing_it_got_wrong(mnist_dir):
     assert run.status == TrainingRun.Status.PROMOTED
     assert 0 < run.feedback_holdout < 20 and run.feedback_samples == 40
     # The gate judged a twin that never saw the held-out drawings; the published model learnt them too.
-    assert run.report["published"] == "twin" and "so it is the model published: promoted." in run.decision
+    assert run.report["published"] == "twin" and "the published twin" in run.decision and run.decision.endswith("promoted.")
     assert set(run.samples.all()) == set(Sample.objects.all())
     assert run.feedback_accuracy_before < 0.2 and run.feedback_accuracy > 0.8  # held-out corrections
     assert f"held-out corrections {round(run.feedback_accuracy_before * run.feedback_holdout)} -> " in run.decision

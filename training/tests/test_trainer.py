@@ -145,14 +145,43 @@ def test_a_twin_that_lost_mnist_beyond_the_tolerance_is_not_published_the_judge_
 
     strict = RunOptions(mnist_tolerance=0.1)
     promoted, decision = gate(data=data, before=before, after=before, twin_mnist=twin_mnist, options=strict)
-    assert promoted and "beyond the tolerance, so the judge is the model published: promoted." in decision
+    assert promoted and "(+0.00 points, tolerance 0.1; the judge, published)" in decision
+    assert "the twin that learnt the held-out drawings too: MNIST test" in decision and "beyond the tolerance, so the judge is published" in decision
     net, _, ids = _published(result, data, strict, before, before, twin_mnist)
     assert net is judge and ids == [11]  # the drawings the judge learnt
 
     lenient = RunOptions(mnist_tolerance=100)
-    assert "so it is the model published" in gate(data=data, before=before, after=before, twin_mnist=twin_mnist, options=lenient)[1]
+    promoted, decision = gate(data=data, before=before, after=before, twin_mnist=twin_mnist, options=lenient)
+    assert promoted and "the published twin, which learnt the held-out drawings too" in decision
     net, figures, ids = _published(result, data, lenient, before, before, twin_mnist)
     assert net is twin and ids == [11, 12] and (figures.mnist == twin_mnist).all()
+
+    # Both lost MNIST: the twin, which learnt more, is kept as the candidate.
+    lost = Figures(mnist=twin_mnist, corrections=before.corrections, confirmed=before.confirmed)
+    promoted, decision = gate(data=data, before=before, after=lost, twin_mnist=twin_mnist, options=strict)
+    assert not promoted and "MNIST test got worse beyond its tolerance" in decision and "the published twin" in decision
+    assert _published(result, data, strict, before, lost, twin_mnist)[0] is twin
+
+
+def test_the_gate_guards_mnist_on_the_published_twin_not_on_the_judge(mnist_dir, settings):
+    from training.trainer import predictions
+
+    shipped = model_load(path=settings.SHIPPED_MODEL).net
+    test = mnist_load(data_dir=mnist_dir, train=False).take(slice(0, 1000))
+    none = Digits(torch.zeros(0, 28, 28, dtype=torch.uint8), torch.zeros(0, dtype=torch.long))
+    data = RunData(
+        mnist_train=none, mnist_val=none, mnist_test=test, feedback_train=none, feedback_is_held_out=torch.zeros(0, dtype=torch.bool),
+        feedback_is_correction=torch.zeros(0, dtype=torch.bool), feedback_is_learnt=torch.zeros(0, dtype=torch.bool), feedback_redrawn=none,
+        redrawn_of=torch.zeros(0, dtype=torch.long), corrections_test=none, confirmed_test=none, train_sample_ids=[],
+    )  # fmt: skip
+    right = predictions(shipped, test).numpy()
+    worse = right.copy()
+    worse[:2] = (worse[:2] + 1) % 10  # 2 of 1,000 more wrong: -0.2 points
+    empty = np.zeros(0, np.int64)
+    judge_lost = Figures(mnist=worse, corrections=empty, confirmed=empty)
+    promoted, decision = gate(data=data, before=Figures(mnist=right, corrections=empty, confirmed=empty), after=judge_lost, twin_mnist=right, options=RunOptions())
+    assert promoted and "(+0.00 points, tolerance 0.1; the published twin" in decision
+    assert "the judge, which never saw the held-out drawings: MNIST test" in decision and "(-0.20 points)" in decision
 
 
 def test_a_fine_tune_trains_a_judge_twin_in_native_bfloat16_and_from_scratch_neither():
