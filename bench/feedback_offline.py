@@ -2,7 +2,9 @@
 corrections, and what it costs on MNIST. For comparing training recipes quickly.
 
 Like bench.feedback_loop, but the pen digits' strokes go straight to the site's own
-preprocessing, without a browser, and are read by the active model in batches:
+preprocessing, without a browser, and are read in batches by the network the site serves for
+the active model (8 bits, ONNX Runtime; until 29 November 07:45 by the PyTorch net, which read
+one of seed 1's test-half drawings differently):
 
 1. 8 of each digit from each writer (2,400), split per writer and digit into a teaching half
    and a test half (the same halves as bench.feedback_loop for the same --seed);
