@@ -113,7 +113,8 @@ def test_with_the_server_down_guesses_are_retried_and_a_correction_is_kept_until
     pad.draw(strokes(7))
     page.keyboard.press("2")
     expect(status).to_have_text("Not saved: the drawing is too small to read: draw the digit bigger")
-    expect(guess).to_contain_text("It's a 7")
+    expect(guess).to_contain_text("It's a 7")  # the drawing is back, guessed again...
+    expect(status).to_have_text("Not saved: the drawing is too small to read: draw the digit bigger")  # ...and why stays
     expect(digit_buttons(page).first).to_be_enabled()
     assert not pad.is_blank() and outbox(page) == [] and Sample.objects.count() == 1
 

@@ -36,6 +36,7 @@
   let saved = false; // this drawing was already handed over as feedback
   let strokes = []; // the pen's path, sent to the server: [[[x, y], ...], ...] in canvas pixels
   let kept = null; // the drawing cleared last ({strokes, saved}), which Undo brings back
+  let keepStatus = false; // the next guess leaves the teaching status as it is (why a correction was refused)
   let guessRetry = null;
   let guessDelay = 0;
   // ?send=image sends the canvas bitmap instead, to compare both inputs (bench/pendigits.py).
@@ -245,7 +246,8 @@
     if (settled) announce(guess.textContent);
     if (drawing) return;
     if (saved) setTeaching(false, "This drawing is already saved. Clear it to draw the next digit.");
-    else setTeaching(true, result.sure ? TIP : WHICH);
+    else setTeaching(true, keepStatus ? undefined : result.sure ? TIP : WHICH);
+    keepStatus = false;
   }
 
   function percent(p) {
@@ -393,6 +395,7 @@
           teachStatus.textContent = `Not saved: ${text}`;
           if (!strokes.length && kept && kept.clientId === item.body.client_id) {
             kept.saved = false;
+            keepStatus = true; // its guess comes back too, and must not hide why it was refused
             undo(); // bring the drawing back, to correct it again
           }
           continue;
