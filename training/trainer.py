@@ -105,12 +105,11 @@ def fit(
         extra_index = torch.cat([extra_index, look_alikes.to(device).repeat_interleave(times)])
 
     steps = math.ceil((per_epoch + len(extra_index)) / config.batch_size)
-    learners = [_Learner(net, config, total=config.epochs * steps)] + ([_Learner(judge, config, total=config.epochs * steps)] if judge else [])
+    learners = [_Learner(each, config, total=config.epochs * steps) for each in (net, judge) if each is not None]
     # bfloat16 halves the time of a step where the processor computes it natively (README).
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.bf16)
 
-    judged = judge if judge is not None else net
-    best, best_full, best_accuracy, reports = copy.deepcopy(judged), None, -1.0, []
+    best, best_full, best_accuracy, reports = copy.deepcopy(learners[-1].net), None, -1.0, []
     for epoch in range(1, config.epochs + 1):
         for learner in learners:
             learner.train()

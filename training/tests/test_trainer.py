@@ -55,12 +55,23 @@ def test_look_alikes_are_other_digits_the_model_finds_most_like_the_drawn_ones(m
     assert len(look_alikes_find(net, mnist, torch.tensor([1]), per_drawing=0)) == 0
 
 
+def _run_data(*, mnist_test: Digits, corrections_test: Digits | None = None, held_out: list[bool] = ()) -> RunData:
+    """What the gate reads of a run: MNIST test, held-out corrections, and which of the users'
+    drawings (ids 11, 12, ...) were held out from the judge."""
+    none = Digits(torch.zeros(0, 28, 28, dtype=torch.uint8), torch.zeros(0, dtype=torch.long))
+    flags = torch.tensor(list(held_out), dtype=torch.bool)
+    return RunData(
+        mnist_train=none, mnist_val=none, mnist_test=mnist_test, feedback_train=none, feedback_is_held_out=flags, feedback_is_correction=flags,
+        feedback_is_learnt=torch.zeros(len(flags), dtype=torch.bool), feedback_redrawn=none, redrawn_of=torch.zeros(0, dtype=torch.long),
+        corrections_test=corrections_test or none, confirmed_test=none, train_sample_ids=list(range(11, 11 + len(flags))),
+    )  # fmt: skip
+
+
 def _judged(wrong_before: int, wrong_after: int) -> tuple[bool, str]:
     labels = torch.zeros(10_000, dtype=torch.long)
     digits = Digits(torch.zeros(10_000, 28, 28, dtype=torch.uint8), labels)
     held = Digits(torch.zeros(1, 28, 28, dtype=torch.uint8), torch.tensor([3]))
-    none = Digits(torch.zeros(0, 28, 28, dtype=torch.uint8), torch.zeros(0, dtype=torch.long))
-    data = RunData(mnist_train=none, mnist_val=none, mnist_test=digits, feedback_train=none, feedback_is_held_out=torch.zeros(0, dtype=torch.bool), feedback_is_correction=torch.zeros(0, dtype=torch.bool), feedback_is_learnt=torch.zeros(0, dtype=torch.bool), feedback_redrawn=none, redrawn_of=torch.zeros(0, dtype=torch.long), corrections_test=held, confirmed_test=none, train_sample_ids=[])
+    data = _run_data(mnist_test=digits, corrections_test=held)
 
     def reading(wrong: int, corrections: int) -> Figures:
         mnist = np.zeros(10_000, dtype=np.int64)
@@ -133,13 +144,7 @@ def test_a_twin_that_lost_mnist_beyond_the_tolerance_is_not_published_the_judge_
     torch.manual_seed(0)
     twin = DigitNet(width=4).eval()  # untrained: reads MNIST at about chance
     test = mnist_load(data_dir=mnist_dir, train=False).take(slice(0, 300))
-    none = Digits(torch.zeros(0, 28, 28, dtype=torch.uint8), torch.zeros(0, dtype=torch.long))
-    flags = torch.tensor([False, True])
-    data = RunData(
-        mnist_train=none, mnist_val=none, mnist_test=test, feedback_train=none, feedback_is_held_out=flags, feedback_is_correction=flags,
-        feedback_is_learnt=torch.zeros(2, dtype=torch.bool), feedback_redrawn=none, redrawn_of=torch.zeros(0, dtype=torch.long),
-        corrections_test=none, confirmed_test=none, train_sample_ids=[11, 12],
-    )  # fmt: skip
+    data = _run_data(mnist_test=test, held_out=[False, True])
     before = Figures(mnist=predictions(judge, test).numpy(), corrections=np.zeros(0, np.int64), confirmed=np.zeros(0, np.int64))
     result, twin_mnist = FitResult(best=judge, latest=twin, epochs=[], full=twin), predictions(twin, test).numpy()
 
@@ -168,12 +173,7 @@ def test_the_gate_guards_mnist_on_the_published_twin_not_on_the_judge(mnist_dir,
 
     shipped = model_load(path=settings.SHIPPED_MODEL).net
     test = mnist_load(data_dir=mnist_dir, train=False).take(slice(0, 1000))
-    none = Digits(torch.zeros(0, 28, 28, dtype=torch.uint8), torch.zeros(0, dtype=torch.long))
-    data = RunData(
-        mnist_train=none, mnist_val=none, mnist_test=test, feedback_train=none, feedback_is_held_out=torch.zeros(0, dtype=torch.bool),
-        feedback_is_correction=torch.zeros(0, dtype=torch.bool), feedback_is_learnt=torch.zeros(0, dtype=torch.bool), feedback_redrawn=none,
-        redrawn_of=torch.zeros(0, dtype=torch.long), corrections_test=none, confirmed_test=none, train_sample_ids=[],
-    )  # fmt: skip
+    data = _run_data(mnist_test=test)
     right = predictions(shipped, test).numpy()
     worse = right.copy()
     worse[:2] = (worse[:2] + 1) % 10  # 2 of 1,000 more wrong: -0.2 points
