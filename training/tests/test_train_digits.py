@@ -92,7 +92,7 @@ def test_corrections_teach_the_model_a_kind_of_drawing_it_got_wrong(mnist_dir):
     for image in taught:
         sample_create(image=image, label=8)
     # 3,000 MNIST images an epoch instead of 20,000: the corrections take the share they would have.
-    run = train(mnist_dir, "--limit", "3000", "--epochs", "2", "--holdout", "0.2", "--mnist-tolerance", "1", "--feedback-share", "0.15")
+    run = train(mnist_dir, "--limit", "3000", "--epochs", "2", "--holdout", "0.2", "--mnist-tolerance", "1", "--feedback-share", "0.15", "--twin")
 
     assert run.status == TrainingRun.Status.PROMOTED
     assert 0 < run.feedback_holdout < 20 and run.feedback_samples == 40
@@ -160,7 +160,7 @@ def test_the_next_run_teaches_only_the_drawings_the_active_model_has_not_learnt(
 def test_held_out_drawings_that_the_active_model_has_learnt_judge_no_more(mnist_dir, admin_client):
     for index in range(30):
         SampleFactory(label=index % 10, guess=(index + 1) % 10)
-    tiny = ("--limit", "200", "--epochs", "1", "--test-limit", "200", "--holdout", "0.2", "--force")
+    tiny = ("--limit", "200", "--epochs", "1", "--test-limit", "200", "--holdout", "0.2", "--force", "--twin")
     first = train(mnist_dir, *tiny)
     assert first.feedback_holdout > 0 and first.report["published"] == "twin" and first.samples.count() == 30
     page = admin_client.get(reverse("admin:training_trainingrun_change", args=[first.pk])).content.decode()

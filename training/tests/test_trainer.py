@@ -187,9 +187,11 @@ def test_the_gate_guards_mnist_on_the_published_twin_not_on_the_judge(mnist_dir,
 def test_a_fine_tune_trains_a_judge_twin_in_native_bfloat16_and_from_scratch_neither():
     from training.options import native_bf16
 
+    fast = native_bf16("cpu")  # without it a twin would make the default run twice as long
     tune = RunOptions().resolved()
-    assert tune.twin and tune.precision == ("bfloat16" if native_bf16("cpu") else "float32")
-    scratch = RunOptions(from_scratch=True).resolved()
+    assert tune.twin == fast and tune.precision == ("bfloat16" if fast else "float32")
+    assert RunOptions(twin=True).resolved().twin and not RunOptions(twin=False).resolved().twin
+    scratch = RunOptions(from_scratch=True, twin=True).resolved()
     assert not scratch.twin and scratch.precision == "float32"
-    assert not RunOptions(holdout=0).resolved().twin  # nothing held out: nothing for a twin to skip
+    assert not RunOptions(holdout=0, twin=True).resolved().twin  # nothing held out: nothing for a twin to skip
     assert RunOptions(precision="float32").resolved().precision == "float32"
