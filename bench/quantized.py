@@ -30,7 +30,7 @@ def main() -> None:
     parser.add_argument("--model", type=Path, default=None, help="a model file (default: the shipped model)")
     args = parser.parse_args()
     model = model_load(path=args.model or settings.SHIPPED_MODEL)
-    print(f"model {model.version}, served in {model.fast.precision}")
+    print(f"model {model.version}, served in {model.fast.precision}" + (" (7-bit weights)" if model.fast.reduce_range else ""))
 
     def compare(name: str, images: np.ndarray, labels: torch.Tensor) -> None:
         images = torch.from_numpy(images)

@@ -244,6 +244,29 @@ def test_the_serving_net_reads_drawings_as_the_trained_net_does_in_8_bits(settin
     assert not loaded.net.training  # and the trained net is left as it was
 
 
+def test_a_net_whose_8_bit_weights_read_differently_is_served_with_7_bit_weights(settings, monkeypatch):
+    from recognizer import onnx_net
+
+    quantize = onnx_net._quantize
+    other = model_load(path=settings.SHIPPED_MODEL).net
+    with torch.no_grad():  # the same net with its answers moved one digit on
+        other.head[-1].weight.copy_(other.head[-1].weight.roll(1, dims=0))
+        other.head[-1].bias.copy_(other.head[-1].bias.roll(1))
+    stranger = onnx_net._export(other)
+
+    def saturating(model, calibration, *, reduce_range=False):
+        # As on a processor whose 8-bit products overflow: the 8-bit copy answers like another net.
+        return quantize(model if reduce_range else stranger, calibration, reduce_range=reduce_range)
+
+    monkeypatch.setattr(onnx_net, "_quantize", saturating)
+    loaded = model_load(path=settings.SHIPPED_MODEL)
+    images = _drawings_as_inputs()
+    with torch.inference_mode():
+        expected = loaded.net(images).argmax(1)
+    assert loaded.fast.precision == "int8" and loaded.fast.reduce_range
+    assert (torch.from_numpy(loaded.fast(images)).argmax(1) == expected).all()
+
+
 def test_a_net_whose_8_bit_copy_reads_differently_is_served_in_32_bit_floats(settings, monkeypatch):
     from recognizer import onnx_net
 
