@@ -106,10 +106,11 @@ class RunOptions:
         import torch
 
         device = self.device if self.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+        bf16 = native_bf16(device)
         return replace(
             self,
-            precision=self.precision if self.precision != "auto" else ("bfloat16" if native_bf16(device) and not self.from_scratch else "float32"),
-            twin=(native_bf16(device) if self.twin is None else self.twin) and not self.from_scratch and self.holdout > 0,
+            precision=self.precision if self.precision != "auto" else ("bfloat16" if bf16 and not self.from_scratch else "float32"),
+            twin=(bf16 if self.twin is None else self.twin) and not self.from_scratch and self.holdout > 0,
             lr=self.lr or (3e-3 if self.from_scratch else FINE_TUNE_LR),
             data_dir=self.data_dir or str(settings.MNIST_DIR),
             device=device,

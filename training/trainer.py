@@ -91,8 +91,7 @@ def fit(
     gen = torch.Generator(device=device).manual_seed(config.seed)
     net.to(device).to(memory_format=torch.channels_last)  # faster convolutions on CPU
     if teacher is not None:
-        # The teacher only reads: batch norm folded into its convolutions, a fifth faster (README).
-        teacher = fuse(copy.deepcopy(teacher).eval()).to(device).to(memory_format=torch.channels_last)
+        teacher = reading_copy(teacher, device=device)
     judge = copy.deepcopy(net) if judge_skips is not None else None
     train = Digits.concat([mnist, extra])
     hidden = torch.cat([torch.zeros(len(mnist), dtype=torch.bool), judge_skips.bool().cpu()]).to(device) if judge is not None else None
@@ -220,13 +219,18 @@ def _loss(net, x, labels, *, is_mnist: torch.Tensor, target: torch.Tensor | None
     return ((1 - weight) * hard + weight * soft).mean()
 
 
+def reading_copy(net: torch.nn.Module, *, device: torch.device | str) -> torch.nn.Module:
+    """A copy of `net` in eval mode for reading only (the teacher, every evaluation): batch norm
+    folded into the convolutions (the same logits to 1e-7, a fifth faster; README) and channels
+    last (1.6 times faster on CPU). `net` itself is left as it was."""
+    return fuse(copy.deepcopy(net).eval()).to(device).to(memory_format=torch.channels_last)
+
+
 @torch.inference_mode()
 def logits(net: torch.nn.Module, images: torch.Tensor, *, device: torch.device | str = "cpu", desc: str = "") -> torch.Tensor:
     """(N, 28, 28) uint8 -> (N, 10) logits, in batches; a progress bar named `desc` if given."""
     net.eval()
-    # As the teacher in fit: batch norm folded in (the same logits to a rounding error, a fifth
-    # faster), channels last (1.6 times faster on CPU).
-    net = fuse(copy.deepcopy(net)).to(device).to(memory_format=torch.channels_last)
+    net = reading_copy(net, device=device)
     # Chunks of 256: 40,000 images in 16 s on 2 AVX2 cores, against 21 s in chunks of 1,000.
     chunks = tqdm(images.split(256), desc=desc, disable=not desc, leave=False)
     out = [net(normalize(chunk.to(device)).contiguous(memory_format=torch.channels_last)).cpu() for chunk in chunks]
