@@ -41,7 +41,7 @@ from training.calibration import temperature_fit
 from training.options import RunOptions
 from training.redraw import samples_redraw
 from training.selectors import samples_learnt_by
-from training.trainer import EpochReport, FitConfig, FitResult, fit, logits, look_alikes_find, predictions
+from training.trainer import EpochReport, FitConfig, FitResult, blend, fit, logits, look_alikes_find, predictions
 
 MAX_REPEATS = 100  # a correction is seen at most this often per epoch, so none is memorised
 PROGRESS_EVERY_S = 1.0  # how often a working run writes its progress and looks for a cancel
@@ -246,6 +246,9 @@ def training_run_execute(*, run: TrainingRun, log: Log = print) -> TrainingRun:
         twin = _twin_mnist(result, data, options, progress)
         promote, decision = gate(data=data, before=before, after=after, twin_mnist=twin, options=options)
         net, after, sample_ids = _published(result, data, options, before, after, twin)
+        if not promote and (blended := _blended(result, data, options, base, before, after, progress)):
+            net, after, decision = blended
+            promote, sample_ids = True, data.judge_sample_ids
         progress.check_cancel()
         _publish(run, options, data, result, net, sample_ids, before, after, promote, decision, time.perf_counter() - started)
     except BaseException as error:
@@ -433,6 +436,27 @@ def _published(result: FitResult, data: RunData, o: RunOptions, before: Figures 
     return result.full, Figures(mnist=twin_mnist, corrections=after.corrections, confirmed=after.confirmed), data.train_sample_ids
 
 
+def _blended(result: FitResult, data: RunData, o: RunOptions, base: LoadedModel | None, before: Figures | None, after: Figures, progress: "_Progress"):
+    """When the new model lost MNIST test beyond the tolerance: the judge `fallback_keep` of the
+    way from the active model's weights (as in WiSE-FT, which gives back most of what MNIST lost
+    and keeps most of what the corrections taught; README), judged by the same gate. Returns the
+    net, its figures and the decision if it passes; None otherwise."""
+    if not (0 < o.fallback_keep < 1 and base and before) or not _beyond(_change(after.mnist, before.mnist, data.mnist_test), o.mnist_tolerance):
+        return None
+    lost = -_change(after.mnist, before.mnist, data.mnist_test)
+    progress.say(f"the new model lost {lost:.2f} points of MNIST test, beyond the tolerance: trying it {o.fallback_keep:.0%} of the way from the active model")
+    net = blend(base.net, result.best, keep=o.fallback_keep)
+    figures = _evaluate(net, data, o, progress, "the blend")
+    passed, decision = gate(data=data, before=before, after=figures, options=o)
+    progress.say(f"the gate on the blend: {decision}")
+    if not passed:
+        return None
+    return net, figures, (
+        f"Published {o.fallback_keep:.0%} of the way from the active model to the new one, which lost {lost:.2f} points of "
+        f"MNIST test (beyond the tolerance): {decision}"
+    )
+
+
 def gate(*, data: RunData, before: Figures | None, after: Figures, options: RunOptions, twin_mnist: np.ndarray | None = None) -> tuple[bool, str]:
     """Promote when the users' held-out corrections are read better, and neither the held-out
     confirmed drawings nor MNIST test get worse beyond their tolerances. Without corrections to
@@ -511,7 +535,7 @@ def _publish(run, o, data, result, net, sample_ids, before, after, promote, deci
         "redrawn": len(data.feedback_redrawn),
         "repeats": dict(zip(("corrections", "confirmed"), users_repeats(data=data, options=o))),
         "learnt_before": int(data.feedback_is_learnt.sum()),
-        "published": "judge" if net is result.best else "twin",
+        "published": "judge" if net is result.best else "twin" if net is result.full else "blend",
         "confusion": {
             name: {"before": confusion(getattr(before, name), labels) if before else None, "after": confusion(getattr(after, name), labels)}
             for name, labels in (("mnist", data.mnist_test), ("corrections", data.corrections_test))

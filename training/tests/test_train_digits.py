@@ -3,6 +3,7 @@ import random
 import cv2
 import numpy as np
 import pytest
+import torch
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.urls import reverse
@@ -14,7 +15,9 @@ from feedback.tests.factories import SampleFactory
 from recognizer.registry import active_model, checkpoint_path, model_load, version_path
 from recognizer.services import digit_predict
 from recognizer.tests.drawings import CANVAS, png
+from training.data import Digits, mnist_load
 from training.models import TrainingRun
+from training.trainer import accuracy, blend
 
 pytestmark = pytest.mark.django_db
 
@@ -55,6 +58,37 @@ def test_a_model_worse_than_the_tolerance_is_kept_as_a_candidate(mnist_dir, sett
     assert "MNIST test got worse beyond its tolerance" in run.decision and "kept as a candidate" in run.decision
     assert active_model().version == shipped  # the better model keeps serving
     assert version_path(run.model_version).exists()  # and the candidate is kept
+
+
+# A fine-tune at a rate far too high for a converged model: it loses MNIST beyond the tolerance.
+RECKLESS = ("--limit", "600", "--epochs", "1", "--no-feedback", "--lr", "0.005", "--mnist-tolerance", "0.1")
+
+
+def test_a_new_model_that_loses_mnist_is_published_blended_back_toward_the_active_one_when_the_blend_passes(mnist_dir, settings):
+    shipped = model_load(path=settings.SHIPPED_MODEL)
+    run = train(mnist_dir, *RECKLESS, "--fallback-keep", "0.05")
+
+    fine_tuned = model_load(path=checkpoint_path(run=str(run.pk), name="best")).net
+    published = model_load(path=version_path(run.model_version)).net
+    assert run.status == TrainingRun.Status.PROMOTED and active_model().version == run.model_version
+    assert run.report["published"] == "blend"
+    assert run.decision.startswith("Published 5% of the way from the active model to the new one, which lost")
+    assert run.mnist_accuracy >= run.mnist_accuracy_before - 0.001
+    expected = blend(shipped.net, fine_tuned, keep=0.05).state_dict()
+    assert all(torch.allclose(value, expected[name], atol=1e-6) for name, value in published.state_dict().items())
+    assert accuracy(fine_tuned, shipped_test(mnist_dir)) < run.mnist_accuracy_before - 0.001  # what it fell back from
+
+
+def test_a_blend_that_loses_mnist_too_leaves_the_new_model_a_candidate(mnist_dir, settings):
+    shipped = model_load(path=settings.SHIPPED_MODEL).version
+    run = train(mnist_dir, *RECKLESS, "--fallback-keep", "0.9")
+    assert run.status == TrainingRun.Status.CANDIDATE and run.report["published"] == "judge"
+    assert "MNIST test got worse beyond its tolerance" in run.decision and not run.decision.startswith("Published")
+    assert active_model().version == shipped
+
+
+def shipped_test(mnist_dir) -> Digits:
+    return mnist_load(data_dir=mnist_dir, train=False).take(slice(0, 2000))  # train()'s --test-limit
 
 
 def test_train_digits_offline_without_mnist_fails_with_a_clear_message(tmp_path, monkeypatch):
@@ -128,7 +162,7 @@ def test_confirmed_right_guesses_do_not_dilute_the_corrections(mnist_dir):
     for index in range(40):
         SampleFactory(label=index % 10)
 
-    run = train(mnist_dir, "--limit", "300", "--epochs", "1", "--holdout", "0", "--mnist-tolerance", "100")
+    run = train(mnist_dir, "--limit", "300", "--epochs", "1", "--holdout", "0", "--mnist-tolerance", "100", "--feedback-share", "0.1")
 
     trained = list(run.samples.all())
     corrections = sum(sample.is_correction for sample in trained)
@@ -142,7 +176,7 @@ def test_the_next_run_teaches_only_the_drawings_the_active_model_has_not_learnt(
     # 200 MNIST images an epoch: new corrections make up 10% of it, 22 showings spread over them.
     for index in range(10):
         SampleFactory(label=index, guess=(index + 1) % 10)
-    tiny = ("--limit", "200", "--epochs", "1", "--test-limit", "200", "--holdout", "0", "--force")
+    tiny = ("--limit", "200", "--epochs", "1", "--test-limit", "200", "--holdout", "0", "--force", "--feedback-share", "0.1")
     first = train(mnist_dir, *tiny)
     assert first.report["learnt_before"] == 0 and first.report["repeats"]["corrections"] == round(200 / 9 / 10)
 

@@ -71,7 +71,7 @@ def points(text: str) -> float:
 
 PARSERS = {
     "epochs": positive_int, "batch_size": positive_int, "width": positive_int, "val_size": positive_int,
-    "mnist_per_epoch": count, "limit": count, "test_limit": count, "look_alikes": count, "lr": points, "distill": fraction, "keep": fraction,
+    "mnist_per_epoch": count, "limit": count, "test_limit": count, "look_alikes": count, "lr": points, "distill": fraction, "keep": fraction, "fallback_keep": fraction,
     "feedback_share": share, "confirmed_share": share, "holdout": share, "redraws": count, "users_augment": points, "mnist_tolerance": points, "users_tolerance": points,
     "augment": augment_overrides,
 }  # fmt: skip
