@@ -57,8 +57,8 @@ class RunOptions:
     # The users' drawings.
     use_feedback: bool = _option(True, "train on the users' drawings too, not only MNIST", flag="feedback")
     approved_only: bool = _option(False, "only approved samples (default: every one not rejected)", form=True)
-    # 5%: up to 21 new corrections each are seen the most times allowed (100) either way; past that,
-    # 10% cost 63 corrections 0.20 MNIST points offline (5%: 0.10) for one drawing more fixed (README).
+    # 5%: up to 21 new corrections are each seen the most times allowed (100), as with 10%; with
+    # 51 new ones, 10% cost 0.20 MNIST points offline and 5% 0.10, for one drawing fewer fixed (README).
     feedback_share: float = _option(0.05, "share of each epoch made of the users' corrections, each seen at most 100 times")
     confirmed_share: float = _option(
         0.05, "share of each epoch made of the right guesses the users confirmed, each seen at most 100 times"

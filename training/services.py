@@ -441,9 +441,11 @@ def _blended(result: FitResult, data: RunData, o: RunOptions, base: LoadedModel 
     way from the active model's weights (as in WiSE-FT, which gives back most of what MNIST lost
     and keeps most of what the corrections taught; README), judged by the same gate. Returns the
     net, its figures and the decision if it passes; None otherwise."""
-    if not (0 < o.fallback_keep < 1 and base and before) or not _beyond(_change(after.mnist, before.mnist, data.mnist_test), o.mnist_tolerance):
+    if not (0 < o.fallback_keep < 1 and base and before):
         return None
     lost = -_change(after.mnist, before.mnist, data.mnist_test)
+    if not _beyond(-lost, o.mnist_tolerance):
+        return None
     progress.say(f"the new model lost {lost:.2f} points of MNIST test, beyond the tolerance: trying it {o.fallback_keep:.0%} of the way from the active model")
     net = blend(base.net, result.best, keep=o.fallback_keep)
     figures = _evaluate(net, data, o, progress, "the blend")

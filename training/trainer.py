@@ -228,8 +228,8 @@ def reading_copy(net: torch.nn.Module, *, device: torch.device | str) -> torch.n
 
 @torch.inference_mode()
 def logits(net: torch.nn.Module, images: torch.Tensor, *, device: torch.device | str = "cpu", desc: str = "") -> torch.Tensor:
-    """(N, 28, 28) uint8 -> (N, 10) logits, in batches; a progress bar named `desc` if given."""
-    net.eval()
+    """(N, 28, 28) uint8 -> (N, 10) logits, in batches; a progress bar named `desc` if given. Reads
+    through a copy (`reading_copy`), so `net` stays in the mode it was in."""
     net = reading_copy(net, device=device)
     # Chunks of 256: 40,000 images in 16 s on 2 AVX2 cores, against 21 s in chunks of 1,000.
     chunks = tqdm(images.split(256), desc=desc, disable=not desc, leave=False)
@@ -244,10 +244,7 @@ def probabilities(net: torch.nn.Module, images: torch.Tensor, *, device: torch.d
 
 def predictions(net: torch.nn.Module, digits: Digits, *, device: torch.device | str = "cpu", desc: str = "") -> torch.Tensor:
     """The digit the net reads in each image, (N,) int64."""
-    was_training = net.training
-    predicted = probabilities(net, digits.images, device=device, desc=desc).argmax(dim=1)
-    net.train(was_training)
-    return predicted
+    return probabilities(net, digits.images, device=device, desc=desc).argmax(dim=1)
 
 
 def accuracy(net: torch.nn.Module, digits: Digits, *, device: torch.device | str = "cpu") -> float:

@@ -15,15 +15,18 @@ from feedback.tests.factories import SampleFactory
 from recognizer.registry import active_model, checkpoint_path, model_load, version_path
 from recognizer.services import digit_predict
 from recognizer.tests.drawings import CANVAS, png
-from training.data import Digits, mnist_load
+from training.data import mnist_load
 from training.models import TrainingRun
 from training.trainer import accuracy, blend
 
 pytestmark = pytest.mark.django_db
 
 
+TEST_LIMIT = 2000  # MNIST test images the runs here are judged on
+
+
 def train(mnist_dir, *args: str) -> TrainingRun:
-    call_command("train_digits", "--data-dir", str(mnist_dir), "--val-size", "1000", "--test-limit", "2000", "--no-progress", *args)
+    call_command("train_digits", "--data-dir", str(mnist_dir), "--val-size", "1000", "--test-limit", str(TEST_LIMIT), "--no-progress", *args)
     return TrainingRun.objects.latest("started_at")
 
 
@@ -76,7 +79,8 @@ def test_a_new_model_that_loses_mnist_is_published_blended_back_toward_the_activ
     assert run.mnist_accuracy >= run.mnist_accuracy_before - 0.001
     expected = blend(shipped.net, fine_tuned, keep=0.05).state_dict()
     assert all(torch.allclose(value, expected[name], atol=1e-6) for name, value in published.state_dict().items())
-    assert accuracy(fine_tuned, shipped_test(mnist_dir)) < run.mnist_accuracy_before - 0.001  # what it fell back from
+    judged_on = mnist_load(data_dir=mnist_dir, train=False).take(slice(0, TEST_LIMIT))
+    assert accuracy(fine_tuned, judged_on) < run.mnist_accuracy_before - 0.001  # what it fell back from
 
 
 def test_a_blend_that_loses_mnist_too_leaves_the_new_model_a_candidate(mnist_dir, settings):
@@ -85,10 +89,6 @@ def test_a_blend_that_loses_mnist_too_leaves_the_new_model_a_candidate(mnist_dir
     assert run.status == TrainingRun.Status.CANDIDATE and run.report["published"] == "judge"
     assert "MNIST test got worse beyond its tolerance" in run.decision and not run.decision.startswith("Published")
     assert active_model().version == shipped
-
-
-def shipped_test(mnist_dir) -> Digits:
-    return mnist_load(data_dir=mnist_dir, train=False).take(slice(0, 2000))  # train()'s --test-limit
 
 
 def test_train_digits_offline_without_mnist_fails_with_a_clear_message(tmp_path, monkeypatch):
