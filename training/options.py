@@ -58,7 +58,7 @@ class RunOptions:
     use_feedback: bool = _option(True, "train on the users' drawings too, not only MNIST", flag="feedback")
     approved_only: bool = _option(False, "only approved samples (default: every one not rejected)", form=True)
     # 5%: up to 21 new corrections are each seen the most times allowed (100), as with 10%; with
-    # 51 new ones, 10% cost 0.20 MNIST points offline and 5% 0.10, for one drawing fewer fixed (README).
+    # 51 new ones, 10% cost 0.20 MNIST points offline and 5% 0.10, and 5% left 18 pen digits wrong, not 19 (README).
     feedback_share: float = _option(0.05, "share of each epoch made of the users' corrections, each seen at most 100 times")
     confirmed_share: float = _option(
         0.05, "share of each epoch made of the right guesses the users confirmed, each seen at most 100 times"
