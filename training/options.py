@@ -90,8 +90,9 @@ class RunOptions:
     )
     fallback_keep: float = _option(
         0.7,
-        "when fine-tuning and the new model loses MNIST test beyond the tolerance, a second one lying this share of the way "
-        "from the active model's weights to the new one's is judged by the same gate and published instead if it passes (0: no second try)",
+        "when fine-tuning and the new model loses MNIST test beyond the tolerance, blends of the active model's weights and "
+        "the new one's are judged by the same gate, keeping less of the new each time down to this share (0.9, 0.8, 0.7 for 0.7), "
+        "and the first that passes is published instead (0: no second try)",
     )
     force: bool = _option(False, "promote the new model whatever the gate says", form=True)
     # Where and how.
