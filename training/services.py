@@ -451,18 +451,19 @@ def _blended(result: FitResult, data: RunData, o: RunOptions, base: LoadedModel 
     as much as it must. Returns the net, its figures and the decision; None if none passes."""
     if not (0 < o.fallback_keep < 1 and base and before):
         return None
-    lost = -_change(after.mnist, before.mnist, data.mnist_test)
-    if not _beyond(-lost, o.mnist_tolerance):
+    change = _change(after.mnist, before.mnist, data.mnist_test)
+    if not _beyond(change, o.mnist_tolerance):
         return None
+    progress.say(f"the new model lost {-change:.2f} points of MNIST test, beyond the tolerance: trying blends toward the active model")
     for keep in blend_keeps(least=o.fallback_keep):
-        progress.say(f"the new model lost {lost:.2f} points of MNIST test, beyond the tolerance: trying it {keep:.0%} of the way from the active model")
+        progress.say(f"trying the new model {keep:.0%} of the way from the active model")
         net = blend(base.net, result.best, keep=keep)
         figures = _evaluate(net, data, o, progress, "the blend")
         passed, decision = gate(data=data, before=before, after=figures, options=o)
         progress.say(f"the gate on the blend: {decision}")
         if passed:
             return net, figures, (
-                f"Published {keep:.0%} of the way from the active model to the new one, which lost {lost:.2f} points of "
+                f"Published {keep:.0%} of the way from the active model to the new one, which lost {-change:.2f} points of "
                 f"MNIST test (beyond the tolerance): {decision}"
             )
     return None
