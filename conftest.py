@@ -21,7 +21,7 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix, t
     # Live servers' threads would otherwise keep their connections a minute, and PostgreSQL
     # refuses to drop a test database that someone is still connected to.
     settings.DATABASES["default"]["CONN_MAX_AGE"] = 0
-    if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":
+    if not settings.EMBEDDED_DB:
         return
     test = settings.DATABASES["default"].setdefault("TEST", {})
     test["NAME"] = str(tmp_path_factory.mktemp("db") / "test.sqlite3")

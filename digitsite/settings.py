@@ -13,6 +13,8 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from digitsite.files import private_dir
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -48,7 +50,7 @@ def secret_key_file(path: Path) -> str:
     is never readable by other users, not even for a moment.
     """
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".secret_key.")  # mode 0600
         try:
             with os.fdopen(fd, "w") as file:
@@ -79,6 +81,10 @@ DATABASES = {
     )
 }
 EMBEDDED_DB = DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
+if EMBEDDED_DB:
+    # Django's SQLite, making the data folder (0700) and the database file (0600) when it is
+    # first opened: a fresh clone has no var/, and importing settings writes nothing.
+    DATABASES["default"]["ENGINE"] = "digitsite.sqlite"
 DB_TIMEOUT = float(os.environ.get("DIGITSITE_DB_TIMEOUT", "2"))
 if EMBEDDED_DB:
     # Seconds a write waits for SQLite's lock before the API answers 503 with Retry-After.

@@ -24,9 +24,7 @@ is unpickled. Files are written to a temporary file in the same folder, then `os
 import json
 import logging
 import math
-import os
 import re
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -40,6 +38,7 @@ from django.utils import timezone
 from safetensors.torch import load as safetensors_load
 from safetensors.torch import save as safetensors_save
 
+from digitsite.files import write_atomically
 from recognizer.net import DigitNet
 from recognizer.onnx_net import OnnxNet
 
@@ -134,22 +133,6 @@ def model_from_bytes(data: bytes, *, source: str) -> LoadedModel:
     return LoadedModel(net=net, metadata=metadata, fast=fast)
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        # mkstemp makes the file 0600: a web server running as another user must read it.
-        os.fchmod(fd, FILE_MODE)
-        with os.fdopen(fd, "wb") as file:
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def model_load(*, path: Path) -> LoadedModel:
     try:
         data = Path(path).read_bytes()
@@ -159,7 +142,7 @@ def model_load(*, path: Path) -> LoadedModel:
 
 
 def model_save(*, net: DigitNet, metadata: dict[str, object], path: Path) -> None:
-    _write_atomically(Path(path), model_to_bytes(net=net, metadata=metadata))
+    write_atomically(Path(path), model_to_bytes(net=net, metadata=metadata), mode=FILE_MODE)
 
 
 def model_publish(*, net: DigitNet, metadata: dict[str, object], activate: bool) -> Path:
@@ -171,7 +154,7 @@ def model_publish(*, net: DigitNet, metadata: dict[str, object], activate: bool)
     path = version_path(version)
     data = model_to_bytes(net=net, metadata=metadata)
     loaded = model_from_bytes(data, source=f"version {version}")  # never keep a model that cannot load
-    _write_atomically(path, data)
+    write_atomically(path, data, mode=FILE_MODE)
     ModelVersion.objects.create(version=version, data=data, metadata=loaded.metadata)
     if activate:
         model_activate(version=version)
@@ -381,7 +364,7 @@ class _Active:
             raise ModelUnavailable(f"the active model version {version} is not in the database")
         loaded = model_from_bytes(bytes(data), source=f"version {version} in the database")
         try:
-            _write_atomically(path, bytes(data))
+            write_atomically(path, bytes(data), mode=FILE_MODE)
         except OSError as error:  # serving needs no copy; a restart would fetch it again
             logger.warning("could not keep a local copy of model %s in %s: %s", version, path.parent, error.strerror or error)
         return loaded
