@@ -71,8 +71,8 @@ def main() -> None:
 
     from feedback.services import sample_create
     from training import options as run_options
-    from training.management.commands.train_digits import PARSERS
-    from training.services import training_run_execute, training_run_start
+    from training.pipeline import training_run_execute
+    from training.queue import training_run_start
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--per-writer-digit", type=int, default=8, help="digits of each kind per writer, split in halves (default: 8)")
@@ -102,7 +102,7 @@ def main() -> None:
         help="seed of the training run only, to see how far a recipe's result moves with its own randomness "
         "(default: --seed; bench.feedback_loop's run uses train_digits' default, 0)",
     )  # fmt: skip
-    run_options.add_arguments(parser, parsers=PARSERS)
+    run_options.add_arguments(parser)
     args = parser.parse_args()
     options = run_options.from_arguments(vars(args))
     if args.train_seed is not None:
@@ -133,7 +133,7 @@ def main() -> None:
         )
         for _ in range(args.runs):
             started, cpu_started = time.perf_counter(), time.process_time()
-            runs.append(training_run_execute(run=training_run_start(options=options.resolved(), log=print), log=print))
+            runs.append(training_run_execute(run=training_run_start(options=options, log=print), log=print))
             seconds, cpu_seconds = seconds + time.perf_counter() - started, cpu_seconds + time.process_time() - cpu_started
     first, run = runs[0], runs[-1]
     after = read(test, test_inputs)

@@ -46,7 +46,7 @@ def main() -> None:
         workdir = Path(tempfile.mkdtemp(prefix="digitsite-lever-"))
         env = {"DIGITSITE_DB_PATH": str(workdir / "db.sqlite3"), "DIGITSITE_MODEL_DIR": str(workdir / "models")}
         manage("migrate", "--noinput", env=env, quiet=True)
-        flags = ["--from-scratch", "--no-feedback", "--force", "--no-progress", "--width", str(args.width)]
+        flags = ["--from-scratch", "--no-users", "--force", "--no-progress", "--width", str(args.width)]
         flags += ["--epochs", str(args.epochs), "--seed", str(args.seed), "--augment", augment]
         print(f"== {name}: train_digits {' '.join(flags)}", flush=True)
         manage("train_digits", *flags, env=env, quiet=True)

@@ -5,7 +5,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from feedback.models import Sample
-from feedback.selectors import sample_export_zip, sample_is_held_out
+from feedback.selectors import HOLDOUT_SHARE, sample_export_zip, sample_is_held_out
 from feedback.services import sample_relabel, sample_review
 from recognizer.preprocessing import to_data_url, to_png
 
@@ -60,9 +60,8 @@ class SampleAdmin(admin.ModelAdmin):
     search_help_text = "A sample's id, or a label (one digit). Filter by guess, status or model version on the right."
     list_per_page = 50
     date_hierarchy = "created_at"
-    actions = [
-        "approve", "approve_and_retrain", "reject", "export", *(relabel_action(label) for label in range(10)),
-    ]  # fmt: skip
+    # training.admin adds "Approve selected samples and retrain now": feedback knows nothing of training.
+    actions = ["approve", "reject", "export", *(relabel_action(label) for label in range(10))]
     fields = [
         "drawing_large", "model_input_large", "strokes_summary", "label", "guess", "confidence_percent",
         "status", "model_version", "created_at", "reviewed_at", "used_by", "client_id",
@@ -133,31 +132,16 @@ class SampleAdmin(admin.ModelAdmin):
 
     @admin.display(description="used by training runs")
     def used_by(self, sample):
-        from training.options import site_options
-
         runs = ", ".join(f"#{run.pk} ({run.model_version or run.status})" for run in sample.training_runs.order_by("-started_at"))
-        share = site_options().holdout
-        if not runs and sample_is_held_out(sample_id=sample.pk, holdout_share=share):
+        if not runs and sample_is_held_out(sample_id=sample.pk, holdout_share=HOLDOUT_SHARE):
             # Otherwise "none yet" for ever: a reviewer would wait for it to teach.
-            return (
-                f"held out to judge new models with (the {share:.0%} of drawings chosen by id): the judge of the next run "
-                "never trains on it; the model that run publishes learns it too"
-            )
+            return f"held out to judge new models with (the {HOLDOUT_SHARE:.0%} of drawings chosen by id): never trained on"
         return runs or "none yet"
 
     @admin.action(description="Approve selected samples")
     def approve(self, request, queryset):
         count = sample_review(samples=queryset, status=Sample.Status.APPROVED)
         self.message_user(request, f"{count} sample(s) approved.", messages.SUCCESS)
-
-    @admin.action(description="Approve selected samples and retrain now")
-    def approve_and_retrain(self, request, queryset):
-        from training.admin import retrain_request
-        from training.options import site_options
-
-        count = sample_review(samples=queryset, status=Sample.Status.APPROVED)
-        self.message_user(request, f"{count} sample(s) approved.", messages.SUCCESS)
-        return retrain_request(self, request, site_options())
 
     @admin.action(description="Reject selected samples (never trained on)")
     def reject(self, request, queryset):

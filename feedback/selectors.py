@@ -9,9 +9,10 @@ from django.db.models import QuerySet
 from feedback.models import Sample
 from recognizer.preprocessing import to_png
 
-# A fixed share of samples, chosen by id, is held out from the model a run judges: it measures
-# how well a model reads drawings like the users' own. Chosen by a hash of the id, so it is the
-# same share in every run (the published twin learns them once judged: training.services).
+# A fixed share of samples, chosen by id, is held out from training: it judges how well a new
+# model reads drawings like the users' own. Chosen by a hash of the id, so it is the same share
+# in every run; HOLDOUT_SHARE is the default (training's --holdout).
+HOLDOUT_SHARE = 0.2
 _HASH = 2654435761  # Knuth's multiplicative hash
 
 
@@ -25,10 +26,6 @@ def samples_for_training(*, approved_only: bool = False) -> QuerySet[Sample]:
     if approved_only:
         samples = samples.filter(status=Sample.Status.APPROVED)
     return samples.order_by("id")
-
-
-def sample_counts() -> dict[str, int]:
-    return {status: Sample.objects.filter(status=status).count() for status in Sample.Status.values}
 
 
 EXPORT_COLUMNS = ["id", "label", "guess", "is_correction", "status", "model_version", "confidence", "created_at", "input_png", "drawing_png", "strokes"]

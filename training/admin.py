@@ -6,12 +6,17 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
+from feedback.admin import SampleAdmin
+from feedback.models import Sample
+from feedback.services import sample_review
 from recognizer.preprocessing import to_data_url
 from recognizer.registry import ModelUnavailable, active_model, model_activate, model_load
+from training.text import count_text, percent_text
 from training.figures import confusion_png, per_digit
 from training.models import TrainingRun
-from training.options import form_class
-from training.services import RunRefused, count_text, percent_text, training_run_cancel, training_run_request
+from training.options import form_class, site_options
+from training.queue import RunRefused, training_run_cancel, training_run_request
+from training.report import RunReport
 
 RetrainForm = form_class()
 REFRESH_S = 3  # a queued or working run's page reloads itself this often
@@ -143,19 +148,14 @@ class TrainingRunAdmin(admin.ModelAdmin):
             "", "<tr><th>{}</th><td>{}</td><td>{}</td></tr>",
             ((name, count_text(before, n if before is not None else 0), count_text(after, n if after is not None else 0)) for name, before, after, n in rows),
         )  # fmt: skip
-        table = format_html("<table><tr><th></th><th>before</th><th>after</th></tr>{}</table>", body)
-        if (run.report or {}).get("published") == "twin":
-            return format_html(
-                "{}<p>The users' held-out figures after are the judge twin's, which never trained on those "
-                "drawings; the published model learnt them too. MNIST test after is the published model's.</p>", table,
-            )  # fmt: skip
-        return table
+        return format_html("<table><tr><th></th><th>before</th><th>after</th></tr>{}</table>", body)
 
     @admin.display(description="per digit, right of")
     def per_digit_table(self, run):
-        confusion = run.report.get("confusion") or {}
-        if not confusion:
+        report = RunReport.of(run)
+        if report is None:
             return "–"
+        confusion = report.confusion
         header = format_html_join("", "<th>{}</th>", ((d,) for d in range(10)))
         rows = []
         for name, title in (("mnist", "MNIST test"), ("corrections", "held-out corrections")):
@@ -167,7 +167,8 @@ class TrainingRunAdmin(admin.ModelAdmin):
 
     @admin.display(description="confusion (rows: true digit, columns: guess)")
     def confusion_pictures(self, run):
-        confusion = run.report.get("confusion") or {}
+        report = RunReport.of(run)
+        confusion = report.confusion if report else {}
         pictures = []
         for name, title in (("mnist", "MNIST test"), ("corrections", "held-out corrections")):
             for when in ("before", "after"):
@@ -183,15 +184,12 @@ class TrainingRunAdmin(admin.ModelAdmin):
 
     @admin.display(description="epochs")
     def epoch_table(self, run):
-        epochs = run.report.get("epochs") or []
-        if not epochs:
+        report = RunReport.of(run)
+        if report is None:
             return "–"
-        rows = (
-            (e["epoch"], f"{e['loss']:.4f}", percent_text(e.get("mnist_val")), percent_text(e.get("corrections")), f"{e['seconds']:.0f} s")
-            for e in epochs
-        )
+        rows = ((e.epoch, f"{e.loss:.4f}", percent_text(e.mnist_val), percent_text(e.corrections), f"{e.seconds:.0f} s") for e in report.epochs)
         body = format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", rows)
-        best = run.report.get("best_epoch")
+        best = report.best_epoch
         return format_html(
             "<table><tr><th>epoch</th><th>loss</th><th>MNIST validation</th><th>held-out corrections</th><th>time</th></tr>{}</table>"
             "<p>kept: epoch {} (best on MNIST validation)</p>", body, best,
@@ -262,7 +260,9 @@ def _can_activate(run: TrainingRun) -> bool:
 
 
 def _mnist_count(run: TrainingRun) -> int:
-    return run.report.get("mnist_test") or run.options.get("test_limit") or 10_000
+    if report := RunReport.of(run):
+        return report.mnist_test
+    return run.options.get("test_limit") or 10_000
 
 
 def _cell(right: int, of: int) -> str:
@@ -273,3 +273,17 @@ def _shipped_path():
     from django.conf import settings
 
     return settings.SHIPPED_MODEL
+
+
+# -- on the samples' list ---------------------------------------------------------------------
+
+
+@admin.action(description="Approve selected samples and retrain now")
+def approve_and_retrain(modeladmin: admin.ModelAdmin, request, queryset):
+    count = sample_review(samples=queryset, status=Sample.Status.APPROVED)
+    modeladmin.message_user(request, f"{count} sample(s) approved.", messages.SUCCESS)
+    return retrain_request(modeladmin, request, site_options())
+
+
+# Registered from here, so that feedback never imports training (training reads feedback).
+SampleAdmin.actions = [SampleAdmin.actions[0], approve_and_retrain, *SampleAdmin.actions[1:]]

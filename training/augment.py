@@ -32,25 +32,23 @@ class Augment:
     thin: float = 0.25  # ... or to thin them
     styles: float = 0.5  # chance that a 1 gets a lead-in stroke, a 7 a crossbar
 
-    def __call__(self, images: torch.Tensor, labels: torch.Tensor, gen: torch.Generator, strength: torch.Tensor | None = None) -> torch.Tensor:
-        """`strength` (N,) scales each image's stroke-width change and warp: 1 as set here, 0 none."""
+    def __call__(self, images: torch.Tensor, labels: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         images = add_styles(images, labels, self.styles, gen)
-        images = stroke_width(images, self.thicken, self.thin, gen, strength)
-        return warp(images, self, gen, strength)
+        images = stroke_width(images, self.thicken, self.thin, gen)
+        return warp(images, self, gen)
 
 
 def _uniform(n: int, low: float, high: float, gen: torch.Generator, device: torch.device) -> torch.Tensor:
     return torch.rand(n, generator=gen, device=device) * (high - low) + low
 
 
-def warp(images: torch.Tensor, aug: Augment, gen: torch.Generator, strength: torch.Tensor | None = None) -> torch.Tensor:
+def warp(images: torch.Tensor, aug: Augment, gen: torch.Generator) -> torch.Tensor:
     """One random affine map plus a smooth elastic field per image, in one grid_sample."""
     n, device = images.shape[0], images.device
-    strength = torch.ones(n, device=device) if strength is None else strength
-    angle = _uniform(n, -aug.rotate, aug.rotate, gen, device) * math.pi / 180 * strength
-    slant = _uniform(n, -aug.slant, aug.slant, gen, device) * strength
-    scale = 1 + (_uniform(n, *aug.scale, gen, device) - 1) * strength
-    stretch = _uniform(n, -aug.stretch, aug.stretch, gen, device) * strength
+    angle = _uniform(n, -aug.rotate, aug.rotate, gen, device) * math.pi / 180
+    slant = _uniform(n, -aug.slant, aug.slant, gen, device)
+    scale = _uniform(n, *aug.scale, gen, device)
+    stretch = _uniform(n, -aug.stretch, aug.stretch, gen, device)
     # The grid maps output to input coordinates, so dividing by the scale enlarges the digit.
     sx, sy = 1 / (scale * (1 + stretch)), 1 / (scale * (1 - stretch))
     cos, sin = torch.cos(angle), torch.sin(angle)
@@ -59,10 +57,10 @@ def warp(images: torch.Tensor, aug: Augment, gen: torch.Generator, strength: tor
     theta[:, 0, 1] = (slant * cos - sin) * sy
     theta[:, 1, 0] = sin * sx
     theta[:, 1, 1] = (slant * sin + cos) * sy
-    theta[:, :, 2] = _uniform(2 * n, -2 * aug.translate, 2 * aug.translate, gen, device).view(n, 2) * strength.view(n, 1)
+    theta[:, :, 2] = _uniform(2 * n, -2 * aug.translate, 2 * aug.translate, gen, device).view(n, 2)
     grid = F.affine_grid(theta, list(images.shape), align_corners=False)
     if aug.elastic > 0:
-        grid = grid + _elastic_field(images, aug.elastic, aug.elastic_sigma, gen) * strength.view(n, 1, 1, 1)
+        grid = grid + _elastic_field(images, aug.elastic, aug.elastic_sigma, gen)
     return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 
@@ -83,12 +81,11 @@ def _elastic_field(images: torch.Tensor, alpha: float, sigma: float, gen: torch.
     return (field * (2 / torch.tensor([w, h], device=images.device).view(1, 2, 1, 1))).permute(0, 2, 3, 1)
 
 
-def stroke_width(images: torch.Tensor, thicken: float, thin: float, gen: torch.Generator, strength: torch.Tensor | None = None) -> torch.Tensor:
+def stroke_width(images: torch.Tensor, thicken: float, thin: float, gen: torch.Generator) -> torch.Tensor:
     """Grey-level dilation or erosion by a random fraction of a pixel, per image."""
     n, device = images.shape[0], images.device
-    strength = torch.ones(n, device=device) if strength is None else strength
     choice = torch.rand(n, generator=gen, device=device)
-    amount = (_uniform(n, 0.3, 1.0, gen, device) * strength).view(n, 1, 1, 1)
+    amount = _uniform(n, 0.3, 1.0, gen, device).view(n, 1, 1, 1)
     dilated = F.max_pool2d(images, 3, stride=1, padding=1)
     eroded = -F.max_pool2d(-images, 3, stride=1, padding=1)
     eroded = images + (eroded - images) * 0.6  # a full erosion wipes out MNIST's thin strokes

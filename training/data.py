@@ -1,4 +1,5 @@
-"""Training data: MNIST from disk (downloaded when missing) and the users' corrections.
+"""Training data: MNIST from disk (downloaded when missing), and the users' drawings in the
+same form (training.run_data chooses what a run trains on and is judged by).
 
 Everything is held as uint8 tensors of 28x28 images, ink bright, exactly what
 `recognizer.preprocessing.to_model_input` makes from a drawing: the corrections stored by the
@@ -102,3 +103,4 @@ def split(digits: Digits, *, holdout: int, seed: int) -> tuple[Digits, Digits]:
     """A seeded random split: (the rest, `holdout` digits)."""
     order = torch.randperm(len(digits), generator=torch.Generator().manual_seed(seed))
     return digits.take(order[holdout:]), digits.take(order[:holdout])
+

@@ -1,4 +1,12 @@
+import os
+import socket
+
 from django.db import models
+
+
+def this_worker() -> str:
+    """Who works on a run, as its `worker` field holds it: host and process id."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 class TrainingRun(models.Model):

@@ -1,107 +1,109 @@
 """Every choice a training run makes, with its default, in one dataclass.
 
-`manage.py train_digits` makes its flags from `RunOptions` (`add_arguments`, `from_arguments`)
-and the admin's "Retrain now" form makes its fields from the same dataclass (`form_class`), so
-the command, the button and the benchmarks share one set of defaults and cannot disagree.
-Each field's metadata holds its help text; `form=True` puts it on the admin's form.
+`manage.py train_digits` makes its flags from `RunOptions`, and the admin's "Retrain now" form
+and "Approve and retrain" action build the same dataclass, on top of DIGITSITE_TRAINING_OPTIONS
+(`site_defaults`): the command, the button and the benchmarks share one set of defaults. Options
+are checked when they are made (`InvalidOptions` names the one that is wrong), and a run stores
+them complete, so its page says exactly what it did.
+
+Two presets fill the options left unset (None): fine-tuning the active model (the default) and
+training from scratch. The processor never changes the recipe: on a machine without native
+bfloat16 a run computes in float32, and otherwise the same steps happen.
 """
 
 import argparse
-from dataclasses import MISSING, asdict, dataclass, field, fields, replace
+import typing
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from django.conf import settings
 
+from feedback.selectors import HOLDOUT_SHARE
 
-# From scratch, the classic levers (rotation, translation) and the writing styles only: with the
-# geometric levers (slant, scale, stretch, elastic, stroke width) 8 runs left 152 pen digits
-# wrong on average, without them 12 runs left 130 (README, "The shipped model").
-FROM_SCRATCH_AUGMENT = {"slant": 0.0, "scale": (1.0, 1.0), "stretch": 0.0, "elastic": 0.0, "thicken": 0.0, "thin": 0.0}
-# A fine-tune learns the users' own styles from their drawings; the synthetic lead-ins drawn on
-# MNIST's 1s there moved the 1/7 line into MNIST's 7s, and without the geometric levers it
-# fixed fewer of the users' other drawings (README, recipe table).
-FINE_TUNE_AUGMENT = {"styles": 0.0}
-FINE_TUNE_LR = 5e-4  # a fine-tune from a converged model: 1e-3 cost 0.2-0.4 MNIST points, 1e-4 learnt less (README)
+# Fine-tuning: a brief, gentle update of a converged model (docs/design.md, "Retraining"): two
+# epochs of a fresh random part of MNIST beside the oversampled corrections and the MNIST images
+# most like them, at a low peak rate, distilled from the active model, batch norm frozen, without
+# the synthetic writing styles (their lead-ins on MNIST's 1s moved the 1/7 line into MNIST's 7s).
+# From scratch: every MNIST image each epoch, plain labels, the classic augmentation levers and
+# the writing styles (the geometric ones left 152 pen digits wrong against 130 without).
+PRESETS: dict[str, dict[str, Any]] = {
+    "fine-tune": {
+        "lr": 5e-4,  # 1e-3 cost 0.2-0.4 MNIST points, 1e-4 learnt less
+        "mnist_per_epoch": 40_000,
+        "distill": 0.9,
+        "freeze_bn": True,
+        "look_alikes": 10,
+        "fallback_keep": 0.7,
+        "augment": {"styles": 0.0},
+    },
+    "from-scratch": {
+        "lr": 3e-3,
+        "mnist_per_epoch": 0,
+        "distill": 0.0,
+        "freeze_bn": False,
+        "look_alikes": 0,
+        "fallback_keep": 0.0,
+        "augment": {"slant": 0.0, "scale": (1.0, 1.0), "stretch": 0.0, "elastic": 0.0, "thicken": 0.0, "thin": 0.0},
+    },
+}
+MAX_EPOCHS = 100
 
 
-def _option(default: Any, help: str, *, form: bool = False, flag: str | None = None, **argparse_extra) -> Any:
-    return field(default=default, metadata={"help": help, "form": form, "flag": flag, "argparse": argparse_extra})
+class InvalidOptions(ValueError):
+    """An option out of its range, unknown, or impossible with the others; the message names it."""
+
+
+def _option(default: Any, help: str, *, form: bool = False, flag: str | None = None, choices: list[str] | None = None) -> Any:
+    return field(default=default, metadata={"help": help, "form": form, "flag": flag, "choices": choices})
 
 
 @dataclass(frozen=True)
 class RunOptions:
-    # What to train. The default fine-tunes the active model briefly (2 epochs: one halved the
-    # error on the users' other drawings in 1 offline case of 5, two in 3): a fresh random part of
-    # MNIST each epoch beside the oversampled corrections and the MNIST images most like them,
-    # at a low peak rate, distilled from the active model, without the synthetic writing styles,
-    # so it forgets little of what it knew (see the README's recipe table).
-    epochs: int = _option(2, "passes over the training data", form=True)
-    mnist_per_epoch: int = _option(
-        40_000, "MNIST images drawn afresh at random for each epoch when fine-tuning (0, and always from scratch: all of them)"
-    )
+    # What to train.
+    epochs: int = _option(2, f"passes over the training data, 1 to {MAX_EPOCHS}", form=True)
     from_scratch: bool = _option(False, "start from random weights instead of fine-tuning the active model", form=True)
-    width: int = _option(32, "net width, with --from-scratch")
-    lr: float = _option(0.0, "peak learning rate of the one-cycle schedule (0: 3e-3 from scratch, 5e-4 fine-tuning)")
-    distill: float = _option(
-        0.9, "weight of distillation from the active model on MNIST images when fine-tuning, 0 to 1 (0: plain labels only)"
+    width: int = _option(32, "net width, from scratch")
+    lr: float | None = _option(None, "peak learning rate of the one-cycle schedule (preset: 5e-4 fine-tuning, 3e-3 from scratch)")
+    mnist_per_epoch: int | None = _option(
+        None, "MNIST images drawn afresh at random for each epoch, 0 for all of them (preset: 40000 fine-tuning, 0 from scratch)"
     )
-    keep: float = _option(
-        1.0, "when fine-tuning, share of the way from the active model's weights to the fine-tuned ones that the new model keeps, 0 to 1"
+    distill: float | None = _option(
+        None, "weight of distillation from the active model on MNIST images, 0 to 1 (preset: 0.9 fine-tuning, 0 from scratch)"
     )
-    freeze_bn: bool = _option(True, "keep batch norm's statistics as they are while fine-tuning")
+    freeze_bn: bool | None = _option(None, "keep batch norm's statistics as they are (preset: on fine-tuning, off from scratch)")
     batch_size: int = _option(128, "images per optimiser step")
     augment: dict | None = _option(
         None,
-        "augmentation overrides, e.g. styles=0,elastic=0.5 (default: none, except styles=0 when fine-tuning; see training/augment.py)",
+        "augmentation overrides on top of the preset's, e.g. styles=0,elastic=0.5 (see training/augment.py; "
+        "preset: styles=0 fine-tuning; from scratch no slant, scale, stretch, elastic or stroke width)",
     )
     # The users' drawings.
-    use_feedback: bool = _option(True, "train on the users' drawings too, not only MNIST", flag="feedback")
+    use_users: bool = _option(True, "train on the users' drawings too, not only MNIST", flag="users")
     approved_only: bool = _option(False, "only approved samples (default: every one not rejected)", form=True)
-    # 5%: up to 21 new corrections are each seen the most times allowed (100), as with 10%; with
-    # 51 new ones, 10% cost 0.20 MNIST points offline and 5% 0.10, and 5% left 18 pen digits wrong, not 19 (README).
-    feedback_share: float = _option(0.05, "share of each epoch made of the users' corrections, each seen at most 100 times")
-    confirmed_share: float = _option(
-        0.05, "share of each epoch made of the right guesses the users confirmed, each seen at most 100 times"
+    # 5%: up to 21 new corrections are each seen the most times allowed (100); with 51 new ones,
+    # 10% cost 0.20 MNIST points and 5% 0.10 (docs/notebook.md).
+    corrections_share: float = _option(0.05, "share of each epoch made of the users' corrections, each seen at most 100 times")
+    confirmed_share: float = _option(0.05, "share of each epoch made of the right guesses the users confirmed, each seen at most 100 times")
+    look_alikes: int | None = _option(
+        None, "MNIST images of other digits most like each correction, replayed as often in all as the corrections (preset: 10 fine-tuning, 0 from scratch)"
     )
-    redraws: int = _option(
-        0, "variants of each user's drawing drawn again from its strokes, each stroke moved a little (training/redraw.py); they share the drawing's repeats"
-    )
-    users_augment: float = _option(
-        1.0, "strength of the augmentation of the users' drawings (turn, slant, scale, wobble, stroke width), MNIST's being 1 (0: none)"
-    )
-    look_alikes: int = _option(
-        10, "when fine-tuning, MNIST images of other digits most like each correction, replayed as often in all as the corrections (0: none)"
-    )
-    relearn: bool = _option(
-        False, "when fine-tuning, train again on the drawings the active model has already learnt (default: only new ones teach; learning the others again overfits them)"
-    )
-    holdout: float = _option(0.2, "share of the users' drawings held out to judge models with")
-    twin: bool | None = _option(
-        None,
-        "when fine-tuning, train a twin without the held-out drawings on the same batches for the gate to judge, "
-        "so the published model learns from them too (default: on where the processor computes bfloat16 natively "
-        "or on a GPU; elsewhere the twin makes the default run about twice as long, over 3 minutes; "
-        "off, and from scratch: the published model is judged and never trains on them)",
-    )
+    holdout: float = _option(HOLDOUT_SHARE, "share of the users' drawings held out (chosen by id) to judge new models with; never trained on")
     # The gate.
     mnist_tolerance: float = _option(0.1, "MNIST test points the new model may lose and still be promoted")
-    users_tolerance: float = _option(
-        1.0, "points the new model may lose on held-out confirmed drawings (right guesses) and still be promoted"
-    )
-    fallback_keep: float = _option(
-        0.7,
-        "when fine-tuning and the new model loses MNIST test beyond the tolerance, blends of the active model's weights and "
-        "the new one's are judged by the same gate, keeping less of the new each time down to this share (0.9, 0.8, 0.7 for 0.7), "
-        "and the first that passes is published instead (0: no second try)",
+    users_tolerance: float = _option(1.0, "points the new model may lose on held-out confirmed drawings (right guesses) and still be promoted")
+    fallback_keep: float | None = _option(
+        None,
+        "when the new model loses MNIST test beyond the tolerance, blends from the active model toward it are judged by "
+        "the same gate, keeping less of the new each time down to this share (0.9, 0.8, 0.7 for 0.7), and the first that "
+        "passes is published (0: no blends; preset: 0.7 fine-tuning, 0 from scratch)",
     )
     force: bool = _option(False, "promote the new model whatever the gate says", form=True)
     # Where and how.
     data_dir: str = _option("", "MNIST in torchvision's layout, downloaded there if missing (default: DIGITSITE_MNIST_DIR)")
-    device: str = _option("auto", "auto takes cuda when there is one", choices=["auto", "cpu", "cuda"])
+    device: str = _option("auto", "where to train: auto takes cuda when there is one", choices=["auto", "cpu", "cuda"])
     precision: str = _option(
-        "auto", "arithmetic of the training steps (auto: bfloat16 when fine-tuning where the processor computes it natively; "
-        "float32 from scratch, as the shipped model was trained)",
-        choices=["auto", "float32", "bfloat16"],
+        "auto", "arithmetic of the training steps; the recipe is the same either way (auto: bfloat16 when fine-tuning "
+        "where the processor computes it natively, else float32)", choices=["auto", "float32", "bfloat16"],
     )  # fmt: skip
     seed: int = _option(0, "seed for data order, augmentation and init")
     limit: int = _option(0, "train on only N MNIST images, for quick runs (0: all)")
@@ -109,28 +111,74 @@ class RunOptions:
     val_size: int = _option(5000, "MNIST training images held out to pick the best epoch")
     progress: bool = _option(True, "progress bars on the console")
 
-    def resolved(self) -> "RunOptions":
-        """Fill the defaults that depend on the machine or on other options."""
+    def __post_init__(self) -> None:
+        preset = PRESETS["from-scratch" if self.from_scratch else "fine-tune"]
+        for name, value in preset.items():
+            if name == "augment":
+                value = {**value, **(self.augment or {})}
+            elif getattr(self, name) is not None:
+                continue
+            object.__setattr__(self, name, value)
+        if not self.data_dir:
+            object.__setattr__(self, "data_dir", str(settings.MNIST_DIR))
+        self._check()
+
+    def _check(self) -> None:
+        from training.augment import Augment
+
+        def need(ok: bool, name: str, what: str) -> None:
+            if not ok:
+                raise InvalidOptions(f"{name} must be {what}, not {getattr(self, name)!r}")
+
+        need(1 <= self.epochs <= MAX_EPOCHS, "epochs", f"1 to {MAX_EPOCHS}")
+        for name in ("width", "batch_size", "val_size"):
+            need(getattr(self, name) >= 1, name, "a positive whole number")
+        for name in ("mnist_per_epoch", "look_alikes", "limit", "test_limit", "seed"):
+            need(getattr(self, name) >= 0, name, "0 or more")
+        need(self.lr > 0, "lr", "above 0")
+        for name in ("corrections_share", "confirmed_share", "holdout"):
+            need(0 <= getattr(self, name) < 1, name, "at least 0 and below 1")
+        for name in ("distill", "fallback_keep"):
+            need(0 <= getattr(self, name) <= 1, name, "between 0 and 1")
+        for name in ("mnist_tolerance", "users_tolerance"):
+            need(getattr(self, name) >= 0, name, "0 or more points")
+        for f in fields(self):
+            if f.metadata["choices"]:
+                need(getattr(self, f.name) in f.metadata["choices"], f.name, f"one of {', '.join(f.metadata['choices'])}")
+        known = {f.name for f in fields(Augment)}
+        if unknown := set(self.augment) - known:
+            raise InvalidOptions(f"augment has no {', '.join(sorted(unknown))}; it knows {', '.join(sorted(known))}")
+        if self.from_scratch:
+            # The active model is what these learn from or fall back to; from scratch there is none.
+            for name in ("distill", "look_alikes", "fallback_keep"):
+                need(not getattr(self, name), name, "0 from scratch (it needs an active model)")
+
+    @classmethod
+    def of(cls, values: dict[str, Any], *, source: str = "options") -> "RunOptions":
+        """Options from a dict (the settings, a form, a stored run), unknown names refused."""
+        known = {f.name for f in fields(cls)}
+        if unknown := set(values) - known:
+            raise InvalidOptions(f"{source}: no option named {', '.join(sorted(unknown))}")
+        try:
+            return cls(**values)
+        except InvalidOptions as error:
+            raise InvalidOptions(f"{source}: {error}") from None
+        except TypeError as error:
+            raise InvalidOptions(f"{source}: {error}") from None
+
+    def on_this_machine(self) -> "RunOptions":
+        """The device and the arithmetic chosen where the run trains (the worker, not the web
+        machine that queued it): cuda when there is one, bfloat16 where it is native. The recipe
+        stays as it is."""
         import torch
 
         device = self.device if self.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
-        bf16 = native_bf16(device)
-        return replace(
-            self,
-            precision=self.precision if self.precision != "auto" else ("bfloat16" if bf16 and not self.from_scratch else "float32"),
-            twin=(bf16 if self.twin is None else self.twin) and not self.from_scratch and self.holdout > 0,
-            lr=self.lr or (3e-3 if self.from_scratch else FINE_TUNE_LR),
-            data_dir=self.data_dir or str(settings.MNIST_DIR),
-            device=device,
-            augment={**(FROM_SCRATCH_AUGMENT if self.from_scratch else FINE_TUNE_AUGMENT), **(self.augment or {})},
-            distill=0.0 if self.from_scratch else self.distill,
-            keep=1.0 if self.from_scratch else self.keep,
-            fallback_keep=0.0 if self.from_scratch else self.fallback_keep,
-            look_alikes=0 if self.from_scratch else self.look_alikes,
-            relearn=self.relearn or self.from_scratch,
-            freeze_bn=self.freeze_bn and not self.from_scratch,
-            mnist_per_epoch=0 if self.from_scratch else self.mnist_per_epoch,
-        )
+        if device == "cuda" and not torch.cuda.is_available():
+            raise InvalidOptions("device is cuda, but no CUDA device is available here")
+        precision = self.precision
+        if precision == "auto":
+            precision = "bfloat16" if native_bf16(device) and not self.from_scratch else "float32"
+        return replace(self, device=device, precision=precision)
 
     def mnist_epoch_size(self, available: int) -> int:
         """MNIST images an epoch draws from the `available` ones (`mnist_per_epoch`; 0: all)."""
@@ -150,64 +198,89 @@ def native_bf16(device: str) -> bool:
     return any(getattr(cpu, name, lambda: False)() for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"))
 
 
+def site_defaults() -> dict[str, Any]:
+    """The site's own defaults: RunOptions' own, overridden by DIGITSITE_TRAINING_OPTIONS (checked
+    by `manage.py check`, see training.apps)."""
+    return dict(settings.TRAINING_OPTIONS)
+
+
+def site_options(**chosen) -> RunOptions:
+    """Options for a run on this site: its defaults (`site_defaults`), then what was chosen."""
+    return RunOptions.of({**site_defaults(), **chosen}, source="DIGITSITE_TRAINING_OPTIONS and the chosen options")
+
+
 def option_fields(*, form_only: bool = False):
     return [f for f in fields(RunOptions) if f.metadata["form"] or not form_only]
-
-
-def default_of(f) -> Any:
-    return f.default if f.default is not MISSING else f.default_factory()
 
 
 # -- the command's flags --------------------------------------------------------------------
 
 
-def add_arguments(parser: argparse.ArgumentParser, *, parsers: dict[str, Any]) -> None:
-    """One flag per option: `--name` from the field, bools as on/off switches. `parsers` maps
-    a field name to a function that checks and converts its text (argparse's `type`)."""
+def augment_overrides(text: str) -> dict[str, object]:
+    """"styles=0,elastic=0.5" -> {"styles": 0.0, "elastic": 0.5}; names are checked by RunOptions."""
+    overrides: dict[str, object] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, _, value = item.partition("=")
+        try:
+            overrides[name] = tuple(map(float, value.split(":"))) if ":" in value else float(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected name=number (or name=low:high), not {item!r}") from None
+    return overrides
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """One flag per option, `--name` from the field, its default the site's; bools as on/off
+    switches. Values are checked by RunOptions itself (`from_arguments`)."""
+    defaults = {**{f.name: f.default for f in option_fields()}, **site_defaults()}
     for f in option_fields():
         name = f.metadata["flag"] or f.name.replace("_", "-")
-        default = default_of(f)
-        help_text = f.metadata["help"] + (" (default: %(default)s)" if "default:" not in f.metadata["help"] else "")
-        if f.type == bool | None:  # on, off, or None: chosen by resolved()
-            parser.add_argument(f"--{name}", dest=f.name, action=argparse.BooleanOptionalAction, default=None, help=f.metadata["help"])
+        default = defaults[f.name]
+        value = ("on" if default else "off") if isinstance(default, bool) else default
+        shown = "" if "preset:" in f.metadata["help"] or "default:" in f.metadata["help"] else f" (default: {value})"
+        help_text = (f.metadata["help"] + shown).replace("%", "%%")
+        if _plain_type(f.name) is bool:
+            parser.add_argument(f"--{name}", dest=f.name, action=argparse.BooleanOptionalAction, default=default, help=help_text)
             continue
-        if f.type in (bool, "bool"):
-            if default:
-                parser.add_argument(f"--{name}", dest=f.name, action=argparse.BooleanOptionalAction, default=True, help=f.metadata["help"] + " (default: on)")
-            else:
-                off = "" if "default:" in f.metadata["help"] else " (default: off)"
-                parser.add_argument(f"--{name}", dest=f.name, action="store_true", help=f.metadata["help"] + off)
-            continue
-        kind = parsers.get(f.name) or (f.type if f.type in (int, float, str) else str)
-        parser.add_argument(f"--{name}", dest=f.name, type=kind, default=default, help=help_text, **f.metadata["argparse"])
+        kind = augment_overrides if f.name == "augment" else _plain_type(f.name)
+        parser.add_argument(f"--{name}", dest=f.name, type=kind, default=default, help=help_text, choices=f.metadata["choices"])
+
+
+def _plain_type(name: str) -> type:
+    """int for `int | None`: what argparse converts a flag's text with."""
+    hint = typing.get_type_hints(RunOptions)[name]
+    return next((t for t in typing.get_args(hint) if t is not type(None)), hint)
 
 
 def from_arguments(values: dict[str, Any]) -> RunOptions:
-    return RunOptions(**{f.name: values[f.name] for f in option_fields() if f.name in values})
-
-
-def site_options(**chosen) -> RunOptions:
-    """Options for a run asked for in the admin: the defaults, then settings.TRAINING_OPTIONS
-    (DIGITSITE_TRAINING_OPTIONS), then what the person chose."""
-    return RunOptions(**{**settings.TRAINING_OPTIONS, **chosen})
+    return RunOptions.of({f.name: values[f.name] for f in option_fields() if f.name in values}, source="flags")
 
 
 # -- the admin's form -----------------------------------------------------------------------
 
 
 def form_class():
-    """A Django form with one field per option marked `form=True`, same defaults and help."""
+    """A Django form with one field per option marked `form=True`, the site's defaults as
+    initial values, checked by RunOptions itself."""
     from django import forms
 
+    defaults = {**{f.name: f.default for f in option_fields()}, **site_defaults()}
     form_fields = {}
     for f in option_fields(form_only=True):
         label = f.name.replace("_", " ").capitalize()
-        if f.type in (bool, "bool"):
-            form_fields[f.name] = forms.BooleanField(label=label, required=False, initial=f.default, help_text=f.metadata["help"])
+        if _plain_type(f.name) is bool:
+            form_fields[f.name] = forms.BooleanField(label=label, required=False, initial=defaults[f.name], help_text=f.metadata["help"])
         else:
-            form_fields[f.name] = forms.IntegerField(label=label, min_value=1, max_value=100, initial=f.default, help_text=f.metadata["help"])
+            form_fields[f.name] = forms.IntegerField(label=label, initial=defaults[f.name], help_text=f.metadata["help"])
+
+    def clean(self):
+        cleaned = forms.Form.clean(self)
+        try:
+            self.run_options = site_options(**cleaned)
+        except InvalidOptions as error:
+            raise forms.ValidationError(str(error)) from None
+        return cleaned
 
     def options(self) -> RunOptions:
-        return site_options(**self.cleaned_data)
+        return self.run_options
 
-    return type("RetrainForm", (forms.Form,), {**form_fields, "options": options})
+    return type("RetrainForm", (forms.Form,), {**form_fields, "clean": clean, "options": options})

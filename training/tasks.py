@@ -5,16 +5,19 @@ import logging
 
 from django_tasks import task
 
-from training.models import TrainingRun
-from training.services import _this_worker, training_run_execute
+from training.models import TrainingRun, this_worker
 
 logger = logging.getLogger(__name__)
 
 
 @task()
 def training_run_task(*, run_id: int) -> str:
+    # The pipeline (torch, the training code) is imported by the worker that runs the job, not by
+    # the web process that queues it.
+    from training.pipeline import training_run_execute
+
     claimed = TrainingRun.objects.filter(pk=run_id, status=TrainingRun.Status.QUEUED).update(
-        status=TrainingRun.Status.RUNNING, worker=_this_worker(), progress="starting"
+        status=TrainingRun.Status.RUNNING, worker=this_worker(), progress="starting"
     )
     if not claimed:  # cancelled while it waited
         return f"run {run_id} was no longer queued"

@@ -1,11 +1,9 @@
 """The training loop: batched augmentation, AdamW with a one-cycle schedule, an evaluation per
-epoch. Reads top to bottom; `training.services` prepares the data and calls `fit`.
+epoch. Reads top to bottom; `training.recipe` decides what it trains on and calls `fit`.
 
 Each epoch draws a fresh random part of MNIST (`FitConfig.mnist_per_epoch`) beside every
 correction, oversampled; when fine-tuning, a frozen copy of the model it started from
-(`teacher`) keeps it close to what it knew on MNIST images (distillation). A twin of the net
-(the judge) may learn from the same batches without the drawings held out to judge it by, so a
-gate can judge the recipe on drawings the judge never saw while the net learns from them all.
+(`teacher`) keeps it close to what it knew on MNIST images (distillation).
 """
 
 import copy
@@ -24,23 +22,25 @@ from training.augment import Augment
 from training.data import Digits
 
 
+WEIGHT_DECAY = 5e-4
+LABEL_SMOOTHING = 0.05
+SOFTENING = 2.0  # divides the teacher's logits before its softmax, so distillation sees its second guesses
+
+
 @dataclass(frozen=True)
 class FitConfig:
-    epochs: int = 10
-    batch_size: int = 128
-    lr: float = 3e-3
-    weight_decay: float = 5e-4
-    label_smoothing: float = 0.05
-    mnist_per_epoch: int = 0  # 0: all of MNIST, in a new order, every epoch
-    distill: float = 0.0  # share of the loss on MNIST images that follows the teacher
-    freeze_bn: bool = False  # keep batch norm's statistics as they are (fine-tuning)
-    temperature: float = 2.0  # softens the teacher's answers for distillation
-    keep: float = 1.0  # share of the fine-tuned weights kept after each epoch; the rest is the teacher's
-    users_augment: float = 1.0  # strength of the augmentation of `extra` (the users' drawings), MNIST's being 1
-    bf16: bool = False  # forward and backward passes in bfloat16 (weights and updates stay float32)
-    seed: int = 0
-    device: str = "cpu"
-    progress: bool = True
+    """The loop's settings; `training.recipe` makes them from a run's options, the one set of defaults."""
+
+    epochs: int
+    batch_size: int
+    lr: float
+    mnist_per_epoch: int  # 0: all of MNIST, in a new order, every epoch
+    distill: float  # share of the loss on MNIST images that follows the teacher
+    freeze_bn: bool  # keep batch norm's statistics as they are (fine-tuning)
+    bf16: bool  # forward and backward passes in bfloat16 (weights and updates stay float32)
+    seed: int
+    device: str
+    progress: bool
 
 
 @dataclass
@@ -54,10 +54,8 @@ class EpochReport:
 
 @dataclass
 class FitResult:
-    best: torch.nn.Module  # the epoch with the best validation accuracy (the judge's, with a judge)
-    latest: torch.nn.Module
+    best: torch.nn.Module  # the net at the epoch with the best validation accuracy
     epochs: list[EpochReport]
-    full: torch.nn.Module | None = None  # with a judge: the net at the judge's best epoch, which learnt every drawing
 
     @property
     def best_epoch(self) -> int:
@@ -75,26 +73,19 @@ def fit(
     augment: Augment,
     config: FitConfig,
     teacher: torch.nn.Module | None = None,
-    judge_skips: torch.Tensor | None = None,
     on_epoch: Callable[[EpochReport, torch.nn.Module], dict[str, float]] | None = None,
     on_step: Callable[[int, int, int], None] | None = None,
 ) -> FitResult:
     """Train `net` in place on MNIST plus `extra` (the corrections), each of them `extra_repeats`
     times an epoch (one count for all, or one each). `on_epoch` may evaluate more and return figures to keep with the epoch;
-    `on_step(epoch, step, steps)` is called before every step and may raise to stop the run.
-
-    With `judge_skips` (one flag for each of `extra`), a copy of `net`, the judge, learns from the
-    same batches without the flagged drawings, on the same schedule; the epoch is chosen on the
-    judge, `on_epoch` sees the judge, and `FitResult.full` is `net` at that epoch."""
+    `on_step(epoch, step, steps)` is called before every step and may raise to stop the run."""
     device = torch.device(config.device)
     torch.manual_seed(config.seed)
     gen = torch.Generator(device=device).manual_seed(config.seed)
     net.to(device).to(memory_format=torch.channels_last)  # faster convolutions on CPU
     if teacher is not None:
         teacher = reading_copy(teacher, device=device)
-    judge = copy.deepcopy(net) if judge_skips is not None else None
     train = Digits.concat([mnist, extra])
-    hidden = torch.cat([torch.zeros(len(mnist), dtype=torch.bool), judge_skips.bool().cpu()]).to(device) if judge is not None else None
     images, labels = train.images.to(device), train.labels.to(device)
     per_epoch = min(config.mnist_per_epoch or len(mnist), len(mnist))
     extra_index = torch.arange(len(mnist), len(train), device=device).repeat_interleave(
@@ -106,14 +97,13 @@ def fit(
         extra_index = torch.cat([extra_index, look_alikes.to(device).repeat_interleave(times)])
 
     steps = math.ceil((per_epoch + len(extra_index)) / config.batch_size)
-    learners = [_Learner(each, config, total=config.epochs * steps) for each in (net, judge) if each is not None]
-    # bfloat16 halves the time of a step where the processor computes it natively (README).
+    learner = _Learner(net, config, total=config.epochs * steps)
+    # bfloat16 halves the time of a step where the processor computes it natively (docs/results.md).
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.bf16)
 
-    best, best_full, best_accuracy, reports = copy.deepcopy(learners[-1].net), None, -1.0, []
+    best, best_accuracy, reports = copy.deepcopy(net), -1.0, []
     for epoch in range(1, config.epochs + 1):
-        for learner in learners:
-            learner.train()
+        learner.train()
         started, total_loss = time.perf_counter(), 0.0
         mnist_part = torch.randperm(len(mnist), generator=gen, device=device)[:per_epoch]
         epoch_index = torch.cat([mnist_part, extra_index])
@@ -123,30 +113,22 @@ def fit(
             if on_step:
                 on_step(epoch, step, steps)
             batch = order[step * config.batch_size : (step + 1) * config.batch_size]
-            strength = torch.where(batch < len(mnist), 1.0, config.users_augment)
-            x = augment(images[batch].unsqueeze(1).float() / 255.0, labels[batch], gen, strength)
+            x = augment(images[batch].unsqueeze(1).float() / 255.0, labels[batch], gen)
             x = normalize(x).contiguous(memory_format=torch.channels_last)
             y, is_mnist = labels[batch], batch < len(mnist)
             with torch.no_grad(), autocast:
-                target = F.softmax(teacher(x).float() / config.temperature, dim=1) if teacher is not None and config.distill > 0 else None
-            total_loss += learners[0].step(x, y, is_mnist, target, autocast)
-            if judge is not None and (seen := ~hidden[batch]).any():
-                learners[1].step(x[seen], y[seen], is_mnist[seen], target[seen] if target is not None else None, autocast)
+                target = F.softmax(teacher(x).float() / SOFTENING, dim=1) if teacher is not None and config.distill > 0 else None
+            total_loss += learner.step(x, y, is_mnist, target, autocast)
             if step % 20 == 0:
                 bar.set_postfix(loss=f"{total_loss / (step + 1):.4f}")
 
-        # Judge (and keep) a blend of the fine-tuned weights with the teacher's: the blend keeps
-        # most of what the corrections taught and gives back most of what MNIST lost.
-        mixed = [blend(teacher, learner.net, keep=config.keep) if teacher is not None and config.keep < 1 else learner.net for learner in learners]
-        current = mixed[-1]  # the judge, when there is one
-        report = EpochReport(epoch, total_loss / steps, accuracy(current, val, device=device), time.perf_counter() - started)
+        report = EpochReport(epoch, total_loss / steps, accuracy(net, val, device=device), time.perf_counter() - started)
         if on_epoch:
-            report.extra = on_epoch(report, current)
+            report.extra = on_epoch(report, net)
         reports.append(report)
         if report.val_accuracy >= best_accuracy:  # ties go to the later, further-trained epoch
-            best, best_accuracy = copy.deepcopy(current), report.val_accuracy
-            best_full = copy.deepcopy(mixed[0]) if judge is not None else None
-    return FitResult(best=best.cpu().eval(), latest=net.cpu().eval(), epochs=reports, full=best_full.cpu().eval() if best_full is not None else None)
+            best, best_accuracy = copy.deepcopy(net), report.val_accuracy
+    return FitResult(best=best.cpu().eval(), epochs=reports)
 
 
 class _Learner:
@@ -154,7 +136,7 @@ class _Learner:
 
     def __init__(self, net: torch.nn.Module, config: FitConfig, *, total: int):
         self.net, self.config = net, config
-        self.optimizer = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        self.optimizer = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=WEIGHT_DECAY)
         # Warm up for a fifth of the steps, ending half a step off a whole one: OneCycleLR divides
         # by the warm-up's length, which is zero steps for a 5-step run at exactly a fifth.
         self.schedule = torch.optim.lr_scheduler.OneCycleLR(
@@ -210,10 +192,10 @@ def _loss(net, x, labels, *, is_mnist: torch.Tensor, target: torch.Tensor | None
     """Cross-entropy on the labels; on MNIST images, blended with the teacher's softened answers
     (`target`). The corrections are exactly where the teacher is wrong, so they follow their labels only."""
     logits = net(x).float()
-    hard = F.cross_entropy(logits, labels, label_smoothing=config.label_smoothing, reduction="none")
+    hard = F.cross_entropy(logits, labels, label_smoothing=LABEL_SMOOTHING, reduction="none")
     if target is None:
         return hard.mean()
-    t = config.temperature
+    t = SOFTENING
     soft = F.kl_div(F.log_softmax(logits / t, dim=1), target, reduction="none").sum(dim=1) * t * t
     weight = config.distill * is_mnist.float()
     return ((1 - weight) * hard + weight * soft).mean()
@@ -221,7 +203,7 @@ def _loss(net, x, labels, *, is_mnist: torch.Tensor, target: torch.Tensor | None
 
 def reading_copy(net: torch.nn.Module, *, device: torch.device | str) -> torch.nn.Module:
     """A copy of `net` in eval mode for reading only (the teacher, every evaluation): batch norm
-    folded into the convolutions (the same logits to 1e-7, a fifth faster; README) and channels
+    folded into the convolutions (the same logits to 1e-7, a fifth faster) and channels
     last (1.6 times faster on CPU). `net` itself is left as it was."""
     return fuse(copy.deepcopy(net).eval()).to(device).to(memory_format=torch.channels_last)
 

@@ -123,7 +123,7 @@ def test_retrain_now_in_the_admin_with_a_worker_running_puts_the_new_model_on_th
 def test_a_worker_killed_mid_run_is_marked_failed_by_the_next_worker_and_the_active_model_stays(site):
     enqueue = site.manage(
         "shell", "-c",
-        "from training.options import site_options; from training.services import training_run_request; "
+        "from training.options import site_options; from training.queue import training_run_request; "
         "training_run_request(options=site_options(epochs=20))",
     )  # fmt: skip
     assert enqueue.wait(timeout=120) == 0, enqueue.stderr.read()

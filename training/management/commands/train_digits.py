@@ -1,80 +1,19 @@
 """manage.py train_digits: train the model on MNIST plus the users' drawings, and publish it.
 
-Its flags are made from training.options.RunOptions, the same options as the admin's
-"Retrain now" button, with the same defaults.
+Its flags are made from training.options.RunOptions, with the site's defaults
+(DIGITSITE_TRAINING_OPTIONS over RunOptions' own), the same as the admin's "Retrain now".
 """
 
 import json
 import time
-from argparse import ArgumentTypeError
-from dataclasses import fields
 
-import torch
 from django.core.management.base import BaseCommand, CommandError
 
 from recognizer.registry import ModelUnavailable
 from training import options as run_options
-from training.augment import Augment
 from training.data import MnistUnavailable
-from training.services import RunRefused, training_run_execute, training_run_start
-
-
-def augment_overrides(text: str) -> dict[str, object]:
-    """"styles=0,elastic=0.5" -> {"styles": 0.0, "elastic": 0.5}, checked against Augment."""
-    known = {f.name: f for f in fields(Augment)}
-    overrides: dict[str, object] = {}
-    for item in filter(None, (part.strip() for part in text.split(","))):
-        name, _, value = item.partition("=")
-        if name not in known or not value:
-            raise ArgumentTypeError(f"expected name=value with name in {', '.join(known)}; got {item!r}")
-        try:
-            overrides[name] = tuple(map(float, value.split(":"))) if ":" in value else float(value)
-        except ValueError:
-            raise ArgumentTypeError(f"{name} needs a number (or low:high), not {value!r}") from None
-    return overrides
-
-
-def positive_int(text: str) -> int:
-    value = int(text)
-    if value <= 0:
-        raise ArgumentTypeError("must be a positive integer")
-    return value
-
-
-def count(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise ArgumentTypeError("must be 0 or more")
-    return value
-
-
-def share(text: str) -> float:
-    value = float(text)
-    if not 0 <= value < 1:
-        raise ArgumentTypeError("must be at least 0 and below 1")
-    return value
-
-
-def fraction(text: str) -> float:
-    value = float(text)
-    if not 0 <= value <= 1:
-        raise ArgumentTypeError("must be between 0 and 1")
-    return value
-
-
-def points(text: str) -> float:
-    value = float(text)
-    if not value >= 0:
-        raise ArgumentTypeError("must be 0 or more points")
-    return value
-
-
-PARSERS = {
-    "epochs": positive_int, "batch_size": positive_int, "width": positive_int, "val_size": positive_int,
-    "mnist_per_epoch": count, "limit": count, "test_limit": count, "look_alikes": count, "lr": points, "distill": fraction, "keep": fraction, "fallback_keep": fraction,
-    "feedback_share": share, "confirmed_share": share, "holdout": share, "redraws": count, "users_augment": points, "mnist_tolerance": points, "users_tolerance": points,
-    "augment": augment_overrides,
-}  # fmt: skip
+from training.pipeline import training_run_execute
+from training.queue import RunRefused, training_run_start
 
 
 class Command(BaseCommand):
@@ -87,12 +26,14 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        run_options.add_arguments(parser, parsers=PARSERS)
+        run_options.add_arguments(parser)
 
     def handle(self, *args, **opts):
-        if opts["device"] == "cuda" and not torch.cuda.is_available():
-            raise CommandError("--device cuda: no CUDA device is available here")
-        options = run_options.from_arguments(opts).resolved()
+        try:
+            options = run_options.from_arguments(opts)
+            options.on_this_machine()  # refuses --device cuda where there is none, before claiming the slot
+        except run_options.InvalidOptions as error:
+            raise CommandError(str(error)) from error
         started = time.perf_counter()
         try:
             run = training_run_start(options=options, log=self.stdout.write)

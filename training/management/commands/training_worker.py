@@ -6,7 +6,7 @@ died (a killed worker or `train_digits`) and removes the files they left half-wr
 
 from django_tasks_db.management.commands.db_worker import Command as DbWorker
 
-from training.services import training_runs_recover
+from training.queue import training_runs_recover
 
 
 class Command(DbWorker):

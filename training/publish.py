@@ -1,0 +1,47 @@
+"""Publishing a run's model: a new version with its metadata, active if the gate promoted it."""
+
+import secrets
+from dataclasses import asdict
+
+import torch
+from django.utils import timezone
+
+from recognizer.registry import model_publish
+from training.augment import Augment
+from training.calibration import temperature_fit
+from training.run_data import RunData
+from training.decision import Decision
+from training.models import TrainingRun
+from training.options import RunOptions
+from training.trainer import FitResult, logits
+
+
+def model_metadata(*, run: TrainingRun, options: RunOptions, data: RunData, result: FitResult, net: torch.nn.Module, decision: Decision, version: str) -> dict:
+    """The one place where a published model's metadata is made."""
+    # Calibration: the temperature that makes its confidence honest on held-out MNIST.
+    temperature = temperature_fit(logits=logits(net, data.mnist_val.images), labels=data.mnist_val.labels)
+    d = decision
+    return {
+        "version": version,
+        "trained_at": timezone.now().isoformat(timespec="seconds"),
+        "mnist_test_accuracy": round(d.mnist.right_after / d.mnist.count, 6),
+        "temperature": round(temperature, 4),
+        "feedback_accuracy": round(d.corrections.right_after / d.corrections.count, 6) if d.corrections.count else None,
+        "base_version": run.base_version,
+        "run": run.pk,
+        "epochs": options.epochs,
+        "best_epoch": result.best_epoch,
+        "mnist_samples": len(data.mnist_train),
+        "feedback_samples": len(data.train_sample_ids),
+        "seed": options.seed,
+        "augment": asdict(Augment(**options.augment)),
+        "seconds_per_epoch": round(sum(r.seconds for r in result.epochs) / len(result.epochs), 1),
+    }
+
+
+def model_version_publish(*, run: TrainingRun, options: RunOptions, data: RunData, result: FitResult, net: torch.nn.Module, decision: Decision) -> str:
+    """Publish `net` as a new version, the active one if the decision promotes it; its name."""
+    version = f"{timezone.now():%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
+    metadata = model_metadata(run=run, options=options, data=data, result=result, net=net, decision=decision, version=version)
+    model_publish(net=net, metadata=metadata, activate=decision.promote)
+    return version

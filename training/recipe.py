@@ -1,0 +1,79 @@
+"""What a run trains on, and how often: the step between the data and the training loop.
+
+Each new correction is seen up to a hundred times an epoch, so that corrections make up their
+share of it (`RunOptions.corrections_share`); confirmed right guesses have a share of their own,
+so users who press "Yes" often do not dilute the corrections. Drawings the active model has
+learnt already are not repeated: seen a hundred times an epoch once more they are overfitted,
+and other writers' drawings are read worse (docs/notebook.md). Beside the corrections, the MNIST
+images of other digits most like them hold the boundary where MNIST needs it.
+"""
+
+import copy
+from collections.abc import Callable
+
+import torch
+
+from recognizer.net import DigitNet
+from training.augment import Augment
+from training.run_data import RunData
+from training.options import RunOptions
+from training.trainer import EpochReport, FitConfig, FitResult, fit, look_alikes_find
+
+MAX_REPEATS = 100  # a drawing is seen at most this often per epoch, so none is memorised
+
+
+def repeats(*, mnist: int, drawings: int, share: float) -> int:
+    """How often each of `drawings` appears per epoch so that they make up `share` of it."""
+    if drawings == 0 or share <= 0:
+        return 0
+    return max(1, min(MAX_REPEATS, round(share / (1 - share) * mnist / drawings)))
+
+
+def users_repeats(*, data: RunData, options: RunOptions) -> tuple[int, int]:
+    """How often each new correction, and each new confirmed right guess, is seen an epoch."""
+    per_epoch = options.mnist_epoch_size(len(data.mnist_train))
+    return (
+        repeats(mnist=per_epoch, drawings=int(data.corrections_to_teach.sum()), share=options.corrections_share),
+        repeats(mnist=per_epoch, drawings=int(data.confirmed_to_teach.sum()), share=options.confirmed_share),
+    )
+
+
+def recipe_fit(
+    *,
+    options: RunOptions,
+    data: RunData,
+    active: torch.nn.Module | None,
+    say: Callable[[str], None],
+    on_epoch: Callable[[EpochReport, torch.nn.Module], dict[str, float]],
+    on_step: Callable[[int, int, int], None],
+) -> FitResult:
+    """Train a new model: the active one fine-tuned (a copy; `active` is left as it is), or a
+    fresh one from scratch."""
+    o = options
+    net = DigitNet(width=o.width) if o.from_scratch else copy.deepcopy(active)
+    per_epoch = o.mnist_epoch_size(len(data.mnist_train))
+    corrections, confirmed = users_repeats(data=data, options=o)
+    each = torch.where(data.corrections_to_teach, corrections, torch.where(data.confirmed_to_teach, confirmed, 0)).long()
+    look_alikes = None
+    if o.look_alikes:
+        say(f"finding the MNIST images most like the users' corrections among {per_epoch}")
+        # Among a random part of MNIST the size of an epoch's: reading all 55,000 would take a minute.
+        among = torch.randperm(len(data.mnist_train), generator=torch.Generator().manual_seed(o.seed))[:per_epoch]
+        found = look_alikes_find(
+            active, data.mnist_train.take(among), data.users_train.labels[data.corrections_to_teach], per_drawing=o.look_alikes,
+            device=o.device, desc="reading MNIST for look-alikes" if o.progress else "",
+        )  # fmt: skip
+        look_alikes = among[found]
+    say(
+        f"fitting: {o.epochs} epochs, peak rate {o.lr:g}, each correction {corrections}x an epoch"
+        + (f", each confirmed right guess {confirmed}x" if confirmed else "")
+        + (f", beside {len(look_alikes)} MNIST look-alikes" if look_alikes is not None else "")
+    )
+    config = FitConfig(
+        epochs=o.epochs, batch_size=o.batch_size, lr=o.lr, mnist_per_epoch=o.mnist_per_epoch, distill=o.distill,
+        freeze_bn=o.freeze_bn, bf16=o.precision == "bfloat16", seed=o.seed, device=o.device, progress=o.progress,
+    )  # fmt: skip
+    return fit(
+        net, mnist=data.mnist_train, extra=data.users_train, extra_repeats=each, val=data.mnist_val, look_alikes=look_alikes,
+        augment=Augment(**o.augment), teacher=None if o.from_scratch else active, config=config, on_epoch=on_epoch, on_step=on_step,
+    )  # fmt: skip

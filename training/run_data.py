@@ -1,0 +1,81 @@
+"""The sets one training run learns from and is judged by: MNIST split three ways, and the
+users' drawings, a share of them held out by id to judge with."""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from feedback.selectors import sample_is_held_out, samples_for_training
+from training.data import Digits, mnist_load, split
+from training.options import RunOptions
+
+VALIDATION_SEED = 0  # the shipped model held out the same 5,000 images
+
+
+@dataclass(frozen=True)
+class RunData:
+    """What a run trains on and what judges it."""
+
+    mnist_train: Digits
+    mnist_val: Digits  # picks the best epoch; fits the calibration temperature
+    mnist_test: Digits  # guards MNIST in the gate
+    users_train: Digits  # the users' drawings trained on: corrections and confirmed right guesses
+    is_correction: torch.Tensor  # for each of them: a correction (True) or a confirmed right guess
+    is_learnt: torch.Tensor  # for each of them: learnt by the active model already, so not repeated
+    train_sample_ids: list[int]
+    corrections_test: Digits  # held out: drawings the active model got wrong
+    confirmed_test: Digits  # held out: right guesses the users confirmed
+
+    @property
+    def corrections_to_teach(self) -> torch.Tensor:
+        """Which of `users_train` are corrections new to the active model: repeated, with look-alikes."""
+        return self.is_correction & ~self.is_learnt
+
+    @property
+    def confirmed_to_teach(self) -> torch.Tensor:
+        """Which are confirmed right guesses new to the active model: repeated in their own share."""
+        return ~self.is_correction & ~self.is_learnt
+
+
+def run_data_load(*, options: RunOptions, learnt: set[int], say: Callable[[str], None]) -> RunData:
+    """MNIST split three ways, and the users' drawings: a share held out by id to judge with
+    (never trained on), the rest trained on. `learnt`: ids of drawings the active model learnt
+    already; seen again a hundred times an epoch they are overfitted, so they teach no more, and
+    held out they no longer measure anything new, so they judge no more."""
+    o = options
+    data_dir = Path(o.data_dir)
+    say(f"loading MNIST from {data_dir / 'MNIST'}")
+    # The same validation images whatever the run's seed, so that no model in a line of
+    # fine-tunes has trained on the images that judge the next one.
+    mnist_train, mnist_val = split(mnist_load(data_dir=data_dir, train=True), holdout=o.val_size, seed=VALIDATION_SEED)
+    if o.limit:
+        mnist_train = mnist_train.take(slice(0, o.limit))
+    mnist_test = mnist_load(data_dir=data_dir, train=False)
+    if o.test_limit:
+        mnist_test = mnist_test.take(slice(0, o.test_limit))
+
+    samples = list(samples_for_training(approved_only=o.approved_only)) if o.use_users else []
+    held = {s.pk for s in samples if sample_is_held_out(sample_id=s.pk, holdout_share=o.holdout)}
+    train = [s for s in samples if s.pk not in held]
+    judging = [s for s in samples if s.pk in held and s.pk not in learnt]
+    corrections, confirmed = [s for s in judging if s.is_correction], [s for s in judging if not s.is_correction]
+    data = RunData(
+        mnist_train=mnist_train, mnist_val=mnist_val, mnist_test=mnist_test,
+        users_train=_digits(train), train_sample_ids=[s.pk for s in train],
+        is_correction=torch.tensor([s.is_correction for s in train], dtype=torch.bool),
+        is_learnt=torch.tensor([s.pk in learnt for s in train], dtype=torch.bool),
+        corrections_test=_digits(corrections), confirmed_test=_digits(confirmed),
+    )  # fmt: skip
+    say(
+        f"training on MNIST ({len(mnist_train)} images, {o.mnist_epoch_size(len(mnist_train))} an epoch) and "
+        f"{len(train)} users' drawings ({int(data.is_learnt.sum())} of them learnt by the active model already, not repeated); "
+        f"held out to judge with: {len(corrections)} corrections, {len(confirmed)} confirmed right guesses, "
+        f"{len(mnist_val)} MNIST validation, {len(mnist_test)} MNIST test"
+    )
+    return data
+
+
+def _digits(samples) -> Digits:
+    return Digits.from_arrays([s.input_array() for s in samples], [s.label for s in samples])

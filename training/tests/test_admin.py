@@ -1,0 +1,94 @@
+"""The admin's pages for training runs: Retrain now, the runs list, a run's page, and the
+"Approve and retrain" action training adds to the samples' list."""
+
+import re
+
+import cv2
+import numpy as np
+import pytest
+from django.core.management import call_command
+from django.urls import reverse
+
+from recognizer.registry import model_load
+from training.figures import confusion_png
+from training.models import TrainingRun
+from training.options import RunOptions
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_confusion_picture_is_a_png_of_the_matrix():
+    matrix = (np.eye(10, dtype=int) * 50 + np.eye(10, k=1, dtype=int) * 3).tolist()
+    image = cv2.imdecode(np.frombuffer(confusion_png(matrix), np.uint8), cv2.IMREAD_COLOR)
+    assert image.shape[0] == image.shape[1] > 200
+    assert image[image.shape[0] // 2].min() < 200  # cells are drawn, not a blank picture
+
+
+def test_retrain_now_in_the_admin_queues_a_run_and_a_second_press_says_one_is_queued(admin_client):
+    page = admin_client.get(reverse("admin:training_trainingrun_changelist"))
+    assert b"Retrain now" in page.content
+    form = admin_client.get(reverse("admin:training_trainingrun_retrain"))
+    assert f'value="{RunOptions().epochs}"'.encode() in form.content
+
+    answer = admin_client.post(reverse("admin:training_trainingrun_retrain"), {"epochs": "1", "approved_only": "on"})
+    run = TrainingRun.objects.get()
+    assert answer.status_code == 302 and answer["Location"] == reverse("admin:training_trainingrun_change", args=[run.pk])
+    assert run.status == TrainingRun.Status.QUEUED and run.options["epochs"] == 1 and run.options["approved_only"]
+    assert run.options == RunOptions(epochs=1, approved_only=True).as_dict()  # everything else from the one options object
+
+    second = admin_client.post(reverse("admin:training_trainingrun_retrain"), {"epochs": "3"}, follow=True)
+    assert f"Training run #{run.pk} is already queued" in second.content.decode()
+    assert TrainingRun.objects.count() == 1
+
+    page = admin_client.get(reverse("admin:training_trainingrun_change", args=[run.pk])).content.decode()
+    assert '<meta http-equiv="refresh"' in page and "Cancel this run" in page
+    admin_client.post(reverse("admin:training_trainingrun_cancel", args=[run.pk]))
+    page = admin_client.get(reverse("admin:training_trainingrun_change", args=[run.pk])).content.decode()
+    assert "cancelled" in page and '<meta http-equiv="refresh"' not in page
+
+
+def test_approving_samples_and_retraining_is_one_bulk_action(admin_client):
+    from feedback.models import Sample
+
+    sample = Sample.objects.create(drawing=b"", model_input=bytes(784), label=8, guess=1, confidence=0.9, model_version="x")
+    admin_client.post(
+        reverse("admin:feedback_sample_changelist"),
+        {"action": "approve_and_retrain", "_selected_action": [sample.pk]},
+    )
+    sample.refresh_from_db()
+    assert sample.status == Sample.Status.APPROVED
+    assert TrainingRun.objects.get().status == TrainingRun.Status.QUEUED
+
+
+def test_the_runs_list_shows_shares_with_counts_and_the_status_that_holds_now(admin_client, settings):
+    shipped = model_load(path=settings.SHIPPED_MODEL).version
+    replaced = TrainingRun.objects.create(
+        status="promoted", epochs=2, model_version="20260101-000000-abcd",
+        feedback_accuracy_before=0.0, feedback_accuracy=0.75, feedback_holdout=4, mnist_accuracy=0.9961,
+    )  # fmt: skip
+    failed = TrainingRun.objects.create(status="failed", epochs=2, error="boom")
+    page = admin_client.get(reverse("admin:training_trainingrun_changelist")).content.decode()
+    assert "75% of 4" in page and "0% of 4" in page and "99.61% of 10,000" in page
+    assert "was active, replaced since" in page
+    assert f"The shipped model {shipped}" in page and "is active." in page
+
+    answer = admin_client.post(
+        reverse("admin:training_trainingrun_changelist"),
+        {"action": "activate", "_selected_action": [failed.pk]}, follow=True,
+    )  # fmt: skip
+    assert f"Run #{failed.pk} is failed and made no model to activate" in answer.content.decode()
+    assert "Make this model active" not in admin_client.get(reverse("admin:training_trainingrun_change", args=[failed.pk])).content.decode()
+    assert replaced.pk  # listed above
+
+
+def test_a_finished_run_page_shows_per_digit_figures_and_confusion_pictures(admin_client, mnist_dir):
+    call_command(
+        "train_digits", "--data-dir", str(mnist_dir), "--limit", "500", "--epochs", "1", "--val-size", "500",
+        "--test-limit", "1000", "--no-progress",
+    )  # fmt: skip
+    run = TrainingRun.objects.get()
+    page = admin_client.get(reverse("admin:training_trainingrun_change", args=[run.pk])).content.decode()
+    assert len(re.findall(r'<img src="data:image/png;base64,[^"]+" alt="confusion matrix, MNIST test, (before|after)"', page)) == 2
+    assert "MNIST test, before" in page and "MNIST test, after" in page
+    assert "99.61% of 10,000" not in page and re.search(r"\d+% of 1,000</td>", page)  # judged on 1,000 test images
+    assert len(re.findall(r"<td>\d+% of \d+</td>", page)) == 20  # MNIST test per digit, before and after
