@@ -25,7 +25,7 @@ from training.options import RunOptions
 from training.progress import Log, Progress, RunCancelled
 from training.publish import model_version_publish
 from training.recipe import recipe_fit, users_repeats
-from training.report import EpochFigures, RunReport, run_report_save
+from training.report import CONFUSIONS, EpochFigures, RunReport, run_report_save
 from training.selectors import samples_learnt_by
 from training.trainer import EpochReport, predictions
 
@@ -56,23 +56,28 @@ def training_run_execute(*, run: TrainingRun, log: Log = print) -> TrainingRun:
         )  # fmt: skip
         progress.check_cancel()
         version = model_version_publish(run=run, options=options, data=data, result=result, net=net, decision=decision)
-        corrections_repeats, confirmed_repeats = users_repeats(data=data, options=options)
-        report = RunReport(
-            decision=decision, best_epoch=result.best_epoch, mnist_test=len(data.mnist_test),
-            epochs=[EpochFigures(r.epoch, r.loss, r.seconds, r.val_accuracy, r.extra.get("corrections")) for r in result.epochs],
-            corrections_repeats=corrections_repeats, confirmed_repeats=confirmed_repeats, learnt_before=int(data.is_learnt.sum()),
-            confusion={
-                name: {"before": confusion(getattr(before, name), digits) if before else None, "after": confusion(getattr(after, name), digits)}
-                for name, digits in (("mnist", data.mnist_test), ("corrections", data.corrections_test))
-            },
-            seconds=time.perf_counter() - started,
-        )  # fmt: skip
+        report = _report(data, options, result, decision, before, after, time.perf_counter() - started)
         run_report_save(run=run, report=report, model_version=version, sample_ids=data.train_sample_ids)
     except BaseException as error:
         _record_end(run, error, time.perf_counter() - started, log)
         if not isinstance(error, RunCancelled):
             raise
     return run
+
+
+def _report(data, options: RunOptions, result, decision, before, after, seconds: float) -> RunReport:
+    corrections_repeats, confirmed_repeats = users_repeats(data=data, options=options)
+    return RunReport(
+        decision=decision, best_epoch=result.best_epoch, mnist_test=len(data.mnist_test),
+        epochs=[EpochFigures(r.epoch, r.loss, r.seconds, r.val_accuracy, r.extra.get("corrections")) for r in result.epochs],
+        corrections_repeats=corrections_repeats, confirmed_repeats=confirmed_repeats, learnt_before=int(data.is_learnt.sum()),
+        confusion={
+            name: {"before": confusion(getattr(before, name), getattr(data, f"{name}_test")) if before else None,
+                   "after": confusion(getattr(after, name), getattr(data, f"{name}_test"))}
+            for name in CONFUSIONS
+        },
+        seconds=seconds,
+    )  # fmt: skip
 
 
 def _active_or_none(*, required: bool) -> LoadedModel | None:

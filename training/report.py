@@ -10,6 +10,8 @@ from django.utils import timezone
 from training.decision import Decision, decision_text
 from training.models import TrainingRun
 
+CONFUSIONS = ("mnist", "corrections")  # the judging sets whose confusion matrices are kept
+
 
 @dataclass(frozen=True)
 class EpochFigures:
