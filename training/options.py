@@ -20,7 +20,7 @@ from django.conf import settings
 
 from feedback.selectors import HOLDOUT_SHARE
 
-# Fine-tuning: a brief, gentle update of a converged model (docs/design.md, "Retraining"): two
+# Fine-tuning: a brief, gentle update of a converged model (docs/design.md, "The fine-tuning recipe"): two
 # epochs of a fresh random part of MNIST beside the oversampled corrections and the MNIST images
 # most like them, at a low peak rate, distilled from the active model, batch norm frozen, without
 # the synthetic writing styles (their lead-ins on MNIST's 1s moved the 1/7 line into MNIST's 7s).
