@@ -6,8 +6,10 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
+from recognizer.modelfile import ModelUnavailable, model_load
 from recognizer.preprocessing import to_data_url
-from recognizer.registry import ModelUnavailable, active_model, model_activate, model_load
+from recognizer.serving import active_model
+from recognizer.store import model_activate
 from training.figures import confusion_png, per_digit
 from training.models import TrainingRun
 from training.options import form_class

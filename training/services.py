@@ -24,16 +24,9 @@ from django.utils import timezone
 
 from feedback.selectors import sample_is_held_out, samples_for_training
 from recognizer.net import DigitNet
-from recognizer.registry import (
-    LoadedModel,
-    ModelUnavailable,
-    active_model,
-    checkpoint_path,
-    checkpoints_remove,
-    model_publish,
-    model_save,
-    temp_files_clean,
-)
+from recognizer.modelfile import LoadedModel, ModelUnavailable, model_save
+from recognizer.serving import active_model
+from recognizer.store import checkpoint_path, checkpoints_remove, model_publish, temp_files_clean
 from training.augment import Augment
 from training.data import Digits, mnist_load, split
 from training.models import TrainingRun

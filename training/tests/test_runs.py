@@ -14,7 +14,9 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.urls import reverse
 
-from recognizer.registry import active_model, checkpoint_path, model_load
+from recognizer.modelfile import model_load
+from recognizer.serving import active_model
+from recognizer.store import checkpoint_path
 from training import options as run_options
 from training.figures import confusion_png
 from training.management.commands.train_digits import PARSERS

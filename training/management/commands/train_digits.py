@@ -12,7 +12,7 @@ from dataclasses import fields
 import torch
 from django.core.management.base import BaseCommand, CommandError
 
-from recognizer.registry import ModelUnavailable
+from recognizer.modelfile import ModelUnavailable
 from training import options as run_options
 from training.augment import Augment
 from training.data import MnistUnavailable
