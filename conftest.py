@@ -8,7 +8,7 @@ import pytest
 from django.conf import settings
 from django.core.cache import cache
 
-from recognizer.registry import active_model_forget
+from recognizer.serving import active_model_forget
 
 SHARED_MNIST = Path(settings.BASE_DIR).parent / "shared" / "mnist" / "MNIST"
 

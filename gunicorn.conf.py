@@ -59,13 +59,16 @@ def post_worker_init(worker) -> None:
     torch.set_num_threads(TORCH_THREADS)
     cv2.setNumThreads(TORCH_THREADS)
     worker.log.info("worker %s: torch threads %s, interop threads %s", worker.pid, torch.get_num_threads(), torch.get_num_interop_threads())
-    # Load (and quantize) the model now, not in the first request, which would wait about a second.
+    # Load the model and build its serving net (export, quantize) now, not in the first
+    # request, which would wait about a second.
     from django.db import connections
 
-    from recognizer.registry import ModelUnavailable, active_model
+    from recognizer.modelfile import ModelUnavailable
+    from recognizer.serving import active_model
 
     try:
-        worker.log.info("worker %s: serving model %s", worker.pid, active_model().version)
+        model = active_model()
+        worker.log.info("worker %s: serving model %s in %s", worker.pid, model.version, model.serving_net().precision)
     except ModelUnavailable as error:  # the worker still answers; health says what is wrong
         worker.log.warning("worker %s: no model to serve: %s", worker.pid, error)
     finally:

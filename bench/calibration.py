@@ -51,8 +51,8 @@ def main() -> None:
     django.setup()
     from django.conf import settings
 
+    from recognizer.modelfile import model_load, model_save
     from recognizer.preprocessing import strokes_to_input
-    from recognizer.registry import model_load, model_save
     from training.calibration import calibration_error, temperature_fit
     from training.data import mnist_load, split
     from training.trainer import logits

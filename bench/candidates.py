@@ -31,8 +31,8 @@ def main() -> None:
     django.setup()
     from django.conf import settings
 
+    from recognizer.modelfile import model_load
     from recognizer.preprocessing import strokes_to_input
-    from recognizer.registry import model_load
     from training.data import mnist_load
     from training.trainer import logits
 

@@ -52,12 +52,14 @@ def read(digits: list[PenDigit], inputs: np.ndarray, *, version: str = "") -> np
     are. The active model unless `version` is given."""
     import torch
 
+    from recognizer.modelfile import model_load
     from recognizer.preprocessing import normalize
-    from recognizer.registry import active_model, model_load, version_path
+    from recognizer.serving import active_model
+    from recognizer.store import version_path
 
     model = model_load(path=version_path(version)) if version else active_model()
     labels = np.array([d.label for d in digits])
-    return model.fast(normalize(torch.from_numpy(inputs))).argmax(1) == labels
+    return model.serving_net()(normalize(torch.from_numpy(inputs))).argmax(1) == labels
 
 
 def main() -> None:

@@ -97,7 +97,7 @@ def main() -> None:
     import torch
 
     from recognizer.preprocessing import to_data_url
-    from recognizer.registry import active_model
+    from recognizer.serving import active_model
 
     drawn = drawings(args.requests, args.input)
     bodies = [json.dumps({k: to_data_url(v) if k == "image" else v for k, v in d.items()}).encode() for d in drawn]

@@ -190,7 +190,8 @@ def probe_faults(url: str, var: Path) -> tuple[int, int]:
     import django
 
     django.setup()
-    from recognizer.registry import model_activate, model_load, model_publish, model_versions
+    from recognizer.modelfile import model_load
+    from recognizer.store import model_activate, model_publish, model_versions
     from recognizer.tests.drawings import draw, png
 
     models = var / "models"
@@ -232,7 +233,7 @@ def probe_faults(url: str, var: Path) -> tuple[int, int]:
         except Exception:
             refused = True
         check(f"{name}: activation refused", refused, "model_activate loads a version before making it active")
-        # Made active behind the registry's back, as a bad restore of the database would.
+        # Made active behind the store's back, as a bad restore of the database would.
         ModelVersion.objects.update(active=False)
         ModelVersion.objects.filter(version=version).update(active=True)
         time.sleep(checked)

@@ -20,8 +20,8 @@ def main() -> None:
     from django.conf import settings
 
     from bench.pendigits_data import layout, load_digits
+    from recognizer.modelfile import model_load
     from recognizer.preprocessing import normalize, strokes_to_input
-    from recognizer.registry import model_load
     from recognizer.services import SURE_THRESHOLD
     from training.data import mnist_load
     from training.trainer import probabilities
@@ -30,12 +30,13 @@ def main() -> None:
     parser.add_argument("--model", type=Path, default=None, help="a model file (default: the shipped model)")
     args = parser.parse_args()
     model = model_load(path=args.model or settings.SHIPPED_MODEL)
-    print(f"model {model.version}, served in {model.fast.precision}" + (" (7-bit weights)" if model.fast.reduce_range else ""))
+    serving = model.serving_net()
+    print(f"model {model.version}, served in {serving.precision}" + (" (7-bit weights)" if serving.reduce_range else ""))
 
     def compare(name: str, images: np.ndarray, labels: torch.Tensor) -> None:
         images = torch.from_numpy(images)
         trained = probabilities(model.net, images, temperature=model.temperature)
-        served = torch.softmax(torch.from_numpy(model.fast(normalize(images))) / model.temperature, dim=1)
+        served = torch.softmax(torch.from_numpy(serving(normalize(images))) / model.temperature, dim=1)
         differ = (trained.argmax(1) != served.argmax(1)).sum()
         sure_differs = ((trained.max(1).values >= SURE_THRESHOLD) != (served.max(1).values >= SURE_THRESHOLD)).sum()
         gap = (trained - served).abs().max(1).values

@@ -46,7 +46,7 @@ def main() -> None:
     from django.conf import settings
 
     from recognizer.preprocessing import strokes_to_input
-    from recognizer.registry import active_model
+    from recognizer.serving import active_model
     from training.data import mnist_load
     from training.trainer import probabilities
 

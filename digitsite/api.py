@@ -22,8 +22,8 @@ from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from recognizer.modelfile import ModelUnavailable
 from recognizer.preprocessing import PreprocessingError
-from recognizer.registry import ModelUnavailable
 
 logger = logging.getLogger("recognizer")
 

@@ -8,9 +8,10 @@ from rest_framework.views import APIView
 
 from digitsite.api import JsonOnly
 from recognizer.fields import EXAMPLE_IMAGE, EXAMPLE_STROKES, DrawingSerializer
+from recognizer.modelfile import ModelUnavailable
 from recognizer.preprocessing import to_data_url, to_png
-from recognizer.registry import ModelUnavailable, active_model, active_model_problem
 from recognizer.services import digit_predict
+from recognizer.serving import active_model, active_model_problem
 
 ERRORS = {
     400: OpenApiResponse(description="Not JSON; neither or both of strokes and image; bad strokes; bad base64, or not a PNG/JPEG image."),
@@ -104,7 +105,9 @@ class HealthApi(APIView):
     def get(self, request):
         problem = active_model_problem()
         try:
-            model = active_model().describe()
+            model = active_model()
         except ModelUnavailable:
             return Response({"status": "unavailable", "problem": problem, "model": None}, status=503)
-        return Response({"status": "degraded" if problem else "ok", "problem": problem, "model": model})
+        if model.serving_problem:  # it loaded, but its serving net could not be built: no guesses
+            return Response({"status": "unavailable", "problem": problem, "model": model.describe()}, status=503)
+        return Response({"status": "degraded" if problem else "ok", "problem": problem, "model": model.describe()})

@@ -5,7 +5,7 @@ from django.db.models import Q
 class ModelVersion(models.Model):
     """A published model, its bytes included (a safetensors file, about 1.1 MB): the store of
     record that every web machine reads, so none needs a shared disk. At most one row is
-    active; with none, the shipped model serves. Written only by recognizer.registry."""
+    active; with none, the shipped model serves. Written only by recognizer.store."""
 
     version = models.CharField(max_length=100, unique=True)
     data = models.BinaryField(help_text="the safetensors file: weights and metadata")

@@ -14,8 +14,9 @@ the same for every process, so a web machine needs no dataset. A net whose 8-bit
 those scribbles differently from the net itself (`MIN_AGREEMENT`) is quantized again with
 7-bit weights, which processors without VNNI need, and failing that served in 32-bit floats.
 
-Each process prepares the net it loaded (about 0.3 s), so a model file or a database row stays
-the one store of record: safetensors weights, no second format to keep in step.
+Each process prepares the net it serves (about 0.3 s), on the model's first guess
+(recognizer.modelfile.LoadedModel.serving_net), so a model file or a database row stays the one
+store of record: safetensors weights, no second format to keep in step.
 """
 
 import functools
@@ -41,8 +42,8 @@ MIN_AGREEMENT = 0.95  # of the calibration scribbles read alike in 8 bits and 32
 log = logging.getLogger(__name__)
 
 # torch's ONNX exporter keeps its state in module globals, and ONNX Runtime's quantizer breaks
-# when two threads run it at once: one net prepared at a time per process (a gthread worker, or
-# a request loading a model while a training run publishes one).
+# when two threads run it at once: one net prepared at a time per process (two models' first
+# guesses at once, or a benchmark preparing one beside a request).
 _PREPARING = threading.Lock()
 
 

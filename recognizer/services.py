@@ -7,7 +7,7 @@ import torch
 
 from recognizer import preprocessing
 from recognizer.preprocessing import ModelInput, Strokes
-from recognizer.registry import active_model
+from recognizer.serving import active_model
 
 # Below this calibrated probability the answer is "not sure" and names the top two. Chosen by
 # cross-validation over the pen digits' writers (bench/calibration.py; README, "Not sure").
@@ -45,7 +45,7 @@ def digit_predict(*, image: bytes | None = None, strokes: Strokes | None = None)
     model = active_model()
     if read.image is None:
         return Prediction(None, None, None, None, None, read.reason, model.version, None)
-    logits = torch.from_numpy(model.fast(preprocessing.normalize(torch.from_numpy(read.image))))
+    logits = torch.from_numpy(model.serving_net()(preprocessing.normalize(torch.from_numpy(read.image))))
     # Temperature scaling, fitted on held-out MNIST when the model was made: the network's raw
     # softmax is overconfident, and "not sure" needs probabilities that mean what they say.
     probabilities = torch.softmax(logits.double() / model.temperature, dim=1)[0]

@@ -3,7 +3,8 @@ from datetime import datetime
 from django.shortcuts import render
 from django.views.decorators.csrf import ensure_csrf_cookie
 
-from recognizer.registry import ModelUnavailable, active_model
+from recognizer.modelfile import ModelUnavailable
+from recognizer.serving import active_model
 
 
 def model_summary() -> dict:

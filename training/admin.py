@@ -9,8 +9,10 @@ from django.utils.html import format_html, format_html_join
 from feedback.admin import SampleAdmin
 from feedback.models import Sample
 from feedback.services import sample_review
+from recognizer.modelfile import ModelUnavailable, model_load
 from recognizer.preprocessing import to_data_url
-from recognizer.registry import ModelUnavailable, active_model, model_activate, model_load
+from recognizer.serving import active_model
+from recognizer.store import model_activate
 from training.text import count_text, percent_text
 from training.figures import confusion_png, per_digit
 from training.models import TrainingRun

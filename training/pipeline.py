@@ -15,7 +15,8 @@ import time
 import torch
 from django.utils import timezone
 
-from recognizer.registry import LoadedModel, ModelUnavailable, active_model
+from recognizer.modelfile import LoadedModel, ModelUnavailable
+from recognizer.serving import active_model
 from training.run_data import run_data_load
 from training.evaluate import accuracy, confusion, readings_take
 from training.text import percent_text

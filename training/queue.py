@@ -17,7 +17,7 @@ from django_tasks import TaskResultStatus
 from django_tasks.exceptions import TaskResultDoesNotExist
 from django_tasks_db.models import DBTaskResult
 
-from recognizer.registry import temp_files_clean
+from recognizer.store import temp_files_clean
 from training.models import TrainingRun, this_worker
 from training.options import RunOptions
 from training.tasks import training_run_task

@@ -5,7 +5,7 @@ import re
 import pytest
 
 from feedback.models import Sample
-from recognizer.registry import active_model
+from recognizer.serving import active_model
 from recognizer.tests.drawings import drawn
 
 

@@ -5,8 +5,8 @@ from rest_framework.throttling import ScopedRateThrottle
 
 from feedback.models import Sample
 from recognizer.preprocessing import DRAWING_SIDE, decode_data_url, decode_image, strokes_to_input, to_model_input
-from recognizer.registry import active_model
 from recognizer.services import digit_predict
+from recognizer.serving import active_model
 from recognizer.tests.drawings import ONE_OR_SEVEN, as_json, blank, data_url, draw, drawn, png, strokes
 
 FEEDBACK = "/api/feedback/"

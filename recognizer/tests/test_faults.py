@@ -17,9 +17,11 @@ from safetensors.torch import save as safetensors_save
 
 from bench.server import drop_root_file_powers
 from recognizer.models import ModelVersion
-from recognizer.registry import ModelUnavailable, active_model, model_activate, model_load
+from recognizer.modelfile import ModelUnavailable, model_load
+from recognizer.serving import active_model
+from recognizer.store import model_activate
 from recognizer.tests.drawings import drawn
-from recognizer.tests.test_registry import publish
+from recognizer.tests.versions import publish
 
 PREDICT, HEALTH = "/api/predict/", "/api/health/"
 
@@ -53,7 +55,7 @@ def test_weights_that_are_not_finite_are_refused_and_the_last_good_model_serves(
     good = (isolated_models / "versions" / "v1.safetensors").read_bytes()
     ModelVersion.objects.create(version="v2", data=rewritten(good, change, version="v2"))
     with pytest.raises(ModelUnavailable, match=reason):
-        model_activate(version="v2")  # refused by the registry...
+        model_activate(version="v2")  # refused by the store...
     ModelVersion.objects.update(active=False)
     ModelVersion.objects.filter(version="v2").update(active=True)  # ...so made active behind its back
 
@@ -87,7 +89,7 @@ def test_deleting_the_local_copies_fetches_the_active_model_again_from_the_datab
     api = APIClient()
     assert api.get(HEALTH).json()["model"]["version"] == "v1"
     shutil.rmtree(isolated_models)
-    from recognizer.registry import active_model_forget
+    from recognizer.serving import active_model_forget
 
     active_model_forget()  # a restarted process
     health = api.get(HEALTH).json()
@@ -110,9 +112,10 @@ UNREADABLE_FOLDER = textwrap.dedent(
     from django.core.management import call_command
     from django.test import Client
     from django.test.utils import setup_test_environment
-    from recognizer.registry import active_model_forget, model_dir
+    from recognizer.serving import active_model_forget
+    from recognizer.store import model_dir
     from recognizer.tests.drawings import drawn
-    from recognizer.tests.test_registry import publish
+    from recognizer.tests.versions import publish
 
     call_command("migrate", verbosity=0)
     setup_test_environment()

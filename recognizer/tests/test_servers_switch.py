@@ -15,11 +15,11 @@ from django.conf import settings
 from django.db import connection
 
 from bench.server import ROOT, running_gunicorn
-from recognizer.registry import model_load
+from recognizer.modelfile import model_load
 
 # A third process publishes a candidate, as a training machine's train_digits would.
 PUBLISH = (
-    "from recognizer.registry import model_publish; from recognizer.tests.test_registry import tiny_net; "
+    "from recognizer.store import model_publish; from recognizer.tests.versions import tiny_net; "
     "model_publish(net=tiny_net(5), metadata={'version': '%s', 'trained_at': '2099-01-01'}, activate=False)"
 )
 

@@ -9,7 +9,7 @@ import pytest
 from django.core.management import call_command
 from django.urls import reverse
 
-from recognizer.registry import model_load
+from recognizer.modelfile import model_load
 from training.figures import confusion_png
 from training.models import TrainingRun
 from training.options import RunOptions

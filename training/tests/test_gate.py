@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from recognizer.registry import model_load
+from recognizer.modelfile import model_load
 from training.data import Digits, mnist_load
 from training.decision import Decision, Failure, decision_text
 from training.evaluate import Readings

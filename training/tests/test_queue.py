@@ -9,7 +9,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django_tasks import TaskResultStatus
 
-from recognizer.registry import active_model
+from recognizer.serving import active_model
 from training.models import TrainingRun
 from training.options import RunOptions
 from training.pipeline import training_run_execute

@@ -10,8 +10,10 @@ from torchvision.datasets import MNIST
 from feedback.models import Sample
 from feedback.services import sample_create, sample_relabel
 from feedback.tests.factories import SampleFactory
-from recognizer.registry import active_model, model_load, version_path
+from recognizer.modelfile import model_load
 from recognizer.services import digit_predict
+from recognizer.serving import active_model
+from recognizer.store import version_path
 from recognizer.tests.drawings import CANVAS, png
 from training.gate import blend_keeps
 from training.models import TrainingRun

@@ -1,8 +1,8 @@
 import numpy as np
 import torch
 
+from recognizer.modelfile import model_load
 from recognizer.net import DigitNet
-from recognizer.registry import model_load
 from training.augment import Augment
 from training.data import Digits, mnist_load
 from training.trainer import FitConfig, blend, fit, look_alikes_find, probabilities

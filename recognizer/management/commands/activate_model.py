@@ -1,6 +1,8 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from recognizer.registry import ModelUnavailable, active_model, model_activate, model_versions
+from recognizer.modelfile import ModelUnavailable
+from recognizer.serving import active_model
+from recognizer.store import model_activate, model_versions
 
 
 class Command(BaseCommand):

@@ -1,0 +1,132 @@
+"""The model this process serves: the active version, kept in memory, switched without a restart.
+
+Each process checks which version is active (recognizer.store.active_version) at most once
+every settings.MODEL_CHECK_S (1 s): one thread checks while the others go on serving the model
+they have. A new version is loaded from this machine's copy, or fetched from the database
+(recognizer.store.version_load). One that cannot load is never served: the last good model keeps
+serving and `active_model_problem` says why (health: `degraded`). So a promotion or a rollback
+serves on every machine within about a second.
+
+When the database cannot be read, guessing (which needs no database) goes on with the model
+loaded, or the shipped model if none was, and health says so.
+
+The serving net (ONNX Runtime, recognizer.modelfile.LoadedModel.serving_net) is built by the
+first guess after a switch, not here: a process that only asks which model is active (the admin,
+a training run) never exports or quantizes one. gunicorn.conf.py builds it in each worker before
+its first request.
+"""
+
+import logging
+import threading
+import time
+
+from django.conf import settings
+from django.db import DatabaseError
+
+from recognizer.modelfile import LoadedModel, ModelUnavailable
+from recognizer.store import active_version, shipped_model, version_load
+
+logger = logging.getLogger(__name__)
+
+
+class _Active:
+    """This process's model: what it serves, and when it next checks the active version."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the model: the next call loads the active one again."""
+        self.key: str | None = None  # the version served ("": the shipped model)
+        self.model: LoadedModel | None = None
+        self.failed: str | None = None  # a version that cannot load is reported once, not per check
+        self.error: str | None = None
+        self.next_check = 0.0
+
+    def get(self) -> LoadedModel:
+        model = self.model
+        if model is not None and time.monotonic() < self.next_check:
+            return model
+        # One thread checks; the others keep serving the model they have meanwhile.
+        if not self.lock.acquire(blocking=model is None):
+            return model
+        try:
+            if self.model is None or time.monotonic() >= self.next_check:
+                self._check()
+                self.check_later()
+            if self.model is None:
+                raise ModelUnavailable(self.error or "no model")
+            return self.model
+        finally:
+            self.lock.release()
+
+    def check_later(self) -> None:
+        self.next_check = time.monotonic() + float(getattr(settings, "MODEL_CHECK_S", 1.0))
+
+    def _check(self) -> None:
+        try:
+            version = active_version()
+        except DatabaseError as error:
+            # The database is down or not migrated: guessing needs no database, so keep serving
+            # (the shipped model if nothing was loaded yet) and say so in health.
+            before = self.error
+            self.error = f"cannot read the active model version from the database: {error}".strip()
+            if self.model is None:
+                try:
+                    self.model, self.key = shipped_model(), ""
+                    self.error += "; serving the shipped model"
+                except ModelUnavailable as shipped_error:
+                    self.error = str(shipped_error)
+            if not (before or "").startswith(self.error.split(";")[0]):
+                logger.warning("%s", self.error)  # once, not every second
+            return
+        key = version or ""  # "": the shipped model
+        if self.model is not None and key == self.key:
+            self.error = None
+            return
+        if key == self.failed:
+            return  # still the version that cannot load; the last good model serves
+        try:
+            loaded = version_load(version=version) if version else shipped_model()
+        except ModelUnavailable as error:
+            self.failed, self.error = key, str(error)
+            logger.error("%s", error)
+            return
+        self.use(key, loaded)
+
+    def use(self, key: str, loaded: LoadedModel) -> None:
+        self.key, self.model, self.failed, self.error = key, loaded, None, None
+        logger.info("serving model %s", loaded.version)
+
+
+_active = _Active()
+
+
+def active_model() -> LoadedModel:
+    """The active model, loaded once per process and reloaded when another version is activated."""
+    return _active.get()
+
+
+def active_model_problem() -> str | None:
+    """Why the active model is not the one serving, or why the one serving cannot guess; None
+    when all is well."""
+    try:
+        model = active_model()
+    except ModelUnavailable as error:
+        return str(error)
+    return _active.error or model.serving_problem
+
+
+def active_model_set(*, model: LoadedModel) -> None:
+    """Serve `model` from now: recognizer.store.model_activate calls it once the activation is
+    committed, so the process that activated a version does not load it again."""
+    with _active.lock:
+        _active.use(model.version, model)
+        _active.check_later()
+
+
+def active_model_forget() -> None:
+    """Drop this process's model (tests switch MODEL_DIR between them; a new process starts so)."""
+    with _active.lock:
+        _active.reset()

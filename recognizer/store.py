@@ -1,0 +1,206 @@
+"""The store of models: every published version in the database, which one is active, and
+this machine's copies of them.
+
+The database is the store of record (recognizer.models.ModelVersion): every published model's
+bytes (a model file, recognizer.modelfile), and which one is active (at most one; with none,
+the shipped model, settings.SHIPPED_MODEL, serves). A web machine needs nothing but the
+database (and the cache) to serve the active model; which model this process serves, and when
+it checks again, is recognizer.serving's.
+
+Each machine keeps a local copy of the versions it loaded under settings.MODEL_DIR:
+    versions/<version>.safetensors   a published model, never changed after writing
+    .<name>.<random>.tmp             a file being written; left behind only by a killed process
+
+`model_activate` writes the new active version to the cache when one is shared
+(DIGITSITE_CACHE_URL), so every process's check (`active_version`) costs one Redis GET; without
+a shared cache it costs one small query.
+
+Publishing and activating check that the model loads (recognizer.modelfile's checks) but do not
+prepare it for serving: the process that serves it does that on its first guess.
+"""
+
+import logging
+import re
+import time
+from pathlib import Path
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import DatabaseError, transaction
+from django.utils import timezone
+
+from digitsite.files import write_atomically
+from recognizer.modelfile import FILE_MODE, LoadedModel, ModelUnavailable, model_from_bytes, model_load, model_to_bytes
+from recognizer.net import DigitNet
+
+logger = logging.getLogger(__name__)
+
+VERSIONS = "versions"
+_NAME = re.compile(r"^[\w.-]{1,100}$")  # a version name: one safe path component
+
+# The hint outlives no activation (model_activate rewrites it); the timeout only bounds how long
+# a change made behind the store's back (a restored database) goes unseen.
+HINT_TIMEOUT_S = 30
+
+
+def model_dir() -> Path:
+    return Path(settings.MODEL_DIR)
+
+
+def version_path(version: str) -> Path:
+    """Where this machine keeps its copy of `version` (ModelUnavailable for a name that is not a version)."""
+    if not _NAME.match(version):
+        raise ModelUnavailable(f"not a model version: {version!r}")
+    return model_dir() / VERSIONS / f"{version}.safetensors"
+
+
+def shipped_model() -> LoadedModel:
+    """The model that ships with the site: it serves while no version is active."""
+    return _shipped()[1]
+
+
+def _shipped() -> tuple[bytes, LoadedModel]:
+    path = Path(settings.SHIPPED_MODEL)
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise ModelUnavailable(f"model file {path} cannot be read: {error.strerror or error}") from error
+    return data, model_from_bytes(data, source=str(path))
+
+
+def model_publish(*, net: DigitNet, metadata: dict[str, object], activate: bool) -> Path:
+    """Keep the model as a version in the database (and a local copy); make it the active one
+    if `activate`. Returns the local copy's path."""
+    from recognizer.models import ModelVersion
+
+    version = str(metadata["version"])
+    path = version_path(version)
+    data = model_to_bytes(net=net, metadata=metadata)
+    loaded = model_from_bytes(data, source=f"version {version}")  # never keep a model that cannot load
+    write_atomically(path, data, mode=FILE_MODE)
+    ModelVersion.objects.create(version=version, data=data, metadata=loaded.metadata)
+    if activate:
+        model_activate(version=version)
+    return path
+
+
+@transaction.atomic
+def model_activate(*, version: str) -> LoadedModel:
+    """Make a kept version (or the shipped model) the active one, for every server process on
+    every machine. The shipped model gets its row the first time it is activated."""
+    from recognizer.models import ModelVersion
+
+    version_path(version)  # refuses a name that is not a version
+    row = ModelVersion.objects.select_for_update().filter(version=version).first()
+    if row is None:
+        data, shipped = _shipped()
+        if shipped.version != version:
+            raise ModelUnavailable(f"no model version {version!r} in the database")
+        row = ModelVersion.objects.create(version=version, data=data, metadata=shipped.metadata)
+    loaded = model_from_bytes(bytes(row.data), source=f"version {version}")  # never activate one that cannot load
+    ModelVersion.objects.filter(active=True).exclude(pk=row.pk).update(active=False)
+    ModelVersion.objects.filter(pk=row.pk).update(active=True, activated_at=timezone.now())
+    transaction.on_commit(lambda: _activated(loaded))
+    logger.info("model %s is now active", version)
+    return loaded
+
+
+def _activated(loaded: LoadedModel) -> None:
+    try:
+        cache.set(_hint_key(), loaded.version, HINT_TIMEOUT_S)
+    except Exception as error:  # a cache that is down: the other processes read the database
+        logger.warning("could not write the active version to the cache: %s", error)
+    # This process serves it from now, without loading it again. (recognizer.serving imports
+    # this module, so it is imported here, when a model is activated.)
+    from recognizer.serving import active_model_set
+
+    active_model_set(model=loaded)
+
+
+def model_versions() -> list[LoadedModel]:
+    """The shipped model and every kept version that loads, oldest first."""
+    from recognizer.models import ModelVersion
+
+    found: dict[str, LoadedModel] = {}
+    try:
+        shipped = shipped_model()
+        found[shipped.version] = shipped
+    except ModelUnavailable as error:
+        logger.warning("%s", error)
+    for row in ModelVersion.objects.all():
+        try:
+            found.setdefault(row.version, model_from_bytes(bytes(row.data), source=f"version {row.version}"))
+        except ModelUnavailable as error:
+            logger.warning("%s", error)
+    return sorted(found.values(), key=lambda m: m.metadata.get("trained_at", ""))
+
+
+def version_load(*, version: str) -> LoadedModel:
+    """A kept version, from this machine's copy, or fetched from the database and copied (a
+    missing or damaged copy is fetched again). ModelUnavailable when neither can be used."""
+    from recognizer.models import ModelVersion
+
+    path = version_path(version)
+    try:
+        return model_load(path=path)
+    except ModelUnavailable:
+        pass  # no copy yet, or a damaged one: the database has the bytes
+    try:
+        data = ModelVersion.objects.filter(version=version).values_list("data", flat=True).first()
+    except DatabaseError as error:
+        raise ModelUnavailable(f"model version {version} cannot be fetched from the database: {error}") from error
+    if data is None:
+        raise ModelUnavailable(f"model version {version} is not in the database")
+    loaded = model_from_bytes(bytes(data), source=f"version {version} in the database")
+    try:
+        write_atomically(path, bytes(data), mode=FILE_MODE)
+    except OSError as error:  # serving needs no copy; a restart would fetch it again
+        logger.warning("could not keep a local copy of model %s in %s: %s", version, path.parent, error.strerror or error)
+    return loaded
+
+
+def active_version() -> str | None:
+    """The active version's name (None: the shipped model), from the cache when there is one
+    shared by every process, else from the database. Raises DatabaseError when it must ask a
+    database that cannot answer."""
+    from recognizer.models import ModelVersion
+
+    key = _hint_key()
+    if settings.CACHE_URL:
+        try:
+            hint = cache.get(key)
+        except Exception as error:
+            logger.warning("cache unavailable, asking the database: %s", error)
+            hint = None
+        if hint is not None:
+            return hint or None
+    version = ModelVersion.objects.filter(active=True).values_list("version", flat=True).first()
+    if settings.CACHE_URL:
+        try:
+            cache.set(key, version or "", HINT_TIMEOUT_S)
+        except Exception:
+            pass
+    return version
+
+
+def _hint_key() -> str:
+    # Keyed by database, so sites (or test databases) sharing one Redis do not read each other's.
+    db = settings.DATABASES["default"]
+    return f"recognizer:active-version:{db.get('HOST', '')}:{db.get('PORT', '')}:{db['NAME']}"
+
+
+# -- leftovers ------------------------------------------------------------------------------
+
+
+def temp_files_clean(*, older_than_s: float = 60.0) -> list[Path]:
+    """Remove half-written files that a killed process left behind. A write takes milliseconds,
+    so a temporary file older than `older_than_s` belongs to no live writer."""
+    removed = []
+    for path in model_dir().rglob(".*.tmp"):
+        try:
+            if time.time() - path.stat().st_mtime >= older_than_s:
+                path.unlink()
+                removed.append(path)
+        except FileNotFoundError:
+            pass
+    return removed

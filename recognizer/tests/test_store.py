@@ -1,0 +1,152 @@
+"""The store of models: versions kept in the database, one of them active, local copies."""
+
+import os
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.db import IntegrityError, transaction
+
+from recognizer.modelfile import ModelUnavailable, model_load
+from recognizer.models import ModelVersion
+from recognizer.serving import active_model, active_model_problem
+from recognizer.store import (
+    model_activate,
+    model_publish,
+    model_versions,
+    shipped_model,
+    temp_files_clean,
+    version_load,
+    version_path,
+)
+from recognizer.tests.versions import publish, tiny_net
+
+
+def test_a_published_version_is_kept_in_the_database_with_a_local_copy():
+    path = publish("v1", activate=False)
+    assert path == version_path("v1")
+    assert model_load(path=path).version == "v1"
+    row = ModelVersion.objects.get(version="v1")
+    assert bytes(row.data) == path.read_bytes() and row.metadata["version"] == "v1" and not row.active
+
+
+def test_a_model_that_cannot_load_is_never_published():
+    net = tiny_net(0)
+    with pytest.raises(ModelUnavailable, match="unusable temperature"):
+        model_publish(net=net, metadata={"version": "v1", "temperature": 0}, activate=True)
+    assert not ModelVersion.objects.exists() and not version_path("v1").exists()
+
+
+def test_exactly_one_version_is_active_in_the_database():
+    publish("v1")
+    publish("v2", seed=1)
+    model_activate(version="v1")
+    assert list(ModelVersion.objects.filter(active=True).values_list("version", flat=True)) == ["v1"]
+    with pytest.raises(IntegrityError), transaction.atomic():
+        ModelVersion.objects.filter(version="v2").update(active=True)
+
+
+def test_a_row_that_cannot_load_is_never_activated():
+    publish("v1")
+    ModelVersion.objects.create(version="v2", data=b"not safetensors")
+    with pytest.raises(ModelUnavailable, match="not a usable DigitNet"):
+        model_activate(version="v2")
+    assert list(ModelVersion.objects.filter(active=True).values_list("version", flat=True)) == ["v1"]
+    assert active_model().version == "v1" and active_model_problem() is None
+
+
+def test_earlier_versions_are_kept_and_can_be_activated_again():
+    publish("v1", seed=0)
+    publish("v2", seed=1)
+    versions = [m.version for m in model_versions()]
+    assert versions[-2:] == ["v1", "v2"]
+    assert shipped_model().version in versions
+    model_activate(version="v1")
+    assert active_model().version == "v1"
+    model_activate(version=shipped_model().version)  # back to the shipped one, which gets a row
+    assert active_model().version == shipped_model().version
+    assert ModelVersion.objects.get(active=True).version == shipped_model().version
+
+
+def test_a_candidate_is_kept_but_not_activated():
+    publish("v1")
+    publish("v2", seed=1, activate=False)
+    assert active_model().version == "v1"
+    assert "v2" in [m.version for m in model_versions()]
+
+
+def test_listing_versions_leaves_out_a_row_that_cannot_load():
+    publish("v1")
+    ModelVersion.objects.create(version="v2", data=b"\x00" * 100)
+    assert "v2" not in [m.version for m in model_versions()]
+
+
+@pytest.mark.parametrize("version", ["nope", "../../etc/passwd"])
+def test_activating_an_unknown_version_is_refused(version):
+    with pytest.raises(ModelUnavailable):
+        model_activate(version=version)
+
+
+def test_publishing_listing_and_activating_build_no_serving_net(serving_nets_built):
+    shipped = shipped_model()
+    model_activate(version=shipped.version)  # the real shipped model, as the admin's button does
+    publish("v1", activate=False)
+    model_activate(version="v1")
+    model_versions()
+    version_load(version="v1")
+    assert serving_nets_built == []
+
+
+def test_a_version_missing_from_this_machine_is_fetched_from_the_database_and_copied(settings, tmp_path):
+    publish("v1", activate=False)
+    settings.MODEL_DIR = tmp_path / "another-machine"
+    assert version_load(version="v1").version == "v1"
+    assert model_load(path=tmp_path / "another-machine" / "versions" / "v1.safetensors").version == "v1"
+
+
+def test_a_damaged_local_copy_is_fetched_again_from_the_database(isolated_models):
+    publish("v1", activate=False)
+    (isolated_models / "versions" / "v1.safetensors").write_bytes(b"\x00" * 10)
+    assert version_load(version="v1").version == "v1"
+    assert model_load(path=isolated_models / "versions" / "v1.safetensors").version == "v1"
+
+
+def test_a_version_in_neither_place_gives_a_clear_error():
+    with pytest.raises(ModelUnavailable, match="model version v9 is not in the database"):
+        version_load(version="v9")
+
+
+def test_a_failed_write_leaves_the_active_model_untouched(isolated_models, monkeypatch):
+    publish("v1")
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", disk_full)
+    with pytest.raises(OSError):
+        publish("v2", seed=1)
+    assert list(ModelVersion.objects.values_list("version", "active")) == [("v1", True)]
+    assert not list(isolated_models.rglob("*.tmp"))  # no half-written leftovers
+    assert active_model().version == "v1"
+
+
+def test_activate_model_command_lists_versions_and_switches(capsys):
+    publish("v1", seed=0)
+    publish("v2", seed=1)
+    call_command("activate_model")
+    listing = capsys.readouterr().out
+    assert "* v2" in listing and "  v1" in listing
+    call_command("activate_model", "v1")
+    assert active_model().version == "v1"
+    with pytest.raises(CommandError, match="no model version"):
+        call_command("activate_model", "v9")
+
+
+def test_only_temporary_files_old_enough_to_have_no_writer_are_cleaned(isolated_models):
+    (isolated_models / "versions").mkdir(parents=True)
+    old, new = isolated_models / "versions" / ".v1.safetensors.abc.tmp", isolated_models / ".v2.safetensors.def.tmp"
+    old.write_bytes(b"half")
+    new.write_bytes(b"half")
+    os.utime(old, (0, 0))
+    assert temp_files_clean(older_than_s=60) == [old]
+    assert new.exists() and not old.exists()
