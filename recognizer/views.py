@@ -3,6 +3,7 @@ from datetime import datetime
 from django.shortcuts import render
 from django.views.decorators.csrf import ensure_csrf_cookie
 
+from recognizer.preprocessing import PAGE_BRUSH
 from recognizer.registry import ModelUnavailable, active_model
 
 
@@ -29,4 +30,6 @@ def model_summary() -> dict:
 
 @ensure_csrf_cookie  # the page posts corrections with the CSRF token from this cookie
 def index(request):
-    return render(request, "recognizer/index.html", {"model": model_summary()})
+    # The pen's width comes from the server, so the page, the drawings kept for review and the
+    # benchmarks draw with one brush.
+    return render(request, "recognizer/index.html", {"model": model_summary(), "brush": PAGE_BRUSH})

@@ -9,6 +9,7 @@ from django.core.management.base import CommandError
 from django.db import IntegrityError, connection, transaction
 from rest_framework.test import APIClient
 
+from digitsite import files
 from recognizer import registry
 from recognizer.models import ModelVersion
 from recognizer.net import DigitNet
@@ -140,7 +141,7 @@ def test_a_failed_write_leaves_the_active_model_untouched(isolated_models, monke
     def disk_full(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(registry.os, "replace", disk_full)
+    monkeypatch.setattr(files.os, "replace", disk_full)  # under write_atomically
     with pytest.raises(OSError):
         publish("v2", seed=1)
     assert list(ModelVersion.objects.values_list("version", "active")) == [("v1", True)]
