@@ -1,4 +1,4 @@
-"""Predict over HTTP against gunicorn started as the README says, driven by wrk (a bounded C
+"""Predict over HTTP against gunicorn started as `make serve` starts it, driven by wrk (a bounded C
 client: Debian's `apt-get install wrk`), on 127.0.0.1.
 
     python -m bench.http_load                 # 8 connections, 10 s: a 400x400 drawing, then its strokes

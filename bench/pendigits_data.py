@@ -15,9 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
+from recognizer.preprocessing import PAGE_BRUSH, draw_strokes
+
 DEFAULT_PATH = Path(__file__).resolve().parent.parent.parent / "shared" / "pendigits" / "pendigits-orig.tra"
 CANVAS = 400  # the page's canvas, in its own pixels
-BRUSH = 24  # the page's pen width (draw.js LINE_WIDTH)
+BRUSH = PAGE_BRUSH  # the page's pen width
 # Digit height as a share of the canvas. A person may draw a digit tiny in a corner or fill
 # the pad; each band gets the same share of digits.
 SIZE_BANDS = ((0.08, 0.15), (0.15, 0.25), (0.25, 0.35), (0.35, 0.55), (0.55, 0.80))
@@ -86,8 +88,6 @@ def size_band(digit: PenDigit, seed: int) -> str:
 
 def render(strokes: list[np.ndarray], brush: int = BRUSH) -> np.ndarray:
     """Black round-capped strokes on white, anti-aliased, like the page's 2D canvas."""
-    from recognizer.preprocessing import draw_strokes
-
     return 255 - draw_strokes(strokes, width=brush, canvas=np.zeros((CANVAS, CANVAS), np.uint8))
 
 

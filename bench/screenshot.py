@@ -1,4 +1,4 @@
-"""Make the README's screenshots: a real pen-stroke digit drawn on the page, with its guess, on a
+"""Make the screenshots in docs/: a real pen-stroke digit drawn on the page, with its guess, on a
 laptop's screen (1280x800) and on a phone (390x844, touch; the whole screen, as it first shows).
 
     python -m bench.screenshot [--index 6] [--out docs]

@@ -83,7 +83,7 @@ def wait_until_up(url: str, process: subprocess.Popen, timeout: float = 90) -> N
 
 @contextmanager
 def running_gunicorn(env: dict[str, str] | None = None, port: int | None = None, args: tuple[str, ...] = (), log=subprocess.DEVNULL):
-    """Yield the base URL of gunicorn started as the README says (`gunicorn -c gunicorn.conf.py`,
+    """Yield the base URL of gunicorn started as `make serve` starts it (`gunicorn -c gunicorn.conf.py`,
     after `migrate`), with `env` on top of ours; `args` are more gunicorn flags (e.g. -w 1)."""
     port = port or free_port()
     env = {**os.environ, **(env or {})}

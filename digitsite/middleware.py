@@ -1,4 +1,5 @@
-"""Under /api/ every error is JSON in the API's format, whoever made it.
+"""The site's own middleware: under /api/ every error is JSON in the API's format, whoever made
+it; Content-Security-Policy on pages; static files served by WhiteNoise.
 
 Kept apart from digitsite.api, which imports DRF: DRF's settings import that module's parser,
 and a middleware is imported before them.
@@ -6,12 +7,14 @@ and a middleware is imported before them.
 
 import json
 import logging
+import os
 from http import HTTPStatus
 
 from csp.middleware import CSPMiddleware
 from django.db import InterfaceError, OperationalError
 from django.http import HttpResponsePermanentRedirect, JsonResponse
 from django.urls import Resolver404, resolve
+from whitenoise.middleware import WhiteNoiseMiddleware
 
 logger = logging.getLogger("recognizer")
 
@@ -89,3 +92,17 @@ class DocumentCSPMiddleware(CSPMiddleware):
         if not response.get("Content-Type", "").startswith("text/html"):
             return response
         return super().process_response(request, response)
+
+
+class StaticFilesMiddleware(WhiteNoiseMiddleware):
+    """WhiteNoise, quiet about a STATIC_ROOT that does not exist yet.
+
+    Importing settings makes no folder, so STATIC_ROOT exists only after collectstatic; with
+    WHITENOISE_USE_FINDERS the files are served from the apps' static folders until then, and
+    WhiteNoise's "No directory at" warning says nothing new. Only that case is skipped: any
+    other missing folder still warns, and no warning is filtered for the rest of the process."""
+
+    def add_files(self, root, prefix=None):
+        if self.use_finders and not self.autorefresh and root == self.static_root and not os.path.isdir(root):
+            return
+        super().add_files(root, prefix)

@@ -4,16 +4,15 @@ Every setting that differs between a laptop and a server comes from a `DIGITSITE
 the defaults give a private, single-machine site: SQLite, DEBUG off, only 127.0.0.1 allowed.
 """
 
+import json
 import os
 import secrets
-import tempfile
-import warnings
 from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from digitsite.files import private_dir
+from digitsite.files import atomic_file
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -50,18 +49,11 @@ def secret_key_file(path: Path) -> str:
     is never readable by other users, not even for a moment.
     """
     if not path.exists():
-        private_dir(path.parent)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".secret_key.")  # mode 0600
         try:
-            with os.fdopen(fd, "w") as file:
-                file.write(secrets.token_urlsafe(50))
-                file.flush()
-                os.fsync(file.fileno())
-            os.link(tmp, path)
+            with atomic_file(path, mode=0o600, replace=False) as file:
+                file.write(secrets.token_urlsafe(50).encode())
         except FileExistsError:
             pass
-        finally:
-            os.unlink(tmp)
     return path.read_text().strip()
 
 
@@ -147,12 +139,24 @@ INSTALLED_APPS = [
     "csp",
     "feedback",
     "training",
+    # Training runs asked for in the admin are queued in the database (TASKS below).
+    "django_tasks",
+    "django_tasks_db",
 ]
 
+# Prometheus metrics at /metrics (digitsite.metrics): off unless DIGITSITE_METRICS=on, and then only
+# for these addresses or a client with the token.
+METRICS = env_bool("DIGITSITE_METRICS")
+METRICS_ALLOWED_IPS = env_list("DIGITSITE_METRICS_ALLOWED_IPS", "127.0.0.1")
+METRICS_TOKEN = os.environ.get("DIGITSITE_METRICS_TOKEN", "").strip()
+
 MIDDLEWARE = [
-    "digitsite.middleware.JsonErrorsMiddleware",  # first: it sees every answer under /api/
+    *(["digitsite.metrics.MetricsMiddleware"] if METRICS else []),  # outermost: sees every answer as sent
+    "digitsite.middleware.JsonErrorsMiddleware",  # first after metrics: it sees every answer under /api/
     "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",  # static files with DEBUG off, no web server needed
+    "digitsite.middleware.DocumentCSPMiddleware",  # Content-Security-Policy on pages, see CONTENT_SECURITY_POLICY
+    # Static files with DEBUG off, no web server needed; quiet about a STATIC_ROOT not made yet.
+    "digitsite.middleware.StaticFilesMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -197,11 +201,10 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = Path(os.environ.get("DIGITSITE_STATIC_ROOT", VAR_DIR / "static"))
 # Serve straight from the apps' static folders, so no collectstatic step is needed to start;
-# a deployment may still run collectstatic and put a CDN or web server in front.
+# a deployment may still run collectstatic and put a CDN or web server in front. Importing
+# settings makes no folder, so STATIC_ROOT exists only after collectstatic: until then
+# digitsite.middleware.StaticFilesMiddleware serves from the finders without WhiteNoise's warning.
 WHITENOISE_USE_FINDERS = True
-# Importing settings makes no folder, so STATIC_ROOT exists only after collectstatic; until then
-# WhiteNoise serves from the finders and its warning about the missing folder says nothing new.
-warnings.filterwarnings("ignore", message="No directory at: ")
 
 # A drawing is a 400x400 PNG of a few kilobytes; 2 MB leaves room for photos of digits and
 # refuses anything bigger before it is read into memory.
@@ -227,8 +230,8 @@ if CACHE_URL:
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": CACHE_URL,
             "KEY_PREFIX": "digitsite",
-            # A stalled Redis must not stall every request: fail fast (the throttle then lets the
-            # request through, see digitsite.throttling).
+            # A stalled Redis must not stall every request: a request that needs the cache (the
+            # rate limits) fails within a second, answered 500, instead of waiting on it.
             "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
         }
     }
@@ -305,8 +308,7 @@ if HTTPS:
 # an injected <script> or on*= attribute does not run. The page, the admin and the API docs keep
 # their JavaScript in files (the docs through drf-spectacular's split view); inline styles stay
 # allowed for the admin's and the docs' style attributes. Pictures may be data: URLs (the model's
-# 28x28 input, the admin's thumbnails).
-MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1, "digitsite.middleware.DocumentCSPMiddleware")
+# 28x28 input, the admin's thumbnails). Only on pages: digitsite.middleware.DocumentCSPMiddleware.
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": ["'self'"],
@@ -321,19 +323,8 @@ CONTENT_SECURITY_POLICY = {
     }
 }
 
-# Prometheus metrics at /metrics (digitsite.metrics): off unless DIGITSITE_METRICS=on, and then only
-# for these addresses or a client with the token.
-METRICS = env_bool("DIGITSITE_METRICS")
-METRICS_ALLOWED_IPS = env_list("DIGITSITE_METRICS_ALLOWED_IPS", "127.0.0.1")
-METRICS_TOKEN = os.environ.get("DIGITSITE_METRICS_TOKEN", "").strip()
-if METRICS:
-    MIDDLEWARE.insert(0, "digitsite.metrics.MetricsMiddleware")  # outermost: sees every answer as sent
-
-import json  # noqa: E402  (kept with the training settings it serves)
-
 # Training runs asked for in the admin are queued in the database (django-tasks' Tasks API, the
 # same as Django 6's django.tasks) and run by `manage.py training_worker`: no other service.
-INSTALLED_APPS += ["django_tasks", "django_tasks_db"]
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
 # Options for runs queued from the admin beyond its form's, as JSON, e.g. '{"device": "cuda"}';
 # the rest are training.options.RunOptions' defaults, shared with `manage.py train_digits`.

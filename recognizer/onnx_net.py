@@ -5,7 +5,7 @@ For one drawing on one thread the network takes 0.17 ms in 8-bit against 0.44 ms
 floats (0.82-1.05 ms in PyTorch): ONNX Runtime runs the 3x3 convolutions as integer kernels
 (AVX2/AVX-512 VNNI) with batch norm and ReLU fused in. On the shipped model it reads the same
 digit as the trained net for all but 1 of MNIST's 10,000 test images and 1 of the 7,494 pen
-digits (`python -m bench.quantized`; README, "Where the time goes"). Training, the gate and
+digits (`python -m bench.quantized`; docs/notebook.md). Training, the gate and
 every evaluation keep the PyTorch net.
 
 Static quantization needs the range of every layer's activations: they are measured on
@@ -64,7 +64,7 @@ class OnnxNet:
         expected = _logits(self.session, calibration).argmax(1)
         # 8-bit weights first; 7-bit where the processor's integer kernels saturate: on AVX2
         # without VNNI, ONNX Runtime's u8 x s8 products overflow 16 bits, and the shipped
-        # model read 84% of the scribbles alike in 8 bits, 95% in 7 (README, "Where the time goes").
+        # model read 84% of the scribbles alike in 8 bits, 95% in 7 (docs/notebook.md).
         agreements = []
         for reduce_range in (False, True):
             try:

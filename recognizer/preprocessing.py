@@ -194,7 +194,7 @@ def image_to_input(data: bytes) -> ModelInput:
 
     A bitmap carries its pen: scaled into the box, a small digit drawn with a wide brush stays
     a blob. Thinning its strokes and drawing them again at LINE_WIDTH was measured and read
-    worse at every size below half the canvas (README, "Real human drawing"), so it is not done."""
+    worse at every size below half the canvas (docs/notebook.md), so it is not done."""
     ink = decode_image(data)
     digit = crop_ink(ink)
     if digit is None:
@@ -260,17 +260,17 @@ def place_by_mass(digit: np.ndarray) -> np.ndarray:
 
 # -- strokes: the pen's own path ---------------------------------------------------------
 #
-# A bitmap from the canvas carries the page's brush: 24 px whatever the size of the digit, so a
+# A bitmap from the canvas carries the page's brush (PAGE_BRUSH) whatever the digit's size, so a
 # small digit arrives as a blob. Strokes carry only the path, and are drawn here with a line as
 # wide, relative to the 20 px box, as MNIST's pen strokes are, whatever size they were drawn.
 
 Strokes = Sequence[np.ndarray]  # each stroke an (n, 2) float array of x, y points, y down
 
-LINE_WIDTH = 2.0  # px of the 28x28 frame; chosen by measurement: bench/stroke_width.py, README
+LINE_WIDTH = 2.0  # px of the 28x28 frame; chosen by measurement: bench/stroke_width.py, docs/notebook.md
 SUPERSAMPLE = 4  # drawn this many times larger, then shrunk with area averaging: anti-aliasing
 MIN_STROKE_EXTENT = 12.0  # input px: a mark whose longer side is shorter is a tap or a dot
 MIN_IMAGE_EXTENT = 0.1  # of an image's longer side: the same for a picture
-PAGE_BRUSH = 24  # px: the page's pen (draw.js LINE_WIDTH), for drawings kept for review
+PAGE_BRUSH = 24  # canvas px: the page's pen (draw.js reads it from data-brush); drawings kept for review
 _SHIFT = 4  # OpenCV draws with sub-pixel precision in fixed point: 4 fractional bits
 
 

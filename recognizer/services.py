@@ -10,7 +10,7 @@ from recognizer.preprocessing import ModelInput, Strokes
 from recognizer.serving import active_model
 
 # Below this calibrated probability the answer is "not sure" and names the top two. Chosen by
-# cross-validation over the pen digits' writers (bench/calibration.py; README, "Not sure").
+# cross-validation over the pen digits' writers (bench/calibration.py; docs/notebook.md).
 SURE_THRESHOLD = 0.98
 
 REASONS = {

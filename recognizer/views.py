@@ -4,6 +4,7 @@ from django.shortcuts import render
 from django.views.decorators.csrf import ensure_csrf_cookie
 
 from recognizer.modelfile import ModelUnavailable
+from recognizer.preprocessing import PAGE_BRUSH
 from recognizer.serving import active_model
 
 
@@ -30,4 +31,6 @@ def model_summary() -> dict:
 
 @ensure_csrf_cookie  # the page posts corrections with the CSRF token from this cookie
 def index(request):
-    return render(request, "recognizer/index.html", {"model": model_summary()})
+    # The pen's width comes from the server, so the page, the drawings kept for review and the
+    # benchmarks draw with one brush.
+    return render(request, "recognizer/index.html", {"model": model_summary(), "brush": PAGE_BRUSH})

@@ -51,7 +51,7 @@ def test_export_samples_can_keep_only_corrections_or_some_statuses(samples, tmp_
     call_command("export_samples", str(out), "--corrections-only", "--status", "new", "--status", "rejected", stdout=io.StringIO())
     rows, _ = read(out.read_bytes())
     assert [int(row["id"]) for row in rows] == [samples[0].pk, samples[2].pk]
-    assert not list(tmp_path.glob(".*partial"))  # written beside it, then renamed into place
+    assert [path.name for path in tmp_path.iterdir()] == ["corrections.zip"]  # written beside it, then renamed into place
 
 
 def test_the_admin_export_action_streams_the_selected_samples_as_a_zip(client, samples):

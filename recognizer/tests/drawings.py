@@ -6,8 +6,10 @@ import base64
 import cv2
 import numpy as np
 
+from recognizer.preprocessing import PAGE_BRUSH
+
 CANVAS = 400
-PEN = 24
+PEN = PAGE_BRUSH
 
 # Stroke outlines in a unit box (x right, y down); several strokes per digit where people lift the pen.
 STROKES: dict[int, list[list[tuple[float, float]]]] = {

@@ -10,6 +10,7 @@ from rest_framework.throttling import ScopedRateThrottle
 
 from recognizer.fields import MAX_POINTS, MAX_STROKES
 from recognizer.modelfile import model_load
+from recognizer.preprocessing import PAGE_BRUSH
 from recognizer.services import SURE_THRESHOLD
 from recognizer.tests.drawings import ONE_OR_SEVEN, STROKES, as_json, blank, data_url, drawn, strokes
 
@@ -171,6 +172,7 @@ def test_page_has_one_canvas_a_clear_button_and_a_csrf_cookie(client):
     assert "csrftoken" in response.cookies
     assert 'data-predict-url="/api/predict/"' in html
     assert 'role="img"' in html.split("<canvas")[1].split(">")[0]  # so its aria-label is kept
+    assert f'data-brush="{PAGE_BRUSH}"' in html.split("<canvas")[1].split(">")[0]  # draw.js's pen: one width, the server's
 
 
 def test_page_names_the_serving_model_and_its_mnist_accuracy_in_words(client, settings):

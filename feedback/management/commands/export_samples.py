@@ -1,12 +1,12 @@
 """Write samples as a dataset: a zip of samples.csv, inputs/<id>.png (28x28) and drawings/<id>.png."""
 
 import os
-import tempfile
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db.models import F
 
+from digitsite.files import atomic_file
 from feedback.models import Sample
 from feedback.selectors import sample_export_zip
 
@@ -31,17 +31,11 @@ class Command(BaseCommand):
         count = samples.count()
         if not out.parent.is_dir():
             raise CommandError(f"no such folder: {out.parent}")
-        # Written beside the target and renamed into place: a half-written archive is never left under its name.
-        handle, partial = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".partial")
-        try:
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(partial, 0o666 & ~umask)  # as a plain open() would have made it, not mkstemp's 0600
-            with os.fdopen(handle, "wb") as file:
-                for chunk in sample_export_zip(samples=samples):
-                    file.write(chunk)
-            os.replace(partial, out)
-        except BaseException:
-            Path(partial).unlink(missing_ok=True)
-            raise
+        umask = os.umask(0)
+        os.umask(umask)
+        # Streamed beside the target and renamed into place: a half-written archive is never left
+        # under its name. Its mode is what a plain open() would have given it, not a private file's.
+        with atomic_file(out, mode=0o666 & ~umask) as file:
+            for chunk in sample_export_zip(samples=samples):
+                file.write(chunk)
         self.stdout.write(f"wrote {count} sample(s) to {out}")

@@ -2,7 +2,6 @@
 "use strict";
 
 (() => {
-  const LINE_WIDTH = 24; // canvas pixels; bench/pendigits_data.py BRUSH mirrors it
   const LIVE_INTERVAL_MS = 500; // at most one guess per this while drawing
   const RETRY_FIRST_MS = 1000; // a failed request is tried again after 1 s, then 2, 4, ... 30 s
   const RETRY_MAX_MS = 30000;
@@ -10,6 +9,7 @@
 
   const board = document.querySelector(".board");
   const canvas = document.getElementById("pad");
+  const LINE_WIDTH = Number(canvas.dataset.brush); // canvas pixels: the server's recognizer.preprocessing.PAGE_BRUSH
   const ctx = canvas.getContext("2d");
   const guess = document.getElementById("guess");
   const announcer = document.getElementById("announce");
