@@ -294,18 +294,20 @@ def _shipped_path():
 # -- on the samples' list ---------------------------------------------------------------------
 
 
-@admin.action(description="Approve selected samples and retrain now", permissions=["change", "train"])
+# Django offers an action to a user holding any one of its allowed_permissions, not all of
+# them: approving and retraining names one that needs both change_sample and train_model.
+@admin.action(description="Approve selected samples and retrain now", permissions=["approve_and_train"])
 def approve_and_retrain(modeladmin: admin.ModelAdmin, request, queryset):
     count = sample_review(samples=queryset, status=Sample.Status.APPROVED)
     modeladmin.message_user(request, f"{count} sample(s) approved.", messages.SUCCESS)
     return retrain_request(modeladmin, request, site_options())
 
 
+def _samples_may_approve_and_train(modeladmin: admin.ModelAdmin, request) -> bool:
+    return modeladmin.has_change_permission(request) and may_train(user=request.user)
+
+
 # Registered from here, so that feedback never imports training (training reads feedback); the
-# samples' list learns the training permission the action needs (change_sample, and train_model).
+# samples' list learns the permission the action needs.
 SampleAdmin.actions = [SampleAdmin.actions[0], approve_and_retrain, *SampleAdmin.actions[1:]]
-def _samples_may_train(modeladmin: admin.ModelAdmin, request) -> bool:
-    return may_train(user=request.user)
-
-
-SampleAdmin.has_train_permission = _samples_may_train
+SampleAdmin.has_approve_and_train_permission = _samples_may_approve_and_train
