@@ -35,6 +35,18 @@ def test_the_defaults_are_five_failures_and_fifteen_minutes():
     assert settings.AXES_FAILURE_LIMIT == 5 and settings.AXES_COOLOFF_TIME == timedelta(minutes=15)
 
 
+@pytest.mark.parametrize(("failures", "minutes", "expected"), [("3", "2.5", "3 0:02:30"), ("0", "0", "1 0:01:00")])
+def test_the_limit_and_the_cool_off_come_from_the_environment_never_below_one(failures, minutes, expected):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "DIGITSITE_LOGIN_FAILURES": failures, "DIGITSITE_LOGIN_COOLOFF_MINUTES": minutes}
+    code = "from digitsite import settings as s; print(s.AXES_FAILURE_LIMIT, s.AXES_COOLOFF_TIME)"
+    read = subprocess.run([sys.executable, "-c", code], env=env, cwd=settings.BASE_DIR, capture_output=True, text=True, timeout=60)
+    assert read.stdout.strip() == expected, read.stderr
+
+
 def test_five_wrong_passwords_lock_the_address_out_even_with_the_right_one(admin_user):
     fail(5, REMOTE_ADDR="203.0.113.5")
     response, logged_in = log_in(PASSWORD, REMOTE_ADDR="203.0.113.5")
@@ -66,6 +78,14 @@ def test_the_address_logs_in_again_after_the_cool_off(admin_user):
     assert moved.update(attempt_time=moved.get().attempt_time - timedelta(minutes=16)) == 1
     response, logged_in = log_in(PASSWORD, REMOTE_ADDR="203.0.113.5")
     assert response.status_code == 302 and logged_in
+
+
+def test_an_attempt_during_the_lockout_starts_the_wait_again(admin_user):
+    fail(5, REMOTE_ADDR="203.0.113.5")
+    AccessAttempt.objects.update(attempt_time=AccessAttempt.objects.get().attempt_time - timedelta(minutes=10))
+    assert log_in(PASSWORD, REMOTE_ADDR="203.0.113.5")[0].status_code == 429  # at 10 minutes: too soon
+    AccessAttempt.objects.update(attempt_time=AccessAttempt.objects.get().attempt_time - timedelta(minutes=10))
+    assert log_in(PASSWORD, REMOTE_ADDR="203.0.113.5")[0].status_code == 429  # 10 minutes after that one
 
 
 def test_behind_a_trusted_proxy_each_client_behind_it_is_counted_on_its_own(admin_user, settings):
