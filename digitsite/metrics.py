@@ -1,6 +1,8 @@
 """Prometheus metrics (prometheus-client), on only with DIGITSITE_METRICS=on, at /metrics, for
 the addresses in DIGITSITE_METRICS_ALLOWED_IPS (default 127.0.0.1) or a client sending
-`Authorization: Bearer <DIGITSITE_METRICS_TOKEN>`; anyone else gets a 404.
+`Authorization: Bearer <DIGITSITE_METRICS_TOKEN>`; anyone else gets a 404. The address is the
+client's as the rate limits read it (digitsite.clients: after DIGITSITE_NUM_PROXIES trusted
+proxies), so behind a proxy on the same machine the proxy's own 127.0.0.1 lets no one in.
 
 Per process: predict latency (a histogram), answers by endpoint and status, the model version
 each process serves. From the database at scrape time, so the same from every machine: the
@@ -21,6 +23,8 @@ import time
 
 from django.conf import settings
 from django.http import Http404, HttpResponse
+
+from digitsite.clients import client_address
 
 if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     # In multiprocess mode each metric writes to a file there from the moment it is made, in
@@ -99,7 +103,7 @@ def _allowed(request) -> bool:
     sent = request.headers.get("Authorization", "")
     if token and hmac.compare_digest(sent.encode(), f"Bearer {token}".encode()):
         return True
-    return request.META.get("REMOTE_ADDR") in settings.METRICS_ALLOWED_IPS
+    return client_address(request) in settings.METRICS_ALLOWED_IPS
 
 
 def metrics_view(request):

@@ -142,6 +142,7 @@ INSTALLED_APPS = [
     # Training runs asked for in the admin are queued in the database (TASKS below).
     "django_tasks",
     "django_tasks_db",
+    "axes",  # the admin's login lockout (AXES_* below)
 ]
 
 # Prometheus metrics at /metrics (digitsite.metrics): off unless DIGITSITE_METRICS=on, and then only
@@ -163,6 +164,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last, as django-axes asks: answers a locked-out login
 ]
 
 ROOT_URLCONF = "digitsite.urls"
@@ -329,3 +331,17 @@ TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["d
 # Options for runs queued from the admin beyond its form's, as JSON, e.g. '{"device": "cuda"}';
 # the rest are training.options.RunOptions' defaults, shared with `manage.py train_digits`.
 TRAINING_OPTIONS = json.loads(os.environ.get("DIGITSITE_TRAINING_OPTIONS") or "{}")
+
+# Admin logins (django-axes): after DIGITSITE_LOGIN_FAILURES wrong passwords from one client address,
+# that address may not log in for DIGITSITE_LOGIN_COOLOFF_MINUTES after its last attempt; other
+# addresses are unaffected. The address is the rate limits' (digitsite.clients, DIGITSITE_NUM_PROXIES).
+# Failures are kept in the database, so every web machine counts together.
+from datetime import timedelta  # noqa: E402  (kept with the login settings it serves)
+
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = max(1, int(os.environ.get("DIGITSITE_LOGIN_FAILURES", "5")))
+AXES_COOLOFF_TIME = timedelta(minutes=max(1.0, float(os.environ.get("DIGITSITE_LOGIN_COOLOFF_MINUTES", "15"))))
+AXES_LOCKOUT_PARAMETERS = ["ip_address"]
+AXES_CLIENT_IP_CALLABLE = "digitsite.clients.client_address"
+AXES_LOCKOUT_CALLABLE = "digitsite.clients.login_lockout_response"
+AXES_RESET_ON_SUCCESS = True  # a right password clears the address's earlier failures

@@ -20,7 +20,7 @@ def _image(data_url: str, size: int, alt: str, pixelated: bool = False) -> str:
 def relabel_action(label: int):
     """A bulk action "Relabel as <label>": one per digit, so relabelling is one pick in the list."""
 
-    @admin.action(description=f"Relabel as {label} (and approve)")
+    @admin.action(description=f"Relabel as {label} (and approve)", permissions=["change"])
     def relabel(modeladmin, request, queryset):
         count = sample_relabel(samples=queryset, label=label)
         modeladmin.message_user(request, f"{count} sample(s) relabelled as {label} and approved.", messages.SUCCESS)
@@ -61,6 +61,7 @@ class SampleAdmin(admin.ModelAdmin):
     list_per_page = 50
     date_hierarchy = "created_at"
     # training.admin adds "Approve selected samples and retrain now": feedback knows nothing of training.
+    # Every action names the permissions it needs (a view-only user is offered none of them).
     actions = ["approve", "reject", "export", *(relabel_action(label) for label in range(10))]
     fields = [
         "drawing_large", "model_input_large", "strokes_summary", "label", "guess", "confidence_percent",
@@ -76,6 +77,10 @@ class SampleAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False  # samples come from people drawing on the site
+
+    def has_export_permission(self, request) -> bool:
+        """Exporting takes every selected drawing away: feedback.export_sample, beyond viewing."""
+        return request.user.has_perm(f"{self.opts.app_label}.export_sample")
 
     def get_queryset(self, request):
         return super().get_queryset(request).defer("strokes")
@@ -138,17 +143,17 @@ class SampleAdmin(admin.ModelAdmin):
             return f"held out to judge new models with (the {HOLDOUT_SHARE:.0%} of drawings chosen by id): never trained on"
         return runs or "none yet"
 
-    @admin.action(description="Approve selected samples")
+    @admin.action(description="Approve selected samples", permissions=["change"])
     def approve(self, request, queryset):
         count = sample_review(samples=queryset, status=Sample.Status.APPROVED)
         self.message_user(request, f"{count} sample(s) approved.", messages.SUCCESS)
 
-    @admin.action(description="Reject selected samples (never trained on)")
+    @admin.action(description="Reject selected samples (never trained on)", permissions=["change"])
     def reject(self, request, queryset):
         count = sample_review(samples=queryset, status=Sample.Status.REJECTED)
         self.message_user(request, f"{count} sample(s) rejected.", messages.SUCCESS)
 
-    @admin.action(description="Export selected samples as a dataset (zip: CSV and PNGs)")
+    @admin.action(description="Export selected samples as a dataset (zip: CSV and PNGs)", permissions=["export"])
     def export(self, request, queryset):
         stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
         response = StreamingHttpResponse(sample_export_zip(samples=queryset), content_type="application/zip")

@@ -45,6 +45,8 @@ class Sample(models.Model):
             models.CheckConstraint(condition=models.Q(label__lte=9), name="sample_label_is_a_digit"),
             models.CheckConstraint(condition=models.Q(guess__lte=9), name="sample_guess_is_a_digit"),
         ]
+        # Reviewing needs change_sample; taking every drawing away as a dataset needs this too.
+        permissions = [("export_sample", "Can export samples as a dataset")]
 
     def __str__(self) -> str:
         return f"#{self.pk}: {self.label} (guessed {self.guess})"

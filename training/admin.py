@@ -22,6 +22,14 @@ from training.report import RunReport
 
 RetrainForm = form_class()
 REFRESH_S = 3  # a queued or working run's page reloads itself this often
+TRAIN_PERMISSION = "training.train_model"  # TrainingRun.Meta.permissions
+
+
+def may_train(*, user) -> bool:
+    """Whether the user may queue, cancel and activate runs: viewing or changing them is not enough.
+    Every ModelAdmin offering one of those answers has_train_permission with this (the actions'
+    permissions=["train"]); the views check it too, whatever the page shows."""
+    return user.has_perm(TRAIN_PERMISSION)
 
 
 def _active_version() -> str | None:
@@ -73,6 +81,9 @@ class TrainingRunAdmin(admin.ModelAdmin):
     def has_add_permission(self, request) -> bool:
         return False  # runs come from "Retrain now" or `manage.py train_digits`
 
+    def has_train_permission(self, request) -> bool:
+        return may_train(user=request.user)
+
     def get_urls(self):
         view = self.admin_site.admin_view
         return [
@@ -87,7 +98,11 @@ class TrainingRunAdmin(admin.ModelAdmin):
 
     def changelist_view(self, request, extra_context=None):
         shipped = model_load(path=_shipped_path())
-        extra = {"shipped_version": shipped.version, "shipped_is_active": _active_version() == shipped.version}
+        extra = {
+            "shipped_version": shipped.version,
+            "shipped_is_active": _active_version() == shipped.version,
+            "can_train": self.has_train_permission(request),
+        }
         return super().changelist_view(request, extra_context={**(extra_context or {}), **extra})
 
     @admin.display(description="status now", ordering="status")
@@ -132,10 +147,11 @@ class TrainingRunAdmin(admin.ModelAdmin):
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         run = self.get_object(request, object_id)
+        can_train = self.has_train_permission(request)
         extra = {
             "refresh_s": REFRESH_S if run and run.is_unfinished else None,
-            "can_cancel": bool(run and run.is_unfinished and not run.cancel_requested),
-            "can_activate": bool(run and _can_activate(run) and run.model_version != _active_version()),
+            "can_cancel": bool(can_train and run and run.is_unfinished and not run.cancel_requested),
+            "can_activate": bool(can_train and run and _can_activate(run) and run.model_version != _active_version()),
         }
         return super().change_view(request, object_id, form_url, extra_context={**(extra_context or {}), **extra})
 
@@ -204,7 +220,7 @@ class TrainingRunAdmin(admin.ModelAdmin):
     # -- buttons and actions ------------------------------------------------------------------
 
     def retrain_view(self, request):
-        if not self.has_change_permission(request):
+        if not self.has_train_permission(request):
             raise PermissionDenied
         form = RetrainForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
@@ -213,34 +229,34 @@ class TrainingRunAdmin(admin.ModelAdmin):
         return TemplateResponse(request, "admin/training/trainingrun/retrain.html", context)
 
     def cancel_view(self, request, pk: int):
-        if request.method != "POST" or not self.has_change_permission(request):
+        if request.method != "POST" or not self.has_train_permission(request):
             raise PermissionDenied
         run = get_object_or_404(TrainingRun, pk=pk)
         self.message_user(request, training_run_cancel(run=run), messages.SUCCESS)
         return HttpResponseRedirect(reverse("admin:training_trainingrun_change", args=[pk]))
 
     def activate_view(self, request, pk: int):
-        if request.method != "POST" or not self.has_change_permission(request):
+        if request.method != "POST" or not self.has_train_permission(request):
             raise PermissionDenied
         self._activate(request, get_object_or_404(TrainingRun, pk=pk))
         return HttpResponseRedirect(reverse("admin:training_trainingrun_change", args=[pk]))
 
     def activate_shipped_view(self, request):
-        if request.method != "POST" or not self.has_change_permission(request):
+        if request.method != "POST" or not self.has_train_permission(request):
             raise PermissionDenied
         shipped = model_load(path=_shipped_path())
         model_activate(version=shipped.version)
         self.message_user(request, f"The shipped model {shipped.version} is active again.", messages.SUCCESS)
         return HttpResponseRedirect(reverse("admin:training_trainingrun_changelist"))
 
-    @admin.action(description="Make the selected run's model the active one")
+    @admin.action(description="Make the selected run's model the active one", permissions=["train"])
     def activate(self, request, queryset):
         if queryset.count() != 1:
             self.message_user(request, "Select exactly one run.", messages.ERROR)
             return
         self._activate(request, queryset.get())
 
-    @admin.action(description="Cancel the selected queued or running runs")
+    @admin.action(description="Cancel the selected queued or running runs", permissions=["train"])
     def cancel(self, request, queryset):
         for run in queryset:
             self.message_user(request, training_run_cancel(run=run), messages.INFO)
@@ -280,12 +296,20 @@ def _shipped_path():
 # -- on the samples' list ---------------------------------------------------------------------
 
 
-@admin.action(description="Approve selected samples and retrain now")
+# Django offers an action to a user holding any one of its allowed_permissions, not all of
+# them: approving and retraining names one that needs both change_sample and train_model.
+@admin.action(description="Approve selected samples and retrain now", permissions=["approve_and_train"])
 def approve_and_retrain(modeladmin: admin.ModelAdmin, request, queryset):
     count = sample_review(samples=queryset, status=Sample.Status.APPROVED)
     modeladmin.message_user(request, f"{count} sample(s) approved.", messages.SUCCESS)
     return retrain_request(modeladmin, request, site_options())
 
 
-# Registered from here, so that feedback never imports training (training reads feedback).
+def _samples_may_approve_and_train(modeladmin: admin.ModelAdmin, request) -> bool:
+    return modeladmin.has_change_permission(request) and may_train(user=request.user)
+
+
+# Registered from here, so that feedback never imports training (training reads feedback); the
+# samples' list learns the permission the action needs.
 SampleAdmin.actions = [SampleAdmin.actions[0], approve_and_retrain, *SampleAdmin.actions[1:]]
+SampleAdmin.has_approve_and_train_permission = _samples_may_approve_and_train

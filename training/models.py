@@ -59,6 +59,9 @@ class TrainingRun(models.Model):
 
     class Meta:
         ordering = ["-started_at", "-id"]
+        # Viewing runs is not running them: queuing, cancelling and activating a model each need this
+        # (training.admin's has_train_permission), beyond view and change.
+        permissions = [("train_model", "Can queue, cancel and activate training runs")]
 
     def __str__(self) -> str:
         return f"run {self.pk} ({self.status})"

@@ -53,3 +53,18 @@ def test_metrics_refuse_other_addresses_without_the_token(client, metrics_on):
     assert client.get("/metrics", REMOTE_ADDR="203.0.113.9").status_code == 404
     assert client.get("/metrics", REMOTE_ADDR="203.0.113.9", HTTP_AUTHORIZATION="Bearer wrong").status_code == 404
     assert client.get("/metrics", REMOTE_ADDR="203.0.113.9", HTTP_AUTHORIZATION="Bearer a-scrape-token").status_code == 200
+
+
+def test_behind_a_trusted_proxy_metrics_go_by_the_client_address_as_the_rate_limits_read_it(client, metrics_on, settings):
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": 1}
+    proxy = {"REMOTE_ADDR": "127.0.0.1"}  # a reverse proxy on the same machine
+    assert client.get("/metrics", **proxy, HTTP_X_FORWARDED_FOR="203.0.113.9").status_code == 404
+    # A client that sends its own X-Forwarded-For: 127.0.0.1 gets its real address appended by the proxy.
+    assert client.get("/metrics", **proxy, HTTP_X_FORWARDED_FOR="127.0.0.1, 203.0.113.9").status_code == 404
+    assert client.get("/metrics", **proxy, HTTP_X_FORWARDED_FOR="127.0.0.1").status_code == 200
+    assert client.get("/metrics", **proxy, HTTP_X_FORWARDED_FOR="203.0.113.9", HTTP_AUTHORIZATION="Bearer a-scrape-token").status_code == 200
+
+
+def test_without_trusted_proxies_a_forwarded_header_buys_no_access_to_metrics(client, metrics_on):
+    assert client.get("/metrics", REMOTE_ADDR="203.0.113.9", HTTP_X_FORWARDED_FOR="127.0.0.1").status_code == 404
+    assert client.get("/metrics", REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR="203.0.113.9").status_code == 200

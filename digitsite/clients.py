@@ -1,0 +1,36 @@
+"""Who a request comes from, by one rule for the API's rate limits, the admin's login lockout
+(django-axes) and /metrics' allowed addresses.
+
+The rule is DRF's own (the throttles call it): with DIGITSITE_NUM_PROXIES=0 (the default) the
+client is the socket's address and X-Forwarded-For is ignored, so a forged header buys nothing;
+with N trusted proxies in front, the client is the address the outermost of them saw, N places
+from the right of X-Forwarded-For. Calling DRF here, not copying it, keeps the three in step.
+"""
+
+from django.http import HttpRequest, HttpResponse
+from django.template.loader import render_to_string
+from rest_framework.throttling import BaseThrottle
+
+_RULE = BaseThrottle()
+
+
+def client_address(request: HttpRequest) -> str:
+    """The client's address as the rate limits count it (REST_FRAMEWORK["NUM_PROXIES"])."""
+    return _RULE.get_ident(request)
+
+
+def login_lockout_response(request: HttpRequest, original_response=None, credentials=None) -> HttpResponse:
+    """What an address locked out of the admin's login sees (AXES_LOCKOUT_CALLABLE): a page
+    saying when to try again, 429 with Retry-After."""
+    from axes.helpers import get_cool_off
+    from django.contrib import admin
+
+    cool_off = get_cool_off(request)
+    seconds = int(cool_off.total_seconds()) if cool_off else None
+    minutes = max(1, round(seconds / 60)) if seconds else None
+    context = {**admin.site.each_context(request), "title": "Too many failed logins", "minutes": minutes}
+    body = render_to_string("digitsite/login_locked.html", context, request=request)
+    response = HttpResponse(body, status=429)
+    if seconds:
+        response["Retry-After"] = str(seconds)
+    return response
