@@ -9,7 +9,9 @@ from django.urls import reverse
 
 from feedback.models import Sample
 from feedback.tests.factories import SampleFactory, offered_actions, staff_user
-from recognizer.registry import active_model, model_load, model_publish
+from recognizer.modelfile import model_load
+from recognizer.serving import active_model
+from recognizer.store import model_publish
 from training.models import TrainingRun
 from training.options import RunOptions
 from training.queue import training_run_request
