@@ -24,7 +24,7 @@ from django.conf import settings
 from django.db import DatabaseError
 
 from recognizer.modelfile import LoadedModel, ModelUnavailable
-from recognizer.store import active_version, shipped_model, version_load
+from recognizer.store import active_version, model_activated, shipped_model, version_load
 
 logger = logging.getLogger(__name__)
 
@@ -118,12 +118,16 @@ def active_model_problem() -> str | None:
     return _active.error or model.serving_problem
 
 
-def active_model_set(*, model: LoadedModel) -> None:
-    """Serve `model` from now: recognizer.store.model_activate calls it once the activation is
-    committed, so the process that activated a version does not load it again."""
+def active_model_set(*, model: LoadedModel, **kwargs) -> None:
+    """Serve `model` from now: called when recognizer.store.model_activate's activation has
+    committed (its `model_activated` signal), so the process that activated a version does not
+    load it again."""
     with _active.lock:
         _active.use(model.version, model)
         _active.check_later()
+
+
+model_activated.connect(active_model_set, dispatch_uid="recognizer.serving.active_model_set")
 
 
 def active_model_forget() -> None:

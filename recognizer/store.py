@@ -27,6 +27,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.cache import cache
 from django.db import DatabaseError, transaction
+from django.dispatch import Signal
 from django.utils import timezone
 
 from digitsite.files import write_atomically
@@ -105,16 +106,17 @@ def model_activate(*, version: str) -> LoadedModel:
     return loaded
 
 
+# Sent once an activation has committed, with `model`: the LoadedModel now active.
+model_activated = Signal()
+
+
 def _activated(loaded: LoadedModel) -> None:
     try:
         cache.set(_hint_key(), loaded.version, HINT_TIMEOUT_S)
     except Exception as error:  # a cache that is down: the other processes read the database
         logger.warning("could not write the active version to the cache: %s", error)
-    # This process serves it from now, without loading it again. (recognizer.serving imports
-    # this module, so it is imported here, when a model is activated.)
-    from recognizer.serving import active_model_set
-
-    active_model_set(model=loaded)
+    # This process serves it from now, without loading it again (recognizer.serving listens).
+    model_activated.send(sender=LoadedModel, model=loaded)
 
 
 def model_versions() -> list[LoadedModel]:
