@@ -5,10 +5,12 @@ from django.db.models import Q
 class ModelVersion(models.Model):
     """A published model, its bytes included (a safetensors file, about 1.1 MB): the store of
     record that every web machine reads, so none needs a shared disk. At most one row is
-    active; with none, the shipped model serves. Written only by recognizer.store."""
+    active; with none, the shipped model serves. Written only by recognizer.store, which records
+    `sha256` with `data` and checks both before serving a version."""
 
     version = models.CharField(max_length=100, unique=True)
     data = models.BinaryField(help_text="the safetensors file: weights and metadata")
+    sha256 = models.CharField(max_length=64, help_text="hex SHA-256 of data: a local copy is served only if it matches")
     metadata = models.JSONField(default=dict, help_text="the file's metadata, for listing without loading")
     created_at = models.DateTimeField(auto_now_add=True)
     active = models.BooleanField(default=False)

@@ -2,13 +2,14 @@
 
 Each process checks which version is active (recognizer.store.active_version) at most once
 every settings.MODEL_CHECK_S (1 s): one thread checks while the others go on serving the model
-they have. A new version is loaded from this machine's copy, or fetched from the database
-(recognizer.store.version_load). One that cannot load is never served: the last good model keeps
-serving and `active_model_problem` says why (health: `degraded`). So a promotion or a rollback
-serves on every machine within about a second.
+they have. A new version is loaded from this machine's copy once its SHA-256 matches the
+database's, else fetched from the database (recognizer.store.version_load). One that cannot
+load, or whose bytes in the database are not those recorded, is never served: the last good
+model keeps serving and `active_model_problem` says why (health: `degraded`). So a promotion
+or a rollback serves on every machine within about a second.
 
-When the database cannot be read, guessing (which needs no database) goes on with the model
-loaded, or the shipped model if none was, and health says so.
+When the database cannot be read (nor, so, a version's copy checked), guessing (which needs no
+database) goes on with the model loaded, or the shipped model if none was, and health says so.
 
 The serving net (ONNX Runtime, recognizer.modelfile.LoadedModel.serving_net) is built by the
 first guess after a switch, not here: a process that only asks which model is active (the admin,
@@ -68,18 +69,7 @@ class _Active:
         try:
             version = active_version()
         except DatabaseError as error:
-            # The database is down or not migrated: guessing needs no database, so keep serving
-            # (the shipped model if nothing was loaded yet) and say so in health.
-            before = self.error
-            self.error = f"cannot read the active model version from the database: {error}".strip()
-            if self.model is None:
-                try:
-                    self.model, self.key = shipped_model(), ""
-                    self.error += "; serving the shipped model"
-                except ModelUnavailable as shipped_error:
-                    self.error = str(shipped_error)
-            if not (before or "").startswith(self.error.split(";")[0]):
-                logger.warning("%s", self.error)  # once, not every second
+            self._database_down(problem=f"cannot read the active model version from the database: {error}")
             return
         key = version or ""  # "": the shipped model
         if self.model is not None and key == self.key:
@@ -88,12 +78,31 @@ class _Active:
         if key == self.failed:
             return  # still the version that cannot load; the last good model serves
         try:
+            # A version's local copy is checked against the database's SHA-256 here, once per
+            # version loaded (recognizer.store.version_load), never per guess.
             loaded = version_load(version=version) if version else shipped_model()
         except ModelUnavailable as error:
             self.failed, self.error = key, str(error)
             logger.error("%s", error)
             return
+        except DatabaseError as error:  # tried again at the next check, unlike a version that cannot load
+            self._database_down(problem=f"cannot check model version {version} against the database: {error}")
+            return
         self.use(key, loaded)
+
+    def _database_down(self, *, problem: str) -> None:
+        # The database is down or not migrated: guessing needs no database, so keep serving
+        # (the shipped model if nothing was loaded yet) and say so in health.
+        before = self.error
+        self.error = problem.strip()
+        if self.model is None:
+            try:
+                self.model, self.key = shipped_model(), ""
+                self.error += "; serving the shipped model"
+            except ModelUnavailable as shipped_error:
+                self.error = str(shipped_error)
+        if not (before or "").startswith(self.error.split(";")[0]):
+            logger.warning("%s", self.error)  # once, not every second
 
     def use(self, key: str, loaded: LoadedModel) -> None:
         self.key, self.model, self.failed, self.error = key, loaded, None, None

@@ -1,19 +1,23 @@
 """The model a process serves: the active version, switched without a restart; the last good
 model serves when the active one cannot."""
 
+import hashlib
+import logging
 import threading
 
 import pytest
 import torch
+from django.core.cache import cache
 from django.db import connection
 from rest_framework.test import APIClient
 
-from recognizer.modelfile import ModelUnavailable, model_load
+from recognizer.modelfile import ModelUnavailable, model_from_bytes, model_load, model_save, model_to_bytes
 from recognizer.models import ModelVersion
 from recognizer.serving import active_model, active_model_forget, active_model_problem
-from recognizer.store import model_activate, model_versions, shipped_model
-from recognizer.tests.drawings import drawn
-from recognizer.tests.versions import publish
+from recognizer.services import digit_predict
+from recognizer.store import active_version_hint_key, model_activate, model_publish, model_versions, shipped_model, version_path
+from recognizer.tests.drawings import draw, drawn, png
+from recognizer.tests.versions import publish, tiny_net
 
 PREDICT, HEALTH = "/api/predict/", "/api/health/"
 
@@ -117,6 +121,68 @@ def test_readers_never_see_a_half_written_model_while_models_are_published():
     assert errors == []
     assert active_model().version == "v14"
     assert len(seen) > 1
+
+
+# -- integrity: a local copy serves only if it is the one the database records ------------------
+
+
+def test_a_local_copy_altered_but_still_a_valid_model_is_fetched_again_and_the_published_weights_serve(isolated_models, caplog):
+    shipped = shipped_model()  # a real model, so the served one must read a real digit
+    path = model_publish(net=shipped.net, metadata={**shipped.metadata, "version": "v1"}, activate=True)
+    published = model_from_bytes(bytes(ModelVersion.objects.get(version="v1").data), source="the database")
+    altered = model_load(path=path)
+    with torch.no_grad():
+        altered.net.features[0].weight.neg_()  # the first conv layer's weights negated
+    model_save(net=altered.net, metadata=altered.metadata, path=path)
+    assert model_load(path=path).version == "v1"  # still a valid model file, same version name
+    altered_digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    active_model_forget()  # a process starting on this machine, or loading v1 for the first time
+    with caplog.at_level(logging.WARNING, logger="recognizer.store"):
+        served = active_model()
+    recorded = ModelVersion.objects.get(version="v1").sha256
+    assert altered_digest != recorded
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("model version v1" in w and altered_digest in w and recorded in w for w in warnings), warnings
+    assert served.version == "v1" and active_model_problem() is None
+    served_weights, published_weights = served.net.state_dict(), published.net.state_dict()
+    assert served_weights.keys() == published_weights.keys()
+    assert all(torch.equal(served_weights[name], published_weights[name]) for name in published_weights)
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == recorded  # the copy rewritten
+    guess = digit_predict(image=png(draw(7)))
+    assert (guess.model, guess.digit) == ("v1", 7)
+
+
+def test_a_row_whose_bytes_do_not_match_their_hash_is_refused_and_the_last_good_model_keeps_serving(settings, tmp_path):
+    publish("v1")
+    assert active_model().version == "v1"
+    publish("v2", seed=1, activate=False)
+    # The row's bytes swapped for another valid model behind the store's back; its hash kept.
+    swapped = model_to_bytes(net=tiny_net(2), metadata={"version": "v2"})
+    ModelVersion.objects.filter(version="v2").update(data=swapped)
+    with pytest.raises(ModelUnavailable, match="model version v2 in the database does not match its recorded SHA-256"):
+        model_activate(version="v2")
+    ModelVersion.objects.update(active=False)
+    ModelVersion.objects.filter(version="v2").update(active=True)  # made active behind its back
+    settings.MODEL_DIR = tmp_path / "another-machine"  # with no copy of v2: it must use the database's bytes
+    assert active_model().version == "v1"
+    assert "model version v2 in the database does not match its recorded SHA-256" in active_model_problem()
+    assert not version_path("v2").exists()  # bytes that are not the published ones are never copied
+    health = APIClient().get(HEALTH).json()
+    assert health["status"] == "degraded" and health["model"]["version"] == "v1"
+
+
+def test_a_copy_that_cannot_be_checked_is_not_served_and_is_checked_again_once_the_database_answers(settings):
+    publish("v1")
+    active_model_forget()  # a process starting while...
+    settings.CACHE_URL = "shared"  # ...the shared cache still names the active version...
+    cache.set(active_version_hint_key(), "v1")
+    with connection.cursor() as cursor:  # ...but the versions' table cannot be read
+        cursor.execute("ALTER TABLE recognizer_modelversion RENAME TO recognizer_modelversion_gone")
+    assert active_model().version == shipped_model().version
+    assert "cannot check model version v1 against the database" in active_model_problem()
+    with connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE recognizer_modelversion_gone RENAME TO recognizer_modelversion")
+    assert active_model().version == "v1" and active_model_problem() is None
 
 
 # -- the serving net: built by the first guess, not by loading --------------------------------

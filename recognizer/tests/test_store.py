@@ -1,13 +1,16 @@
 """The store of models: versions kept in the database, one of them active, local copies."""
 
+import hashlib
+import importlib
 import os
 
 import pytest
+from django.apps import apps as django_apps
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import IntegrityError, transaction
 
-from recognizer.modelfile import ModelUnavailable, model_load
+from recognizer.modelfile import ModelUnavailable, model_load, model_to_bytes
 from recognizer.models import ModelVersion
 from recognizer.serving import active_model, active_model_problem
 from recognizer.store import (
@@ -28,6 +31,32 @@ def test_a_published_version_is_kept_in_the_database_with_a_local_copy():
     assert model_load(path=path).version == "v1"
     row = ModelVersion.objects.get(version="v1")
     assert bytes(row.data) == path.read_bytes() and row.metadata["version"] == "v1" and not row.active
+
+
+def test_publishing_records_the_sha256_of_the_bytes_it_keeps():
+    path = publish("v1", activate=False)
+    row = ModelVersion.objects.get(version="v1")
+    assert row.sha256 == hashlib.sha256(bytes(row.data)).hexdigest() == hashlib.sha256(path.read_bytes()).hexdigest()
+    model_activate(version=shipped_model().version)  # the shipped model's row, made on first activation
+    shipped_row = ModelVersion.objects.get(version=shipped_model().version)
+    assert shipped_row.sha256 == hashlib.sha256(bytes(shipped_row.data)).hexdigest()
+
+
+def test_the_migration_records_the_sha256_of_rows_kept_before_it():
+    fill = importlib.import_module("recognizer.migrations.0002_model_version_sha256").sha256_fill
+    publish("v1", activate=False)
+    ModelVersion.objects.update(sha256="")  # as the rows were before the field existed
+    fill(django_apps, None)
+    row = ModelVersion.objects.get(version="v1")
+    assert row.sha256 == hashlib.sha256(bytes(row.data)).hexdigest()
+
+
+def test_a_local_copy_that_is_not_the_published_one_is_replaced_by_the_databases_bytes(isolated_models):
+    publish("v1", activate=False)
+    path = version_path("v1")
+    path.write_bytes(model_to_bytes(net=tiny_net(1), metadata={"version": "v1"}))  # valid, same name, other weights
+    assert version_load(version="v1").version == "v1"
+    assert path.read_bytes() == bytes(ModelVersion.objects.get(version="v1").data)
 
 
 def test_a_model_that_cannot_load_is_never_published():
