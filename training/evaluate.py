@@ -45,11 +45,6 @@ def accuracy(predicted: np.ndarray, digits: Digits) -> float | None:
     return right(predicted, digits) / len(digits) if len(digits) else None
 
 
-def points_change(after: np.ndarray, before: np.ndarray, digits: Digits) -> float:
-    """Accuracy points gained (negative: lost) from `before` to `after`."""
-    return (right(after, digits) - right(before, digits)) / len(digits) * 100 if len(digits) else 0.0
-
-
 def confusion(predicted: np.ndarray, digits: Digits) -> list[list[int]]:
     """10x10 counts: row the true digit, column the guess."""
     matrix = np.zeros((10, 10), dtype=int)

@@ -199,9 +199,9 @@ def native_bf16(device: str) -> bool:
 
 
 def site_defaults() -> dict[str, Any]:
-    """The site's own defaults: RunOptions' own, overridden by DIGITSITE_TRAINING_OPTIONS (checked
-    by `manage.py check`, see training.apps)."""
-    return dict(settings.TRAINING_OPTIONS)
+    """The site's own defaults for every option: RunOptions' own, overridden by
+    DIGITSITE_TRAINING_OPTIONS (checked by `manage.py check`, see training.apps)."""
+    return {**{f.name: f.default for f in option_fields()}, **settings.TRAINING_OPTIONS}
 
 
 def site_options(**chosen) -> RunOptions:
@@ -231,7 +231,7 @@ def augment_overrides(text: str) -> dict[str, object]:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """One flag per option, `--name` from the field, its default the site's; bools as on/off
     switches. Values are checked by RunOptions itself (`from_arguments`)."""
-    defaults = {**{f.name: f.default for f in option_fields()}, **site_defaults()}
+    defaults = site_defaults()
     for f in option_fields():
         name = f.metadata["flag"] or f.name.replace("_", "-")
         default = defaults[f.name]
@@ -263,7 +263,7 @@ def form_class():
     initial values, checked by RunOptions itself."""
     from django import forms
 
-    defaults = {**{f.name: f.default for f in option_fields()}, **site_defaults()}
+    defaults = site_defaults()
     form_fields = {}
     for f in option_fields(form_only=True):
         label = f.name.replace("_", " ").capitalize()

@@ -8,6 +8,7 @@ TrainingRun hold `in_progress`, and a second request is refused with `RunRefused
 does once it works is training.pipeline's.
 """
 
+import os
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -121,8 +122,6 @@ def _why_stale(run: TrainingRun) -> str | None:
 
 
 def _process_alive(pid: int) -> bool:
-    import os
-
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
