@@ -22,7 +22,7 @@ import threading
 import time
 
 from django.conf import settings
-from django.db import DatabaseError
+from django.db import DatabaseError, transaction
 
 from recognizer.modelfile import LoadedModel, ModelUnavailable
 from recognizer.store import active_version, model_activated, shipped_model, version_load
@@ -66,8 +66,11 @@ class _Active:
         self.next_check = time.monotonic() + float(getattr(settings, "MODEL_CHECK_S", 1.0))
 
     def _check(self) -> None:
+        # Each read runs in its own savepoint: a failed query must not break a transaction the
+        # caller is in (on PostgreSQL every later query in it would fail too).
         try:
-            version = active_version()
+            with transaction.atomic():
+                version = active_version()
         except DatabaseError as error:
             self._database_down(problem=f"cannot read the active model version from the database: {error}")
             return
@@ -80,7 +83,8 @@ class _Active:
         try:
             # A version's local copy is checked against the database's SHA-256 here, once per
             # version loaded (recognizer.store.version_load), never per guess.
-            loaded = version_load(version=version) if version else shipped_model()
+            with transaction.atomic():
+                loaded = version_load(version=version) if version else shipped_model()
         except ModelUnavailable as error:
             self.failed, self.error = key, str(error)
             logger.error("%s", error)
