@@ -17,17 +17,22 @@ a training run) never exports or quantizes one. gunicorn.conf.py builds it in ea
 its first request.
 """
 
+import contextlib
 import logging
 import threading
 import time
 
 from django.conf import settings
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, connection, transaction
 
 from recognizer.modelfile import LoadedModel, ModelUnavailable
 from recognizer.store import active_version, model_activated, shipped_model, version_load
 
 logger = logging.getLogger(__name__)
+
+
+def _savepoint():
+    return transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext()
 
 
 class _Active:
@@ -66,10 +71,11 @@ class _Active:
         self.next_check = time.monotonic() + float(getattr(settings, "MODEL_CHECK_S", 1.0))
 
     def _check(self) -> None:
-        # Each read runs in its own savepoint: a failed query must not break a transaction the
-        # caller is in (on PostgreSQL every later query in it would fail too).
+        # Inside a caller's transaction each read runs in its own savepoint: a failed query must
+        # not break that transaction (on PostgreSQL every later query in it would fail too).
+        # Outside one no transaction is opened: SQLite's IMMEDIATE mode would wait on a writer.
         try:
-            with transaction.atomic():
+            with _savepoint():
                 version = active_version()
         except DatabaseError as error:
             self._database_down(problem=f"cannot read the active model version from the database: {error}")
@@ -83,7 +89,7 @@ class _Active:
         try:
             # A version's local copy is checked against the database's SHA-256 here, once per
             # version loaded (recognizer.store.version_load), never per guess.
-            with transaction.atomic():
+            with _savepoint():
                 loaded = version_load(version=version) if version else shipped_model()
         except ModelUnavailable as error:
             self.failed, self.error = key, str(error)
