@@ -14,8 +14,6 @@ from rest_framework.throttling import BaseThrottle
 
 _RULE = BaseThrottle()
 SOURCE_KEY_SALT = "digitsite.feedback.source"
-# A session with nothing in it is never sent back as a cookie: this marks the one made for a source.
-_SOURCE_MARK = "digitsite.source"
 
 
 def client_address(request: HttpRequest) -> str:
@@ -36,10 +34,9 @@ def client_source(request: HttpRequest) -> str:
     if user is not None and user.is_authenticated:
         return f"user:{user.pk}"
     session = request.session
-    session.get(_SOURCE_MARK)  # loads it: a stale or forged cookie leaves no session key
+    session.keys()  # loads it: a stale or forged cookie's key is dropped, not hashed
     if session.session_key is None:
-        session[_SOURCE_MARK] = True
-        session.save()
+        session.save()  # a new, empty session: the session middleware sends its cookie back
     value = f"{client_address(request)}|{session.session_key}"
     return "anon:" + salted_hmac(SOURCE_KEY_SALT, value, algorithm="sha256").hexdigest()[:32]
 
