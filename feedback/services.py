@@ -5,6 +5,8 @@ from uuid import UUID
 import numpy as np
 
 from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -16,6 +18,7 @@ from recognizer.services import SURE_THRESHOLD, digit_predict
 # Reviewers correct samples in bulk on purpose: the daily cap is not for them.
 DAILY_CAP_EXEMPT_PERMISSION = "feedback.change_sample"
 DAILY_WINDOW = timedelta(hours=24)
+RequestUser = AbstractBaseUser | AnonymousUser | None  # the request's user: signed in, or not
 
 NOTHING_TO_LEARN = {
     "no_ink": "the drawing has no ink: draw a digit first",
@@ -40,7 +43,7 @@ def sample_create(
     strokes: Strokes | None = None,
     client_id: UUID | None = None,
     source: str = "",
-    user=None,
+    user: RequestUser = None,
 ) -> Sample:
     """Store a drawing (strokes or an image) with its true label. The guess, its confidence and
     the model version are worked out here, by the server, not taken from the client. A guess
@@ -54,7 +57,7 @@ def sample_create(
     return sample
 
 
-def sample_source_check_daily_limit(*, source: str, user=None) -> None:
+def sample_source_check_daily_limit(*, source: str, user: RequestUser = None) -> None:
     """Raise SourceOverDailyLimit when `source` stored FEEDBACK_PER_SOURCE_DAILY samples in the
     last 24 hours. An unknown source (a command's) and reviewers are not limited."""
     limit = settings.FEEDBACK_PER_SOURCE_DAILY
@@ -120,7 +123,13 @@ def _sample_save(*, sample: Sample) -> None:
 
 
 def _sample_build(
-    *, label: int, image: bytes | None, strokes: Strokes | None, client_id: UUID | None, source: str = "", user=None
+    *,
+    label: int,
+    image: bytes | None,
+    strokes: Strokes | None,
+    client_id: UUID | None,
+    source: str = "",
+    user: RequestUser = None,
 ) -> Sample:
     """The sample to store, checked but not saved: reading and guessing the drawing takes a
     millisecond or two, which must not happen while a transaction holds the database's write lock."""
@@ -157,7 +166,7 @@ def sample_create_once(
     image: bytes | None = None,
     strokes: Strokes | None = None,
     source: str = "",
-    user=None,
+    user: RequestUser = None,
 ) -> tuple[Sample, bool]:
     """Store a correction once however often it is sent: a client that did not hear the answer
     sends it again with the same client_id, and gets the sample stored the first time.
