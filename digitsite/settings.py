@@ -267,6 +267,7 @@ REST_FRAMEWORK = {
 # within DIGITSITE_BURST_WINDOW_MINUTES: from one source (DIGITSITE_BURST_PER_SOURCE) or from all
 # sources together (DIGITSITE_BURST_ALL_SOURCES, which a script dropping its cookies cannot dodge).
 # A burst's samples wait as "needs review" and are not trained on until a reviewer approves them.
+# Samples made by commands (no source, e.g. the benchmarks') are neither held nor counted.
 # Provisional numbers: the final defaults are to be set from the honest feedback benchmark, whose
 # corrections must not look like a burst. 0 switches a rule off.
 BURST_WINDOW_MINUTES = float(os.environ.get("DIGITSITE_BURST_WINDOW_MINUTES", "60"))

@@ -86,19 +86,22 @@ def sample_burst_check(*, sample: Sample) -> bool:
     BURST_WINDOW_MINUTES, counting `sample`: BURST_PER_SOURCE from its source, or
     BURST_ALL_SOURCES from all sources together (a script that drops its cookies is a new
     source each time). Honest users rarely all correct one sure guess the same way at once;
-    a poisoning script must. The burst's other samples still new wait for review too."""
-    if not sample.is_correction or sample.confidence < SURE_THRESHOLD:
+    a poisoning script must. The burst's other samples still new wait for review too.
+
+    Samples of unknown source are made by the site's operators (commands, benchmarks), not sent
+    through the site: they are neither held nor counted."""
+    if not sample.source or not sample.is_correction or sample.confidence < SURE_THRESHOLD:
         return False
     since = timezone.now() - timedelta(minutes=settings.BURST_WINDOW_MINUTES)
     pair = Sample.objects.filter(
         guess=sample.guess, label=sample.label, confidence__gte=SURE_THRESHOLD, created_at__gte=since
-    )
+    ).exclude(source="")
     burst = None
     all_sources, per_source = settings.BURST_ALL_SOURCES, settings.BURST_PER_SOURCE
     # Counted only up to the threshold, so each check costs the same however big a burst grows.
     if all_sources > 0 and _count_up_to(pair, all_sources - 1) + 1 >= all_sources:
         burst = pair
-    elif per_source > 0 and sample.source:  # an unknown source is a command's, not one sender
+    elif per_source > 0:
         from_source = pair.filter(source=sample.source)
         if _count_up_to(from_source, per_source - 1) + 1 >= per_source:
             burst = from_source

@@ -11,8 +11,9 @@ from rest_framework.test import APIClient
 
 from feedback.models import Sample
 from feedback.selectors import samples_for_training
-from feedback.services import sample_review
+from feedback.services import sample_create, sample_review
 from feedback.tests.factories import SampleFactory, staff_user
+from recognizer.preprocessing import decode_data_url
 from recognizer.services import SURE_THRESHOLD
 from recognizer.tests.drawings import ONE_OR_SEVEN, as_json, drawn
 
@@ -64,6 +65,15 @@ def test_corrections_of_different_pairs_and_confirmed_guesses_are_not_a_burst(ap
     for digit, label in [(1, 7), (1, 4), (7, 1), (4, 9), (7, 7)] * 4:
         assert correct(api, digit=digit, label=label).json()["status"] == "new"
     assert statuses() == ["new"] * 20
+
+
+def test_samples_made_by_commands_are_neither_held_nor_counted(api, settings):
+    settings.BURST_ALL_SOURCES = 3
+    for _ in range(4):
+        sample_create(image=decode_data_url(drawn(1)), label=7)  # no source: an operator's
+    assert statuses() == ["new"] * 4
+    assert [correct(api, address=f"10.0.0.{i}").json()["status"] for i in range(3)] == ["new", "new", "needs_review"]
+    assert statuses() == ["new"] * 4 + ["needs_review"] * 3
 
 
 def test_corrections_older_than_the_window_do_not_count(api, settings):
