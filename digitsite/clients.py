@@ -9,14 +9,36 @@ from the right of X-Forwarded-For. Calling DRF here, not copying it, keeps the t
 
 from django.http import HttpRequest, HttpResponse
 from django.template.loader import render_to_string
+from django.utils.crypto import salted_hmac
 from rest_framework.throttling import BaseThrottle
 
 _RULE = BaseThrottle()
+SOURCE_KEY_SALT = "digitsite.feedback.source"
 
 
 def client_address(request: HttpRequest) -> str:
     """The client's address as the rate limits count it (REST_FRAMEWORK["NUM_PROXIES"])."""
     return _RULE.get_ident(request)
+
+
+def client_source(request: HttpRequest) -> str:
+    """Who sent a request, as feedback.models.Sample.source records it: "user:<id>" for a
+    signed-in user, else "anon:<32 hex>", a keyed hash (SECRET_KEY) of the client's address, by
+    the rate limits' rule, and of its session. The address itself is never stored, and without
+    the key the hash cannot be tied back to one.
+
+    A request without a session gets one here, so a browser keeps one source from correction to
+    correction; a client that drops its cookies gets a new source each time, which is why the
+    limits on sources also count across all of them."""
+    user = getattr(request, "user", None)
+    if user is not None and user.is_authenticated:
+        return f"user:{user.pk}"
+    session = request.session
+    session.keys()  # loads it: a stale or forged cookie's key is dropped, not hashed
+    if session.session_key is None:
+        session.save()  # a new, empty session: the session middleware sends its cookie back
+    value = f"{client_address(request)}|{session.session_key}"
+    return "anon:" + salted_hmac(SOURCE_KEY_SALT, value, algorithm="sha256").hexdigest()[:32]
 
 
 def login_lockout_response(request: HttpRequest, original_response=None, credentials=None) -> HttpResponse:

@@ -261,6 +261,22 @@ REST_FRAMEWORK = {
     },
 }
 
+# Trust in corrections (feedback.services). Each sample records its source: the signed-in user,
+# else a keyed hash of the client's address (DIGITSITE_NUM_PROXIES' rule) and its session.
+# A burst is many corrections of one guess -> label pair that the model was sure of, arriving
+# within DIGITSITE_BURST_WINDOW_MINUTES: from one source (DIGITSITE_BURST_PER_SOURCE) or from all
+# sources together (DIGITSITE_BURST_ALL_SOURCES, which a script dropping its cookies cannot dodge).
+# A burst's samples wait as "needs review" and are not trained on until a reviewer approves them.
+# Samples made by commands (no source, e.g. the benchmarks') are neither held nor counted.
+# Provisional numbers: the final defaults are to be set from the honest feedback benchmark, whose
+# corrections must not look like a burst. 0 switches a rule off.
+BURST_WINDOW_MINUTES = float(os.environ.get("DIGITSITE_BURST_WINDOW_MINUTES", "60"))
+BURST_PER_SOURCE = int(os.environ.get("DIGITSITE_BURST_PER_SOURCE", "5"))
+BURST_ALL_SOURCES = int(os.environ.get("DIGITSITE_BURST_ALL_SOURCES", "20"))
+# Samples one source may store in any 24 hours; beyond it the API answers 429 and stores nothing.
+# Reviewers (signed in, with feedback.change_sample) are exempt. 0 switches the cap off.
+FEEDBACK_PER_SOURCE_DAILY = int(os.environ.get("DIGITSITE_FEEDBACK_PER_SOURCE_DAILY", "200"))
+
 SPECTACULAR_SETTINGS = {
     "TITLE": "digitsite API",
     "DESCRIPTION": "Guess hand-drawn digits and teach the model with corrections.",

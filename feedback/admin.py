@@ -1,12 +1,18 @@
+from urllib.parse import urlencode
+
 from django.contrib import admin, messages
-from django.db.models import F
+from django.db.models import F, Q
 from django.http import StreamingHttpResponse
+from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from feedback.models import Sample
-from feedback.selectors import HOLDOUT_SHARE, sample_export_zip, sample_is_held_out
-from feedback.services import sample_relabel, sample_review
+from feedback.selectors import HOLDOUT_SHARE, sample_export_zip, sample_is_held_out, samples_from_source, sources_busiest
+from feedback.services import sample_reject_sources, sample_relabel, sample_review
+
+SOURCE_PREFIXES = ("user:", "anon:")
+SOURCE_SAMPLES_LISTED = 20
 from recognizer.preprocessing import to_data_url, to_png
 
 
@@ -46,30 +52,61 @@ class GuessFilter(admin.SimpleListFilter):
         return queryset
 
 
+class SourceFilter(admin.SimpleListFilter):
+    """One sender's samples. Sources are many, so the list offers the busiest few; any other is
+    reached from a sample's source column or page (?source=...)."""
+
+    title = "source"
+    parameter_name = "source"
+    UNKNOWN = "unknown"  # the "" source: samples made by a command
+
+    def lookups(self, request, model_admin):
+        busiest = [(source, f"{_short(source)} ({count})") for source, count in sources_busiest(limit=10)]
+        chosen = self.value()
+        if chosen and chosen != self.UNKNOWN and chosen not in dict(busiest):
+            busiest.insert(0, (chosen, _short(chosen)))
+        return [*busiest, (self.UNKNOWN, "unknown (made by a command)")]
+
+    def queryset(self, request, queryset):
+        if self.value() is None:
+            return queryset
+        return queryset.filter(source="" if self.value() == self.UNKNOWN else self.value())
+
+
+def _short(source: str) -> str:
+    # "anon:" and 8 of its 32 hex digits tell senders apart on one screen.
+    return source if len(source) <= 13 else f"{source[:13]}…"
+
+
 @admin.register(Sample)
 class SampleAdmin(admin.ModelAdmin):
     # Narrow enough for a 1280 px screen beside the filters: the guess shares the label's column.
     list_display = [
-        "thumbnail", "input_thumbnail", "id", "label_and_guess", "confidence_percent", "status", "model_version", "created",
+        "thumbnail", "input_thumbnail", "id", "label_and_guess", "confidence_percent", "status", "source_link",
+        "model_version", "created",
     ]  # fmt: skip
     list_display_links = ["thumbnail", "id"]
-    list_filter = [GuessFilter, "status", "label", "guess", "model_version", "created_at"]
+    list_filter = [GuessFilter, "status", SourceFilter, "label", "guess", "model_version", "created_at"]
     # What a reviewer types is a sample's number or a digit: "3" finds sample 3 and the samples
     # labelled 3, not every sample whose model version has a 3 in it (filter by version instead).
+    # A source is found by its start, as the source column shows it.
     search_fields = ["=id", "=label"]
-    search_help_text = "A sample's id, or a label (one digit). Filter by guess, status or model version on the right."
+    search_help_text = (
+        "A sample's id, a label (one digit), or a source's start (user:<id>, anon:1a2b...). "
+        "Filter by guess, status (needs review: a burst), source or model version on the right."
+    )
     list_per_page = 50
     date_hierarchy = "created_at"
     # training.admin adds "Approve selected samples and retrain now": feedback knows nothing of training.
     # Every action names the permissions it needs (a view-only user is offered none of them).
-    actions = ["approve", "reject", "export", *(relabel_action(label) for label in range(10))]
+    actions = ["approve", "reject", "reject_sources", "export", *(relabel_action(label) for label in range(10))]
     fields = [
         "drawing_large", "model_input_large", "strokes_summary", "label", "guess", "confidence_percent",
-        "status", "model_version", "created_at", "reviewed_at", "used_by", "client_id",
+        "status", "model_version", "created_at", "reviewed_at", "used_by", "client_id", "source", "user", "source_samples",
     ]  # fmt: skip
     readonly_fields = [
         "drawing_large", "model_input_large", "strokes_summary", "guess", "confidence_percent",
-        "model_version", "created_at", "reviewed_at", "used_by", "client_id",
+        "model_version", "created_at", "reviewed_at", "used_by", "client_id", "source", "user", "source_samples",
     ]  # fmt: skip
 
     class Media:
@@ -91,8 +128,11 @@ class SampleAdmin(admin.ModelAdmin):
         return super().changelist_view(request, {"is_nav_sidebar_enabled": False, **(extra_context or {})})
 
     def get_search_results(self, request, queryset, search_term):
-        # Only whole numbers can be an id or a label; anything else matches nothing (not everything).
         terms = search_term.split()
+        sources = [term for term in terms if term.startswith(SOURCE_PREFIXES)]
+        if sources and len(sources) == len(terms):
+            return queryset.filter(Q(*(Q(source__startswith=term) for term in sources), _connector=Q.OR)), False
+        # Only whole numbers can be an id or a label; anything else matches nothing (not everything).
         if terms and not all(term.isdigit() for term in terms):
             return queryset.none(), False
         return super().get_search_results(request, queryset, search_term)
@@ -115,6 +155,41 @@ class SampleAdmin(admin.ModelAdmin):
     @admin.display(description="created", ordering="created_at")
     def created(self, sample):
         return timezone.localtime(sample.created_at).strftime("%Y-%m-%d %H:%M")
+
+    def _changelist_url(self, **query) -> str:
+        url = reverse(f"{self.admin_site.name}:{self.opts.app_label}_{self.opts.model_name}_changelist")
+        return f"{url}?{urlencode(query)}" if query else url
+
+    @admin.display(description="source", ordering="source")
+    def source_link(self, sample):
+        if not sample.source:
+            return "unknown"
+        return format_html(
+            '<a href="{}" title="{}">{}</a>', self._changelist_url(source=sample.source), sample.source, _short(sample.source)
+        )
+
+    @admin.display(description="the source's other samples")
+    def source_samples(self, sample):
+        if not sample.source:
+            return "unknown source (made by a command, not sent through the site)"
+        others = samples_from_source(source=sample.source).exclude(pk=sample.pk)
+        count = others.count()
+        if not count:
+            return "none"
+        change = f"{self.admin_site.name}:{self.opts.app_label}_{self.opts.model_name}_change"
+        listed = format_html_join(
+            ", ",
+            '<a href="{}">#{} ({} guessed {}, {})</a>',
+            (
+                (reverse(change, args=[other.pk]), other.pk, other.label, other.guess, other.get_status_display())
+                for other in others.only("id", "label", "guess", "status")[:SOURCE_SAMPLES_LISTED]
+            ),
+        )
+        more = " …" if count > SOURCE_SAMPLES_LISTED else ""
+        return format_html(
+            '{} other sample(s): {}{} <a href="{}">all of this source\'s samples</a>',
+            count, listed, more, self._changelist_url(source=sample.source),
+        )  # fmt: skip
 
     @admin.display(description="drawing")
     def drawing_large(self, sample):
@@ -152,6 +227,15 @@ class SampleAdmin(admin.ModelAdmin):
     def reject(self, request, queryset):
         count = sample_review(samples=queryset, status=Sample.Status.REJECTED)
         self.message_user(request, f"{count} sample(s) rejected.", messages.SUCCESS)
+
+    @admin.action(description="Reject every sample from the selected samples' sources", permissions=["change"])
+    def reject_sources(self, request, queryset):
+        sources = set(queryset.values_list("source", flat=True))
+        count = sample_reject_sources(sources=sources)
+        unknown = " Samples of unknown source were left alone." if "" in sources else ""
+        self.message_user(
+            request, f"{count} sample(s) rejected from {len(sources - {''})} source(s).{unknown}", messages.SUCCESS
+        )
 
     @admin.action(description="Export selected samples as a dataset (zip: CSV and PNGs)", permissions=["export"])
     def export(self, request, queryset):

@@ -1,11 +1,13 @@
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from digitsite.api import CsrfProtected
-from feedback.services import sample_create_once
+from digitsite.clients import client_source
+from feedback.services import SourceOverDailyLimit, sample_create_once
 from recognizer.fields import EXAMPLE_IMAGE, EXAMPLE_STROKES, DrawingSerializer
 
 FEEDBACK_EXAMPLES = [
@@ -35,6 +37,9 @@ FEEDBACK_EXAMPLES = [
 
 
 class FeedbackApi(APIView):
+    # A signed-in user's corrections are theirs (the sample's source and user; reviewers have no
+    # daily cap); everyone else is anonymous, as on the rest of the API.
+    authentication_classes = [SessionAuthentication]
     permission_classes = [CsrfProtected]
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "feedback"
@@ -58,7 +63,7 @@ class FeedbackApi(APIView):
         confidence = serializers.FloatField()
         model = serializers.CharField(source="model_version")
         is_correction = serializers.BooleanField(help_text="true when the guess was wrong")
-        status = serializers.CharField()
+        status = serializers.CharField(help_text='"new"; "needs_review" while a reviewer checks it before training on it')
         created_at = serializers.DateTimeField()
         client_id = serializers.UUIDField(allow_null=True, help_text="the client_id it was sent with, if any")
 
@@ -70,7 +75,10 @@ class FeedbackApi(APIView):
             400: OpenApiResponse(description="Bad label; neither or both of strokes and image; bad strokes; no ink or too small; not a PNG/JPEG data URL."),
             403: OpenApiResponse(description="No valid CSRF token."),
             413: OpenApiResponse(description="The request or the image is too large."),
-            429: OpenApiResponse(description="Too many corrections from this client; try later."),
+            429: OpenApiResponse(
+                description="Too many corrections from this client; try later. Past the daily limit of one sender "
+                '(DIGITSITE_FEEDBACK_PER_SOURCE_DAILY in 24 hours) the body also has "detail" naming it, and Retry-After.'
+            ),
         },
         examples=FEEDBACK_EXAMPLES,
         summary="Store a drawing with its right digit",
@@ -83,6 +91,13 @@ class FeedbackApi(APIView):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        sample, created = sample_create_once(client_id=data.pop("client_id", None), **data)
+        try:
+            sample, created = sample_create_once(
+                client_id=data.pop("client_id", None), source=client_source(request), user=request.user, **data
+            )
+        except SourceOverDailyLimit as limit:
+            # The site's error shape ("message", "extra"), with "detail" too: the daily limit promises it.
+            body = {"message": str(limit), "detail": str(limit), "extra": {"daily_limit": limit.limit}}
+            return Response(body, status=status.HTTP_429_TOO_MANY_REQUESTS, headers={"Retry-After": str(limit.retry_after_s)})
         answer = status.HTTP_201_CREATED if created else status.HTTP_200_OK
         return Response(self.OutputSerializer(sample).data, status=answer)

@@ -1,4 +1,5 @@
 import numpy as np
+from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
@@ -16,6 +17,8 @@ class Sample(models.Model):
 
     class Status(models.TextChoices):
         NEW = "new", "new"
+        # Part of a burst (feedback.services): kept out of training until a reviewer approves it.
+        NEEDS_REVIEW = "needs_review", "needs review"
         APPROVED = "approved", "approved"
         REJECTED = "rejected", "rejected"
 
@@ -28,7 +31,7 @@ class Sample(models.Model):
     guess = models.PositiveSmallIntegerField(validators=DIGIT, db_index=True, help_text="what the model said")
     confidence = models.FloatField(help_text="the model's probability for its guess")
     model_version = models.CharField(max_length=100, db_index=True)
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.NEW, db_index=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.NEW, db_index=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     reviewed_at = models.DateTimeField(null=True, blank=True)
     client_id = models.UUIDField(
@@ -38,9 +41,31 @@ class Sample(models.Model):
         editable=False,
         help_text="the sender's id for this correction: sent again (a retry), it is stored once",
     )
+    source = models.CharField(
+        max_length=64,
+        blank=True,
+        default="",
+        db_index=True,
+        help_text='who sent it: "user:<id>" for a signed-in user, else "anon:<hash>" of the client\'s address '
+        "and session (never the address itself); empty when unknown (made by a command)",
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="samples",
+        help_text="the signed-in user who sent it, if any",
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        indexes = [
+            # The two counts made as each correction arrives (feedback.services): one source's
+            # samples in the last day, and one (guess, label) pair's in the burst window.
+            models.Index(fields=["source", "created_at"], name="sample_source_created"),
+            models.Index(fields=["guess", "label", "created_at"], name="sample_pair_created"),
+        ]
         constraints = [
             models.CheckConstraint(condition=models.Q(label__lte=9), name="sample_label_is_a_digit"),
             models.CheckConstraint(condition=models.Q(guess__lte=9), name="sample_guess_is_a_digit"),

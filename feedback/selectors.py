@@ -4,7 +4,7 @@ import json
 import zipfile
 from collections.abc import Iterator
 
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 
 from feedback.models import Sample
 from recognizer.preprocessing import to_png
@@ -21,11 +21,30 @@ def sample_is_held_out(*, sample_id: int, holdout_share: float) -> bool:
 
 
 def samples_for_training(*, approved_only: bool = False) -> QuerySet[Sample]:
-    """Samples a training run may use: approved ones, and new ones unless `approved_only`."""
-    samples = Sample.objects.exclude(status=Sample.Status.REJECTED)
+    """Samples a training run may use, by id (each with its `source`): approved ones, and new
+    ones unless `approved_only`. Rejected samples and a burst's, waiting as needs_review, never."""
+    samples = Sample.objects.exclude(status__in=[Sample.Status.REJECTED, Sample.Status.NEEDS_REVIEW])
     if approved_only:
         samples = samples.filter(status=Sample.Status.APPROVED)
     return samples.order_by("id")
+
+
+def samples_from_source(*, source: str) -> QuerySet[Sample]:
+    """Every sample one source sent, newest first; none for the unknown source ""."""
+    if not source:
+        return Sample.objects.none()
+    return Sample.objects.filter(source=source).order_by("-created_at", "-id")
+
+
+def sources_busiest(*, limit: int = 10) -> list[tuple[str, int]]:
+    """The sources with the most samples, as (source, count), most first; unknown left out."""
+    rows = (
+        Sample.objects.exclude(source="")
+        .values("source")
+        .annotate(count=Count("id"))
+        .order_by("-count", "source")[:limit]
+    )
+    return [(row["source"], row["count"]) for row in rows]
 
 
 EXPORT_COLUMNS = ["id", "label", "guess", "is_correction", "status", "model_version", "confidence", "created_at", "input_png", "drawing_png", "strokes"]

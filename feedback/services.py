@@ -1,15 +1,24 @@
 from collections.abc import Iterable
+from datetime import datetime, timedelta
 from uuid import UUID
 
 import numpy as np
 
+from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from feedback.models import Sample
 from recognizer.preprocessing import Strokes, drawing_png, strokes_to_drawing, to_png
-from recognizer.services import digit_predict
+from recognizer.services import SURE_THRESHOLD, digit_predict
+
+# Reviewers correct samples in bulk on purpose: the daily cap is not for them.
+DAILY_CAP_EXEMPT_PERMISSION = "feedback.change_sample"
+DAILY_WINDOW = timedelta(hours=24)
+RequestUser = AbstractBaseUser | AnonymousUser | None  # the request's user: signed in, or not
 
 NOTHING_TO_LEARN = {
     "no_ink": "the drawing has no ink: draw a digit first",
@@ -17,18 +26,114 @@ NOTHING_TO_LEARN = {
 }
 
 
+class SourceOverDailyLimit(Exception):
+    """The source stored its day's share of samples; `retry_after_s` until its oldest leaves the day."""
+
+    def __init__(self, *, limit: int, retry_after_s: int):
+        self.limit, self.retry_after_s = limit, retry_after_s
+        super().__init__(
+            f"Daily limit reached: at most {limit} corrections from one sender in 24 hours. Try again later."
+        )
+
+
 def sample_create(
-    *, label: int, image: bytes | None = None, strokes: Strokes | None = None, client_id: UUID | None = None
+    *,
+    label: int,
+    image: bytes | None = None,
+    strokes: Strokes | None = None,
+    client_id: UUID | None = None,
+    source: str = "",
+    user: RequestUser = None,
 ) -> Sample:
     """Store a drawing (strokes or an image) with its true label. The guess, its confidence and
     the model version are worked out here, by the server, not taken from the client. A guess
-    the model was not sure of is stored all the same: those teach it the most."""
-    sample = _sample_build(label=label, image=image, strokes=strokes, client_id=client_id)
-    sample.save()
+    the model was not sure of is stored all the same: those teach it the most.
+
+    `source` and `user` say who sent it (digitsite.clients.client_source). Raises
+    SourceOverDailyLimit past FEEDBACK_PER_SOURCE_DAILY; a burst's samples wait as needs_review."""
+    sample = _sample_build(label=label, image=image, strokes=strokes, client_id=client_id, source=source, user=user)
+    with transaction.atomic():
+        _sample_save(sample=sample)
     return sample
 
 
-def _sample_build(*, label: int, image: bytes | None, strokes: Strokes | None, client_id: UUID | None) -> Sample:
+def sample_source_check_daily_limit(*, source: str, user: RequestUser = None) -> None:
+    """Raise SourceOverDailyLimit when `source` stored FEEDBACK_PER_SOURCE_DAILY samples in the
+    last 24 hours. An unknown source (a command's) and reviewers are not limited."""
+    limit = settings.FEEDBACK_PER_SOURCE_DAILY
+    if limit <= 0 or not source or (user is not None and user.has_perm(DAILY_CAP_EXEMPT_PERMISSION)):
+        return
+    since = timezone.now() - DAILY_WINDOW
+    # One indexed range read that stops at the limit, however many samples the source has.
+    recent = list(
+        Sample.objects.filter(source=source, created_at__gte=since)
+        .order_by("created_at")
+        .values_list("created_at", flat=True)[:limit]
+    )
+    if len(recent) >= limit:
+        raise SourceOverDailyLimit(limit=limit, retry_after_s=_seconds_until(recent[0] + DAILY_WINDOW))
+
+
+def _seconds_until(moment: datetime) -> int:
+    return max(1, int((moment - timezone.now()).total_seconds()) + 1)
+
+
+def sample_burst_check(*, sample: Sample) -> bool:
+    """Quarantine a burst as `sample` arrives; True when `sample` belongs to one (it is then set
+    to needs_review, not saved: the caller saves it).
+
+    A burst is many corrections of one guess -> label pair that the model was sure of, within
+    BURST_WINDOW_MINUTES, counting `sample`: BURST_PER_SOURCE from its source, or
+    BURST_ALL_SOURCES from all sources together (a script that drops its cookies is a new
+    source each time). Honest users rarely all correct one sure guess the same way at once;
+    a poisoning script must. The burst's other samples still new wait for review too.
+
+    Samples of unknown source are made by the site's operators (commands, benchmarks), not sent
+    through the site: they are neither held nor counted."""
+    if not sample.source or not sample.is_correction or sample.confidence < SURE_THRESHOLD:
+        return False
+    since = timezone.now() - timedelta(minutes=settings.BURST_WINDOW_MINUTES)
+    pair = Sample.objects.filter(
+        guess=sample.guess, label=sample.label, confidence__gte=SURE_THRESHOLD, created_at__gte=since
+    ).exclude(source="")
+    burst = None
+    all_sources, per_source = settings.BURST_ALL_SOURCES, settings.BURST_PER_SOURCE
+    # Counted only up to the threshold, so each check costs the same however big a burst grows.
+    if all_sources > 0 and _count_up_to(pair, all_sources - 1) + 1 >= all_sources:
+        burst = pair
+    elif per_source > 0:
+        from_source = pair.filter(source=sample.source)
+        if _count_up_to(from_source, per_source - 1) + 1 >= per_source:
+            burst = from_source
+    if burst is None:
+        return False
+    burst.filter(status=Sample.Status.NEW).update(status=Sample.Status.NEEDS_REVIEW)
+    if sample.status == Sample.Status.NEW:
+        sample.status = Sample.Status.NEEDS_REVIEW
+    return True
+
+
+def _count_up_to(samples, most: int) -> int:
+    return len(samples.order_by().values_list("pk", flat=True)[:most]) if most > 0 else 0
+
+
+def _sample_save(*, sample: Sample) -> None:
+    """Check the daily cap and bursts, then save: inside the caller's transaction, so that a
+    sample and the burst it completes are quarantined together."""
+    sample_source_check_daily_limit(source=sample.source, user=sample.user)
+    sample_burst_check(sample=sample)
+    sample.save()
+
+
+def _sample_build(
+    *,
+    label: int,
+    image: bytes | None,
+    strokes: Strokes | None,
+    client_id: UUID | None,
+    source: str = "",
+    user: RequestUser = None,
+) -> Sample:
     """The sample to store, checked but not saved: reading and guessing the drawing takes a
     millisecond or two, which must not happen while a transaction holds the database's write lock."""
     if not 0 <= label <= 9:
@@ -50,25 +155,35 @@ def _sample_build(*, label: int, image: bytes | None, strokes: Strokes | None, c
         confidence=prediction.confidence,
         model_version=prediction.model,
         client_id=client_id,
+        source=source,
+        user=user if user is not None and user.is_authenticated else None,
     )
     sample.full_clean(validate_unique=False)  # client_id's uniqueness is the database's to keep
     return sample
 
 
 def sample_create_once(
-    *, client_id: UUID | None, label: int, image: bytes | None = None, strokes: Strokes | None = None
+    *,
+    client_id: UUID | None,
+    label: int,
+    image: bytes | None = None,
+    strokes: Strokes | None = None,
+    source: str = "",
+    user: RequestUser = None,
 ) -> tuple[Sample, bool]:
     """Store a correction once however often it is sent: a client that did not hear the answer
     sends it again with the same client_id, and gets the sample stored the first time.
-    Returns (sample, created). Without a client_id every call stores a new sample."""
+    Returns (sample, created). Without a client_id every call stores a new sample.
+    `source`, `user`, the daily cap and bursts as for sample_create; a retry of a stored
+    sample is answered even past the cap (nothing new is stored)."""
     if client_id is not None:
         existing = Sample.objects.filter(client_id=client_id).first()
         if existing is not None:
             return existing, False
-    sample = _sample_build(label=label, image=image, strokes=strokes, client_id=client_id)
+    sample = _sample_build(label=label, image=image, strokes=strokes, client_id=client_id, source=source, user=user)
     try:
         with transaction.atomic():  # a savepoint: a duplicate leaves any outer transaction usable
-            sample.save()
+            _sample_save(sample=sample)
         return sample, True
     except IntegrityError:
         if client_id is None:
@@ -79,12 +194,26 @@ def sample_create_once(
 
 @transaction.atomic
 def sample_review(*, samples: Iterable[Sample], status: str) -> int:
-    """Approve or reject samples (or set them back to new). Returns how many changed."""
+    """Approve or reject samples (or set them back to new or needs review). Returns how many changed.
+    An approved sample is trained on whatever it was before, a burst's too."""
     if status not in Sample.Status.values:
         raise ValidationError({"status": f"status must be one of {', '.join(Sample.Status.values)}"})
     ids = [sample.pk for sample in samples]
-    reviewed_at = None if status == Sample.Status.NEW else timezone.now()
+    reviewed_at = None if status in (Sample.Status.NEW, Sample.Status.NEEDS_REVIEW) else timezone.now()
     return Sample.objects.filter(pk__in=ids).exclude(status=status).update(status=status, reviewed_at=reviewed_at)
+
+
+@transaction.atomic
+def sample_reject_sources(*, sources: Iterable[str]) -> int:
+    """Reject every sample these sources sent: a sender caught poisoning is distrusted whole,
+    not only in the samples a reviewer happened to see. The unknown source "" (samples made by
+    commands) is never rejected this way. Returns how many changed."""
+    sources = set(sources) - {""}
+    return (
+        Sample.objects.filter(source__in=sources)
+        .exclude(status=Sample.Status.REJECTED)
+        .update(status=Sample.Status.REJECTED, reviewed_at=timezone.now())
+    )
 
 
 @transaction.atomic

@@ -1,5 +1,5 @@
 """Reviewing and exporting samples in the admin each need a permission beyond viewing them:
-approve, reject and relabel need change_sample; export needs export_sample."""
+approve, reject (also by source) and relabel need change_sample; export needs export_sample."""
 
 import pytest
 from django.test import Client
@@ -14,7 +14,7 @@ RELABELS = {f"relabel_{label}" for label in range(10)}
 
 @pytest.fixture
 def samples(db):
-    return [SampleFactory(guess=1, label=7), SampleFactory(guess=7, label=7)]
+    return [SampleFactory(guess=1, label=7, source="anon:a"), SampleFactory(guess=7, label=7, source="anon:b")]
 
 
 def logged_in(*, username: str, permissions: list[str]) -> Client:
@@ -38,7 +38,7 @@ def test_a_view_only_staff_user_sees_the_samples_but_is_offered_no_bulk_action(s
     assert offered_actions(page) == set()
 
 
-@pytest.mark.parametrize("action", ["approve", "reject", "relabel_3", "approve_and_retrain"])
+@pytest.mark.parametrize("action", ["approve", "reject", "reject_sources", "relabel_3", "approve_and_retrain"])
 def test_a_view_only_staff_user_cannot_review_samples_by_posting_the_action(samples, action):
     from training.models import TrainingRun
 
@@ -58,7 +58,7 @@ def test_a_view_only_staff_user_cannot_export_samples(samples):
 
 def test_a_reviewer_with_change_sample_may_approve_reject_and_relabel_but_not_export(samples):
     client = logged_in(username="reviewer", permissions=[*VIEW_ONLY, "feedback.change_sample"])
-    assert offered_actions(client.get(CHANGELIST)) == {"approve", "reject", *RELABELS}
+    assert offered_actions(client.get(CHANGELIST)) == {"approve", "reject", "reject_sources", *RELABELS}
     bulk(client, "relabel_3", samples[:1])
     bulk(client, "reject", samples[1:])
     assert as_stored(samples) == [(3, "approved"), (7, "rejected")]
