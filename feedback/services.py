@@ -1,14 +1,12 @@
 from collections.abc import Iterable
 from uuid import UUID
 
-import numpy as np
-
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from feedback.models import Sample
-from recognizer.preprocessing import Strokes, drawing_png, strokes_to_drawing, to_png
+from recognizer.preprocessing import Strokes, drawing_png, drawing_to_png, strokes_compact, strokes_to_drawing
 from recognizer.services import digit_predict
 
 NOTHING_TO_LEARN = {
@@ -38,12 +36,12 @@ def _sample_build(*, label: int, image: bytes | None, strokes: Strokes | None, c
         field = "strokes" if strokes is not None else "image"
         raise ValidationError({field: NOTHING_TO_LEARN[prediction.reason]})
     if strokes is not None:
-        drawing = to_png(strokes_to_drawing(strokes))
+        drawing = drawing_to_png(strokes_to_drawing(strokes))
     else:
         drawing = drawing_png(image)  # what the drawing is, never the client's bytes
     sample = Sample(
         drawing=drawing,
-        strokes=None if strokes is None else [np.asarray(stroke).tolist() for stroke in strokes],
+        strokes=None if strokes is None else strokes_compact(strokes),
         model_input=prediction.model_input.tobytes(),
         label=label,
         guess=prediction.digit,
