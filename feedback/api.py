@@ -5,6 +5,7 @@ from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from digitsite.api import CsrfProtected
+from digitsite.storage import disk_full_clear
 from feedback.services import sample_create_once
 from recognizer.fields import EXAMPLE_IMAGE, EXAMPLE_STROKES, DrawingSerializer
 
@@ -71,6 +72,7 @@ class FeedbackApi(APIView):
             403: OpenApiResponse(description="No valid CSRF token."),
             413: OpenApiResponse(description="The request or the image is too large."),
             429: OpenApiResponse(description="Too many corrections from this client; try later."),
+            507: OpenApiResponse(description="The server's disk is full: nothing was stored."),
         },
         examples=FEEDBACK_EXAMPLES,
         summary="Store a drawing with its right digit",
@@ -84,5 +86,6 @@ class FeedbackApi(APIView):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         sample, created = sample_create_once(client_id=data.pop("client_id", None), **data)
+        disk_full_clear()  # a write succeeded: health need not say the disk is full any more
         answer = status.HTTP_201_CREATED if created else status.HTTP_200_OK
         return Response(self.OutputSerializer(sample).data, status=answer)
