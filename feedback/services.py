@@ -1,8 +1,10 @@
 from collections.abc import Iterable
+from datetime import timedelta
 from uuid import UUID
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from feedback.models import Sample
@@ -94,3 +96,32 @@ def sample_relabel(*, samples: Iterable[Sample], label: int) -> int:
     return Sample.objects.filter(pk__in=ids).update(
         label=label, status=Sample.Status.APPROVED, reviewed_at=timezone.now()
     )
+
+
+PRUNE_REJECTED_DAYS = 30
+PRUNE_UNREVIEWED_DAYS = 180
+
+
+def samples_prune(*, rejected_days: int, unreviewed_days: int, dry_run: bool) -> dict[str, int]:
+    """Delete rejected samples older than `rejected_days` and unreviewed ones (every status but
+    approved and rejected: new, and any other a later version adds) older than
+    `unreviewed_days`. Approved samples are never deleted. Returns how many, by status; with
+    `dry_run` only counts.
+
+    A sample a training run used is deleted all the same: the run's record keeps its counts and
+    report, and only its link to that sample goes. Samples still unreviewed or rejected after
+    this long are not what training should lean on, and keeping them for a run's sake would let
+    the table grow without end."""
+    if rejected_days < 0 or unreviewed_days < 0:
+        raise ValidationError("days must be 0 or more")
+    now = timezone.now()
+    unreviewed = [s for s in Sample.Status.values if s not in (Sample.Status.APPROVED, Sample.Status.REJECTED)]
+    stale = Sample.objects.filter(
+        Q(status=Sample.Status.REJECTED, created_at__lt=now - timedelta(days=rejected_days))
+        | Q(status__in=unreviewed, created_at__lt=now - timedelta(days=unreviewed_days))
+    )
+    counts = {row["status"]: row["n"] for row in stale.order_by().values("status").annotate(n=Count("id"))}
+    if not dry_run and counts:
+        with transaction.atomic():
+            stale.delete()
+    return counts
