@@ -7,6 +7,7 @@ from rest_framework.views import APIView
 
 from digitsite.api import CsrfProtected
 from digitsite.clients import client_source
+from digitsite.storage import disk_full_clear
 from feedback.services import SourceOverDailyLimit, sample_create_once
 from recognizer.fields import EXAMPLE_IMAGE, EXAMPLE_STROKES, DrawingSerializer
 
@@ -79,6 +80,7 @@ class FeedbackApi(APIView):
                 description="Too many corrections from this client; try later. Past the daily limit of one sender "
                 '(DIGITSITE_FEEDBACK_PER_SOURCE_DAILY in 24 hours) the body also has "detail" naming it, and Retry-After.'
             ),
+            507: OpenApiResponse(description="The server's disk is full: nothing was stored."),
         },
         examples=FEEDBACK_EXAMPLES,
         summary="Store a drawing with its right digit",
@@ -99,5 +101,6 @@ class FeedbackApi(APIView):
             # The site's error shape ("message", "extra"), with "detail" too: the daily limit promises it.
             body = {"message": str(limit), "detail": str(limit), "extra": {"daily_limit": limit.limit}}
             return Response(body, status=status.HTTP_429_TOO_MANY_REQUESTS, headers={"Retry-After": str(limit.retry_after_s)})
+        disk_full_clear()  # a write succeeded: health need not say the disk is full any more
         answer = status.HTTP_201_CREATED if created else status.HTTP_200_OK
         return Response(self.OutputSerializer(sample).data, status=answer)

@@ -2,17 +2,16 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from uuid import UUID
 
-import numpy as np
-
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from feedback.models import Sample
-from recognizer.preprocessing import Strokes, drawing_png, strokes_to_drawing, to_png
+from recognizer.preprocessing import Strokes, drawing_png, drawing_to_png, strokes_compact, strokes_to_drawing
 from recognizer.services import SURE_THRESHOLD, digit_predict
 
 # Reviewers correct samples in bulk on purpose: the daily cap is not for them.
@@ -143,12 +142,12 @@ def _sample_build(
         field = "strokes" if strokes is not None else "image"
         raise ValidationError({field: NOTHING_TO_LEARN[prediction.reason]})
     if strokes is not None:
-        drawing = to_png(strokes_to_drawing(strokes))
+        drawing = drawing_to_png(strokes_to_drawing(strokes))
     else:
         drawing = drawing_png(image)  # what the drawing is, never the client's bytes
     sample = Sample(
         drawing=drawing,
-        strokes=None if strokes is None else [np.asarray(stroke).tolist() for stroke in strokes],
+        strokes=None if strokes is None else strokes_compact(strokes),
         model_input=prediction.model_input.tobytes(),
         label=label,
         guess=prediction.digit,
@@ -225,3 +224,32 @@ def sample_relabel(*, samples: Iterable[Sample], label: int) -> int:
     return Sample.objects.filter(pk__in=ids).update(
         label=label, status=Sample.Status.APPROVED, reviewed_at=timezone.now()
     )
+
+
+PRUNE_REJECTED_DAYS = 30
+PRUNE_UNREVIEWED_DAYS = 180
+
+
+def samples_prune(*, rejected_days: int, unreviewed_days: int, dry_run: bool) -> dict[str, int]:
+    """Delete rejected samples older than `rejected_days` and unreviewed ones (every status but
+    approved and rejected: new, and any other a later version adds) older than
+    `unreviewed_days`. Approved samples are never deleted. Returns how many, by status; with
+    `dry_run` only counts.
+
+    A sample a training run used is deleted all the same: the run's record keeps its counts and
+    report, and only its link to that sample goes. Samples still unreviewed or rejected after
+    this long are not what training should lean on, and keeping them for a run's sake would let
+    the table grow without end."""
+    if rejected_days < 0 or unreviewed_days < 0:
+        raise ValidationError("days must be 0 or more")
+    now = timezone.now()
+    unreviewed = [s for s in Sample.Status.values if s not in (Sample.Status.APPROVED, Sample.Status.REJECTED)]
+    stale = Sample.objects.filter(
+        Q(status=Sample.Status.REJECTED, created_at__lt=now - timedelta(days=rejected_days))
+        | Q(status__in=unreviewed, created_at__lt=now - timedelta(days=unreviewed_days))
+    )
+    counts = {row["status"]: row["n"] for row in stale.order_by().values("status").annotate(n=Count("id"))}
+    if not dry_run and counts:
+        with transaction.atomic():
+            stale.delete()
+    return counts

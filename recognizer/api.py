@@ -7,6 +7,7 @@ from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from digitsite.api import JsonOnly
+from digitsite.storage import disk_full_problem
 from recognizer.fields import EXAMPLE_IMAGE, EXAMPLE_STROKES, DrawingSerializer
 from recognizer.modelfile import ModelUnavailable
 from recognizer.preprocessing import to_data_url, to_png
@@ -110,4 +111,5 @@ class HealthApi(APIView):
             return Response({"status": "unavailable", "problem": problem, "model": None}, status=503)
         if model.serving_problem:  # it loaded, but its serving net could not be built: no guesses
             return Response({"status": "unavailable", "problem": problem, "model": model.describe()}, status=503)
+        problem = problem or disk_full_problem()  # guesses still work; corrections cannot be stored
         return Response({"status": "degraded" if problem else "ok", "problem": problem, "model": model.describe()})

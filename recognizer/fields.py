@@ -5,7 +5,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.validators import ProhibitSurrogateCharactersValidator
 
-from recognizer.preprocessing import ImageTooLarge, PreprocessingError, decode_data_url
+from recognizer.preprocessing import ImageTooLarge, PreprocessingError, decode_data_url, strokes_simplify
 
 
 @extend_schema_field(OpenApiTypes.STR)
@@ -45,8 +45,15 @@ EXAMPLE_IMAGE = (
     "mEQJJkqwf7LYWQF7O2JDAAAAAElFTkSuQmCC"
 )
 
-MAX_STROKES = 100
-MAX_POINTS = 10_000  # all strokes together; a slow, careful digit is a few hundred
+# Limits that fit real digits with room to spare (python -m bench.simplify; docs/results.md): the
+# 7,494 pen digits have at most 3 strokes and 185 points as recorded, which the page sends as they
+# are (draw.js thins nothing: one point per pointer event); a pointer 8 times as fast sends up to
+# 1,473. Simplified to within half a pixel on arrival, the most any keeps is 93, however fast the
+# pointer. What is kept is what a guess draws and a sample stores, so its limit bounds both
+# (bench/worst_drawing.py); the limit on what is sent bounds only reading the request.
+MAX_STROKES = 30  # 10x the most a pen digit has
+MAX_POINTS = 2_000  # sent, all strokes together: 11x the largest pen digit as recorded
+MAX_KEPT_POINTS = 500  # after simplification: 5x the largest pen digit's 93
 MAX_COORDINATE = 10_000.0  # canvas pixels, either sign: a pointer may leave the canvas
 
 STROKES_SCHEMA = {
@@ -56,7 +63,8 @@ STROKES_SCHEMA = {
     "description": (
         "The pen's path: a list of strokes (pen down to pen up), each a list of [x, y] points in "
         f"canvas pixels (y down), finite numbers from -{MAX_COORDINATE:,.0f} to {MAX_COORDINATE:,.0f}; "
-        f"at most {MAX_STROKES} strokes and {MAX_POINTS:,} points in all. The page's canvas is 400x400; "
+        f"at most {MAX_STROKES} strokes and {MAX_POINTS:,} points in all, of which at most {MAX_KEPT_POINTS} "
+        "are left once points within half a pixel of the path are dropped. The page's canvas is 400x400; "
         "a mark under 12 px across is too small to read."
     ),
     "items": {
@@ -70,14 +78,19 @@ STROKES_SCHEMA = {
 
 @extend_schema_field(STROKES_SCHEMA)
 class StrokesField(serializers.Field):
-    """`[[[x, y], ...], ...]` in, a list of (n, 2) float arrays out, checked strictly: a
-    hostile body must cost little and fail with a message naming what is wrong."""
+    """`[[[x, y], ...], ...]` in, a list of (n, 2) float arrays out, checked strictly (a
+    hostile body must cost little and fail with a message naming what is wrong) and simplified
+    to within half a pixel (recognizer.preprocessing.strokes_simplify)."""
 
     default_error_messages = {
         "invalid": "strokes must be a list of strokes, each a list of [x, y] points",
         "count": f"strokes must hold 1 to {MAX_STROKES} strokes",
         "empty": "stroke {i} has no points",
         "points": f"strokes hold more than {MAX_POINTS:,} points in all",
+        "kept": (
+            f"strokes hold more than {MAX_KEPT_POINTS} points in all once points within half a pixel of the "
+            "path are dropped: a digit needs far fewer"
+        ),
         "point": "stroke {i}, point {j}: a point is [x, y], two numbers",
         "range": f"stroke {{i}}: coordinates must be finite numbers from -{MAX_COORDINATE:,.0f} to {MAX_COORDINATE:,.0f}",
     }
@@ -104,6 +117,11 @@ class StrokesField(serializers.Field):
             if not (np.isfinite(array).all() and (np.abs(array) <= MAX_COORDINATE).all()):
                 self.fail("range", i=i)
             strokes.append(array)
+        # Simplified here, on arrival, so that the guess, the stored sample and their costs all
+        # follow the kept points, not however many the pointer sent.
+        strokes = strokes_simplify(strokes)
+        if sum(len(stroke) for stroke in strokes) > MAX_KEPT_POINTS:
+            self.fail("kept")
         return strokes
 
     def to_representation(self, value):

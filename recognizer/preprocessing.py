@@ -170,11 +170,32 @@ def _ink(pixels: np.ndarray) -> np.ndarray:
     return ink
 
 
+DRAWING_MAX_BYTES = 9_000  # a stored drawing's PNG; with the strokes and the input a sample is under 20 kB
+DRAWING_GRAYS = 16  # anti-aliased edges in 16 grays look as in 256 on any screen; half the bytes
+
+
 def drawing_png(data: bytes) -> bytes:
     """A drawing as it is kept: decoded, then re-encoded as a grayscale PNG (dark ink on white)
-    at most DRAWING_SIDE pixels a side. Never the client's bytes, which may carry anything
-    after the image's end; a stored drawing is at most about 160 kB."""
-    return to_png(255 - _at_most(DRAWING_SIDE, decode_image(data)))
+    at most DRAWING_SIDE pixels a side (`drawing_to_png`). Never the client's bytes, which may
+    carry anything after the image's end."""
+    return drawing_to_png(255 - _at_most(DRAWING_SIDE, decode_image(data)))
+
+
+def drawing_to_png(gray: np.ndarray, *, max_bytes: int = DRAWING_MAX_BYTES) -> bytes:
+    """A drawing (uint8 gray, ink dark) -> a 4-bit PNG of at most `max_bytes`: halved in size
+    until it fits. A digit's drawing fits at full size (a pen digit's is 1-5 kB); only noise or
+    a scribble over the whole canvas is shrunk, so one stored sample stays small whatever was sent."""
+    levels = DRAWING_GRAYS - 1
+    while True:
+        quantized = cv2.convertScaleAbs(gray, alpha=levels / 255)  # rounds to 0..15
+        image = Image.fromarray(quantized, "P")
+        image.putpalette([round(i * 255 / levels) for i in range(DRAWING_GRAYS) for _ in range(3)])
+        out = io.BytesIO()
+        image.save(out, "PNG", bits=4)
+        if out.tell() <= max_bytes or max(gray.shape) <= 8:
+            return out.getvalue()
+        height, width = gray.shape
+        gray = cv2.resize(gray, (max(1, width // 2), max(1, height // 2)), interpolation=cv2.INTER_AREA)
 
 
 @dataclass(frozen=True)
@@ -309,6 +330,36 @@ def strokes_to_drawing(strokes: Strokes, *, brush: float = PAGE_BRUSH, max_side:
     scale = min(1.0, (max_side - brush) / max(float((high - low).max()), 1.0))
     ink = draw_strokes([(stroke - low) * scale for stroke in strokes], width=brush * scale)
     return 255 - ink
+
+
+SIMPLIFY_TOLERANCE = 0.5  # canvas px: no kept point of the path moves further than this
+STORED_DECIMALS = 1  # a tenth of a canvas pixel, as the page records a pointer (draw.js)
+
+
+def strokes_simplify(strokes: Strokes, *, tolerance: float = SIMPLIFY_TOLERANCE) -> list[np.ndarray]:
+    """Each stroke with the points dropped that lie within `tolerance` px of the path without
+    them (Ramer-Douglas-Peucker, OpenCV's), rounded to a tenth of a pixel.
+
+    A pointer sends a point per event, most of them on a straight run between their
+    neighbours; the path drawn at the 28x28 input's scale is the same without them
+    (bench/simplify.py: the 7,494 pen digits' inputs and guesses). Fewer points bound what a
+    guess costs and what a stored sample takes."""
+    simplified = []
+    for stroke in _point_arrays(strokes):
+        if len(stroke) > 2:
+            # float32 keeps a tenth of a pixel exactly enough: 24 bits hold 10,000.0 to 1/1000.
+            kept = cv2.approxPolyDP(stroke.astype(np.float32).reshape(-1, 1, 2), tolerance, False)
+            stroke = kept.reshape(-1, 2).astype(np.float64)
+        simplified.append(np.round(stroke, STORED_DECIMALS))
+    return simplified
+
+
+def strokes_compact(strokes: Strokes) -> list[list[list[float | int]]]:
+    """Strokes as kept in JSON: a tenth of a pixel, and a whole number without its ".0"."""
+    return [
+        [[int(v) if v.is_integer() else v for v in point] for point in np.round(stroke, STORED_DECIMALS).tolist()]
+        for stroke in _point_arrays(strokes)
+    ]
 
 
 def _point_arrays(strokes: Strokes) -> list[np.ndarray]:

@@ -67,3 +67,9 @@ EIGHT = [np.stack([200 + 70 * np.sin(2 * _T), 200 - 130 * np.cos(_T)], axis=1)]
 def as_json(strokes_: list[np.ndarray]) -> list:
     """Strokes as the page posts them."""
     return [np.round(stroke, 1).tolist() for stroke in strokes_]
+
+
+def same_picture(stored: np.ndarray, sent: np.ndarray) -> bool:
+    """A stored drawing shows what was sent: the same size, each pixel within half of one of
+    the 16 grays it is kept in (recognizer.preprocessing.DRAWING_GRAYS)."""
+    return stored.shape == sent.shape and np.abs(stored.astype(int) - sent).max() <= 9

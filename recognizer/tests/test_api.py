@@ -8,7 +8,7 @@ from PIL import Image
 from rest_framework.test import APIClient
 from rest_framework.throttling import ScopedRateThrottle
 
-from recognizer.fields import MAX_POINTS, MAX_STROKES
+from recognizer.fields import MAX_KEPT_POINTS, MAX_POINTS, MAX_STROKES
 from recognizer.modelfile import model_load
 from recognizer.preprocessing import PAGE_BRUSH
 from recognizer.services import SURE_THRESHOLD
@@ -257,7 +257,7 @@ def test_confidence_is_calibrated_with_the_models_temperature(api, settings):
         ({"strokes": [[[1, 2], None]]}, "stroke 0, point 1"),
         ({"strokes": [[[1, 2], [20_000, 4]]]}, "from -10,000 to 10,000"),
         ({"strokes": [[[1, 2], [10**400, 4]]]}, "from -10,000 to 10,000"),
-        ({"strokes": [[[i, i] for i in range(MAX_POINTS + 1)]]}, "10,000 points"),
+        ({"strokes": [[[i, i] for i in range(MAX_POINTS + 1)]]}, f"{MAX_POINTS:,} points"),
     ],
 )
 def test_predict_with_malformed_strokes_is_rejected_naming_the_problem(api, body, message):
