@@ -39,10 +39,10 @@ def statuses() -> list[str]:
 
 
 def test_a_burst_from_one_source_waits_for_review_the_earlier_corrections_of_it_too(api):
-    answers = [correct(api).json() for _ in range(5)]  # DIGITSITE_BURST_PER_SOURCE's default
+    answers = [correct(api).json() for _ in range(10)]  # DIGITSITE_BURST_PER_SOURCE's default
     assert all(a["guess"] == 1 and a["confidence"] >= SURE_THRESHOLD for a in answers)
-    assert [a["status"] for a in answers] == ["new"] * 4 + ["needs_review"]
-    assert statuses() == ["needs_review"] * 5
+    assert [a["status"] for a in answers] == ["new"] * 9 + ["needs_review"]
+    assert statuses() == ["needs_review"] * 10
     assert len({s.source for s in Sample.objects.all()}) == 1
 
 
