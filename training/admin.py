@@ -162,11 +162,20 @@ class TrainingRunAdmin(admin.ModelAdmin):
             ("users' held-out corrections", run.feedback_accuracy_before, run.feedback_accuracy, run.feedback_holdout),
             ("users' held-out confirmed right guesses", run.confirmed_accuracy_before, run.confirmed_accuracy, run.confirmed_holdout),
         ]
+        report = RunReport.of(run)
+        if report and (pen := report.decision.pen).count:
+            before = None if pen.right_before is None else pen.right_before / pen.count
+            rows.insert(1, ("pen guard set (shipped with the code)", before, pen.right_after / pen.count, pen.count))
+
         body = format_html_join(
             "", "<tr><th>{}</th><td>{}</td><td>{}</td></tr>",
             ((name, count_text(before, n if before is not None else 0), count_text(after, n if after is not None else 0)) for name, before, after, n in rows),
         )  # fmt: skip
-        return format_html("<table><tr><th></th><th>before</th><th>after</th></tr>{}</table>", body)
+        table = format_html("<table><tr><th></th><th>before</th><th>after</th></tr>{}</table>", body)
+        if report and report.set_aside:
+            cap = run.options.get("per_source_cap")
+            return format_html("{}<p>Set aside, neither trained on nor judged with: {} unreviewed drawings past their source's cap of {} a run.</p>", table, report.set_aside, cap)
+        return table
 
     @admin.display(description="per digit, right of")
     def per_digit_table(self, run):
@@ -176,7 +185,7 @@ class TrainingRunAdmin(admin.ModelAdmin):
         confusion = report.confusion
         header = format_html_join("", "<th>{}</th>", ((d,) for d in range(10)))
         rows = []
-        for name, title in (("mnist", "MNIST test"), ("corrections", "held-out corrections")):
+        for name, title in (("mnist", "MNIST test"), ("pen", "pen guard set"), ("corrections", "held-out corrections")):
             for when in ("before", "after"):
                 cells = per_digit(confusion.get(name, {}).get(when))
                 rows.append((f"{title}, {when}", format_html_join("", "<td>{}</td>", ((_cell(right, of),) for right, of in cells))))

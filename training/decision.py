@@ -10,6 +10,9 @@ from training.text import percent_text
 
 class Failure(StrEnum):
     MNIST_WORSE = "MNIST test got worse beyond its tolerance"
+    MNIST_DIGIT_WORSE = "a digit of MNIST test got worse beyond its tolerance"
+    PEN_WORSE = "the pen guard set got worse beyond its tolerance"
+    PEN_DIGIT_WORSE = "a digit of the pen guard set got worse beyond its tolerance"
     CORRECTIONS_NOT_BETTER = "the held-out corrections did not improve"
     CONFIRMED_WORSE = "the held-out confirmed drawings got worse beyond their tolerance"
 
@@ -30,59 +33,78 @@ class Comparison:
             return 0.0
         return (self.right_after - self.right_before) / self.count * 100
 
+    @property
+    def lost(self) -> bool:
+        """Lost more than its tolerance."""
+        return self.tolerance is not None and beyond(self.change, self.tolerance)
+
+
+NO_COMPARISON = Comparison(right_before=0, right_after=0, count=0)
+
 
 @dataclass(frozen=True)
 class Decision:
     promote: bool
     failures: tuple[Failure, ...]  # what the published net failed; promoted anyway only with force
     mnist: Comparison
-    corrections: Comparison
+    corrections: Comparison  # every held-out correction, reviewed or not
     confirmed: Comparison
     published: str = "new"  # "new": the fine-tuned model; "blend": part of the way to it from the active one
     keep: float = 1.0  # the share of the way from the active model's weights to the new one's
     new_model_mnist_change: float | None = None  # with a blend: what the new model itself did on MNIST test
     forced: bool = False
+    # The trusted guards (reports from before 6 December 2026 have none of these).
+    mnist_digits: tuple[Comparison, ...] = ()  # MNIST test digit by digit, 0 to 9
+    pen: Comparison = NO_COMPARISON  # the pen guard set shipped with the code (training.guard)
+    pen_digits: tuple[Comparison, ...] = ()
+    approved_corrections: Comparison = NO_COMPARISON  # the held-out corrections a reviewer approved
+    approved_confirmed: Comparison = NO_COMPARISON
+    new_model_failures: tuple[Failure, ...] = ()  # with a blend: what the new model itself failed
+
+    @property
+    def deciding_corrections(self) -> Comparison:
+        """The approved held-out corrections when there are some: unreviewed ones inform only then."""
+        return self.approved_corrections if self.approved_corrections.count else self.corrections
+
+    @property
+    def deciding_confirmed(self) -> Comparison:
+        return self.approved_confirmed if self.approved_confirmed.count else self.confirmed
 
     def as_dict(self) -> dict:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, values: dict) -> "Decision":
-        comparisons = {name: Comparison(**values[name]) for name in ("mnist", "corrections", "confirmed")}
-        return cls(**{**values, **comparisons, "failures": tuple(Failure(f) for f in values["failures"])})
+        values = dict(values)
+        for name in ("mnist", "corrections", "confirmed", "pen", "approved_corrections", "approved_confirmed"):
+            if name in values:
+                values[name] = Comparison(**values[name])
+        for name in ("mnist_digits", "pen_digits"):
+            values[name] = tuple(Comparison(**c) for c in values.get(name, ()))
+        for name in ("failures", "new_model_failures"):
+            values[name] = tuple(Failure(f) for f in values.get(name, ()))
+        return cls(**values)
 
 
 def beyond(change: float, tolerance: float) -> bool:
     """A loss of exactly the tolerance is within it: 99.54% -> 99.44% is -0.1 points, though in
     floating point it comes out as -0.10000000000000009."""
-    return round(change, 9) < -tolerance
+    return round(change + tolerance, 9) < 0
 
 
 def decision_text(d: Decision) -> str:
     """The decision in words, with every figure it rests on."""
     if d.mnist.right_before is None:
         return f"MNIST test {_share(d.mnist.right_after, d.mnist.count)}; there was no active model to compare with: promoted."
-    lines = [
-        f"MNIST test {_share(d.mnist.right_before, d.mnist.count)} -> {_share(d.mnist.right_after, d.mnist.count)} "
-        f"({d.mnist.change:+.2f} points, tolerance {d.mnist.tolerance:g})"
-    ]
-    if d.corrections.count:
-        lines.append(f"held-out corrections {d.corrections.right_before} -> {d.corrections.right_after} right of {d.corrections.count}")
-    else:
-        lines.append("no held-out corrections to improve on, so the guards alone decide")
-    if d.confirmed.count:
-        lines.append(
-            f"held-out confirmed {_share(d.confirmed.right_before, d.confirmed.count)} -> "
-            f"{_share(d.confirmed.right_after, d.confirmed.count)} ({d.confirmed.change:+.2f} points, tolerance {d.confirmed.tolerance:g})"
-        )
-    else:
-        lines.append("no held-out confirmed drawings")
+    lines = [_guard("MNIST test", d.mnist, d.mnist_digits)]
+    if d.pen.count:
+        lines.append(_guard("pen guard set", d.pen, d.pen_digits))
+    lines.append(_held_out("corrections", d.corrections, d.approved_corrections))
+    lines.append(_held_out("confirmed", d.confirmed, d.approved_confirmed))
     figures = "; ".join(lines)
     if d.published == "blend":
-        figures = (
-            f"Published {d.keep:.0%} of the way from the active model to the new one, which lost "
-            f"{-(d.new_model_mnist_change or 0):.2f} points of MNIST test (beyond the tolerance): {figures}"
-        )
+        failed = " and ".join(d.new_model_failures) or f"lost {-(d.new_model_mnist_change or 0):.2f} points of MNIST test"
+        figures = f"Published {d.keep:.0%} of the way from the active model to the new one, which failed ({failed}): {figures}"
     if not d.failures:
         return f"{figures}: promoted."
     why = " and ".join(d.failures)
@@ -91,5 +113,31 @@ def decision_text(d: Decision) -> str:
     return f"{figures}: {why}, so kept as a candidate. Activate it anyway with: manage.py activate_model <version>."
 
 
-def _share(right_count: int, count: int) -> str:
-    return percent_text(right_count / count if count else None)
+def _guard(name: str, whole: Comparison, digits: tuple[Comparison, ...]) -> str:
+    text = f"{name} {_share(whole.right_before, whole.count)} -> {_share(whole.right_after, whole.count)} ({whole.change:+.2f} points, tolerance {whole.tolerance:g})"
+    judged = [(digit, c) for digit, c in enumerate(digits) if c.count]
+    if judged:
+        digit, worst = min(judged, key=lambda item: item[1].change)
+        text += (
+            f", its worst digit {digit} {_share(worst.right_before, worst.count)} -> {_share(worst.right_after, worst.count)} "
+            f"({worst.change:+.2f} points, tolerance {worst.tolerance:.2g})"
+        )
+    return text
+
+
+def _held_out(name: str, every: Comparison, approved: Comparison) -> str:
+    if not every.count:
+        return "no held-out corrections to improve on, so the guards alone decide" if name == "corrections" else f"no held-out {name}"
+    figures = f"{every.right_before} -> {every.right_after} right of {every.count}"
+    if name == "confirmed":
+        figures = f"{_share(every.right_before, every.count)} -> {_share(every.right_after, every.count)} ({every.change:+.2f} points, tolerance {every.tolerance:g})"
+    if not approved.count:
+        return f"held-out {name} {figures} (none reviewed yet)"
+    mine = f"{approved.right_before} -> {approved.right_after} right of {approved.count}"
+    if name == "confirmed":
+        mine = f"{_share(approved.right_before, approved.count)} -> {_share(approved.right_after, approved.count)} ({approved.change:+.2f} points)"
+    return f"approved held-out {name} {mine}, which decide; all held-out {name} {figures}, which inform only"
+
+
+def _share(right_count: int | None, count: int) -> str:
+    return percent_text(right_count / count if count and right_count is not None else None)

@@ -1,4 +1,4 @@
-"""How a model reads what judges a run: MNIST test and the users' held-out drawings."""
+"""How a model reads what judges a run: MNIST test, the pen guard set and the users' held-out drawings."""
 
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,22 +14,25 @@ from training.trainer import predictions
 
 @dataclass(frozen=True)
 class Readings:
-    """The digit one model reads in each image of the three judging sets."""
+    """The digit one model reads in each image of the judging sets."""
 
     mnist: np.ndarray
     corrections: np.ndarray
     confirmed: np.ndarray
+    pen: np.ndarray
 
 
 def readings_take(*, net: torch.nn.Module, data: RunData, device: str, who: str, say: Callable[[str], None], progress: bool = False) -> Readings:
-    say(f"evaluating {who} on {len(data.mnist_test)} MNIST test images and the users' held-out drawings")
+    say(f"evaluating {who} on {len(data.mnist_test)} MNIST test images, {len(data.pen_guard)} pen guard drawings and the users' held-out drawings")
     readings = Readings(
         mnist=predictions(net, data.mnist_test, device=device, desc=f"reading MNIST test ({who})" if progress else "").numpy(),
         corrections=predictions(net, data.corrections_test, device=device).numpy(),
         confirmed=predictions(net, data.confirmed_test, device=device).numpy(),
+        pen=predictions(net, data.pen_guard, device=device).numpy(),
     )
     say(
         f"{who}: MNIST test {count_text(accuracy(readings.mnist, data.mnist_test), len(data.mnist_test))}, "
+        f"pen guard {count_text(accuracy(readings.pen, data.pen_guard), len(data.pen_guard))}, "
         f"held-out corrections {count_text(accuracy(readings.corrections, data.corrections_test), len(data.corrections_test))}, "
         f"held-out confirmed {count_text(accuracy(readings.confirmed, data.confirmed_test), len(data.confirmed_test))}"
     )

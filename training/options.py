@@ -88,8 +88,17 @@ class RunOptions:
         None, "MNIST images of other digits most like each correction, replayed as often in all as the corrections (preset: 10 fine-tuning, 0 from scratch)"
     )
     holdout: float = _option(HOLDOUT_SHARE, "share of the users' drawings held out (chosen by id) to judge new models with; never trained on")
+    # An honest writer corrects a few guesses (61 corrections from 30 pen writers in the whole
+    # feedback benchmark); a poisoner sends hundreds.
+    per_source_cap: int = _option(
+        50, "unreviewed drawings used from each source in a run, its earliest; the rest are set aside until approved "
+        "(approved drawings and those made by commands are not capped; 0: no cap)",
+    )  # fmt: skip
     # The gate.
     mnist_tolerance: float = _option(0.1, "MNIST test points the new model may lose and still be promoted")
+    mnist_digit_tolerance: float = _option(0.5, "MNIST test points any one digit may lose (about 1,000 images each)")
+    pen_tolerance: float = _option(0.2, "points the new model may lose on the pen guard set (2,498 real pen drawings shipped with the code)")
+    pen_digit_tolerance: float = _option(1.0, "points any one digit of the pen guard set may lose (about 250 drawings each)")
     users_tolerance: float = _option(1.0, "points the new model may lose on held-out confirmed drawings (right guesses) and still be promoted")
     fallback_keep: float | None = _option(
         None,
@@ -133,14 +142,14 @@ class RunOptions:
         need(1 <= self.epochs <= MAX_EPOCHS, "epochs", f"1 to {MAX_EPOCHS}")
         for name in ("width", "batch_size", "val_size"):
             need(getattr(self, name) >= 1, name, "a positive whole number")
-        for name in ("mnist_per_epoch", "look_alikes", "limit", "test_limit", "seed"):
+        for name in ("mnist_per_epoch", "look_alikes", "limit", "test_limit", "seed", "per_source_cap"):
             need(getattr(self, name) >= 0, name, "0 or more")
         need(self.lr > 0, "lr", "above 0")
         for name in ("corrections_share", "confirmed_share", "holdout"):
             need(0 <= getattr(self, name) < 1, name, "at least 0 and below 1")
         for name in ("distill", "fallback_keep"):
             need(0 <= getattr(self, name) <= 1, name, "between 0 and 1")
-        for name in ("mnist_tolerance", "users_tolerance"):
+        for name in ("mnist_tolerance", "mnist_digit_tolerance", "pen_tolerance", "pen_digit_tolerance", "users_tolerance"):
             need(getattr(self, name) >= 0, name, "0 or more points")
         for f in fields(self):
             if f.metadata["choices"]:

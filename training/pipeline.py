@@ -68,16 +68,16 @@ def training_run_execute(*, run: TrainingRun, log: Log = print) -> TrainingRun:
 
 def _report(data, options: RunOptions, result, decision, before, after, seconds: float) -> RunReport:
     corrections_repeats, confirmed_repeats = users_repeats(data=data, options=options)
+    judged = {"mnist": data.mnist_test, "pen": data.pen_guard, "corrections": data.corrections_test}
     return RunReport(
         decision=decision, best_epoch=result.best_epoch, mnist_test=len(data.mnist_test),
         epochs=[EpochFigures(r.epoch, r.loss, r.seconds, r.val_accuracy, r.extra.get("corrections")) for r in result.epochs],
         corrections_repeats=corrections_repeats, confirmed_repeats=confirmed_repeats, learnt_before=int(data.is_learnt.sum()),
         confusion={
-            name: {"before": confusion(getattr(before, name), getattr(data, f"{name}_test")) if before else None,
-                   "after": confusion(getattr(after, name), getattr(data, f"{name}_test"))}
+            name: {"before": confusion(getattr(before, name), judged[name]) if before else None, "after": confusion(getattr(after, name), judged[name])}
             for name in CONFUSIONS
         },
-        seconds=seconds,
+        seconds=seconds, set_aside=data.set_aside,
     )  # fmt: skip
 
 

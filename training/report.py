@@ -10,7 +10,7 @@ from django.utils import timezone
 from training.decision import Decision, decision_text
 from training.models import TrainingRun
 
-CONFUSIONS = ("mnist", "corrections")  # the judging sets whose confusion matrices are kept
+CONFUSIONS = ("mnist", "pen", "corrections")  # the judging sets whose confusion matrices are kept
 
 
 @dataclass(frozen=True)
@@ -31,9 +31,10 @@ class RunReport:
     corrections_repeats: int  # how often each new correction was seen an epoch
     confirmed_repeats: int
     learnt_before: int  # users' drawings the active model had learnt already, not repeated
-    # 10x10 counts (rows: true digit, columns: guess) for "mnist" and "corrections", "before" and "after"
+    # 10x10 counts (rows: true digit, columns: guess) for each of CONFUSIONS, "before" and "after"
     confusion: dict[str, dict[str, list[list[int]] | None]]
     seconds: float
+    set_aside: int = 0  # unreviewed drawings past their source's cap, not used (training.run_data)
 
     def to_json(self) -> dict:
         return asdict(self)

@@ -1,14 +1,16 @@
-"""The sets one training run learns from and is judged by: MNIST split three ways, and the
-users' drawings, a share of them held out by id to judge with."""
+"""The sets one training run learns from and is judged by: MNIST split three ways, the pen
+guard set, and the users' drawings, a share of them held out by id to judge with."""
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
+from feedback.models import Sample
 from feedback.selectors import sample_is_held_out, samples_for_training
 from training.data import Digits, mnist_load, split
+from training.guard import pen_guard
 from training.options import RunOptions
 
 VALIDATION_SEED = 0  # the shipped model held out the same 5,000 images
@@ -27,6 +29,11 @@ class RunData:
     train_sample_ids: list[int]
     corrections_test: Digits  # held out: drawings the active model got wrong
     confirmed_test: Digits  # held out: right guesses the users confirmed
+    pen_guard: Digits = field(default_factory=lambda: Digits.from_arrays([], []))  # shipped with the code: no user writes to it
+    # For each held-out drawing: approved by a reviewer (True), or not reviewed (False).
+    corrections_approved: torch.Tensor = field(default_factory=lambda: torch.zeros(0, dtype=torch.bool))
+    confirmed_approved: torch.Tensor = field(default_factory=lambda: torch.zeros(0, dtype=torch.bool))
+    set_aside: int = 0  # unreviewed drawings past their source's cap: neither trained on nor judged with
 
     @property
     def corrections_to_teach(self) -> torch.Tensor:
@@ -57,6 +64,7 @@ def run_data_load(*, options: RunOptions, learnt: set[int], say: Callable[[str],
         mnist_test = mnist_test.take(slice(0, o.test_limit))
 
     samples = list(samples_for_training(approved_only=o.approved_only)) if o.use_users else []
+    samples, set_aside = samples_capped(samples=samples, per_source=o.per_source_cap)
     held = {s.pk for s in samples if sample_is_held_out(sample_id=s.pk, holdout_share=o.holdout)}
     train = [s for s in samples if s.pk not in held]
     judging = [s for s in samples if s.pk in held and s.pk not in learnt]
@@ -66,15 +74,39 @@ def run_data_load(*, options: RunOptions, learnt: set[int], say: Callable[[str],
         users_train=_digits(train), train_sample_ids=[s.pk for s in train],
         is_correction=torch.tensor([s.is_correction for s in train], dtype=torch.bool),
         is_learnt=torch.tensor([s.pk in learnt for s in train], dtype=torch.bool),
-        corrections_test=_digits(corrections), confirmed_test=_digits(confirmed),
+        corrections_test=_digits(corrections), confirmed_test=_digits(confirmed), pen_guard=pen_guard(),
+        corrections_approved=_approved(corrections), confirmed_approved=_approved(confirmed), set_aside=set_aside,
     )  # fmt: skip
     say(
         f"training on MNIST ({len(mnist_train)} images, {o.mnist_epoch_size(len(mnist_train))} an epoch) and "
         f"{len(train)} users' drawings ({int(data.is_learnt.sum())} of them learnt by the active model already, not repeated); "
         f"held out to judge with: {len(corrections)} corrections, {len(confirmed)} confirmed right guesses, "
-        f"{len(mnist_val)} MNIST validation, {len(mnist_test)} MNIST test"
+        f"{len(mnist_val)} MNIST validation, {len(mnist_test)} MNIST test, {len(data.pen_guard)} pen guard drawings"
     )
+    if set_aside:
+        say(f"set aside {set_aside} unreviewed drawings past their source's cap of {o.per_source_cap} a run (approve them to use them)")
     return data
+
+
+def samples_capped(*, samples: list[Sample], per_source: int) -> tuple[list[Sample], int]:
+    """`samples` with at most `per_source` unreviewed ones from each source (the earliest), and
+    how many were set aside. Approved samples, and those of no source (made by the site's
+    operators), are all kept. 0: no cap."""
+    if not per_source:
+        return samples, 0
+    seen: dict[str, int] = {}
+    kept = []
+    for sample in sorted(samples, key=lambda s: s.pk):
+        if sample.source and sample.status != Sample.Status.APPROVED:
+            seen[sample.source] = seen.get(sample.source, 0) + 1
+            if seen[sample.source] > per_source:
+                continue
+        kept.append(sample)
+    return kept, len(samples) - len(kept)
+
+
+def _approved(samples) -> torch.Tensor:
+    return torch.tensor([s.status == Sample.Status.APPROVED for s in samples], dtype=torch.bool)
 
 
 def _digits(samples) -> Digits:

@@ -91,4 +91,5 @@ def test_a_finished_run_page_shows_per_digit_figures_and_confusion_pictures(admi
     assert len(re.findall(r'<img src="data:image/png;base64,[^"]+" alt="confusion matrix, MNIST test, (before|after)"', page)) == 2
     assert "MNIST test, before" in page and "MNIST test, after" in page
     assert "99.61% of 10,000" not in page and re.search(r"\d+% of 1,000</td>", page)  # judged on 1,000 test images
-    assert len(re.findall(r"<td>\d+% of \d+</td>", page)) == 20  # MNIST test per digit, before and after
+    assert len(re.findall(r"<td>\d+% of \d+</td>", page)) == 40  # MNIST test and the pen guard set per digit, before and after
+    assert "pen guard set, before" in page and re.search(r"pen guard set \(shipped with the code\)</th><td>[\d.]+% of 2,498</td>", page)

@@ -1,5 +1,7 @@
 """The gate's rule, its fallback blends and its words, on typed decisions."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -7,6 +9,7 @@ import torch
 from recognizer.modelfile import model_load
 from training.data import Digits, mnist_load
 from training.decision import Decision, Failure, decision_text
+from training.guard import PEN_GUARD_PATH, pen_guard
 from training.evaluate import Readings
 from training.gate import blend_keeps, decide, judge
 from training.options import RunOptions
@@ -16,12 +19,20 @@ from training.trainer import blend, predictions
 NONE = Digits(torch.zeros(0, 28, 28, dtype=torch.uint8), torch.zeros(0, dtype=torch.long))
 
 
-def run_data(*, mnist_test: Digits, corrections_test: Digits = NONE, confirmed_test: Digits = NONE) -> RunData:
-    """What the gate reads of a run: the three judging sets."""
+def run_data(
+    *, mnist_test: Digits, corrections_test: Digits = NONE, confirmed_test: Digits = NONE, pen_guard: Digits = NONE,
+    corrections_approved: list[bool] | None = None, confirmed_approved: list[bool] | None = None,
+) -> RunData:  # fmt: skip
+    """What the gate reads of a run: the judging sets, and which held-out drawings were approved."""
     empty = torch.zeros(0, dtype=torch.bool)
+
+    def approved(flags: list[bool] | None, digits: Digits) -> torch.Tensor:
+        return torch.tensor(flags if flags is not None else [False] * len(digits), dtype=torch.bool)
+
     return RunData(
         mnist_train=NONE, mnist_val=NONE, mnist_test=mnist_test, users_train=NONE, is_correction=empty, is_learnt=empty,
-        train_sample_ids=[], corrections_test=corrections_test, confirmed_test=confirmed_test,
+        train_sample_ids=[], corrections_test=corrections_test, confirmed_test=confirmed_test, pen_guard=pen_guard,
+        corrections_approved=approved(corrections_approved, corrections_test), confirmed_approved=approved(confirmed_approved, confirmed_test),
     )  # fmt: skip
 
 
@@ -29,11 +40,26 @@ def zeros(n: int) -> Digits:
     return Digits(torch.zeros(n, 28, 28, dtype=torch.uint8), torch.zeros(n, dtype=torch.long))
 
 
-def reading(*, mnist_wrong: int, corrections: list[int] = (), confirmed: list[int] = ()) -> Readings:
-    """10,000 MNIST answers (all 0s, `mnist_wrong` of them 1s) and the held-out answers given."""
+def digits(n: int) -> Digits:
+    """n images, labelled 0 to 9 in turn."""
+    return Digits(torch.zeros(n, 28, 28, dtype=torch.uint8), torch.arange(n) % 10)
+
+
+def reading(*, mnist_wrong: int, corrections: list[int] = (), confirmed: list[int] = (), pen: list[int] = ()) -> Readings:
+    """10,000 MNIST answers (all 0s, `mnist_wrong` of them 1s) and the other answers given."""
     mnist = np.zeros(10_000, dtype=np.int64)
     mnist[:mnist_wrong] = 1
-    return Readings(mnist=mnist, corrections=np.array(corrections, dtype=np.int64), confirmed=np.array(confirmed, dtype=np.int64))
+    return Readings(
+        mnist=mnist, corrections=np.array(corrections, dtype=np.int64), confirmed=np.array(confirmed, dtype=np.int64), pen=np.array(pen, dtype=np.int64)
+    )
+
+
+def answers(labels: torch.Tensor, *, wrong: dict[int, int] = {}) -> np.ndarray:
+    """Right answers to `labels`, except the first `wrong[d]` drawings of each digit d read as (d + 1) % 10."""
+    out = labels.numpy().copy()
+    for digit, count in wrong.items():
+        out[np.flatnonzero(out == digit)[:count]] = (digit + 1) % 10
+    return out
 
 
 def test_a_model_that_loses_exactly_the_tolerance_on_mnist_is_promoted_and_one_image_more_is_not():
@@ -86,7 +112,7 @@ def test_a_new_model_that_loses_mnist_is_published_blended_back_toward_the_activ
     data = run_data(mnist_test=test)
 
     def read(net, who: str) -> Readings:
-        return Readings(mnist=predictions(net, test).numpy(), corrections=np.zeros(0, np.int64), confirmed=np.zeros(0, np.int64))
+        return Readings(mnist=predictions(net, test).numpy(), corrections=np.zeros(0, np.int64), confirmed=np.zeros(0, np.int64), pen=np.zeros(0, np.int64))
 
     before, after, options = read(active, ""), read(new, ""), RunOptions(fallback_keep=0.05)
     decision, published, readings = judge(new=new, active=active, data=data, before=before, after=after, options=options, read=read, say=lambda text: None)
@@ -104,3 +130,77 @@ def test_a_new_model_that_loses_mnist_is_published_blended_back_toward_the_activ
     none_pass = RunOptions(fallback_keep=0.95)
     kept, net, _ = judge(new=new, active=active, data=data, before=before, after=after, options=none_pass, read=read, say=lambda text: None)
     assert not kept.promote and kept.published == "new" and net is new
+
+
+# -- the trusted guards ------------------------------------------------------------------------
+
+
+def test_a_model_that_loses_one_mnist_digit_beyond_its_tolerance_is_not_promoted_though_the_mean_holds():
+    test = digits(10_000)  # 1,000 of each digit
+    data = run_data(mnist_test=test)
+    before = Readings(mnist=answers(test.labels), corrections=np.zeros(0), confirmed=np.zeros(0), pen=np.zeros(0))
+    within = decide(data=data, before=before, after=replace(before, mnist=answers(test.labels, wrong={1: 5})), options=RunOptions())
+    assert within.promote and within.mnist_digits[1].change == pytest.approx(-0.5)  # exactly the tolerance
+    beyond = decide(data=data, before=before, after=replace(before, mnist=answers(test.labels, wrong={1: 6})), options=RunOptions())
+    assert beyond.mnist.change == pytest.approx(-0.06) and not beyond.mnist.lost  # the mean holds
+    assert not beyond.promote and beyond.failures == (Failure.MNIST_DIGIT_WORSE,)
+    assert "its worst digit 1 100% -> 99.4% (-0.60 points, tolerance 0.5)" in decision_text(beyond)
+
+
+def test_unreviewed_held_out_corrections_cannot_carry_a_model_past_the_pen_guard():
+    # The attack: held-out "corrections" of 1s as 7s, all the attacker's, read as 7 after the run.
+    pen = digits(2_500)
+    data = run_data(mnist_test=zeros(10_000), corrections_test=Digits(torch.zeros(30, 28, 28, dtype=torch.uint8), torch.full((30,), 7)), pen_guard=pen)
+    before = reading(mnist_wrong=0, corrections=[1] * 30, pen=answers(pen.labels))
+    after = reading(mnist_wrong=0, corrections=[7] * 30, pen=answers(pen.labels, wrong={1: 10}))  # 10 of 250 real 1s lost
+    decision = decide(data=data, before=before, after=after, options=RunOptions())
+    assert decision.corrections.right_after == 30 and decision.pen.change == pytest.approx(-0.4)
+    assert not decision.promote and decision.failures == (Failure.PEN_WORSE, Failure.PEN_DIGIT_WORSE)
+    assert "pen guard set 100% -> 99.6% (-0.40 points, tolerance 0.2), its worst digit 1 100% -> 96% (-4.00 points" in decision_text(decision)
+    one_digit = decide(data=data, before=before, after=replace(after, pen=answers(pen.labels, wrong={1: 3})), options=RunOptions())
+    assert not one_digit.promote and one_digit.failures == (Failure.PEN_DIGIT_WORSE,)  # 3 of 250: -1.2 points, the whole -0.12
+    fine = decide(data=data, before=before, after=replace(after, pen=answers(pen.labels, wrong={1: 2})), options=RunOptions())
+    assert fine.promote  # 2 of 250, within both tolerances
+
+
+def test_approved_held_out_drawings_decide_and_unreviewed_ones_only_inform():
+    held = Digits(torch.zeros(4, 28, 28, dtype=torch.uint8), torch.full((4,), 7))
+    data = run_data(mnist_test=zeros(10_000), corrections_test=held, corrections_approved=[True, True, False, False])
+    before = reading(mnist_wrong=0, corrections=[1, 1, 1, 1])
+    approved_better = decide(data=data, before=before, after=reading(mnist_wrong=0, corrections=[7, 1, 1, 1]), options=RunOptions())
+    assert approved_better.promote and approved_better.approved_corrections.right_after == 1
+    text = decision_text(approved_better)
+    assert "approved held-out corrections 0 -> 1 right of 2, which decide; all held-out corrections 0 -> 1 right of 4, which inform only" in text
+    only_unreviewed_better = decide(data=data, before=before, after=reading(mnist_wrong=0, corrections=[1, 1, 7, 7]), options=RunOptions())
+    assert not only_unreviewed_better.promote and only_unreviewed_better.failures == (Failure.CORRECTIONS_NOT_BETTER,)
+
+    confirmed = Digits(torch.zeros(4, 28, 28, dtype=torch.uint8), torch.zeros(4, dtype=torch.long))
+    data = run_data(mnist_test=zeros(10_000), confirmed_test=confirmed, confirmed_approved=[True, True, False, False])
+    lost_unreviewed = decide(data=data, before=reading(mnist_wrong=0, confirmed=[0] * 4), after=reading(mnist_wrong=0, confirmed=[0, 0, 1, 1]), options=RunOptions())
+    assert lost_unreviewed.promote and lost_unreviewed.confirmed.change == -50  # unreviewed: informs only
+    lost_approved = decide(data=data, before=reading(mnist_wrong=0, confirmed=[0] * 4), after=reading(mnist_wrong=0, confirmed=[1, 0, 0, 0]), options=RunOptions())
+    assert not lost_approved.promote and lost_approved.failures == (Failure.CONFIRMED_WORSE,)
+
+
+def test_a_decision_from_before_the_guards_still_loads_and_reads():
+    old = {
+        "promote": True, "failures": [], "published": "new", "keep": 1.0, "new_model_mnist_change": None, "forced": False,
+        "mnist": {"right_before": 9954, "right_after": 9956, "count": 10000, "tolerance": 0.1},
+        "corrections": {"right_before": 0, "right_after": 3, "count": 4, "tolerance": None},
+        "confirmed": {"right_before": 0, "right_after": 0, "count": 0, "tolerance": 1.0},
+    }  # fmt: skip
+    decision = Decision.from_dict(old)
+    assert decision.pen.count == 0 and decision.mnist_digits == () and decision.deciding_corrections == decision.corrections
+    assert decision_text(decision) == (
+        "MNIST test 99.54% -> 99.56% (+0.02 points, tolerance 0.1); held-out corrections 0 -> 3 right of 4 (none reviewed yet); "
+        "no held-out confirmed: promoted."
+    )
+
+
+def test_the_pen_guard_set_ships_as_plain_arrays_and_the_shipped_model_reads_it_as_the_site_does(settings):
+    with np.load(PEN_GUARD_PATH, allow_pickle=False) as arrays:  # no pickles: plain arrays only
+        assert sorted(set(arrays["writers"].tolist())) == list(range(3, 31, 3))  # writers 3, 6, ..., 30 only
+    guard = pen_guard()
+    assert len(guard) == 2498 and min(np.bincount(guard.labels.numpy())) >= 239
+    read = predictions(model_load(path=settings.SHIPPED_MODEL).net, guard).numpy()
+    assert (read == guard.labels.numpy()).mean() > 0.98  # real pen digits, rendered by the serving preprocessing
