@@ -47,7 +47,9 @@ def sources_busiest(*, limit: int = 10) -> list[tuple[str, int]]:
     return [(row["source"], row["count"]) for row in rows]
 
 
-EXPORT_COLUMNS = ["id", "label", "guess", "is_correction", "status", "model_version", "confidence", "created_at", "input_png", "drawing_png", "strokes"]
+EXPORT_COLUMNS = [
+    "id", "label", "guess", "is_correction", "status", "source", "model_version", "confidence", "created_at", "input_png", "drawing_png", "strokes",
+]  # fmt: skip
 
 
 class _Chunks:
@@ -73,7 +75,7 @@ class _Chunks:
 def sample_export_zip(*, samples: QuerySet[Sample]) -> Iterator[bytes]:
     """The samples as a dataset, streamed as a zip archive piece by piece:
 
-    - `samples.csv`: id, label, guess, is_correction, status, model_version, confidence,
+    - `samples.csv`: id, label, guess, is_correction, status, source, model_version, confidence,
       created_at, the two image files' names, and the strokes as JSON (empty for an image);
     - `inputs/<id>.png`: the 28x28 input, ink white on black like MNIST, drawn from the strokes
       with today's preprocessing, as training reads it;
@@ -90,7 +92,7 @@ def sample_export_zip(*, samples: QuerySet[Sample]) -> Iterator[bytes]:
             rows = Sample.objects.filter(id__in=ids).order_by("id").defer("drawing", "model_input")
             for sample in rows.iterator(chunk_size=500):
                 writer.writerow([
-                    sample.pk, sample.label, sample.guess, int(sample.is_correction), sample.status,
+                    sample.pk, sample.label, sample.guess, int(sample.is_correction), sample.status, sample.source,
                     sample.model_version, f"{sample.confidence:.6f}", sample.created_at.isoformat(),
                     f"inputs/{sample.pk}.png", f"drawings/{sample.pk}.png",
                     json.dumps(sample.strokes, separators=(",", ":")) if sample.strokes else "",

@@ -46,6 +46,25 @@ def test_correcting_a_wrong_guess_with_a_digit_key_stores_the_sample_with_its_st
     expect(digit_buttons(page).first).to_be_disabled()
 
 
+def test_past_the_senders_daily_limit_a_correction_is_refused_in_words_and_not_sent_again(page, settings):
+    settings.FEEDBACK_PER_SOURCE_DAILY = 1
+    sent = []
+    page.on("request", lambda request: sent.append(request) if request.url.endswith("/api/feedback/") else None)
+    Pad(page).draw(EASTERN_ARABIC_EIGHT)
+    with page.expect_response("**/api/feedback/") as saved:
+        page.keyboard.press("8")
+    assert saved.value.status == 201
+    Pad(page).draw(EASTERN_ARABIC_EIGHT)
+    with page.expect_response("**/api/feedback/") as refused:
+        page.keyboard.press("8")
+    assert refused.value.status == 429
+    expect(page.locator("#teach-status")).to_have_text(
+        "Not saved: Daily limit reached: at most 1 corrections from one sender in 24 hours. Try again later."
+    )
+    page.wait_for_timeout(1500)  # the busy server's first retry would come within a second
+    assert len(sent) == 2 and Sample.objects.count() == 1
+
+
 def test_confirming_a_right_guess_with_the_button_stores_a_positive_sample(page):
     answer = Pad(page).draw(strokes(2, height=0.5))
     assert answer["digit"] == 2

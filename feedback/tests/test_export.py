@@ -19,7 +19,7 @@ CHANGELIST = "/admin/feedback/sample/"
 
 @pytest.fixture
 def samples(db):
-    stroked = SampleFactory(guess=1, label=7, strokes=[[[120, 80], [200, 70], [150, 300]]], model_version="model-b")
+    stroked = SampleFactory(guess=1, label=7, strokes=[[[120, 80], [200, 70], [150, 300]]], model_version="model-b", source="user:7")
     return [stroked, SampleFactory(guess=7, label=7), SampleFactory(guess=0, label=6, status="rejected")]
 
 
@@ -37,6 +37,7 @@ def test_export_samples_writes_a_csv_and_the_28x28_inputs_and_drawings_as_png(sa
     assert [int(row["id"]) for row in rows] == [samples[0].pk, samples[1].pk]
     first = rows[0]
     assert (first["label"], first["guess"], first["is_correction"], first["status"], first["model_version"]) == ("7", "1", "1", "new", "model-b")
+    assert (first["source"], rows[1]["source"]) == ("user:7", "")  # who sent it; "" for a command's
     assert json.loads(first["strokes"]) == samples[0].strokes and rows[1]["strokes"] == ""
     for row in rows:
         pixels = decode_image(archive.read(row["input_png"]))

@@ -149,6 +149,8 @@
   // What went wrong, in words a person understands; `retry` when trying again may help.
   function problem(response, body) {
     if (!response) return { text: "Can't reach the server. Check your connection.", retry: true };
+    // The sender's daily limit (it names itself) lasts hours: waiting and trying again would not help.
+    if (response.status === 429 && body.extra && body.extra.daily_limit) return { text: body.message, retry: false };
     if (response.status === 429) return { text: "The server is busy with many drawings.", retry: true };
     // The CSRF cookie is gone (cleared, or expired): a reload gets a new one, and sends what was kept.
     if (response.status === 403) return { text: "This page has expired. Reload it to send your correction.", retry: false, reload: true };
