@@ -9,7 +9,8 @@ one of seed 1's test-half drawings differently):
 1. 8 of each digit from each writer (2,400), split per writer and digit into a teaching half
    and a test half (the same halves as bench.feedback_loop for the same --seed);
 2. the test half is read: accuracy before;
-3. every wrong guess on the teaching half is stored as a correction (feedback.services.sample_create);
+3. every wrong guess on the teaching half is stored as a correction (feedback.services.sample_create),
+   each writer as its own source;
 4. one training run with the given options (every `train_digits` flag works here, with the
    same defaults);
 5. the test half is read again by the model that is now active: accuracy after.
@@ -126,7 +127,10 @@ def main() -> None:
         stored = [teach[i] for i in part if teach[i].index in chosen]
         if args.arrival is not None:
             random.Random(args.arrival).shuffle(stored)
-        stored_as |= {sample_create(strokes=layout(digit, args.seed), label=digit.label).pk: digit for digit in stored}
+        # Each writer is one sender, as on the site: the per-source caps and bursts see them apart.
+        stored_as |= {
+            sample_create(strokes=layout(digit, args.seed), label=digit.label, source=f"anon:writer{digit.writer}").pk: digit for digit in stored
+        }
         wrong, confirmed = wrong + wave_wrong, confirmed + wave_confirmed
         print(
             f"seed {args.seed}, wave {wave + 1} of {args.waves}: {len(part)} digits taught, {len(wave_wrong)} corrections and "
