@@ -45,8 +45,8 @@ SCENARIOS = {
     "many-sources-1to7": Attack(1, 7, sources=30),
     "one-source-4to9": Attack(4, 9, sources=1),
     "many-sources-4to9": Attack(4, 9, sources=30),
-    # The brief's "one admin page"; the samples' list itself shows 50 a page (list_per_page).
-    "reviewer-approves-page": Attack(1, 7, sources=30, approve_newest=100),
+    # One page of the admin's samples list (list_per_page = 50), honest and poisoned mixed.
+    "reviewer-approves-page": Attack(1, 7, sources=30, approve_newest=50),
 }
 ATTACK_POSTS = 150
 HONEST_PER_WRITER_DIGIT = 8
@@ -81,6 +81,7 @@ def scenario(name: str, seed: int, options) -> dict:
     pool = [d for d in own if d.label == attack.digit and d.index not in taken]
     sources = ["anon:attacker"] if attack.sources == 1 else [f"anon:attacker-{i}" for i in range(attack.sources)]
     posts += [(d, attack.label, sources[i % len(sources)]) for i, d in enumerate(random.Random(seed).sample(pool, ATTACK_POSTS))]
+    random.Random(seed).shuffle(posts)  # honest users and the attacker send at the same time
     refused = Counter()
     for digit, label, source in posts:
         try:

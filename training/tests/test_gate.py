@@ -204,3 +204,21 @@ def test_the_pen_guard_set_ships_as_plain_arrays_and_the_shipped_model_reads_it_
     assert len(guard) == 2498 and min(np.bincount(guard.labels.numpy())) >= 239
     read = predictions(model_load(path=settings.SHIPPED_MODEL).net, guard).numpy()
     assert (read == guard.labels.numpy()).mean() > 0.98  # real pen digits, rendered by the serving preprocessing
+
+
+def test_a_new_model_that_loses_the_pen_guard_is_blended_back_until_the_guard_holds(settings):
+    active = model_load(path=settings.SHIPPED_MODEL).net
+    torch.manual_seed(0)
+    new = blend(active, type(active)(width=active.width), keep=0.5)  # half way to random weights: real pen drawings are lost
+    guard = pen_guard()
+    data = run_data(mnist_test=NONE, pen_guard=guard)
+
+    def read(net, who: str) -> Readings:
+        empty = np.zeros(0, np.int64)
+        return Readings(mnist=empty, corrections=empty, confirmed=empty, pen=predictions(net, guard).numpy())
+
+    before, after, options = read(active, ""), read(new, ""), RunOptions(fallback_keep=0.05)
+    decision, published, _ = judge(new=new, active=active, data=data, before=before, after=after, options=options, read=read, say=lambda text: None)
+    assert Failure.PEN_WORSE in decision.new_model_failures and decision.published == "blend" and decision.promote
+    assert not decision.pen.lost and not any(c.lost for c in decision.pen_digits)
+    assert "which failed (the pen guard set got worse beyond its tolerance" in decision_text(decision)
