@@ -59,7 +59,7 @@ def retrain_request(modeladmin: admin.ModelAdmin, request, options) -> HttpRespo
 @admin.register(TrainingRun)
 class TrainingRunAdmin(admin.ModelAdmin):
     list_display = [
-        "id", "started_at", "status_now", "progress", "model_version", "epochs", "feedback_samples",
+        "id", "started_at", "status_now", "model_version", "epochs", "feedback_samples",
         "mnist_before", "mnist_after", "corrections_before", "corrections_after", "confirmed_before", "confirmed_after",
     ]  # fmt: skip
     list_filter = ["status", "from_scratch"]
@@ -68,14 +68,14 @@ class TrainingRunAdmin(admin.ModelAdmin):
     change_list_template = "admin/training/trainingrun/change_list.html"
     change_form_template = "admin/training/trainingrun/change_form.html"
     fieldsets = [
-        (None, {"fields": ["status_now", "progress", "decision", "error", "started_at", "finished_at", "seconds", "requested_by", "worker"]}),
+        (None, {"fields": ["status_now", "decision", "error", "started_at", "finished_at", "time_taken", "requested_by", "worker"]}),
         ("Figures (the active model when the run started, then the new one)", {"fields": ["figures", "per_digit_table", "confusion_pictures", "epoch_table"]}),
-        ("What it trained", {"fields": ["base_version", "model_version", "epochs", "from_scratch", "mnist_samples", "feedback_samples", "sample_count", "options"]}),
+        ("What it trained", {"fields": ["base_version", "model_version", "epochs", "from_scratch", "mnist_samples", "feedback_samples", "sample_count", "options_table"]}),
     ]  # fmt: skip
 
     def get_readonly_fields(self, request, obj=None):
         return [field.name for field in self.model._meta.fields] + [
-            "status_now", "figures", "per_digit_table", "confusion_pictures", "epoch_table", "sample_count",
+            "status_now", "figures", "per_digit_table", "confusion_pictures", "epoch_table", "sample_count", "time_taken", "options_table",
         ]  # fmt: skip
 
     def has_add_permission(self, request) -> bool:
@@ -149,6 +149,7 @@ class TrainingRunAdmin(admin.ModelAdmin):
         run = self.get_object(request, object_id)
         can_train = self.has_train_permission(request)
         extra = {
+            "title": f"Training run {run.pk}" if run else "Training run",  # a record to read, nothing to change
             "refresh_s": REFRESH_S if run and run.is_unfinished else None,
             "can_cancel": bool(can_train and run and run.is_unfinished and not run.cancel_requested),
             "can_activate": bool(can_train and run and _can_activate(run) and run.model_version != _active_version()),
@@ -222,6 +223,15 @@ class TrainingRunAdmin(admin.ModelAdmin):
             "<p>kept: epoch {} (best on MNIST validation)</p>", body, best,
         )  # fmt: skip
 
+    @admin.display(description="time")
+    def time_taken(self, run):
+        return "–" if run.seconds is None else f"{run.seconds:,.0f} s"
+
+    @admin.display(description="options (as the run resolved them)")
+    def options_table(self, run):
+        rows = ((name, _option_text(value)) for name, value in sorted(run.options.items()))
+        return format_html("<table>{}</table>", format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", rows))
+
     @admin.display(description="users' drawings trained on")
     def sample_count(self, run):
         return run.samples.count()
@@ -293,7 +303,20 @@ def _mnist_count(run: TrainingRun) -> int:
 
 
 def _cell(right: int, of: int) -> str:
-    return f"{right / of:.0%} of {of}" if of else "–"
+    """Errors, not a share: 99.6% and 99.8% look alike, 4 and 2 wrong do not."""
+    return f"{of - right:,} wrong of {of:,}" if of else "–"
+
+
+def _option_text(value) -> str:
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, float):
+        return f"{value:g}"  # 0.0005, not 0.0 or 0.0005000000000000001
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={_option_text(v)}" for k, v in sorted(value.items())) or "–"
+    if isinstance(value, (list, tuple)):
+        return " to ".join(_option_text(v) for v in value)
+    return str(value) if value not in ("", None) else "–"
 
 
 def _shipped_path():
