@@ -91,9 +91,10 @@ def test_a_finished_run_page_shows_per_digit_figures_and_confusion_pictures(admi
     assert len(re.findall(r'<img src="data:image/png;base64,[^"]+" alt="confusion matrix, MNIST test, (before|after)"', page)) == 2
     assert "MNIST test, before" in page and "MNIST test, after" in page
     assert "99.61% of 10,000" not in page and re.search(r"\d+% of 1,000</td>", page)  # judged on 1,000 test images
-    # MNIST test and the pen guard set per digit, before and after, as error counts: a change shows
-    assert len(re.findall(r"<td>\d+ wrong of [\d,]+</td>", page)) == 40
+    # MNIST test and the pen guard set per digit, before and after, as error counts ("3 of 1,032"
+    # read wrong): a change shows
+    assert len(re.findall(r"<td style=\"white-space:nowrap\">\d+ of [\d,]+</td>", page)) == 40
     assert f"<h1>Training run {run.pk}</h1>" in page and "Change training run" not in page
     assert re.search(r"<div class=\"readonly\">\d+ s</div>", page)  # whole seconds
     assert "<tr><th>lr</th><td>0.0005</td></tr>" in page and "<tr><th>freeze_bn</th><td>on</td></tr>" in page
-    assert "pen guard set, before" in page and re.search(r"pen guard set \(shipped with the code\)</th><td>[\d.]+% of 2,498</td>", page)
+    assert "<th>pen guard set<br>before</th>" in page and "<tr><th>9</th>" in page and re.search(r"pen guard set \(shipped with the code\)</th><td>[\d.]+% of 2,498</td>", page)
