@@ -11,6 +11,7 @@ Every value can be changed from the environment without editing this file:
 """
 
 import os
+import signal
 
 # Torch sizes its thread pool to every core. With one worker per core, N workers would each run
 # N threads and fight over the cores (16 predictions a second on 2 cores, against 591 with one
@@ -44,6 +45,10 @@ access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'
 
 
 def on_starting(server) -> None:
+    # Ctrl+C on `make serve` stops as SIGTERM does: each worker answers the request it is in, then
+    # exits. gunicorn's own SIGINT quits at once, and a request being written was cut off with a
+    # traceback (a correction the client had already seen stored).
+    server.handle_int = server.handle_term
     # A fresh folder for this master's workers: files left by an earlier run would be summed in.
     if folder := os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         os.makedirs(folder, exist_ok=True)
@@ -56,6 +61,8 @@ def post_worker_init(worker) -> None:
     import cv2
     import torch
 
+    # Ctrl+C reaches every process in the terminal's group; the master alone stops the workers.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     torch.set_num_threads(TORCH_THREADS)
     cv2.setNumThreads(TORCH_THREADS)
     worker.log.info("worker %s: torch threads %s, interop threads %s", worker.pid, torch.get_num_threads(), torch.get_num_interop_threads())
