@@ -22,7 +22,7 @@ from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from digitsite.storage import disk_full_note, is_disk_full
+from digitsite.storage import DISK_FULL_ANSWER, disk_full_caught
 from recognizer.modelfile import ModelUnavailable
 from recognizer.preprocessing import PreprocessingError
 
@@ -46,12 +46,6 @@ class DatabaseBusy(exceptions.APIException):
     default_detail = "The database is busy; try again in a few seconds."
     default_code = "database_busy"
     retry_after_s = 5
-
-
-class DiskFull(exceptions.APIException):
-    status_code = status.HTTP_507_INSUFFICIENT_STORAGE
-    default_detail = "The server's disk is full: the drawing was not stored. Try again later; nothing stored before is lost."
-    default_code = "disk_full"
 
 
 FORM_TYPES = {"multipart/form-data", "application/x-www-form-urlencoded"}
@@ -96,12 +90,10 @@ def exception_handler(exc, context):
     elif isinstance(exc, (SuspiciousOperation, MultiPartParserError, UnreadablePostError)):
         # Django's upload limits (TooManyFieldsSent, TooManyFilesSent) and broken bodies.
         exc = exceptions.ParseError(f"The request body was refused: {exc}")
-    elif is_disk_full(exc):
+    elif disk_full_caught(exc):
         # Not "busy": retrying in a few seconds will not help, and an operator must free space.
         # The write's transaction is rolled back whole, so nothing stored before is touched.
-        logger.error("database disk full: %s", exc)
-        disk_full_note()
-        return _error(DiskFull.status_code, str(DiskFull.default_detail), {})
+        return _error(status.HTTP_507_INSUFFICIENT_STORAGE, DISK_FULL_ANSWER, {})
     elif isinstance(exc, (OperationalError, InterfaceError)):
         # SQLite answers "database is locked" once its busy timeout has passed; PostgreSQL that it
         # cannot be reached, or a lock_timeout; either way nothing was written.

@@ -16,7 +16,7 @@ from django.http import HttpResponsePermanentRedirect, JsonResponse
 from django.urls import Resolver404, resolve
 from whitenoise.middleware import WhiteNoiseMiddleware
 
-from digitsite.storage import disk_full_note, is_disk_full
+from digitsite.storage import DISK_FULL_ANSWER, disk_full_caught
 
 logger = logging.getLogger("recognizer")
 
@@ -62,10 +62,8 @@ class JsonErrorsMiddleware:
     def process_exception(self, request, exception):
         if not request.path_info.startswith(self.PREFIX):
             return None
-        if is_disk_full(exception):
-            logger.error("database disk full: %s", exception)
-            disk_full_note()
-            return _json(507, "The server's disk is full: the drawing was not stored. Try again later.")
+        if disk_full_caught(exception):
+            return _json(507, DISK_FULL_ANSWER)
         if isinstance(exception, (OperationalError, InterfaceError)):
             # The database went away outside a view's own handler: still a 503 to retry, not a 500.
             logger.warning("database unavailable: %s", exception)

@@ -6,11 +6,16 @@ writes succeeds again: no shared state to write on a disk that is full. Each web
 of it on its own first failed write; a health check that lands on a process that has not tried
 says ok, which is why the hold is several minutes long."""
 
+import logging
 import time
 
 from django.db import OperationalError
 
+logger = logging.getLogger("recognizer")
+
 DISK_FULL_HOLD_S = 300.0
+# The API's answer (507), from a view's handler (digitsite.api) or the middleware alike.
+DISK_FULL_ANSWER = "The server's disk is full: the drawing was not stored. Try again later; nothing stored before is lost."
 DISK_FULL_MESSAGES = ("database or disk is full", "no space left on device", "disk full")
 DISK_FULL_SQLSTATE = "53100"  # PostgreSQL's disk_full (psycopg.errors.DiskFull)
 
@@ -29,9 +34,15 @@ def is_disk_full(error: BaseException) -> bool:
     return any(message in text for message in DISK_FULL_MESSAGES)
 
 
-def disk_full_note() -> None:
+def disk_full_caught(error: BaseException) -> bool:
+    """Whether `error` is a full disk (`is_disk_full`); if so it is logged, and health says
+    degraded for a while (`disk_full_problem`)."""
     global _last_full
+    if not is_disk_full(error):
+        return False
+    logger.error("database disk full: %s", error)
     _last_full = time.monotonic()
+    return True
 
 
 def disk_full_clear() -> None:

@@ -114,29 +114,30 @@ def decision_text(d: Decision) -> str:
 
 
 def _guard(name: str, whole: Comparison, digits: tuple[Comparison, ...]) -> str:
-    text = f"{name} {_share(whole.right_before, whole.count)} -> {_share(whole.right_after, whole.count)} ({whole.change:+.2f} points, tolerance {whole.tolerance:g})"
+    text = f"{name} {_change_text(whole)}"
     judged = [(digit, c) for digit, c in enumerate(digits) if c.count]
     if judged:
         digit, worst = min(judged, key=lambda item: item[1].change)
-        text += (
-            f", its worst digit {digit} {_share(worst.right_before, worst.count)} -> {_share(worst.right_after, worst.count)} "
-            f"({worst.change:+.2f} points, tolerance {worst.tolerance:.2g})"
-        )
+        text += f", its worst digit {digit} {_change_text(worst)}"
     return text
 
 
 def _held_out(name: str, every: Comparison, approved: Comparison) -> str:
     if not every.count:
         return "no held-out corrections to improve on, so the guards alone decide" if name == "corrections" else f"no held-out {name}"
-    figures = f"{every.right_before} -> {every.right_after} right of {every.count}"
-    if name == "confirmed":
-        figures = f"{_share(every.right_before, every.count)} -> {_share(every.right_after, every.count)} ({every.change:+.2f} points, tolerance {every.tolerance:g})"
     if not approved.count:
-        return f"held-out {name} {figures} (none reviewed yet)"
-    mine = f"{approved.right_before} -> {approved.right_after} right of {approved.count}"
-    if name == "confirmed":
-        mine = f"{_share(approved.right_before, approved.count)} -> {_share(approved.right_after, approved.count)} ({approved.change:+.2f} points)"
-    return f"approved held-out {name} {mine}, which decide; all held-out {name} {figures}, which inform only"
+        return f"held-out {name} {_held_out_text(name, every)} (none reviewed yet)"
+    return f"approved held-out {name} {_held_out_text(name, approved)}, which decide; all held-out {name} {_held_out_text(name, every)}, which inform only"
+
+
+def _held_out_text(name: str, c: Comparison) -> str:
+    """Corrections as counts (they must improve), confirmed drawings as a share (they may lose their tolerance)."""
+    return f"{c.right_before} -> {c.right_after} right of {c.count}" if name == "corrections" else _change_text(c)
+
+
+def _change_text(c: Comparison) -> str:
+    """"99.64% -> 99.55% (-0.09 points, tolerance 0.1)"."""
+    return f"{_share(c.right_before, c.count)} -> {_share(c.right_after, c.count)} ({c.change:+.2f} points, tolerance {c.tolerance:.3g})"
 
 
 def _share(right_count: int | None, count: int) -> str:

@@ -44,10 +44,8 @@ def decide(*, data: RunData, before: Readings | None, after: Readings, options: 
 
     def by_digit(name: str, digits: Digits, tolerance: float) -> tuple[Comparison, ...]:
         # One drawing may always be lost: on a quick run's 100 images a digit, 0.5 points would be half of one.
-        labels = digits.labels.numpy()
-        return tuple(
-            compare(name, digits, max(tolerance, 100 / max((labels == digit).sum(), 1)), rows=labels == digit) for digit in range(10)
-        )
+        rows = [digits.labels.numpy() == digit for digit in range(10)]
+        return tuple(compare(name, digits, max(tolerance, 100 / max(mask.sum(), 1)), rows=mask) for mask in rows)
 
     o = options
     figures = dict(

@@ -2,7 +2,7 @@
 guard set, and the users' drawings, a share of them held out by id to judge with."""
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -29,11 +29,11 @@ class RunData:
     train_sample_ids: list[int]
     corrections_test: Digits  # held out: drawings the active model got wrong
     confirmed_test: Digits  # held out: right guesses the users confirmed
-    pen_guard: Digits = field(default_factory=lambda: Digits.from_arrays([], []))  # shipped with the code: no user writes to it
+    pen_guard: Digits  # shipped with the code: no user writes to it (training.guard)
     # For each held-out drawing: approved by a reviewer (True), or not reviewed (False).
-    corrections_approved: torch.Tensor = field(default_factory=lambda: torch.zeros(0, dtype=torch.bool))
-    confirmed_approved: torch.Tensor = field(default_factory=lambda: torch.zeros(0, dtype=torch.bool))
-    set_aside: int = 0  # unreviewed drawings past their source's cap: neither trained on nor judged with
+    corrections_approved: torch.Tensor
+    confirmed_approved: torch.Tensor
+    set_aside: int  # unreviewed drawings past their source's cap: neither trained on nor judged with
 
     @property
     def corrections_to_teach(self) -> torch.Tensor:

@@ -33,6 +33,7 @@ def run_data(
         mnist_train=NONE, mnist_val=NONE, mnist_test=mnist_test, users_train=NONE, is_correction=empty, is_learnt=empty,
         train_sample_ids=[], corrections_test=corrections_test, confirmed_test=confirmed_test, pen_guard=pen_guard,
         corrections_approved=approved(corrections_approved, corrections_test), confirmed_approved=approved(confirmed_approved, confirmed_test),
+        set_aside=0,
     )  # fmt: skip
 
 
