@@ -190,7 +190,8 @@ class TrainingRunAdmin(admin.ModelAdmin):
         cell = '<td style="white-space:nowrap">{}</td>'
         rows = ((digit, format_html_join("", cell, ((_cell(*cells[digit]),) for _, _, cells in columns))) for digit in range(10))
         body = format_html_join("", "<tr><th>{}</th>{}</tr>", rows)
-        return format_html("<table><tr><th>digit</th>{}</tr>{}</table>", header, body)
+        # On a phone the table scrolls sideways within its box instead of running off the page.
+        return format_html('<div style="overflow-x:auto"><table><tr><th>digit</th>{}</tr>{}</table></div>', header, body)
 
     @admin.display(description="confusion (rows: true digit, columns: guess)")
     def confusion_pictures(self, run):
