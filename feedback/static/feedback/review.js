@@ -161,6 +161,7 @@
       $("review-progress").textContent = total ? `Queue done: ${done} of ${total} decided` : "Nothing to review";
       $("review-one").hidden = $("review-grid").hidden = $("review-group").hidden = $("review-controls").hidden = true;
       say(total ? "Every correction in the queue was shown. Reload for new ones." : "No corrections are waiting for review.");
+      timed(started);
       return;
     }
     const sample = samples.get(entry.id);
@@ -184,10 +185,14 @@
     $("input-box").replaceChildren(sample.inputImage);
     $("sample-facts").replaceChildren(...facts(sample));
     if (mode === "grid") markGrid();
-    if (started !== undefined) {
-      // The next frame is painted after this callback's frame: time it there.
-      requestAnimationFrame(() => setTimeout(() => window.reviewTimings.push(performance.now() - started), 0));
-    }
+    timed(started);
+  }
+
+  function timed(started) {
+    if (started === undefined) return;
+    // A requestAnimationFrame callback runs just before the frame is painted; a task queued
+    // from it runs after the paint, when the next drawing is on screen.
+    requestAnimationFrame(() => setTimeout(() => window.reviewTimings.push(performance.now() - started), 0));
   }
 
   function decide(decision, label) {
