@@ -43,6 +43,15 @@
     return answer;
   }
 
+  // Writes go one at a time, in the order the reviewer made them: a decision, its undo and a
+  // decision made again must reach the server in that order, whatever the network does.
+  let writes = Promise.resolve();
+  function send(task) {
+    const result = writes.then(task);
+    writes = result.catch(() => {});
+    return result;
+  }
+
   function picture(src, width, height, alt, className) {
     const image = new Image(width, height);
     image.alt = alt;
@@ -213,12 +222,11 @@
     sample.status = decision === "reject" ? "rejected" : "approved";
     if (decision === "relabel") sample.label = label;
     const step = { index, id: sample.id, decision, was };
-    step.sent = call(config.decide_url, body).then((answer) => {
-      sample.status = answer.status;
-      sample.label = answer.label;
+    step.sent = send(() => call(config.decide_url, body)).then((answer) => {
+      if (!step.undone) Object.assign(sample, { status: answer.status, label: answer.label });
       return true;
     }, (error) => {
-      Object.assign(sample, was);
+      if (!step.undone) Object.assign(sample, was);
       say(`Not saved, #${sample.id}: ${error.message}. Back (u) to it, or try again.`);
       return false;
     });
@@ -229,7 +237,7 @@
     show(started);
   }
 
-  async function back() {
+  function back() {
     const started = performance.now();
     const step = history.pop();
     if (step === undefined || confirming) return;
@@ -239,13 +247,13 @@
       show(started);
       return;
     }
-    const sample = samples.get(step.id);
-    Object.assign(sample, step.was);
+    step.undone = true;
+    Object.assign(samples.get(step.id), step.was);
     say(`Undone: #${step.id} is ${step.was.status.replace("_", " ")} again.`);
     show(started);
-    if (await step.sent) {
-      call(config.decide_url, { id: step.id, decision: "undo", ...step.was }).catch((error) => say(`Not undone, #${step.id}: ${error.message}`));
-    }
+    // Nothing to undo on the server if the decision never reached it.
+    send(async () => (await step.sent) && call(config.decide_url, { id: step.id, decision: "undo", ...step.was }))
+      .catch((error) => say(`Not undone, #${step.id}: ${error.message}`));
   }
 
   function askGroup(decision) {
@@ -272,7 +280,7 @@
     const { decision, ids, group } = confirming;
     cancelGroup();
     try {
-      const answer = await call(config.decide_url, { ids, decision });
+      const answer = await send(() => call(config.decide_url, { ids, decision }));
       ids.forEach((id) => {
         const sample = samples.get(id);
         if (sample) sample.status = answer.status;
