@@ -150,8 +150,10 @@
     for (const tile of $("review-grid").children) {
       const id = Number(tile.dataset.id);
       const sample = samples.get(id);
-      tile.classList.toggle("current", order[index] !== undefined && order[index].id === id);
-      tile.setAttribute("aria-current", String(order[index] !== undefined && order[index].id === id));
+      const current = order[index] !== undefined && order[index].id === id;
+      tile.classList.toggle("current", current);
+      tile.setAttribute("aria-current", String(current));
+      if (current) tile.scrollIntoView({ block: "nearest" });
       const status = sample ? sample.status : "";
       tile.dataset.status = status;
       tile.querySelector(".review-tile-caption").textContent = sample
@@ -298,6 +300,7 @@
 
   function setMode(next) {
     mode = next;
+    $("review").dataset.mode = mode;
     $("mode-one").setAttribute("aria-pressed", String(mode === "one"));
     $("mode-grid").setAttribute("aria-pressed", String(mode === "grid"));
     shownGroup = -1;
