@@ -17,6 +17,7 @@
   let mode = "one";
   const samples = new Map(); // id -> sample with its decoded images
   const loading = new Map(); // id -> promise of the batch that brings it
+  const gone = new Set(); // ids no longer in the database
   const verdicts = new Map(); // id -> status, for samples decided as a group before they were fetched
   const history = []; // steps, for Back: {index, id, decision, was, sent}
   let confirming = null; // the group decision waiting for Yes
@@ -65,6 +66,8 @@
     if (!wanted) return;
     const ids = order.slice(index, index + BATCH).map(({ id }) => id).filter((id) => !samples.has(id) && !loading.has(id));
     const batch = call(`${config.samples_url}?ids=${ids.join(",")}`).then(async ({ samples: found }) => {
+      const present = new Set(found.map((sample) => sample.id));
+      ids.filter((id) => !present.has(id)).forEach((id) => gone.add(id)); // deleted since the queue was read
       await Promise.all(found.map(async (sample) => {
         sample.drawingImage = picture(sample.drawing, sample.drawing_width, sample.drawing_height, `drawing #${sample.id}`, "review-drawing");
         sample.inputImage = picture(sample.input, 28, 28, `28x28 input #${sample.id}`, "review-input");
@@ -175,12 +178,18 @@
       timed(started);
       return;
     }
+    if (gone.has(entry.id)) {
+      index += 1;
+      show(started);
+      return;
+    }
     const sample = samples.get(entry.id);
     if (sample === undefined) {
       $("review-progress").textContent = `Loading #${entry.id}…`;
-      (loading.get(entry.id) || Promise.resolve()).finally(() => {
+      // Shown when it arrives; if its batch failed, the next key asks again.
+      (loading.get(entry.id) || Promise.reject()).then(() => {
         if (order[index] === entry) show(started);
-      });
+      }, () => {});
       return;
     }
     $("review-progress").textContent = `${index + 1} of ${total} · ${done} decided`;
