@@ -1,7 +1,10 @@
 """Make the screenshots in docs/: a real pen-stroke digit drawn on the page, with its guess, on a
 laptop's screen (1280x800) and on a phone (390x844, touch; the whole screen, as it first shows).
+With --review, the admin's review queue instead, filled with pen-digit corrections as
+bench.review_queue fills it, at both sizes: one correction big, and the grid on the laptop.
 
     python -m bench.screenshot [--index 6] [--out docs]
+    python -m bench.screenshot --review [--out docs]
 """
 
 import argparse
@@ -23,7 +26,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--index", type=int, default=6, help="which pen-stroke digit to draw (default: %(default)s)")
     parser.add_argument("--out", type=Path, default=ROOT / "docs", help="the folder for the images (default: docs)")
+    parser.add_argument("--review", action="store_true", help="the admin's review queue instead of the page")
     args = parser.parse_args()
+    if args.review:
+        review_screenshots(args.out)
+        return
 
     digit = load_digits()[args.index]
     args.out.mkdir(parents=True, exist_ok=True)
@@ -41,6 +48,36 @@ def main() -> None:
             page.screenshot(path=str(args.out / name), full_page=not options.get("is_mobile"))
             context.close()
             print(f"drew a {digit.label}, the page guessed {answer['digit']} ({answer['confidence']:.0%}); saved {args.out / name}")
+        browser.close()
+
+
+REVIEW_SCREENS = {
+    "review-queue.png": ({"viewport": {"width": 1280, "height": 800}}, "one"),
+    "review-queue-grid.png": ({"viewport": {"width": 1280, "height": 800}}, "grid"),
+    "review-queue-phone.png": (SCREENS["screenshot-phone.png"], "one"),
+}
+
+
+def review_screenshots(out: Path) -> None:
+    import os
+
+    from bench.review_queue import filled_site, open_queue
+
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # Django calls beside Playwright's event loop
+    out.mkdir(parents=True, exist_ok=True)
+    with filled_site(corrections=120) as (url, session, _), sync_playwright() as playwright:
+        browser = launch(playwright)
+        for name, (options, mode) in REVIEW_SCREENS.items():
+            context, page, _, errors = open_queue(browser, url, session, **options)
+            page.keyboard.press("s")  # past the first, so Back and the status line show too
+            if mode == "grid":
+                page.keyboard.press("g")
+                page.locator("#review-grid img").first.wait_for()
+            page.wait_for_timeout(300)
+            page.screenshot(path=str(out / name), full_page=False)
+            context.close()
+            assert not errors, errors
+            print(f"saved {out / name}")
         browser.close()
 
 

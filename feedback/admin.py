@@ -3,24 +3,40 @@ from urllib.parse import urlencode
 from django.contrib import admin, messages
 from django.db.models import F, Q
 from django.http import StreamingHttpResponse
-from django.urls import reverse
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
 
 from feedback.models import Sample
 from feedback.selectors import HOLDOUT_SHARE, sample_export_zip, sample_is_held_out, samples_from_source, sources_busiest
+from feedback.review import drawing_size, review_decide, review_page, review_queue_data, review_samples_data, short_source
 from feedback.services import sample_reject_sources, sample_relabel, sample_review
+from recognizer.preprocessing import to_data_url, to_png
 
 SOURCE_PREFIXES = ("user:", "anon:")
 SOURCE_SAMPLES_LISTED = 20
-from recognizer.preprocessing import to_data_url, to_png
 
 
-def _image(data_url: str, size: int, alt: str, pixelated: bool = False) -> str:
+def _image(data_url: str, size: int, alt: str, pixelated: bool = False, aspect: tuple[int, int] = (1, 1)) -> str:
     # Sizes as attributes and looks in feedback/admin.css: no inline style, which a
-    # Content-Security-Policy may forbid.
+    # Content-Security-Policy may forbid. A drawing keeps its own aspect, scaled to fit the
+    # size-by-size box: forced square, a tall thin 1 became a black block.
+    width, height = _fit(aspect, size)
     classes = "sample-image pixelated" if pixelated else "sample-image"
-    return format_html('<img src="{}" alt="{}" width="{}" height="{}" class="{}">', data_url, alt, size, size, classes)
+    return format_html('<img src="{}" alt="{}" width="{}" height="{}" class="{}">', data_url, alt, width, height, classes)
+
+
+def _fit(aspect: tuple[int, int], size: int) -> tuple[int, int]:
+    width, height = aspect
+    scale = size / max(width, height, 1)
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def _drawing(sample: Sample, size: int, alt: str) -> str:
+    png = bytes(sample.drawing)
+    return _image(to_data_url(png), size, alt, aspect=drawing_size(png))
 
 
 def relabel_action(label: int):
@@ -61,21 +77,16 @@ class SourceFilter(admin.SimpleListFilter):
     UNKNOWN = "unknown"  # the "" source: samples made by a command
 
     def lookups(self, request, model_admin):
-        busiest = [(source, f"{_short(source)} ({count})") for source, count in sources_busiest(limit=10)]
+        busiest = [(source, f"{short_source(source)} ({count})") for source, count in sources_busiest(limit=10)]
         chosen = self.value()
         if chosen and chosen != self.UNKNOWN and chosen not in dict(busiest):
-            busiest.insert(0, (chosen, _short(chosen)))
+            busiest.insert(0, (chosen, short_source(chosen)))
         return [*busiest, (self.UNKNOWN, "unknown (made by a command)")]
 
     def queryset(self, request, queryset):
         if self.value() is None:
             return queryset
         return queryset.filter(source="" if self.value() == self.UNKNOWN else self.value())
-
-
-def _short(source: str) -> str:
-    # "anon:" and 8 of its 32 hex digits tell senders apart on one screen.
-    return source if len(source) <= 13 else f"{source[:13]}…"
 
 
 @admin.register(Sample)
@@ -122,10 +133,27 @@ class SampleAdmin(admin.ModelAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).defer("strokes")
 
+    def get_urls(self):
+        view = self.admin_site.admin_view
+
+        def json_view(handler):
+            # The JSON endpoints check the reviewer and CSRF themselves, to answer in JSON, not
+            # with a login page or an HTML 403.
+            return csrf_exempt(never_cache(lambda request: handler(self, request)))
+
+        return [
+            path("review/", view(lambda request: review_page(self, request)), name="feedback_sample_review"),
+            path("review/queue/", json_view(review_queue_data), name="feedback_sample_review_queue"),
+            path("review/samples/", json_view(review_samples_data), name="feedback_sample_review_samples"),
+            path("review/decide/", json_view(review_decide), name="feedback_sample_review_decide"),
+            *super().get_urls(),
+        ]
+
     def changelist_view(self, request, extra_context=None):
         # The site's navigation column would leave the list too little room at 1280 px; the
         # breadcrumbs lead back.
-        return super().changelist_view(request, {"is_nav_sidebar_enabled": False, **(extra_context or {})})
+        extra = {"is_nav_sidebar_enabled": False, "can_review": self.has_change_permission(request)}
+        return super().changelist_view(request, {**extra, **(extra_context or {})})
 
     def get_search_results(self, request, queryset, search_term):
         terms = search_term.split()
@@ -139,7 +167,7 @@ class SampleAdmin(admin.ModelAdmin):
 
     @admin.display(description="drawing")
     def thumbnail(self, sample):
-        return _image(to_data_url(bytes(sample.drawing)), 48, f"drawing {sample.pk}")
+        return _drawing(sample, 48, f"drawing {sample.pk}")
 
     @admin.display(description="28x28")
     def input_thumbnail(self, sample):
@@ -165,7 +193,7 @@ class SampleAdmin(admin.ModelAdmin):
         if not sample.source:
             return "unknown"
         return format_html(
-            '<a href="{}" title="{}">{}</a>', self._changelist_url(source=sample.source), sample.source, _short(sample.source)
+            '<a href="{}" title="{}">{}</a>', self._changelist_url(source=sample.source), sample.source, short_source(sample.source)
         )
 
     @admin.display(description="the source's other samples")
@@ -193,7 +221,7 @@ class SampleAdmin(admin.ModelAdmin):
 
     @admin.display(description="drawing")
     def drawing_large(self, sample):
-        return _image(to_data_url(bytes(sample.drawing)), 320, "the drawing as submitted")
+        return _drawing(sample, 320, "the drawing as submitted")
 
     @admin.display(description="sent as")
     def strokes_summary(self, sample):

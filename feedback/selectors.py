@@ -2,12 +2,15 @@ import csv
 import io
 import json
 import zipfile
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 
-from django.db.models import Count, QuerySet
+from django.db.models import Count, F, QuerySet
 
 from feedback.models import Sample
 from recognizer.preprocessing import to_png
+from recognizer.services import SURE_THRESHOLD
 
 # A fixed share of samples, chosen by id, is held out from training: it judges how well a new
 # model reads drawings like the users' own. Chosen by a hash of the id, so it is the same share
@@ -45,6 +48,75 @@ def sources_busiest(*, limit: int = 10) -> list[tuple[str, int]]:
         .order_by("-count", "source")[:limit]
     )
     return [(row["source"], row["count"]) for row in rows]
+
+
+UNREVIEWED = (Sample.Status.NEW, Sample.Status.NEEDS_REVIEW)
+
+
+@dataclass(frozen=True)
+class ReviewGroup:
+    """Unreviewed corrections of one guess -> label pair from one source, in the order to review them."""
+
+    guess: int
+    label: int
+    source: str
+    sample_ids: tuple[int, ...]  # the sure ones first, then oldest first
+    held: int  # held as part of a burst (needs_review)
+    sure: int  # corrections of a guess the model was sure of
+    pair_sources: int  # sources with unreviewed corrections of this pair, this one included
+    pair_count: int  # unreviewed corrections of this pair, from every source
+
+    @property
+    def suspicion(self) -> tuple:
+        # A burst the services already held; then what a poisoner must do and an honest writer
+        # rarely does: correct guesses the model was sure of, many alike from one sender, the
+        # same pair sent by many (a script that changes its source). Honest corrections are
+        # mostly of guesses the model was unsure of, a few at a time.
+        return (self.held > 0, self.sure, len(self.sample_ids), self.pair_count)
+
+
+def review_queue() -> list[ReviewGroup]:
+    """The corrections waiting for review (new or needs_review, label other than the guess),
+    grouped by guess -> label pair and source, the most suspicious group first; ties go to the
+    group that waited longest. Reads ids and a few numbers only, never a drawing."""
+    rows = (
+        Sample.objects.filter(status__in=UNREVIEWED)
+        .exclude(label=F("guess"))
+        .order_by("id")
+        .values_list("id", "guess", "label", "source", "confidence", "status")
+    )
+    groups: dict[tuple[int, int, str], list[tuple]] = {}
+    for row in rows.iterator(chunk_size=2000):
+        groups.setdefault((row[1], row[2], row[3]), []).append(row)
+    pair_count, pair_sources = Counter(), Counter()
+    for (guess, label, _), members in groups.items():
+        pair_count[guess, label] += len(members)
+        pair_sources[guess, label] += 1
+    queue = []
+    for (guess, label, source), members in groups.items():
+        # The sure ones first, the surest first: if the group is an attack they show it at once.
+        members.sort(key=lambda row: (row[4] < SURE_THRESHOLD, -row[4], row[0]))
+        queue.append(
+            ReviewGroup(
+                guess=guess,
+                label=label,
+                source=source,
+                sample_ids=tuple(row[0] for row in members),
+                held=sum(row[5] == Sample.Status.NEEDS_REVIEW for row in members),
+                sure=sum(row[4] >= SURE_THRESHOLD for row in members),
+                pair_sources=pair_sources[guess, label],
+                pair_count=pair_count[guess, label],
+            )
+        )
+    queue.sort(key=lambda group: min(group.sample_ids))
+    queue.sort(key=lambda group: group.suspicion, reverse=True)  # stable: the oldest first among equals
+    return queue
+
+
+def samples_for_review(*, ids: Sequence[int]) -> list[Sample]:
+    """These samples, in the order asked, for the review queue to show; ids not found are left out."""
+    found = Sample.objects.in_bulk(ids)
+    return [found[pk] for pk in ids if pk in found]
 
 
 EXPORT_COLUMNS = [

@@ -203,6 +203,19 @@ def sample_review(*, samples: Iterable[Sample], status: str) -> int:
 
 
 @transaction.atomic
+def sample_review_undo(*, sample_id: int, status: str, label: int) -> Sample:
+    """Put a sample back as it was before a reviewer decided on it (the review queue's Back):
+    its label and its unreviewed status, new or needs_review; anything else is refused."""
+    if status not in (Sample.Status.NEW, Sample.Status.NEEDS_REVIEW):
+        raise ValidationError({"status": "a sample goes back to new or needs_review only"})
+    Sample._meta.get_field("label").run_validators(label)  # the model's own rule, whatever labels it allows
+    sample = Sample.objects.select_for_update().get(pk=sample_id)
+    sample.label, sample.status, sample.reviewed_at = label, status, None
+    sample.save(update_fields=["label", "status", "reviewed_at"])
+    return sample
+
+
+@transaction.atomic
 def sample_reject_sources(*, sources: Iterable[str]) -> int:
     """Reject every sample these sources sent: a sender caught poisoning is distrusted whole,
     not only in the samples a reviewer happened to see. The unknown source "" (samples made by
