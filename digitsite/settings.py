@@ -277,6 +277,9 @@ BURST_ALL_SOURCES = int(os.environ.get("DIGITSITE_BURST_ALL_SOURCES", "20"))
 # Samples one source may store in any 24 hours; beyond it the API answers 429 and stores nothing.
 # Reviewers (signed in, with feedback.change_sample) are exempt. 0 switches the cap off.
 FEEDBACK_PER_SOURCE_DAILY = int(os.environ.get("DIGITSITE_FEEDBACK_PER_SOURCE_DAILY", "200"))
+# For this long after saving an answer, the page that sent it may change it or take it back, by
+# its client_id (a random UUID only that page knows); after that it is the reviewers'.
+FEEDBACK_CHANGE_MINUTES = float(os.environ.get("DIGITSITE_FEEDBACK_CHANGE_MINUTES", "5"))
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "digitsite API",

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from django.db.models import Count, QuerySet
 
 from feedback.models import Sample
+from recognizer.labels import label_text
 from recognizer.preprocessing import to_png
 
 # A fixed share of samples, chosen by id, is held out from training: it judges how well a new
@@ -49,6 +50,7 @@ def sources_busiest(*, limit: int = 10) -> list[tuple[str, int]]:
 
 EXPORT_COLUMNS = [
     "id", "label", "guess", "is_correction", "status", "source", "model_version", "confidence", "created_at", "input_png", "drawing_png", "strokes",
+    "label_text", "guess_text", "first_label",
 ]  # fmt: skip
 
 
@@ -76,7 +78,9 @@ def sample_export_zip(*, samples: QuerySet[Sample]) -> Iterator[bytes]:
     """The samples as a dataset, streamed as a zip archive piece by piece:
 
     - `samples.csv`: id, label, guess, is_correction, status, source, model_version, confidence,
-      created_at, the two image files' names, and the strokes as JSON (empty for an image);
+      created_at, the two image files' names, the strokes as JSON (empty for an image), the
+      label and guess in words ("7", "not a digit": label 10), and the label first sent when
+      the sender changed its answer (else empty);
     - `inputs/<id>.png`: the 28x28 input, ink white on black like MNIST, drawn from the strokes
       with today's preprocessing, as training reads it;
     - `drawings/<id>.png`: the drawing as its author saw it.
@@ -96,6 +100,7 @@ def sample_export_zip(*, samples: QuerySet[Sample]) -> Iterator[bytes]:
                     sample.model_version, f"{sample.confidence:.6f}", sample.created_at.isoformat(),
                     f"inputs/{sample.pk}.png", f"drawings/{sample.pk}.png",
                     json.dumps(sample.strokes, separators=(",", ":")) if sample.strokes else "",
+                    label_text(sample.label), label_text(sample.guess), "" if sample.first_label is None else sample.first_label,
                 ])  # fmt: skip
                 table.flush()
                 if chunk := out.take():
