@@ -295,10 +295,15 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # One handler, on the root logger, that the apps' loggers propagate to. A handler of their
+    # own as well printed each line twice once anything gave the root logger one: ONNX Runtime's
+    # quantizer logs through logging.info(), which calls basicConfig() on a root without handlers
+    # (the training worker, after its first promotion). Holding one, the root is left as it is.
+    "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {
-        "recognizer": {"handlers": ["console"], "level": "INFO"},
-        "feedback": {"handlers": ["console"], "level": "INFO"},
-        "training": {"handlers": ["console"], "level": "INFO"},
+        "recognizer": {"level": "INFO"},
+        "feedback": {"level": "INFO"},
+        "training": {"level": "INFO"},
         # Django logs each 5xx here with its traceback; by default only with DEBUG on.
         "django.request": {"handlers": ["console"], "level": "ERROR", "propagate": False},
     },
