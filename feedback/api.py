@@ -51,6 +51,7 @@ FEEDBACK_EXAMPLES = [
         request_only=True,
     ),
     OpenApiExample("A right guess confirmed, as a PNG", value={"image": EXAMPLE_IMAGE, "label": 7}, request_only=True),
+    OpenApiExample("Not a digit", value={"strokes": EXAMPLE_STROKES, "label": "not_a_digit"}, request_only=True),
     OpenApiExample(
         "Stored",
         value={
@@ -63,6 +64,8 @@ FEEDBACK_EXAMPLES = [
             "status": "new",
             "created_at": "2026-11-28T10:30:00Z",
             "client_id": "0b5f6f3e-9a47-4c55-8f2e-1d8a6a3c7e21",
+            "first_label": None,
+            "changeable_until": "2026-11-28T10:35:00Z",
         },
         response_only=True,
         status_codes=["201", "200"],
