@@ -153,3 +153,36 @@ def test_a_correction_kept_offline_says_so_when_stored_and_the_next_guess_does_n
     Pad(screen).draw(strokes(1, centre=(0.8, 0.5), height=0.5))  # another stroke, another guess
     screen.wait_for_timeout(300)
     expect(screen.locator("#teach-status")).to_have_text(kept)  # not the tip
+
+
+def test_an_answer_still_kept_on_the_device_is_changed_there_and_stored_once_as_changed(screen):
+    Pad(screen).draw(strokes(7))
+    screen.route("**/api/feedback/", lambda route: route.abort())
+    press(screen, "1")
+    expect(screen.locator("#teach-status")).to_contain_text("Not saved yet: Can't reach the server.")
+    press(screen, "Undo")
+    expect(screen.locator("#teach-status")).to_have_text("Kept (not sent yet) as a 1. Press another answer to change it, or take it back.")
+    press(screen, "7")
+    expect(screen.locator("#teach-status")).to_have_text("Changed (not sent yet): a 7, guessed right. Thank you!")
+    screen.unroute("**/api/feedback/")
+    Pad(screen).draw(strokes(2, height=0.5))  # the server answers again: the kept answer is sent
+    expect(screen.locator("#teach-status")).to_have_text("Saved (it was kept while offline): a 7, guessed right. Thank you!")
+    sample = Sample.objects.get()
+    assert (sample.label, sample.first_label) == (7, None)  # the server only ever heard the 7
+
+
+def test_an_answer_still_kept_on_the_device_is_taken_back_there_and_never_sent(screen):
+    sent = []
+    Pad(screen).draw(strokes(7))
+    screen.route("**/api/feedback/", lambda route: (sent.append(route.request.method), route.abort()))
+    press(screen, "1")
+    expect(screen.locator("#teach-status")).to_contain_text("Not saved yet: Can't reach the server.")
+    press(screen, "Undo")
+    press(screen, "Take back")
+    expect(screen.locator("#teach-status")).to_have_text("Taken back: a 1 is not saved. Answer again, or clear the drawing.")
+    assert screen.evaluate("localStorage.getItem('digitsite.corrections')") is None
+    tries = len(sent)  # the page's retries so far, each refused
+    screen.unroute("**/api/feedback/")
+    screen.wait_for_timeout(2500)  # past the next retry
+    assert len(sent) == tries and set(sent) == {"POST"}  # nothing more sent; no DELETE needed
+    assert Sample.objects.count() == 0

@@ -274,7 +274,8 @@
     if (settled) announce(guess.textContent);
     if (drawing) return;
     if (saved && changeable(saved)) {
-      setTeaching(true, `Saved as ${said(lastAnswer.label)}. Press another answer to change it, or take it back.`, "ask");
+      const kept = outbox().some((item) => item.body.client_id === saved) ? "Kept (not sent yet)" : "Saved";
+      setTeaching(true, `${kept} as ${said(lastAnswer.label)}. Press another answer to change it, or take it back.`, "ask");
       showTakeBack();
     } else if (saved) {
       setTeaching(false, "This drawing is already saved. Clear it to draw the next digit.", "ask");
@@ -490,7 +491,8 @@
         outboxDelay = Math.min(outboxDelay ? outboxDelay * 2 : RETRY_FIRST_MS, RETRY_MAX_MS);
         outboxWrite(outbox().map((other) => ({ ...other, waited: true })));
         const waiting = outbox().length;
-        setStatus(
+        // Each failed retry says it again, but not over a question about the drawing on the pad.
+        if (statusKind !== "ask") setStatus(
           `Not saved yet: ${text} ` +
             (waiting > 1 ? `Your ${waiting} corrections are` : "Your correction is") +
             " kept on this device and sent as soon as the server answers.",
@@ -550,7 +552,9 @@
   async function answerRequest(method, label) {
     const id = lastAnswer.clientId;
     const waiting = outbox().find((item) => item.body.client_id === id);
-    if (waiting && !flushing) {
+    // On its way to the server right now: neither here nor there yet.
+    if (waiting && flushing) return { ok: false, text: "It is being sent right now: try again in a moment." };
+    if (waiting) {
       const rest = outbox().filter((item) => item.body.client_id !== id);
       if (method === "PATCH") outboxWrite([...rest, { ...waiting, label, body: { ...waiting.body, label: label === NOT_A_DIGIT ? "not_a_digit" : label } }]);
       else outboxWrite(rest);
