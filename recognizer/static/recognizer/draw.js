@@ -243,7 +243,7 @@
       if (settled) announce(guess.textContent);
       return;
     }
-    const [first, second] = result.top_two;
+    const [first, second] = result.top_two || [];
     guess.innerHTML = "";
     if (refused) {
       current = { digit: NOT_A_DIGIT, sure: false, candidates: [NOT_A_DIGIT, first, second], model: result.model, sequence: mine };
