@@ -1,5 +1,7 @@
 """Make the screenshots in docs/: a real pen-stroke digit drawn on the page, with its guess, on a
-laptop's screen (1280x800) and on a phone (390x844, touch; the whole screen, as it first shows).
+laptop's screen (1280x800) and on a phone (390x844, touch; the whole screen, as it first shows),
+and on the laptop once more after "Yes, that's right": the saved answer's line, with Take back.
+The server runs on a fresh database of its own, so the shipped model answers, as on a fresh clone.
 With --review, the admin's review queue instead, filled with pen-digit corrections as
 bench.review_queue fills it, at both sizes: one correction big, and the grid on the laptop.
 
@@ -8,6 +10,7 @@ bench.review_queue fills it, at both sizes: one correction big, and the grid on 
 """
 
 import argparse
+import tempfile
 from pathlib import Path
 
 from playwright.sync_api import sync_playwright
@@ -19,7 +22,9 @@ from bench.server import ROOT, running_server
 SCREENS = {
     "screenshot.png": {"viewport": {"width": 1280, "height": 800}},
     "screenshot-phone.png": {"viewport": {"width": 390, "height": 844}, "has_touch": True, "is_mobile": True, "device_scale_factor": 2},
+    "screenshot-saved.png": {"viewport": {"width": 1280, "height": 800}},
 }
+ANSWERED = {"screenshot-saved.png"}  # the guess confirmed before the picture is taken
 
 
 def main() -> None:
@@ -34,7 +39,7 @@ def main() -> None:
 
     digit = load_digits()[args.index]
     args.out.mkdir(parents=True, exist_ok=True)
-    with running_server() as url, sync_playwright() as playwright:
+    with tempfile.TemporaryDirectory() as folder, running_server({"DATABASE_URL": "", "DIGITSITE_DB_PATH": f"{folder}/db.sqlite3"}) as url, sync_playwright() as playwright:
         browser = launch(playwright)
         for name, options in SCREENS.items():
             context = browser.new_context(**options)
@@ -44,6 +49,10 @@ def main() -> None:
             # The page renders the answer a moment after it arrives.
             page.wait_for_function("() => !document.querySelector('[aria-busy=\"true\"]')")
             page.wait_for_timeout(400)  # the bars and highlight glide for 0.2 s (style.css)
+            if name in ANSWERED:
+                page.get_by_role("button", name="Yes, that's right").click()
+                page.get_by_role("button", name="Take back").wait_for()
+                page.wait_for_timeout(400)  # the cleared bars glide back to nothing
             # A phone shows what fits its screen; a laptop's page is shown whole.
             page.screenshot(path=str(args.out / name), full_page=not options.get("is_mobile"))
             context.close()

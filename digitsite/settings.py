@@ -277,6 +277,9 @@ BURST_ALL_SOURCES = int(os.environ.get("DIGITSITE_BURST_ALL_SOURCES", "20"))
 # Samples one source may store in any 24 hours; beyond it the API answers 429 and stores nothing.
 # Reviewers (signed in, with feedback.change_sample) are exempt. 0 switches the cap off.
 FEEDBACK_PER_SOURCE_DAILY = int(os.environ.get("DIGITSITE_FEEDBACK_PER_SOURCE_DAILY", "200"))
+# For this long after saving an answer, the page that sent it may change it or take it back, by
+# its client_id (a random UUID only that page knows); after that it is the reviewers'.
+FEEDBACK_CHANGE_MINUTES = float(os.environ.get("DIGITSITE_FEEDBACK_CHANGE_MINUTES", "5"))
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "digitsite API",
@@ -292,10 +295,15 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # One handler, on the root logger, that the apps' loggers propagate to. A handler of their
+    # own as well printed each line twice once anything gave the root logger one: ONNX Runtime's
+    # quantizer logs through logging.info(), which calls basicConfig() on a root without handlers
+    # (the training worker, after its first promotion). Holding one, the root is left as it is.
+    "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {
-        "recognizer": {"handlers": ["console"], "level": "INFO"},
-        "feedback": {"handlers": ["console"], "level": "INFO"},
-        "training": {"handlers": ["console"], "level": "INFO"},
+        "recognizer": {"level": "INFO"},
+        "feedback": {"level": "INFO"},
+        "training": {"level": "INFO"},
         # Django logs each 5xx here with its traceback; by default only with DEBUG on.
         "django.request": {"handlers": ["console"], "level": "ERROR", "propagate": False},
     },

@@ -3,10 +3,11 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from digitsite.metrics import metrics_view
-from recognizer.views import index
+from recognizer.views import favicon, index
 
 urlpatterns = [
     path("", index, name="index"),
+    path("favicon.ico", favicon, name="favicon"),
     path("api/", include("recognizer.urls")),
     path("api/", include("feedback.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

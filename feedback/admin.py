@@ -14,6 +14,7 @@ from feedback.selectors import HOLDOUT_SHARE, sample_export_zip, sample_is_held_
 from feedback.review import drawing_size, review_decide, review_page, review_queue_data, review_samples_data, short_source
 from feedback.services import sample_reject_sources, sample_relabel, sample_review
 from recognizer.preprocessing import to_data_url, to_png
+from recognizer.labels import label_text
 
 SOURCE_PREFIXES = ("user:", "anon:")
 SOURCE_SAMPLES_LISTED = 20
@@ -112,11 +113,11 @@ class SampleAdmin(admin.ModelAdmin):
     # Every action names the permissions it needs (a view-only user is offered none of them).
     actions = ["approve", "reject", "reject_sources", "export", *(relabel_action(label) for label in range(10))]
     fields = [
-        "drawing_large", "model_input_large", "strokes_summary", "label", "guess", "confidence_percent",
+        "drawing_large", "model_input_large", "strokes_summary", "label", "answer_changed", "guess", "confidence_percent",
         "status", "model_version", "created_at", "reviewed_at", "used_by", "client_id", "source", "user", "source_samples",
     ]  # fmt: skip
     readonly_fields = [
-        "drawing_large", "model_input_large", "strokes_summary", "guess", "confidence_percent",
+        "drawing_large", "model_input_large", "strokes_summary", "answer_changed", "guess", "confidence_percent",
         "model_version", "created_at", "reviewed_at", "used_by", "client_id", "source", "user", "source_samples",
     ]  # fmt: skip
 
@@ -176,9 +177,22 @@ class SampleAdmin(admin.ModelAdmin):
 
     @admin.display(description="label (guess)", ordering="label")
     def label_and_guess(self, sample):
+        label, guess = label_text(sample.label), label_text(sample.guess)
         if sample.is_correction:
-            return format_html('<span class="sample-correction">{} ✗ guessed {}</span>', sample.label, sample.guess)
-        return format_html('<span class="sample-confirmed">{} ✓ guessed right</span>', sample.label)
+            shown = format_html('<span class="sample-correction">{} ✗ guessed {}</span>', label, guess)
+        else:
+            shown = format_html('<span class="sample-confirmed">{} ✓ guessed right</span>', label)
+        if sample.first_label is None:
+            return shown
+        # The sender changed its answer after saving it: a reviewer weighs a second thought.
+        return format_html('{} <span class="sample-changed">(changed from {})</span>', shown, label_text(sample.first_label))
+
+    @admin.display(description="answer changed")
+    def answer_changed(self, sample):
+        if sample.first_label is None:
+            return "no"
+        when = timezone.localtime(sample.changed_at).strftime("%Y-%m-%d %H:%M:%S") if sample.changed_at else "?"
+        return f"by its sender, from {label_text(sample.first_label)} to {label_text(sample.label)} (last change {when})"
 
     @admin.display(description="created", ordering="created_at")
     def created(self, sample):

@@ -3,9 +3,10 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
+from recognizer.labels import NOT_A_DIGIT, label_text
 from recognizer.preprocessing import strokes_to_input
 
-DIGIT = [MinValueValidator(0), MaxValueValidator(9)]
+LABEL = [MinValueValidator(0), MaxValueValidator(NOT_A_DIGIT)]  # a digit, or NOT_A_DIGIT
 
 
 class Sample(models.Model):
@@ -27,8 +28,12 @@ class Sample(models.Model):
         null=True, blank=True, help_text="the pen's path, [[[x, y], ...], ...] in canvas pixels; null for an image"
     )
     model_input = models.BinaryField(help_text="the 28x28 uint8 image the model read, row by row (784 bytes)")
-    label = models.PositiveSmallIntegerField(validators=DIGIT, db_index=True, help_text="what the user says it is")
-    guess = models.PositiveSmallIntegerField(validators=DIGIT, db_index=True, help_text="what the model said")
+    label = models.PositiveSmallIntegerField(
+        validators=LABEL, db_index=True, help_text="what the user says it is: a digit, or 10 for not a digit"
+    )
+    guess = models.PositiveSmallIntegerField(
+        validators=LABEL, db_index=True, help_text="what the model said: a digit, or 10 for not a digit"
+    )
     confidence = models.FloatField(help_text="the model's probability for its guess")
     model_version = models.CharField(max_length=100, db_index=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.NEW, db_index=True)
@@ -49,6 +54,12 @@ class Sample(models.Model):
         help_text='who sent it: "user:<id>" for a signed-in user, else "anon:<hash>" of the client\'s address '
         "and session (never the address itself); empty when unknown (made by a command)",
     )
+    # The sender may change its answer for a few minutes (feedback.services.sample_change_answer):
+    # a reviewer sees that it did, and what it said first.
+    first_label = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=LABEL, help_text="the label first sent, when the sender changed it since"
+    )
+    changed_at = models.DateTimeField(null=True, blank=True, help_text="when the sender last changed its answer")
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
@@ -67,14 +78,14 @@ class Sample(models.Model):
             models.Index(fields=["guess", "label", "created_at"], name="sample_pair_created"),
         ]
         constraints = [
-            models.CheckConstraint(condition=models.Q(label__lte=9), name="sample_label_is_a_digit"),
-            models.CheckConstraint(condition=models.Q(guess__lte=9), name="sample_guess_is_a_digit"),
+            models.CheckConstraint(condition=models.Q(label__lte=NOT_A_DIGIT), name="sample_label_is_a_class"),
+            models.CheckConstraint(condition=models.Q(guess__lte=NOT_A_DIGIT), name="sample_guess_is_a_class"),
         ]
         # Reviewing needs change_sample; taking every drawing away as a dataset needs this too.
         permissions = [("export_sample", "Can export samples as a dataset")]
 
     def __str__(self) -> str:
-        return f"#{self.pk}: {self.label} (guessed {self.guess})"
+        return f"#{self.pk}: {label_text(self.label)} (guessed {label_text(self.guess)})"
 
     @property
     def is_correction(self) -> bool:

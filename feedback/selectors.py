@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from django.db.models import Count, F, QuerySet
 
 from feedback.models import Sample
+from recognizer.labels import label_text
 from recognizer.preprocessing import to_png
 from recognizer.services import SURE_THRESHOLD
 
@@ -121,6 +122,7 @@ def samples_for_review(*, ids: Sequence[int]) -> list[Sample]:
 
 EXPORT_COLUMNS = [
     "id", "label", "guess", "is_correction", "status", "source", "model_version", "confidence", "created_at", "input_png", "drawing_png", "strokes",
+    "label_text", "guess_text", "first_label",
 ]  # fmt: skip
 
 
@@ -148,7 +150,9 @@ def sample_export_zip(*, samples: QuerySet[Sample]) -> Iterator[bytes]:
     """The samples as a dataset, streamed as a zip archive piece by piece:
 
     - `samples.csv`: id, label, guess, is_correction, status, source, model_version, confidence,
-      created_at, the two image files' names, and the strokes as JSON (empty for an image);
+      created_at, the two image files' names, the strokes as JSON (empty for an image), the
+      label and guess in words ("7", "not a digit": label 10), and the label first sent when
+      the sender changed its answer (else empty);
     - `inputs/<id>.png`: the 28x28 input, ink white on black like MNIST, drawn from the strokes
       with today's preprocessing, as training reads it;
     - `drawings/<id>.png`: the drawing as its author saw it.
@@ -168,6 +172,7 @@ def sample_export_zip(*, samples: QuerySet[Sample]) -> Iterator[bytes]:
                     sample.model_version, f"{sample.confidence:.6f}", sample.created_at.isoformat(),
                     f"inputs/{sample.pk}.png", f"drawings/{sample.pk}.png",
                     json.dumps(sample.strokes, separators=(",", ":")) if sample.strokes else "",
+                    label_text(sample.label), label_text(sample.guess), "" if sample.first_label is None else sample.first_label,
                 ])  # fmt: skip
                 table.flush()
                 if chunk := out.take():

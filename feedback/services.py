@@ -11,6 +11,7 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from feedback.models import Sample
+from recognizer.labels import NOT_A_DIGIT, NOT_A_DIGIT_LABEL
 from recognizer.preprocessing import Strokes, drawing_png, drawing_to_png, strokes_compact, strokes_to_drawing
 from recognizer.services import SURE_THRESHOLD, digit_predict
 
@@ -23,6 +24,14 @@ NOTHING_TO_LEARN = {
     "no_ink": "the drawing has no ink: draw a digit first",
     "too_small": "the drawing is too small to read: draw the digit bigger",
 }
+
+
+class AnswerUnknown(Exception):
+    """No stored answer has this client_id (never stored, or taken back)."""
+
+
+class AnswerFixed(Exception):
+    """The answer can no longer be changed or taken back: too late, or a reviewer decided on it."""
 
 
 class SourceOverDailyLimit(Exception):
@@ -95,6 +104,8 @@ def sample_burst_check(*, sample: Sample) -> bool:
     pair = Sample.objects.filter(
         guess=sample.guess, label=sample.label, confidence__gte=SURE_THRESHOLD, created_at__gte=since
     ).exclude(source="")
+    if sample.pk is not None:  # a changed answer: counted once, as `sample`
+        pair = pair.exclude(pk=sample.pk)
     burst = None
     all_sources, per_source = settings.BURST_ALL_SOURCES, settings.BURST_PER_SOURCE
     # Counted only up to the threshold, so each check costs the same however big a burst grows.
@@ -135,10 +146,13 @@ def _sample_build(
 ) -> Sample:
     """The sample to store, checked but not saved: reading and guessing the drawing takes a
     millisecond or two, which must not happen while a transaction holds the database's write lock."""
-    if not 0 <= label <= 9:
-        raise ValidationError({"label": "label must be a digit from 0 to 9"})
+    _label_check(label=label)
     prediction = digit_predict(image=image, strokes=strokes)  # also rejects anything that is not an image
-    if prediction.digit is None:
+    if prediction.digit is not None:
+        guess = prediction.digit
+    elif prediction.reason == NOT_A_DIGIT_LABEL:  # the model read it, and it is no digit
+        guess = NOT_A_DIGIT
+    else:
         field = "strokes" if strokes is not None else "image"
         raise ValidationError({field: NOTHING_TO_LEARN[prediction.reason]})
     if strokes is not None:
@@ -150,7 +164,7 @@ def _sample_build(
         strokes=None if strokes is None else strokes_compact(strokes),
         model_input=prediction.model_input.tobytes(),
         label=label,
-        guess=prediction.digit,
+        guess=guess,
         confidence=prediction.confidence,
         model_version=prediction.model,
         client_id=client_id,
@@ -159,6 +173,59 @@ def _sample_build(
     )
     sample.full_clean(validate_unique=False)  # client_id's uniqueness is the database's to keep
     return sample
+
+
+def _label_check(*, label: int) -> None:
+    if not 0 <= label <= NOT_A_DIGIT:
+        raise ValidationError({"label": f'label must be a digit from 0 to 9, or "{NOT_A_DIGIT_LABEL}"'})
+
+
+def sample_answer_changeable_until(*, sample: Sample) -> datetime:
+    """Until when the sender may change or take back this answer (FEEDBACK_CHANGE_MINUTES)."""
+    return sample.created_at + timedelta(minutes=settings.FEEDBACK_CHANGE_MINUTES)
+
+
+def _sample_answer_locked(*, client_id: UUID) -> Sample:
+    """The sample sent with `client_id`, inside the caller's transaction, if its sender may still
+    change it: within FEEDBACK_CHANGE_MINUTES of storing it, and before any reviewer decided."""
+    sample = Sample.objects.select_for_update().filter(client_id=client_id).first()
+    if sample is None:
+        raise AnswerUnknown("No answer was stored with this client_id (or it was taken back).")
+    if sample.status in (Sample.Status.APPROVED, Sample.Status.REJECTED):
+        raise AnswerFixed("A reviewer has already checked this answer: it can no longer be changed.")
+    if timezone.now() > sample_answer_changeable_until(sample=sample):
+        minutes = settings.FEEDBACK_CHANGE_MINUTES
+        raise AnswerFixed(f"Too late: an answer can be changed for {minutes:g} minutes after it is saved.")
+    return sample
+
+
+def sample_answer_change(*, client_id: UUID, label: int) -> Sample:
+    """The sender changes its answer: the drawing is the same, the label is `label`. The first
+    label is kept for the reviewer. Raises AnswerUnknown, or AnswerFixed when too late.
+
+    No new sample is stored, so the daily cap is not asked again; the burst check is, for the
+    new guess -> label pair (confirmations changed into sure corrections, many at once, are a
+    burst like any other). A sample held for review stays held: a change never lets one out."""
+    _label_check(label=label)
+    with transaction.atomic():
+        sample = _sample_answer_locked(client_id=client_id)
+        if label == sample.label:
+            return sample
+        if sample.first_label is None:
+            sample.first_label = sample.label
+        sample.label = label
+        sample.changed_at = timezone.now()
+        sample_burst_check(sample=sample)
+        sample.save(update_fields=["label", "first_label", "changed_at", "status"])
+    return sample
+
+
+def sample_answer_withdraw(*, client_id: UUID) -> None:
+    """The sender takes its answer back: the sample is deleted, as if never sent, so it counts
+    toward neither the sender's daily cap nor any burst from now on (samples a burst it was part
+    of put on hold stay on hold). Raises AnswerUnknown, or AnswerFixed when too late."""
+    with transaction.atomic():
+        _sample_answer_locked(client_id=client_id).delete()
 
 
 def sample_create_once(
@@ -231,8 +298,7 @@ def sample_reject_sources(*, sources: Iterable[str]) -> int:
 @transaction.atomic
 def sample_relabel(*, samples: Iterable[Sample], label: int) -> int:
     """Correct the label of samples; a relabelled sample counts as reviewed and approved."""
-    if not 0 <= label <= 9:
-        raise ValidationError({"label": "label must be a digit from 0 to 9"})
+    _label_check(label=label)
     ids = [sample.pk for sample in samples]
     return Sample.objects.filter(pk__in=ids).update(
         label=label, status=Sample.Status.APPROVED, reviewed_at=timezone.now()

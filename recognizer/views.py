@@ -1,6 +1,8 @@
 from datetime import datetime
 
-from django.shortcuts import render
+from django.conf import settings
+from django.shortcuts import redirect, render
+from django.templatetags.static import static
 from django.views.decorators.csrf import ensure_csrf_cookie
 
 from recognizer.modelfile import ModelUnavailable
@@ -33,4 +35,12 @@ def model_summary() -> dict:
 def index(request):
     # The pen's width comes from the server, so the page, the drawings kept for review and the
     # benchmarks draw with one brush.
-    return render(request, "recognizer/index.html", {"model": model_summary(), "brush": PAGE_BRUSH})
+    # How long the page offers to take its last answer back: the server's window, not a copy.
+    change_seconds = int(settings.FEEDBACK_CHANGE_MINUTES * 60)
+    return render(request, "recognizer/index.html", {"model": model_summary(), "brush": PAGE_BRUSH, "change_seconds": change_seconds})
+
+
+def favicon(request):
+    # Browsers ask for /favicon.ico on every page, the admin's and the API docs' too, whatever
+    # their <link rel=icon> says: sent to the one icon file, it is a 302 instead of a 404 each time.
+    return redirect(static("recognizer/favicon.svg"))

@@ -9,6 +9,7 @@ import torch
 
 from feedback.models import Sample
 from feedback.selectors import sample_is_held_out, samples_for_training
+from recognizer.labels import NOT_A_DIGIT
 from training.data import Digits, mnist_load, split
 from training.guard import pen_guard
 from training.options import RunOptions
@@ -64,6 +65,9 @@ def run_data_load(*, options: RunOptions, learnt: set[int], say: Callable[[str],
         mnist_test = mnist_test.take(slice(0, o.test_limit))
 
     samples = list(samples_for_training(approved_only=o.approved_only)) if o.use_users else []
+    # Today's net has an output per digit only: drawings answered "not a digit" are kept for the
+    # net that learns that class (issue 31, the model's side), which drops this line.
+    samples = [s for s in samples if s.label != NOT_A_DIGIT]
     samples, set_aside = samples_capped(samples=samples, per_source=o.per_source_cap)
     held = {s.pk for s in samples if sample_is_held_out(sample_id=s.pk, holdout_share=o.holdout)}
     train = [s for s in samples if s.pk not in held]

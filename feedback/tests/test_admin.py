@@ -102,7 +102,7 @@ def test_review_with_an_unknown_status_is_refused(samples):
     with pytest.raises(ValidationError):
         sample_review(samples=samples, status="maybe")
     with pytest.raises(ValidationError):
-        sample_relabel(samples=samples, label=10)
+        sample_relabel(samples=samples, label=11)  # 10 is "not a digit"; 11 is nothing
     assert set(Sample.objects.values_list("status", flat=True)) == {"new"}
 
 

@@ -39,3 +39,14 @@ def test_the_gate_knows_which_held_out_drawings_a_reviewer_approved(mnist_dir):
     assert len(held) == len(data.corrections_test) > 0
     assert data.corrections_approved.tolist() == [s.status == APPROVED for s in held]
     assert 0 < int(data.corrections_approved.sum()) < len(held)
+
+
+@pytest.mark.django_db
+def test_a_run_of_todays_ten_output_net_leaves_drawings_answered_not_a_digit_stored_and_unused(mnist_dir):
+    from recognizer.labels import NOT_A_DIGIT
+
+    digits = SampleFactory.create_batch(5, label=3, guess=5)
+    SampleFactory.create_batch(5, label=NOT_A_DIGIT, guess=4)
+    data = run_data_load(options=RunOptions(data_dir=str(mnist_dir), limit=100, test_limit=100), learnt=set(), say=lambda _: None)
+    assert len(data.users_train) + len(data.corrections_test) + len(data.confirmed_test) == len(digits)
+    assert Sample.objects.filter(label=NOT_A_DIGIT).count() == 5

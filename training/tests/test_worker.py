@@ -159,3 +159,16 @@ def test_two_train_digits_at_once_one_trains_and_the_other_is_refused(site):
     assert "is already running" in refused and "Only one run trains at a time" in refused
     with sqlite3.connect(site.db) as db:
         assert db.execute("SELECT status FROM training_trainingrun").fetchall() in ([("promoted",)], [("candidate",)])
+
+
+def test_the_worker_prints_each_log_line_once_also_after_building_a_serving_net(site):
+    line = "a line the training app logs"
+    enqueue = site.manage("shell", "-c", f"from training.tests.tasks import serving_net_then_log; serving_net_then_log.enqueue(line={line!r})")
+    assert enqueue.wait(timeout=120) == 0, enqueue.stderr.read()
+    worker = site.manage("training_worker", "--batch", "--no-startup-delay", "--no-reload")
+    out, err = worker.communicate(timeout=180)
+    assert worker.returncode == 0, err
+    printed = out + err
+    assert "state=SUCCESSFUL" in printed, printed  # the job ran, and the queue's own lines show
+    assert printed.count(line) == 1, printed
+    assert printed.count("the training worker is waiting for runs") == 1

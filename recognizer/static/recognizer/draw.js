@@ -6,6 +6,7 @@
   const RETRY_FIRST_MS = 1000; // a failed request is tried again after 1 s, then 2, 4, ... 30 s
   const RETRY_MAX_MS = 30000;
   const OUTBOX_KEY = "digitsite.corrections"; // corrections not yet stored by the server
+  const NOT_A_DIGIT = 10; // recognizer.labels.NOT_A_DIGIT: the label of a drawing that is no digit
 
   const board = document.querySelector(".board");
   const canvas = document.getElementById("pad");
@@ -20,11 +21,19 @@
   const labelButtons = [...document.querySelectorAll(".label")];
   const teachStatus = document.getElementById("teach-status");
   const undoButton = document.getElementById("undo");
+  const notDigitButton = document.getElementById("not-digit");
+  const takeBackButton = document.getElementById("take-back");
+  const modelInfo = document.getElementById("model-info");
+  // The server's FEEDBACK_CHANGE_MINUTES, less a little for the answer's way back.
+  const CHANGE_MS = Number(board.dataset.changeSeconds) * 1000 - 5000;
 
   // A finger has no digit keys: the tips name what a phone has.
   const touch = window.matchMedia("(pointer: coarse)").matches;
   const TIP = touch ? "Tip: tap the right digit to correct a wrong guess." : "Tip: press a digit key to correct a wrong guess.";
   const WHICH = touch ? "Which is it? Tap the right digit to teach it." : "Which is it? Press the right digit to teach it.";
+  const NOT_DIGIT_ASK = touch
+    ? "Tap “Not a digit” to agree, or the right digit if it is one."
+    : "Press N to agree it's not a digit, or the right digit if it is one.";
 
   let drawing = false; // a pointer is down on the pad
   let last = null; // last point of the current stroke
@@ -32,11 +41,17 @@
   let ticker = null; // while the pen is down: asks for a guess every LIVE_INTERVAL_MS if changed
   let sequence = 0; // only the newest request's answer is shown
   let inFlight = 0;
-  let current = null; // the guess shown now: {digit, sure, candidates, model, sequence}
-  let saved = false; // this drawing was already handed over as feedback
+  let current = null; // the guess shown now: {digit, sure, candidates, model, sequence}; digit 10: not a digit
+  let saved = null; // the client_id this drawing was handed over with as feedback; null: not yet
   let strokes = []; // the pen's path, sent to the server: [[[x, y], ...], ...] in canvas pixels
   let kept = null; // the drawing cleared last ({strokes, saved}), which Undo brings back
   let keepStatus = false; // the next guess leaves the teaching status as it is (why a correction was refused)
+  // What the teaching status says, so that a line that no longer fits the pad can go:
+  // "tip", "ask" (which is it? / already saved: about the drawing on the pad), "saved", "problem", "busy".
+  let statusKind = "tip";
+  let lastAnswer = null; // the page's last answer: {clientId, label, digit, sure, until}, until it can no longer change
+  let takeBackTimer = null;
+  let footerVersion = null; // the model the footer names
   let guessRetry = null;
   let guessDelay = 0;
   // ?send=image sends the canvas bitmap instead, to compare both inputs (bench/pendigits.py).
@@ -132,7 +147,7 @@
 
   function inkChanged() {
     changed = true;
-    saved = false;
+    saved = null;
     setTeaching(false, "");
     updateUndo();
   }
@@ -221,35 +236,86 @@
 
   function show(result, mine, settled) {
     guess.classList.remove("problem");
-    if (result.digit === null || result.digit === undefined) {
+    if (result.model) followModel(result.model);
+    const refused = result.reason === "not_a_digit"; // read, and no digit: the digits are still offered
+    if ((result.digit === null || result.digit === undefined) && !refused) {
       reset(result.hint || "Draw a digit");
       if (settled) announce(guess.textContent);
       return;
     }
-    const [first, second] = result.top_two;
-    current = { digit: result.digit, sure: result.sure, candidates: result.sure ? [first] : [first, second], model: result.model, sequence: mine };
+    const [first, second] = result.top_two || [];
     guess.innerHTML = "";
-    guess.classList.toggle("unsure", !result.sure);
-    if (result.sure) {
-      guess.append(`It's ${article(first)} `, strong(first), ` (${percent(result.confidence)} sure)`);
+    if (refused) {
+      current = { digit: NOT_A_DIGIT, sure: false, candidates: [NOT_A_DIGIT, first, second], model: result.model, sequence: mine };
+      guess.classList.add("unsure");
+      guess.append(result.hint || "That doesn't look like a digit.");
     } else {
-      // Below the calibrated threshold a single guess would be a coin toss dressed as an answer.
-      guess.append("Not sure: ", strong(first), " or ", strong(second), "?");
+      current = { digit: result.digit, sure: result.sure, candidates: result.sure ? [first] : [first, second], model: result.model, sequence: mine };
+      guess.classList.toggle("unsure", !result.sure);
+      if (result.sure) {
+        guess.append(`It's ${article(first)} `, strong(first), ` (${percent(result.confidence)} sure)`);
+      } else {
+        // Below the calibrated threshold a single guess would be a coin toss dressed as an answer.
+        guess.append("Not sure: ", strong(first), " or ", strong(second), "?");
+      }
     }
-    result.probabilities.forEach((p, digit) => {
+    // The digits' bars; a model that also scores "not a digit" sends it after them.
+    (result.probabilities || []).slice(0, 10).forEach((p, digit) => {
       const row = scores[digit];
       row.classList.toggle("top", digit === result.digit);
       row.querySelector(".fill").style.width = `${(p * 100).toFixed(1)}%`;
       row.querySelector(".score-value").textContent = percent(p);
     });
-    sees.src = result.input_image;
-    sees.hidden = false;
-    seesEmpty.hidden = true;
+    if (result.input_image) {
+      sees.src = result.input_image;
+      sees.hidden = false;
+      seesEmpty.hidden = true;
+    }
     if (settled) announce(guess.textContent);
     if (drawing) return;
-    if (saved) setTeaching(false, "This drawing is already saved. Clear it to draw the next digit.");
-    else setTeaching(true, keepStatus ? undefined : result.sure ? TIP : WHICH);
+    if (saved && changeable(saved)) {
+      const kept = outbox().some((item) => item.body.client_id === saved) ? "Kept (not sent yet)" : "Saved";
+      setTeaching(true, `${kept} as ${said(lastAnswer.label)}. Press another answer to change it, or take it back.`, "ask");
+      showTakeBack();
+    } else if (saved) {
+      setTeaching(false, "This drawing is already saved. Clear it to draw the next digit.", "ask");
+    } else if (keepStatus) {
+      setTeaching(true);
+    } else if (refused) {
+      setTeaching(true, NOT_DIGIT_ASK, "ask");
+    } else if (!result.sure) {
+      setTeaching(true, WHICH, "ask");
+    } else {
+      // The tip is for a newcomer: it never hides a confirmation or a problem.
+      setTeaching(true, ...(statusKind === "tip" || statusKind === "ask" ? [TIP, "tip"] : []));
+    }
     keepStatus = false;
+  }
+
+  // The footer names the model that answers: after a switch, the next guess comes from the new one.
+  async function followModel(version) {
+    const shown = document.getElementById("model-version");
+    if (!footerVersion) footerVersion = shown ? shown.textContent.trim() : "";
+    if (version === footerVersion) return;
+    footerVersion = version;
+    let model = null;
+    try {
+      const response = await fetch(board.dataset.healthUrl);
+      model = (await response.json()).model;
+    } catch {
+      // the version alone, then
+    }
+    if (version !== footerVersion) return; // another switch since
+    const parts = [];
+    if (model && model.version === version) {
+      const trained = model.trained_at ? new Date(model.trained_at) : null;
+      if (trained && !isNaN(trained)) parts.push(`, trained ${trained.toLocaleDateString("en-GB", { day: "numeric", month: "long", year: "numeric", timeZone: "UTC" })}`);
+      if (typeof model.mnist_test_accuracy === "number") {
+        parts.push(`. It reads ${(model.mnist_test_accuracy * 100).toFixed(2)}% of MNIST's 10,000 test digits right`);
+      }
+    }
+    const name = Object.assign(document.createElement("span"), { className: "version", id: "model-version", textContent: version });
+    modelInfo.replaceChildren("Guessing now: model ", name, `${parts.join("")}.`);
   }
 
   function percent(p) {
@@ -268,7 +334,8 @@
     sees.hidden = true;
     sees.removeAttribute("src");
     seesEmpty.hidden = false;
-    setTeaching(false, "");
+    // A question about a drawing that is gone ("Which is it?", "already saved") goes with it.
+    setTeaching(false, ...(statusKind === "ask" ? [TIP, "tip"] : []));
   }
 
   // -- clear, undo, the next digit ----------------------------------------------------------
@@ -277,7 +344,7 @@
     if (drawing) return;
     if (strokes.length) kept = { strokes, saved };
     strokes = [];
-    saved = false;
+    saved = null;
     changed = false;
     clearTimeout(guessRetry);
     sequence++; // answers still on their way belong to the old drawing
@@ -290,7 +357,7 @@
     if (drawing) return;
     if (strokes.length) {
       strokes.pop();
-      saved = false; // a different drawing now
+      saved = null; // a different drawing now
       redraw();
       if (strokes.length) {
         inkChanged();
@@ -315,14 +382,21 @@
 
   // -- teaching: store the right label for this drawing ------------------------------------
 
-  function setTeaching(enabled, message) {
+  function setTeaching(enabled, message, kind) {
     // "Yes" confirms one guess; when the model named two, the person picks the digit instead.
     confirmButton.disabled = !enabled || !current || !current.sure;
-    for (const button of labelButtons) {
+    for (const button of [...labelButtons, notDigitButton]) {
       button.disabled = !enabled;
       button.classList.toggle("guessed", Boolean(enabled && current && current.candidates.includes(Number(button.dataset.label))));
     }
-    if (message !== undefined && message !== "") teachStatus.textContent = message;
+    if (message !== undefined && message !== "") setStatus(message, kind);
+  }
+
+  function setStatus(message, kind = "tip") {
+    teachStatus.textContent = message;
+    statusKind = kind;
+    // "Take back" goes with the words about the answer it takes back.
+    if (kind !== "saved" && kind !== "busy" && !(kind === "ask" && saved)) takeBackButton.hidden = true;
   }
 
   function csrfToken() {
@@ -360,11 +434,19 @@
     }
   }
 
-  function savedMessage(item) {
+  // "a 7", "an 8", "not a digit"
+  function said(label) {
+    return label === NOT_A_DIGIT ? "not a digit" : `${article(label)} ${label}`;
+  }
+
+  function savedMessage(item, saved = "Saved") {
     const { label, digit, sure } = item;
-    if (label === digit && sure) return `Saved: ${article(label)} ${label}, guessed right. Thank you!`;
-    if (sure) return `Saved: ${article(label)} ${label}, not ${article(digit)} ${digit}. The model will learn from it at its next training.`;
-    return `Saved: ${article(label)} ${label}. The model will learn from it at its next training.`;
+    if (label === digit && (sure || label === NOT_A_DIGIT)) {
+      return label === NOT_A_DIGIT ? `${saved}: not a digit, as the model said. Thank you!` : `${saved}: ${said(label)}, guessed right. Thank you!`;
+    }
+    const learn = "The model will learn from it at its next training.";
+    if (sure) return `${saved}: ${said(label)}, not ${said(digit)}. ${learn}`;
+    return `${saved}: ${said(label)}. ${learn}`;
   }
 
   let flushing = false;
@@ -383,31 +465,39 @@
           outboxWrite(outbox().filter((other) => other.body.client_id !== item.body.client_id));
           outboxDelay = 0;
           const left = outbox().length;
-          teachStatus.textContent = savedMessage(item) + (left ? ` (${left} more waiting to be sent.)` : "");
+          // One that waited on this device says so: the person may have stopped expecting it.
+          const message = savedMessage(item, item.waited ? "Saved (it was kept while offline)" : "Saved");
+          setStatus(message + (left ? ` (${left} more waiting to be sent.)` : ""), "saved");
+          if (lastAnswer && lastAnswer.clientId === item.body.client_id) showTakeBack();
           continue;
         }
         const { text, retry, reload } = problem(response, body);
         if (reload) {
-          teachStatus.textContent = `Not saved yet: ${text}`;
+          setStatus(`Not saved yet: ${text}`, "problem");
           return; // kept in the outbox; the reloaded page sends it
         }
         if (!retry) {
           // Refused for good (a drawing too small, ...): sending it again would not help.
           outboxWrite(outbox().filter((other) => other.body.client_id !== item.body.client_id));
-          teachStatus.textContent = `Not saved: ${text}`;
-          if (!strokes.length && kept && kept.clientId === item.body.client_id) {
-            kept.saved = false;
+          setStatus(`Not saved: ${text}`, "problem");
+          if (lastAnswer && lastAnswer.clientId === item.body.client_id) lastAnswer = null;
+          if (!strokes.length && kept && kept.saved === item.body.client_id) {
+            kept.saved = null;
             keepStatus = true; // its guess comes back too, and must not hide why it was refused
             undo(); // bring the drawing back, to correct it again
           }
           continue;
         }
         outboxDelay = Math.min(outboxDelay ? outboxDelay * 2 : RETRY_FIRST_MS, RETRY_MAX_MS);
+        outboxWrite(outbox().map((other) => ({ ...other, waited: true })));
         const waiting = outbox().length;
-        teachStatus.textContent =
+        // Each failed retry says it again, but not over a question about the drawing on the pad.
+        if (statusKind !== "ask") setStatus(
           `Not saved yet: ${text} ` +
-          (waiting > 1 ? `Your ${waiting} corrections are` : "Your correction is") +
-          " kept on this device and sent as soon as the server answers.";
+            (waiting > 1 ? `Your ${waiting} corrections are` : "Your correction is") +
+            " kept on this device and sent as soon as the server answers.",
+          "problem",
+        );
         outboxRetry = setTimeout(flushOutbox, outboxDelay);
         return;
       }
@@ -417,22 +507,120 @@
   }
 
   function teach(label) {
-    if (!current || drawing || saved) return;
+    if (!current || drawing) return;
+    if (saved) {
+      if (changeable(saved)) changeAnswer(label);
+      return;
+    }
     const clientId = uuid();
-    const item = { body: { ...drawingBody(), label, client_id: clientId }, label, digit: current.digit, sure: current.sure };
+    const body = { ...drawingBody(), label: label === NOT_A_DIGIT ? "not_a_digit" : label, client_id: clientId };
+    const item = { body, label, digit: current.digit, sure: current.sure };
     outboxWrite([...outbox(), item]);
-    saved = true;
+    saved = clientId;
+    lastAnswer = { clientId, label, digit: current.digit, sure: current.sure, until: Date.now() + CHANGE_MS };
+    nextDigit("Saving…");
+    flushOutbox();
+  }
+
+  // After an answer, a fresh canvas for the next digit; Undo brings the answered drawing back.
+  function nextDigit(status, kind = "busy") {
     // The pressed button is disabled next, which would drop keyboard focus to the page's body:
     // it goes to the fresh canvas instead, where the next digit is drawn.
     if (document.activeElement && document.activeElement.closest(".teach")) canvas.focus({ preventScroll: true });
-    teachStatus.textContent = "Saving…";
+    setStatus(status, kind);
     clearPad("Draw the next digit. (Undo brings this one back.)");
-    kept.clientId = clientId;
-    flushOutbox();
+  }
+
+  // -- taking the last answer back, or changing it -----------------------------------------
+
+  function changeable(clientId) {
+    return Boolean(lastAnswer && lastAnswer.clientId === clientId && Date.now() < lastAnswer.until);
+  }
+
+  function showTakeBack() {
+    if (!lastAnswer || !changeable(lastAnswer.clientId)) return;
+    takeBackButton.hidden = false;
+    clearTimeout(takeBackTimer);
+    takeBackTimer = setTimeout(() => {
+      takeBackButton.hidden = true;
+      // A drawing brought back to change it can no longer be: say so, and offer no buttons.
+      if (saved && strokes.length && current) setTeaching(false, "This drawing is already saved. Clear it to draw the next digit.", "ask");
+    }, lastAnswer.until - Date.now());
+  }
+
+  // An answer still waiting on this device is changed there; a stored one on the server.
+  async function answerRequest(method, label) {
+    const id = lastAnswer.clientId;
+    const waiting = outbox().find((item) => item.body.client_id === id);
+    // On its way to the server right now: neither here nor there yet.
+    if (waiting && flushing) return { ok: false, text: "It is being sent right now: try again in a moment." };
+    if (waiting) {
+      const rest = outbox().filter((item) => item.body.client_id !== id);
+      if (method === "PATCH") outboxWrite([...rest, { ...waiting, label, body: { ...waiting.body, label: label === NOT_A_DIGIT ? "not_a_digit" : label } }]);
+      else outboxWrite(rest);
+      return { ok: true, kept: true };
+    }
+    try {
+      const response = await fetch(`${board.dataset.feedbackUrl}${id}/`, {
+        method,
+        headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken() },
+        body: method === "PATCH" ? JSON.stringify({ label: label === NOT_A_DIGIT ? "not_a_digit" : label }) : undefined,
+      });
+      const body = await response.json().catch(() => ({}));
+      // Already gone is what taking back wanted.
+      if (response.ok || (method === "DELETE" && response.status === 404)) return { ok: true };
+      return { ok: false, ...problem(response, body) };
+    } catch {
+      return { ok: false, ...problem(null, {}) };
+    }
+  }
+
+  async function changeAnswer(label) {
+    const answer = lastAnswer;
+    if (label === answer.label) {
+      nextDigit(`Kept: ${said(label)}.`, "saved");
+      showTakeBack();
+      return;
+    }
+    nextDigit("Changing your answer…");
+    const result = await answerRequest("PATCH", label);
+    if (!result.ok) {
+      setStatus(`Not changed: ${result.text}`, "problem");
+      return;
+    }
+    answer.label = label;
+    setStatus(savedMessage(answer, result.kept ? "Changed (not sent yet)" : "Changed"), "saved");
+    showTakeBack();
+  }
+
+  async function takeBack() {
+    if (!lastAnswer || !changeable(lastAnswer.clientId)) return;
+    const answer = lastAnswer;
+    takeBackButton.hidden = true;
+    const result = await answerRequest("DELETE");
+    if (!result.ok) {
+      setStatus(`Not taken back: ${result.text}`, "problem");
+      return;
+    }
+    lastAnswer = null;
+    const message = `Taken back: ${said(answer.label)} is not saved. Answer again, or clear the drawing.`;
+    if (saved === answer.clientId) {
+      saved = null; // the drawing on the pad may be answered afresh
+      setTeaching(Boolean(current), message, "saved");
+    } else if (!strokes.length && kept && kept.saved === answer.clientId) {
+      kept.saved = null;
+      keepStatus = true;
+      setStatus(message, "saved");
+      undo(); // the drawing comes back, to answer again
+    } else {
+      setStatus(`Taken back: ${said(answer.label)} is not saved.`, "saved");
+    }
   }
 
   confirmButton.addEventListener("click", () => current && teach(current.digit));
   for (const button of labelButtons) button.addEventListener("click", () => teach(Number(button.dataset.label)));
+  notDigitButton.addEventListener("click", () => teach(NOT_A_DIGIT));
+  takeBackButton.addEventListener("click", takeBack);
   document.addEventListener("keydown", (event) => {
     if (event.target instanceof HTMLInputElement || event.target instanceof HTMLTextAreaElement) return;
     if ((event.ctrlKey || event.metaKey) && !event.altKey && event.key.toLowerCase() === "z" && !event.shiftKey) {
@@ -444,20 +632,21 @@
       clearPad();
       return;
     }
-    if (event.ctrlKey || event.metaKey || event.altKey || !/^[0-9]$/.test(event.key)) return;
+    if (event.ctrlKey || event.metaKey || event.altKey || !/^[0-9nN]$/.test(event.key)) return;
     if (labelButtons[0].disabled) return;
     event.preventDefault();
-    teach(Number(event.key));
+    teach(/^[nN]$/.test(event.key) ? NOT_A_DIGIT : Number(event.key));
   });
 
   window.addEventListener("online", () => {
     if (outbox().length) flushOutbox();
   });
 
-  teachStatus.textContent = TIP;
+  setStatus(TIP, "tip");
   const waiting = outbox().length;
   if (waiting) {
-    teachStatus.textContent = `Sending ${waiting === 1 ? "a correction" : `${waiting} corrections`} kept from before…`;
+    outboxWrite(outbox().map((item) => ({ ...item, waited: true }))); // kept from an earlier visit
+    setStatus(`Sending ${waiting === 1 ? "a correction" : `${waiting} corrections`} kept from before…`, "busy");
     flushOutbox();
   }
 })();

@@ -4,6 +4,9 @@ It is django-tasks-db's `db_worker` (same flags), after it marks failed the runs
 died (a killed worker or `train_digits`) and removes the files they left half-written.
 """
 
+import os
+
+from django.utils.autoreload import DJANGO_AUTORELOAD_ENV
 from django_tasks_db.management.commands.db_worker import Command as DbWorker
 
 from training.queue import training_runs_recover
@@ -13,6 +16,10 @@ class Command(DbWorker):
     help = "Run queued training runs, one at a time (django-tasks-db's db_worker, after recovering dead runs)."
 
     def handle(self, *args, **options):
+        if options.get("reload") and os.environ.get(DJANGO_AUTORELOAD_ENV) != "true":
+            # With --reload (DEBUG's default) this process only watches the files and starts the
+            # worker in a child, which recovers and says it is waiting: once, not twice.
+            return super().handle(*args, **options)
         for run in training_runs_recover(log=self.stdout.write):
             self.stdout.write(self.style.WARNING(f"run {run.pk} was marked failed: its process is gone"))
         self.stdout.write("the training worker is waiting for runs (Ctrl+C to stop)")
