@@ -1,3 +1,4 @@
+from django.apps import apps
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect
@@ -6,6 +7,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
+from django_tasks_db.admin import DBTaskResultAdmin
 from feedback.admin import SampleAdmin
 from feedback.models import Sample
 from feedback.services import sample_review
@@ -345,3 +347,17 @@ def _samples_may_approve_and_train(modeladmin: admin.ModelAdmin, request) -> boo
 # samples' list learns the permission the action needs.
 SampleAdmin.actions = [SampleAdmin.actions[0], approve_and_retrain, *SampleAdmin.actions[1:]]
 SampleAdmin.has_approve_and_train_permission = _samples_may_approve_and_train
+
+
+# -- the queue's own records --------------------------------------------------------------------
+
+
+def _task_results_listed(self, request) -> bool:
+    return request.user.is_active and request.user.is_superuser
+
+
+# django-tasks-db lists its jobs on the admin's index as "Task Results", which told a reviewer
+# nothing: a run's page already follows its job. Only a superuser, who may need to see why the
+# worker failed a job, sees the section, named for what it is.
+DBTaskResultAdmin.has_module_permission = _task_results_listed
+apps.get_app_config("django_tasks_database").verbose_name = "Training queue: the worker's jobs (for debugging)"

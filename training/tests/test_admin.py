@@ -98,3 +98,16 @@ def test_a_finished_run_page_shows_per_digit_figures_and_confusion_pictures(admi
     assert re.search(r"<div class=\"readonly\">\d+ s</div>", page)  # whole seconds
     assert "<tr><th>lr</th><td>0.0005</td></tr>" in page and "<tr><th>freeze_bn</th><td>on</td></tr>" in page
     assert "<th>pen guard set<br>before</th>" in page and "<tr><th>9</th>" in page and re.search(r"pen guard set \(shipped with the code\)</th><td>[\d.]+% of 2,498</td>", page)
+
+
+def test_the_admin_index_shows_the_queues_jobs_only_to_a_superuser_and_names_them_for_what_they_are(admin_client):
+    from django.test import Client
+
+    from feedback.tests.factories import staff_user
+
+    index = admin_client.get(reverse("admin:index")).content.decode()
+    assert "Training queue: the worker&#x27;s jobs (for debugging)" in index and "Task Results" in index
+    reviewer = Client()
+    reviewer.force_login(staff_user(username="reviewer", permissions=["feedback.view_sample", "training.view_trainingrun", "django_tasks_database.view_dbtaskresult"]))
+    index = reviewer.get(reverse("admin:index")).content.decode()
+    assert "Training runs" in index and "Task Results" not in index and "Training queue" not in index
