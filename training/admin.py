@@ -290,16 +290,16 @@ class TrainingRunAdmin(admin.ModelAdmin):
             return TemplateResponse(request, "admin/training/trainingrun/quality.html", context)
         before = by_version.get(model_version_before(version=version, served=[q.version for q in qualities]) or "")
         made_by = TrainingRun.objects.filter(model_version=version).first()
-        shown = [q for q in (quality, before) if q]
+        shown = [q for q in (before, quality) if q]  # before, then after, as on a run's page
         digits = [
             {"name": label_text(c), "cells": [_guess_cells(q, c) for q in shown]}
             for c in range(CLASSES)
             if c != NOT_A_DIGIT or any(sum(q.counts[NOT_A_DIGIT]) or sum(row[NOT_A_DIGIT] for row in q.counts) for q in shown)
         ]
-        pictures = [(q.version, to_data_url(confusion_png(q.corrections()))) for q in shown if q.corrected]
+        pictures = [(_role(q, quality), q.version, to_data_url(confusion_png(q.corrections()))) for q in shown if q.corrected]
         context = {
             **self.admin_site.each_context(request), "opts": self.model._meta, "title": f"Model {version}: how the users answered",
-            "quality": quality, "before": before, "shown": shown, "digits": digits, "pictures": pictures, "made_by": made_by,
+            "quality": quality, "before": before, "shown": [(_role(q, quality), q) for q in shown], "digits": digits, "pictures": pictures, "made_by": made_by,
             "before_is_base": bool(before and made_by and made_by.base_version == before.version),
             "figures": _quality_figures(quality, before), "sure": f"{SURE_THRESHOLD:.0%}",
             "before_url": _quality_url(before.version) if before else None,
@@ -374,6 +374,10 @@ def _quality_figures(q: VersionQuality, before: VersionQuality | None) -> dict:
         "corrected_before": _share_text(before.corrected, before.answered) if before else None,
         "not_sure_before": _share_text(before.not_sure, before.answered) if before else None,
     }  # fmt: skip
+
+
+def _role(q: VersionQuality, this: VersionQuality) -> str:
+    return "this model" if q is this else "before"
 
 
 def _guess_cells(q: VersionQuality, c: int) -> tuple[str, str]:

@@ -63,9 +63,9 @@ def test_the_quality_page_shows_a_version_beside_the_one_its_run_fine_tuned(admi
     page = admin_client.get(reverse("admin:training_trainingrun_quality", args=[NEW])).content.decode()
     assert f"<h1>Model {NEW}: how the users answered</h1>" in page
     assert "the model its" in page and re.search(r"run \d+</a> fine-tuned", page)
-    assert "1 (14.3%)" in page and "3 (60.0%)" in page  # corrected: new, then old
-    # Guessed 1: the new model 2 confirmed, 1 corrected of 3; the old one 1 and 2 of 3.
-    assert re.search(r"<tr><th>1</th><td>2</td><td[^>]*>1 of 3</td><td>1</td><td[^>]*>2 of 3</td></tr>", page)
+    assert re.search(r"<tr><th>corrected</th><td>3 \(60.0%\)</td><td>1 \(14.3%\)</td></tr>", page)  # before, then this model
+    # Guessed 1: the old model 1 confirmed, 2 corrected of 3; the new one 2 and 1 of 3.
+    assert re.search(r"<tr><th>1</th><td>1</td><td[^>]*>2 of 3</td><td>2</td><td[^>]*>1 of 3</td></tr>", page)
     assert len(re.findall(r'<img src="data:image/png;base64,[^"]+" alt="corrections of ', page)) == 2
     listing = admin_client.get(reverse("admin:training_trainingrun_quality_list")).content.decode()
     assert "60.0% → 14.3%" in listing and reverse("admin:training_trainingrun_quality", args=[NEW]) in listing
