@@ -46,6 +46,14 @@ def training_run_execute(*, run: TrainingRun, log: Log = print) -> TrainingRun:
         def read(net: torch.nn.Module, who: str):
             return readings_take(net=net, data=data, device=options.device, who=who, say=progress.say, progress=options.progress)
 
+        def judge_read(net: torch.nn.Module, who: str):
+            """A reading while judging (the new model, then any blend): each takes about as long as the last one did."""
+            progress.expect(progress.judging_s)
+            since = time.perf_counter()
+            readings = read(net, who)
+            progress.judging_s = time.perf_counter() - since
+            return readings
+
         reading_since = time.perf_counter()
         before = read(active.net, "the active model") if active else None
         progress.judging_s = time.perf_counter() - reading_since
@@ -55,9 +63,9 @@ def training_run_execute(*, run: TrainingRun, log: Log = print) -> TrainingRun:
             on_epoch=_epoch_figures(options, data, progress), on_step=lambda epoch, step, steps: progress.training_step(epoch=epoch, epochs=options.epochs, step=step, steps=steps),
         )  # fmt: skip
         progress.stage(TrainingRun.Status.GATING, "judging the new model")
-        after = read(result.best, "the new model")
+        after = judge_read(result.best, "the new model")
         decision, net, after = judge(
-            new=result.best, active=active.net if active else None, data=data, before=before, after=after, options=options, read=read, say=progress.say
+            new=result.best, active=active.net if active else None, data=data, before=before, after=after, options=options, read=judge_read, say=progress.say
         )  # fmt: skip
         progress.check_cancel()
         version = model_version_publish(run=run, options=options, data=data, result=result, net=net, decision=decision)

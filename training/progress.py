@@ -12,7 +12,7 @@ from training.models import TrainingRun
 PROGRESS_EVERY_S = 1.0  # how often a working run writes its progress and looks for a cancel
 # The first steps are slow (threads start, caches fill): an estimate from under this share of the
 # training's steps would promise too much.
-ESTIMATE_FROM = 0.02
+ESTIMATE_FROM = 0.05
 
 Log = Callable[[str], None]
 

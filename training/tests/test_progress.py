@@ -19,7 +19,7 @@ def test_the_time_left_is_the_elapsed_training_time_scaled_by_the_steps_to_come_
     progress.judging_s = 10.0
     now = [100.0]
     monkeypatch.setattr("training.progress.time.monotonic", lambda: now[0])
-    progress.training_step(epoch=1, epochs=2, step=0, steps=100)  # the first step: nothing to go by yet
+    progress.training_step(epoch=1, epochs=2, step=9, steps=100)  # under 5% of the steps: too early to tell
     assert TrainingRun.objects.get().finish_expected_at is None
     now[0] = 130.0
     progress.training_step(epoch=1, epochs=2, step=50, steps=100)  # a quarter done in 30 s: 90 s to go, then 10 s judging
