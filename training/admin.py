@@ -1,24 +1,30 @@
+from django.apps import apps
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
+from django_tasks_db.admin import DBTaskResultAdmin
 from feedback.admin import SampleAdmin
 from feedback.models import Sample
 from feedback.services import sample_review
+from recognizer.labels import CLASSES, NOT_A_DIGIT, label_text
 from recognizer.modelfile import ModelUnavailable, model_load
 from recognizer.preprocessing import to_data_url
 from recognizer.serving import active_model
+from recognizer.services import SURE_THRESHOLD
 from recognizer.store import model_activate
-from training.text import count_text, percent_text
+from training.text import change_text, count_text, percent_text, time_left_text
 from training.figures import confusion_png, per_digit
 from training.models import TrainingRun
 from training.options import form_class, site_options
 from training.queue import RunRefused, training_run_cancel, training_run_request
 from training.report import RunReport
+from training.selectors import VersionQuality, model_version_before, model_versions_quality
 
 RetrainForm = form_class()
 REFRESH_S = 3  # a queued or working run's page reloads itself this often
@@ -58,11 +64,10 @@ def retrain_request(modeladmin: admin.ModelAdmin, request, options) -> HttpRespo
 
 @admin.register(TrainingRun)
 class TrainingRunAdmin(admin.ModelAdmin):
-    list_display = [
-        "id", "started_at", "status_now", "model_version", "epochs", "feedback_samples",
-        "mnist_before", "mnist_after", "corrections_before", "corrections_after", "confirmed_before", "confirmed_after",
-    ]  # fmt: skip
-    list_filter = ["status", "from_scratch"]
+    # Eight short columns fit beside the sidebar at 1280 px, with no filter panel taking a third
+    # of the width (the status column says it all, and runs are few); a run's page has the rest.
+    list_display = ["run_number", "asked_for", "status_now", "time_text", "model_link", "mnist_figures", "corrections_figures", "confirmed_figures"]
+    list_display_links = ["run_number"]
     search_fields = ["model_version", "base_version", "decision", "error"]
     actions = ["activate", "cancel"]
     change_list_template = "admin/training/trainingrun/change_list.html"
@@ -70,12 +75,12 @@ class TrainingRunAdmin(admin.ModelAdmin):
     fieldsets = [
         (None, {"fields": ["status_now", "decision", "error", "started_at", "finished_at", "time_taken", "requested_by", "worker"]}),
         ("Figures (the active model when the run started, then the new one)", {"fields": ["figures", "per_digit_table", "confusion_pictures", "epoch_table"]}),
-        ("What it trained", {"fields": ["base_version", "model_version", "epochs", "from_scratch", "mnist_samples", "feedback_samples", "sample_count", "options_table"]}),
+        ("What it trained", {"fields": ["base_version", "model_link", "epochs", "from_scratch", "mnist_samples", "feedback_samples", "sample_count", "options_table"]}),
     ]  # fmt: skip
 
     def get_readonly_fields(self, request, obj=None):
         return [field.name for field in self.model._meta.fields] + [
-            "status_now", "figures", "per_digit_table", "confusion_pictures", "epoch_table", "sample_count", "time_taken", "options_table",
+            "status_now", "figures", "per_digit_table", "confusion_pictures", "epoch_table", "sample_count", "time_taken", "options_table", "model_link",
         ]  # fmt: skip
 
     def has_add_permission(self, request) -> bool:
@@ -89,6 +94,8 @@ class TrainingRunAdmin(admin.ModelAdmin):
         return [
             path("retrain/", view(self.retrain_view), name="training_trainingrun_retrain"),
             path("activate-shipped/", view(self.activate_shipped_view), name="training_trainingrun_activate_shipped"),
+            path("quality/", view(self.quality_list_view), name="training_trainingrun_quality_list"),
+            path("quality/<str:version>/", view(self.quality_view), name="training_trainingrun_quality"),
             path("<int:pk>/cancel/", view(self.cancel_view), name="training_trainingrun_cancel"),
             path("<int:pk>/activate/", view(self.activate_view), name="training_trainingrun_activate"),
             *super().get_urls(),
@@ -105,7 +112,7 @@ class TrainingRunAdmin(admin.ModelAdmin):
         }
         return super().changelist_view(request, extra_context={**(extra_context or {}), **extra})
 
-    @admin.display(description="status now", ordering="status")
+    @admin.display(description="status", ordering="status")
     def status_now(self, run):
         """The status that holds now: a promoted model that was replaced says so."""
         active = _active_version()
@@ -119,29 +126,48 @@ class TrainingRunAdmin(admin.ModelAdmin):
             return f"{run.status}: cancelling"
         return run.get_status_display()
 
-    @admin.display(description="MNIST before")
-    def mnist_before(self, run):
-        return count_text(run.mnist_accuracy_before, _mnist_count(run))
+    @admin.display(description="run", ordering="id")
+    def run_number(self, run):
+        return run.pk
 
-    @admin.display(description="MNIST after")
-    def mnist_after(self, run):
-        return count_text(run.mnist_accuracy, _mnist_count(run))
+    @admin.display(description="asked for", ordering="started_at")
+    def asked_for(self, run):
+        return f"{timezone.localtime(run.started_at):%-d %b %H:%M}"
 
-    @admin.display(description="corrections before")
-    def corrections_before(self, run):
-        return count_text(run.feedback_accuracy_before, run.feedback_holdout)
+    @admin.display(description="time")
+    def time_text(self, run):
+        """Whole seconds once finished; while it works, the time it expects to take still."""
+        if run.is_unfinished:
+            return _time_left(run)
+        return "–" if run.seconds is None else f"{run.seconds:,.0f} s"
 
-    @admin.display(description="corrections after")
-    def corrections_after(self, run):
-        return count_text(run.feedback_accuracy, run.feedback_holdout)
+    @admin.display(description="model", ordering="model_version")
+    def model_link(self, run):
+        if not run.model_version:
+            return "–"
+        return format_html('<a href="{}" title="its quality page: how the users answered its guesses">{}</a>', _quality_url(run.model_version), run.model_version)
 
-    @admin.display(description="confirmed before")
-    def confirmed_before(self, run):
-        return count_text(run.confirmed_accuracy_before, run.confirmed_holdout)
+    @admin.display(description="MNIST test")
+    def mnist_figures(self, run):
+        return change_text(run.mnist_accuracy_before, run.mnist_accuracy)
 
-    @admin.display(description="confirmed after")
-    def confirmed_after(self, run):
-        return count_text(run.confirmed_accuracy, run.confirmed_holdout)
+    @admin.display(description="corrections")
+    def corrections_figures(self, run):
+        """As counts: a handful of drawings reads better as "0 → 3 of 4" than as 75%."""
+        if not run.feedback_holdout:
+            return "none held out"
+        count = run.feedback_holdout
+
+        def right(share: float | None) -> str:
+            return "–" if share is None else f"{round(share * count):,}"
+
+        return f"{right(run.feedback_accuracy_before)} → {right(run.feedback_accuracy)} of {count:,}"
+
+    @admin.display(description="confirmed")
+    def confirmed_figures(self, run):
+        if not run.confirmed_holdout:
+            return "none held out"
+        return f"{change_text(run.confirmed_accuracy_before, run.confirmed_accuracy)} of {run.confirmed_holdout:,}"
 
     # -- a run's page -------------------------------------------------------------------------
 
@@ -225,6 +251,8 @@ class TrainingRunAdmin(admin.ModelAdmin):
 
     @admin.display(description="time")
     def time_taken(self, run):
+        if run.is_unfinished:
+            return _time_left(run)
         return "–" if run.seconds is None else f"{run.seconds:,.0f} s"
 
     @admin.display(description="options (as the run resolved them)")
@@ -235,6 +263,48 @@ class TrainingRunAdmin(admin.ModelAdmin):
     @admin.display(description="users' drawings trained on")
     def sample_count(self, run):
         return run.samples.count()
+
+    # -- the quality pages: how the users answered each model version's guesses ----------------
+
+    def quality_list_view(self, request):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        qualities = model_versions_quality()
+        served = [q.version for q in qualities]
+        by_version = {q.version: q for q in qualities}
+        rows = []
+        for q in reversed(qualities):  # newest first
+            before = by_version.get(model_version_before(version=q.version, served=served) or "")
+            rows.append({"quality": q, "url": _quality_url(q.version), **_quality_figures(q, before)})
+        context = {**self.admin_site.each_context(request), "opts": self.model._meta, "title": "Model quality", "rows": rows, "sure": f"{SURE_THRESHOLD:.0%}"}
+        return TemplateResponse(request, "admin/training/trainingrun/quality_list.html", context)
+
+    def quality_view(self, request, version: str):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        qualities = model_versions_quality()
+        by_version = {q.version: q for q in qualities}
+        quality = by_version.get(version)
+        if quality is None:  # a new model, say, that no one has answered yet
+            context = {**self.admin_site.each_context(request), "opts": self.model._meta, "title": f"Model {version}: how the users answered", "quality": None}
+            return TemplateResponse(request, "admin/training/trainingrun/quality.html", context)
+        before = by_version.get(model_version_before(version=version, served=[q.version for q in qualities]) or "")
+        made_by = TrainingRun.objects.filter(model_version=version).first()
+        shown = [q for q in (before, quality) if q]  # before, then after, as on a run's page
+        digits = [
+            {"name": label_text(c), "cells": [_guess_cells(q, c) for q in shown]}
+            for c in range(CLASSES)
+            if c != NOT_A_DIGIT or any(sum(q.counts[NOT_A_DIGIT]) or sum(row[NOT_A_DIGIT] for row in q.counts) for q in shown)
+        ]
+        pictures = [(_role(q, quality), q.version, to_data_url(confusion_png(q.corrections()))) for q in shown if q.corrected]
+        context = {
+            **self.admin_site.each_context(request), "opts": self.model._meta, "title": f"Model {version}: how the users answered",
+            "quality": quality, "before": before, "shown": [(_role(q, quality), q) for q in shown], "digits": digits, "pictures": pictures, "made_by": made_by,
+            "before_is_base": bool(before and made_by and made_by.base_version == before.version),
+            "figures": _quality_figures(quality, before), "sure": f"{SURE_THRESHOLD:.0%}",
+            "before_url": _quality_url(before.version) if before else None,
+        }  # fmt: skip
+        return TemplateResponse(request, "admin/training/trainingrun/quality.html", context)
 
     # -- buttons and actions ------------------------------------------------------------------
 
@@ -292,6 +362,41 @@ class TrainingRunAdmin(admin.ModelAdmin):
         self.message_user(request, f"Model {run.model_version} is now active.", messages.SUCCESS)
 
 
+def _share_text(part: int, whole: int) -> str:
+    return f"{part / whole:.1%}" if whole else "–"
+
+
+def _quality_figures(q: VersionQuality, before: VersionQuality | None) -> dict:
+    """The shares that compare versions whatever their traffic: corrected and "not sure"."""
+    return {
+        "before": before,
+        "corrected": _share_text(q.corrected, q.answered), "not_sure": _share_text(q.not_sure, q.answered),
+        "corrected_before": _share_text(before.corrected, before.answered) if before else None,
+        "not_sure_before": _share_text(before.not_sure, before.answered) if before else None,
+    }  # fmt: skip
+
+
+def _role(q: VersionQuality, this: VersionQuality) -> str:
+    return "this model" if q is this else "before"
+
+
+def _guess_cells(q: VersionQuality, c: int) -> tuple[str, str]:
+    _, confirmed, corrected = q.by_guess()[c]
+    return f"{confirmed:,}", f"{corrected:,} of {confirmed + corrected:,}" if confirmed + corrected else "–"
+
+
+def _time_left(run: TrainingRun) -> str:
+    if run.status == TrainingRun.Status.QUEUED:
+        return "waiting for the worker"
+    if run.finish_expected_at is None:
+        return "no estimate yet"
+    return time_left_text((run.finish_expected_at - timezone.now()).total_seconds())
+
+
+def _quality_url(version: str) -> str:
+    return reverse("admin:training_trainingrun_quality", args=[version])
+
+
 def _can_activate(run: TrainingRun) -> bool:
     return bool(run.model_version) and run.status in (TrainingRun.Status.PROMOTED, TrainingRun.Status.CANDIDATE)
 
@@ -345,3 +450,17 @@ def _samples_may_approve_and_train(modeladmin: admin.ModelAdmin, request) -> boo
 # samples' list learns the permission the action needs.
 SampleAdmin.actions = [SampleAdmin.actions[0], approve_and_retrain, *SampleAdmin.actions[1:]]
 SampleAdmin.has_approve_and_train_permission = _samples_may_approve_and_train
+
+
+# -- the queue's own records --------------------------------------------------------------------
+
+
+def _task_results_listed(self, request) -> bool:
+    return request.user.is_active and request.user.is_superuser
+
+
+# django-tasks-db lists its jobs on the admin's index as "Task Results", which told a reviewer
+# nothing: a run's page already follows its job. Only a superuser, who may need to see why the
+# worker failed a job, sees the section, named for what it is.
+DBTaskResultAdmin.has_module_permission = _task_results_listed
+apps.get_app_config("django_tasks_database").verbose_name = "Training queue: the worker's jobs (for debugging)"

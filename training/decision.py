@@ -14,6 +14,7 @@ class Failure(StrEnum):
     PEN_WORSE = "the pen guard set got worse beyond its tolerance"
     PEN_DIGIT_WORSE = "a digit of the pen guard set got worse beyond its tolerance"
     CORRECTIONS_NOT_BETTER = "the held-out corrections did not improve"
+    CORRECTIONS_WORSE = "the held-out corrections got worse"  # too few to carry a promotion, enough to hold one back
     CONFIRMED_WORSE = "the held-out confirmed drawings got worse beyond their tolerance"
 
 
@@ -60,11 +61,26 @@ class Decision:
     approved_corrections: Comparison = NO_COMPARISON  # the held-out corrections a reviewer approved
     approved_confirmed: Comparison = NO_COMPARISON
     new_model_failures: tuple[Failure, ...] = ()  # with a blend: what the new model itself failed
+    # The fewest deciding held-out corrections that may carry a promotion (training.gate.MIN_HELD_OUT);
+    # 0 in reports from before 6 December 2026, when any number did.
+    held_out_minimum: int = 0
 
     @property
     def deciding_corrections(self) -> Comparison:
         """The approved held-out corrections when there are some: unreviewed ones inform only then."""
         return self.approved_corrections if self.approved_corrections.count else self.corrections
+
+    @property
+    def corrections_carry(self) -> bool:
+        """Whether the deciding held-out corrections are enough to carry a promotion: they must
+        improve. Fewer can only hold a model back, and the guards decide."""
+        count = self.deciding_corrections.count
+        return bool(count) and count >= self.held_out_minimum
+
+    @property
+    def held_out_count(self) -> int:
+        """The users' held-out drawings the decision rests on, corrections and confirmed, reviewed or not."""
+        return self.corrections.count + self.confirmed.count
 
     @property
     def deciding_confirmed(self) -> Comparison:
@@ -93,13 +109,29 @@ def beyond(change: float, tolerance: float) -> bool:
 
 
 def decision_text(d: Decision) -> str:
-    """The decision in words, with every figure it rests on."""
+    """The decision in words, with every figure it rests on, first how many of the users' drawings."""
+    if not d.held_out_minimum or d.mnist.right_before is None:
+        return _decision_words(d)
+    count = d.held_out_count
+    rests = f"Rests on {_many(count, 'held-out drawing')} of the users' ({_many(d.corrections.count, 'correction')}, {d.confirmed.count:,} confirmed)"
+    return f"{rests}. {_decision_words(d)}"
+
+
+def _many(count: int, noun: str) -> str:
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
+
+
+def _decision_words(d: Decision) -> str:
     if d.mnist.right_before is None:
         return f"MNIST test {_share(d.mnist.right_after, d.mnist.count)}; there was no active model to compare with: promoted."
     lines = [_guard("MNIST test", d.mnist, d.mnist_digits)]
     if d.pen.count:
         lines.append(_guard("pen guard set", d.pen, d.pen_digits))
     lines.append(_held_out("corrections", d.corrections, d.approved_corrections))
+    if d.deciding_corrections.count and not d.corrections_carry:
+        lines[-1] += (
+            f": under the {d.held_out_minimum} needed to show an improvement, so they can only hold the model back and the guards decide"
+        )
     lines.append(_held_out("confirmed", d.confirmed, d.approved_confirmed))
     figures = "; ".join(lines)
     if d.published == "blend":

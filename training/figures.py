@@ -3,22 +3,29 @@
 import cv2
 import numpy as np
 
+from recognizer.labels import NOT_A_DIGIT
+
 CELL = 26  # pixels per cell
 MARGIN = 22  # room for the digits along the axes
 
 
 def confusion_png(matrix: list[list[int]]) -> bytes:
-    """A 10x10 confusion matrix (rows: true digit, columns: guess) as a PNG: each cell shaded
-    by its share of the row, right answers in green, mistakes in red, counts written in."""
+    """A square confusion matrix (rows: true class, columns: guess; digits, then "not a digit",
+    drawn as N) as a PNG: each cell shaded by its share of the row, right answers in green,
+    mistakes in red, counts written in. "Not a digit" is drawn only when some row or column has it."""
     counts = np.asarray(matrix, dtype=float)
+    if len(counts) > NOT_A_DIGIT and not counts[NOT_A_DIGIT].any() and not counts[:, NOT_A_DIGIT].any():
+        counts = counts[:NOT_A_DIGIT, :NOT_A_DIGIT]
+    classes = len(counts)
     shares = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
-    size = MARGIN + 10 * CELL + 1
+    size = MARGIN + classes * CELL + 1
     image = np.full((size, size, 3), 255, np.uint8)
     font = cv2.FONT_HERSHEY_SIMPLEX
-    for i in range(10):
-        cv2.putText(image, str(i), (MARGIN + i * CELL + 9, 15), font, 0.4, (80, 80, 80), 1, cv2.LINE_AA)  # guess
-        cv2.putText(image, str(i), (6, MARGIN + i * CELL + 17), font, 0.4, (80, 80, 80), 1, cv2.LINE_AA)  # truth
-        for j in range(10):
+    for i in range(classes):
+        name = "N" if i == NOT_A_DIGIT else str(i)
+        cv2.putText(image, name, (MARGIN + i * CELL + 9, 15), font, 0.4, (80, 80, 80), 1, cv2.LINE_AA)  # guess
+        cv2.putText(image, name, (6, MARGIN + i * CELL + 17), font, 0.4, (80, 80, 80), 1, cv2.LINE_AA)  # truth
+        for j in range(classes):
             x, y = MARGIN + j * CELL, MARGIN + i * CELL
             # Mistakes are few; a square root makes a single one visible. BGR colours.
             strength = np.sqrt(shares[i, j])

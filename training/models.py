@@ -33,6 +33,9 @@ class TrainingRun(models.Model):
     in_progress = models.BooleanField(null=True, unique=True, default=None, editable=False)
     cancel_requested = models.BooleanField(default=False)
     progress = models.CharField(max_length=200, blank=True, help_text="what the run is doing now")
+    finish_expected_at = models.DateTimeField(
+        null=True, blank=True, help_text="when a working run expects to finish: its progress and elapsed time, or past runs' durations"
+    )
     worker = models.CharField(max_length=200, blank=True, help_text="host and process id of whoever works on it")
     task_id = models.CharField(max_length=64, blank=True, help_text="the queued job, for runs from the admin")
     requested_by = models.CharField(max_length=150, blank=True)

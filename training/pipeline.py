@@ -27,7 +27,7 @@ from training.progress import Log, Progress, RunCancelled
 from training.publish import model_version_publish
 from training.recipe import recipe_fit, users_repeats
 from training.report import CONFUSIONS, EpochFigures, RunReport, run_report_save
-from training.selectors import samples_learnt_by
+from training.selectors import samples_learnt_by, training_run_typical_seconds
 from training.trainer import EpochReport, predictions
 
 
@@ -37,23 +37,35 @@ def training_run_execute(*, run: TrainingRun, log: Log = print) -> TrainingRun:
     progress, started = Progress(run, log), time.perf_counter()
     try:
         run.options = options.as_dict()
-        run.save(update_fields=["options"])
+        if (typical := training_run_typical_seconds(from_scratch=options.from_scratch, epochs=options.epochs)) is not None:
+            progress.expect(typical)  # until its own steps tell better
+        run.save(update_fields=["options", "finish_expected_at"])
         active = _active_or_none(required=not options.from_scratch)
         data = run_data_load(options=options, learnt=samples_learnt_by(version=active.version) if active else set(), say=progress.say)
 
         def read(net: torch.nn.Module, who: str):
             return readings_take(net=net, data=data, device=options.device, who=who, say=progress.say, progress=options.progress)
 
+        def judge_read(net: torch.nn.Module, who: str):
+            """A reading while judging (the new model, then any blend): each takes about as long as the last one did."""
+            progress.expect(progress.judging_s)
+            since = time.perf_counter()
+            readings = read(net, who)
+            progress.judging_s = time.perf_counter() - since
+            return readings
+
+        reading_since = time.perf_counter()
         before = read(active.net, "the active model") if active else None
+        progress.judging_s = time.perf_counter() - reading_since
         _record_start(run, data, active, before)
         result = recipe_fit(
             options=options, data=data, active=active.net if active else None, say=progress.say,
-            on_epoch=_epoch_figures(options, data, progress), on_step=lambda epoch, step, steps: progress.step(f"epoch {epoch} of {options.epochs}: step {step} of {steps}"),
+            on_epoch=_epoch_figures(options, data, progress), on_step=lambda epoch, step, steps: progress.training_step(epoch=epoch, epochs=options.epochs, step=step, steps=steps),
         )  # fmt: skip
         progress.stage(TrainingRun.Status.GATING, "judging the new model")
-        after = read(result.best, "the new model")
+        after = judge_read(result.best, "the new model")
         decision, net, after = judge(
-            new=result.best, active=active.net if active else None, data=data, before=before, after=after, options=options, read=read, say=progress.say
+            new=result.best, active=active.net if active else None, data=data, before=before, after=after, options=options, read=judge_read, say=progress.say
         )  # fmt: skip
         progress.check_cancel()
         version = model_version_publish(run=run, options=options, data=data, result=result, net=net, decision=decision)

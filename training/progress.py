@@ -1,14 +1,18 @@
 """What a working run says: on the console, and on its row for the admin's page (at most once a
-second), and where it stops when someone cancels it."""
+second), when it expects to finish, and where it stops when someone cancels it."""
 
 import time
 from collections.abc import Callable
+from datetime import timedelta
 
 from django.utils import timezone
 
 from training.models import TrainingRun
 
 PROGRESS_EVERY_S = 1.0  # how often a working run writes its progress and looks for a cancel
+# The first steps are slow (threads start, caches fill): an estimate from under this share of the
+# training's steps would promise too much.
+ESTIMATE_FROM = 0.05
 
 Log = Callable[[str], None]
 
@@ -20,6 +24,23 @@ class RunCancelled(Exception):
 class Progress:
     def __init__(self, run: TrainingRun, log: Log):
         self.run, self.log, self.last = run, log, 0.0
+        self.training_since: float | None = None  # monotonic time of the first training step
+        self.judging_s = 0.0  # what judging the new model will take: as long as reading the active one took
+
+    def expect(self, seconds_left: float) -> None:
+        """Note when the run expects to finish; written with its next word."""
+        self.run.finish_expected_at = timezone.now() + timedelta(seconds=max(seconds_left, 0.0))
+
+    def training_step(self, *, epoch: int, epochs: int, step: int, steps: int) -> None:
+        """A training step's news, and the time left: the training's elapsed time scaled by the
+        share of its steps still to come, then judging the new model."""
+        now = time.monotonic()
+        if self.training_since is None:
+            self.training_since = now
+        done = ((epoch - 1) * steps + step) / (epochs * steps)
+        if done >= ESTIMATE_FROM:
+            self.expect((now - self.training_since) * (1 - done) / done + self.judging_s)
+        self.step(f"epoch {epoch} of {epochs}: step {step} of {steps}")
 
     def say(self, text: str) -> None:
         """A line for the console and the run's page, written at once."""
@@ -43,5 +64,7 @@ class Progress:
     def _write(self, text: str) -> None:
         self.last = time.monotonic()
         self.run.progress = text[:200]
-        TrainingRun.objects.filter(pk=self.run.pk).update(progress=self.run.progress, updated_at=timezone.now())
+        TrainingRun.objects.filter(pk=self.run.pk).update(
+            progress=self.run.progress, finish_expected_at=self.run.finish_expected_at, updated_at=timezone.now()
+        )
         self.check_cancel()

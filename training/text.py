@@ -16,3 +16,19 @@ def count_text(value: float | None, count: int) -> str:
     if value is None:
         return "–"
     return f"{percent_text(value)} of {count:,}"
+
+
+def time_left_text(seconds: float) -> str:
+    """A working run's estimate, as rounded as it is rough: "about 40 s left", "about 3 min left"."""
+    if seconds < 5:
+        return "any moment now"
+    if seconds < 90:
+        return f"about {max(round(seconds / 10) * 10, 10)} s left"
+    return f"about {round(seconds / 60)} min left"
+
+
+def change_text(before: float | None, after: float | None) -> str:
+    """"99.12% → 99.2%", or just the after figure with nothing to compare with."""
+    if before is None:
+        return percent_text(after)
+    return f"{percent_text(before)} → {percent_text(after)}"

@@ -60,7 +60,7 @@ def test_approving_samples_and_retraining_is_one_bulk_action(admin_client):
     assert TrainingRun.objects.get().status == TrainingRun.Status.QUEUED
 
 
-def test_the_runs_list_shows_shares_with_counts_and_the_status_that_holds_now(admin_client, settings):
+def test_the_runs_list_shows_figures_before_and_after_and_the_status_that_holds_now(admin_client, settings):
     shipped = model_load(path=settings.SHIPPED_MODEL).version
     replaced = TrainingRun.objects.create(
         status="promoted", epochs=2, model_version="20260101-000000-abcd",
@@ -68,7 +68,7 @@ def test_the_runs_list_shows_shares_with_counts_and_the_status_that_holds_now(ad
     )  # fmt: skip
     failed = TrainingRun.objects.create(status="failed", epochs=2, error="boom")
     page = admin_client.get(reverse("admin:training_trainingrun_changelist")).content.decode()
-    assert "75% of 4" in page and "0% of 4" in page and "99.61% of 10,000" in page
+    assert "0 → 3 of 4" in page and "<td class=\"field-mnist_figures\">99.61%</td>" in page
     assert "was active, replaced since" in page
     assert f"The shipped model {shipped}" in page and "is active." in page
 
@@ -98,3 +98,31 @@ def test_a_finished_run_page_shows_per_digit_figures_and_confusion_pictures(admi
     assert re.search(r"<div class=\"readonly\">\d+ s</div>", page)  # whole seconds
     assert "<tr><th>lr</th><td>0.0005</td></tr>" in page and "<tr><th>freeze_bn</th><td>on</td></tr>" in page
     assert "<th>pen guard set<br>before</th>" in page and "<tr><th>9</th>" in page and re.search(r"pen guard set \(shipped with the code\)</th><td>[\d.]+% of 2,498</td>", page)
+
+
+def test_the_admin_index_shows_the_queues_jobs_only_to_a_superuser_and_names_them_for_what_they_are(admin_client):
+    from django.test import Client
+
+    from feedback.tests.factories import staff_user
+
+    index = admin_client.get(reverse("admin:index")).content.decode()
+    assert "Training queue: the worker&#x27;s jobs (for debugging)" in index and "Task Results" in index
+    reviewer = Client()
+    reviewer.force_login(staff_user(username="reviewer", permissions=["feedback.view_sample", "training.view_trainingrun", "django_tasks_database.view_dbtaskresult"]))
+    index = reviewer.get(reverse("admin:index")).content.decode()
+    assert "Training runs" in index and "Task Results" not in index and "Training queue" not in index
+
+
+def test_a_working_run_shows_the_time_it_expects_to_take_still_on_its_page_and_the_list(admin_client):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    run = TrainingRun.objects.create(
+        status="running", in_progress=True, epochs=2, progress="epoch 1 of 2: step 100 of 400", finish_expected_at=timezone.now() + timedelta(seconds=150)
+    )  # fmt: skip
+    assert "about 2 min left" in admin_client.get(reverse("admin:training_trainingrun_changelist")).content.decode()
+    assert "about 2 min left" in admin_client.get(reverse("admin:training_trainingrun_change", args=[run.pk])).content.decode()
+    TrainingRun.objects.filter(pk=run.pk).update(status="promoted", in_progress=None, seconds=161.4)
+    page = admin_client.get(reverse("admin:training_trainingrun_changelist")).content.decode()
+    assert "161 s" in page and "left" not in page

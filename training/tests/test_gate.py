@@ -11,7 +11,7 @@ from training.data import Digits, mnist_load
 from training.decision import Decision, Failure, decision_text
 from training.guard import PEN_GUARD_PATH, pen_guard
 from training.evaluate import Readings
-from training.gate import blend_keeps, decide, judge
+from training.gate import MIN_HELD_OUT, blend_keeps, decide, judge
 from training.options import RunOptions
 from training.run_data import RunData
 from training.trainer import blend, predictions
@@ -73,13 +73,13 @@ def test_a_model_that_loses_exactly_the_tolerance_on_mnist_is_promoted_and_one_i
 
 
 def test_held_out_corrections_must_improve_and_confirmed_ones_may_lose_only_their_tolerance():
-    data = run_data(mnist_test=zeros(10_000), corrections_test=zeros(2), confirmed_test=zeros(100))
-    before = reading(mnist_wrong=0, corrections=[1, 1], confirmed=[0] * 100)
-    better = decide(data=data, before=before, after=reading(mnist_wrong=0, corrections=[0, 1], confirmed=[0] * 99 + [1]), options=RunOptions())
+    data = run_data(mnist_test=zeros(10_000), corrections_test=zeros(5), confirmed_test=zeros(100))
+    before = reading(mnist_wrong=0, corrections=[1] * 5, confirmed=[0] * 100)
+    better = decide(data=data, before=before, after=reading(mnist_wrong=0, corrections=[0, 1, 1, 1, 1], confirmed=[0] * 99 + [1]), options=RunOptions())
     assert better.promote and better.corrections.right_after == 1 and better.confirmed.change == pytest.approx(-1.0)
     same = decide(data=data, before=before, after=before, options=RunOptions())
     assert not same.promote and same.failures == (Failure.CORRECTIONS_NOT_BETTER,)
-    worse = decide(data=data, before=before, after=reading(mnist_wrong=0, corrections=[0, 0], confirmed=[0] * 98 + [1, 1]), options=RunOptions())
+    worse = decide(data=data, before=before, after=reading(mnist_wrong=0, corrections=[0] * 5, confirmed=[0] * 98 + [1, 1]), options=RunOptions())
     assert not worse.promote and worse.failures == (Failure.CONFIRMED_WORSE,)
     forced = decide(data=data, before=before, after=before, options=RunOptions(force=True))
     assert forced.promote and forced.forced and forced.failures == (Failure.CORRECTIONS_NOT_BETTER,)
@@ -165,14 +165,14 @@ def test_unreviewed_held_out_corrections_cannot_carry_a_model_past_the_pen_guard
 
 
 def test_approved_held_out_drawings_decide_and_unreviewed_ones_only_inform():
-    held = Digits(torch.zeros(4, 28, 28, dtype=torch.uint8), torch.full((4,), 7))
-    data = run_data(mnist_test=zeros(10_000), corrections_test=held, corrections_approved=[True, True, False, False])
-    before = reading(mnist_wrong=0, corrections=[1, 1, 1, 1])
-    approved_better = decide(data=data, before=before, after=reading(mnist_wrong=0, corrections=[7, 1, 1, 1]), options=RunOptions())
+    held = Digits(torch.zeros(10, 28, 28, dtype=torch.uint8), torch.full((10,), 7))
+    data = run_data(mnist_test=zeros(10_000), corrections_test=held, corrections_approved=[True] * 5 + [False] * 5)
+    before = reading(mnist_wrong=0, corrections=[1] * 10)
+    approved_better = decide(data=data, before=before, after=reading(mnist_wrong=0, corrections=[7] + [1] * 9), options=RunOptions())
     assert approved_better.promote and approved_better.approved_corrections.right_after == 1
     text = decision_text(approved_better)
-    assert "approved held-out corrections 0 -> 1 right of 2, which decide; all held-out corrections 0 -> 1 right of 4, which inform only" in text
-    only_unreviewed_better = decide(data=data, before=before, after=reading(mnist_wrong=0, corrections=[1, 1, 7, 7]), options=RunOptions())
+    assert "approved held-out corrections 0 -> 1 right of 5, which decide; all held-out corrections 0 -> 1 right of 10, which inform only" in text
+    only_unreviewed_better = decide(data=data, before=before, after=reading(mnist_wrong=0, corrections=[1] * 5 + [7] * 5), options=RunOptions())
     assert not only_unreviewed_better.promote and only_unreviewed_better.failures == (Failure.CORRECTIONS_NOT_BETTER,)
 
     confirmed = Digits(torch.zeros(4, 28, 28, dtype=torch.uint8), torch.zeros(4, dtype=torch.long))
@@ -181,6 +181,50 @@ def test_approved_held_out_drawings_decide_and_unreviewed_ones_only_inform():
     assert lost_unreviewed.promote and lost_unreviewed.confirmed.change == -50  # unreviewed: informs only
     lost_approved = decide(data=data, before=reading(mnist_wrong=0, confirmed=[0] * 4), after=reading(mnist_wrong=0, confirmed=[1, 0, 0, 0]), options=RunOptions())
     assert not lost_approved.promote and lost_approved.failures == (Failure.CONFIRMED_WORSE,)
+
+
+def test_fewer_held_out_corrections_than_the_minimum_cannot_carry_a_promotion_but_can_hold_one_back():
+    assert MIN_HELD_OUT == 5  # a sign test: 4 of 4 going the new model's way happens by chance 1 time in 16
+    few = Digits(torch.zeros(MIN_HELD_OUT - 1, 28, 28, dtype=torch.uint8), torch.full((MIN_HELD_OUT - 1,), 7))
+    data = run_data(mnist_test=zeros(10_000), corrections_test=few)
+    before = reading(mnist_wrong=0, corrections=[7, 1, 1, 1])
+    unchanged = decide(data=data, before=before, after=before, options=RunOptions())
+    assert unchanged.promote and not unchanged.corrections_carry  # the guards decide
+    text = decision_text(unchanged)
+    assert "held-out corrections 1 -> 1 right of 4 (none reviewed yet): under the 5 needed to show an improvement" in text
+    assert "so they can only hold the model back and the guards decide" in text and text.endswith("promoted.")
+    worse = decide(data=data, before=before, after=reading(mnist_wrong=0, corrections=[1, 1, 1, 1]), options=RunOptions())
+    assert not worse.promote and worse.failures == (Failure.CORRECTIONS_WORSE,)
+    # The guards still hold a model back whatever a few corrections say.
+    guard_lost = decide(data=data, before=before, after=reading(mnist_wrong=20, corrections=[7, 7, 7, 7]), options=RunOptions())
+    assert not guard_lost.promote and guard_lost.failures == (Failure.MNIST_WORSE,)
+
+
+def test_from_the_minimum_on_the_held_out_corrections_must_improve_to_promote():
+    enough = Digits(torch.zeros(MIN_HELD_OUT, 28, 28, dtype=torch.uint8), torch.full((MIN_HELD_OUT,), 7))
+    data = run_data(mnist_test=zeros(10_000), corrections_test=enough)
+    before = reading(mnist_wrong=0, corrections=[1] * MIN_HELD_OUT)
+    unchanged = decide(data=data, before=before, after=before, options=RunOptions())
+    assert unchanged.corrections_carry and not unchanged.promote and unchanged.failures == (Failure.CORRECTIONS_NOT_BETTER,)
+    better = decide(data=data, before=before, after=reading(mnist_wrong=0, corrections=[7] + [1] * (MIN_HELD_OUT - 1)), options=RunOptions())
+    assert better.promote and "under the 5 needed" not in decision_text(better)
+
+
+def test_two_approved_held_out_corrections_are_too_few_to_decide_though_many_unreviewed_are_held_out():
+    held = Digits(torch.zeros(30, 28, 28, dtype=torch.uint8), torch.full((30,), 7))
+    data = run_data(mnist_test=zeros(10_000), corrections_test=held, corrections_approved=[True, True] + [False] * 28)
+    decision = decide(data=data, before=reading(mnist_wrong=0, corrections=[1] * 30), after=reading(mnist_wrong=0, corrections=[7, 7] + [1] * 28), options=RunOptions())
+    assert decision.promote and decision.deciding_corrections.count == 2 and not decision.corrections_carry
+
+
+def test_the_decision_says_how_many_held_out_drawings_it_rests_on():
+    data = run_data(mnist_test=zeros(10_000), corrections_test=zeros(1), confirmed_test=zeros(3))
+    decision = decide(data=data, before=reading(mnist_wrong=0, corrections=[1], confirmed=[0] * 3), after=reading(mnist_wrong=0, corrections=[0], confirmed=[0] * 3), options=RunOptions())
+    assert decision.held_out_count == 4 and decision.promote
+    text = decision_text(decision)
+    assert text.startswith("Rests on 4 held-out drawings of the users' (1 correction, 3 confirmed).")
+    assert "held-out corrections 0 -> 1 right of 1 (none reviewed yet): under the 5 needed to show an improvement" in text
+    assert Decision.from_dict(decision.as_dict()) == decision
 
 
 def test_a_decision_from_before_the_guards_still_loads_and_reads():

@@ -73,7 +73,8 @@ def test_a_run_whose_new_model_loses_mnist_publishes_a_blend_that_passes(mnist_d
     assert run.status == TrainingRun.Status.PROMOTED and active_model().version == run.model_version
     assert decision.published == "blend" and decision.keep in blend_keeps(least=0.05) and decision.new_model_mnist_change < -0.1
     assert run.mnist_accuracy >= run.mnist_accuracy_before - 0.001
-    assert run.decision.startswith(f"Published {decision.keep:.0%} of the way from the active model to the new one")
+    assert run.decision.startswith("Rests on 0 held-out drawings of the users' (0 corrections, 0 confirmed). ")
+    assert f". Published {decision.keep:.0%} of the way from the active model to the new one" in run.decision
 
 
 def test_a_blend_that_loses_mnist_too_leaves_the_new_model_a_candidate(mnist_dir, settings):
