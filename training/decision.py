@@ -15,6 +15,7 @@ class Failure(StrEnum):
     PEN_DIGIT_WORSE = "a digit of the pen guard set got worse beyond its tolerance"
     CORRECTIONS_NOT_BETTER = "the held-out corrections did not improve"
     CONFIRMED_WORSE = "the held-out confirmed drawings got worse beyond their tolerance"
+    REFUSAL_WORSE = "held-out drawings that are not digits were answered \"not a digit\" less, beyond the tolerance"
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,8 @@ class Decision:
     approved_corrections: Comparison = NO_COMPARISON  # the held-out corrections a reviewer approved
     approved_confirmed: Comparison = NO_COMPARISON
     new_model_failures: tuple[Failure, ...] = ()  # with a blend: what the new model itself failed
+    # Held-out letters, scribbles and shapes answered "not a digit" (reports before 6 December 2026 have none).
+    negatives: Comparison = NO_COMPARISON
 
     @property
     def deciding_corrections(self) -> Comparison:
@@ -76,7 +79,7 @@ class Decision:
     @classmethod
     def from_dict(cls, values: dict) -> "Decision":
         values = dict(values)
-        for name in ("mnist", "corrections", "confirmed", "pen", "approved_corrections", "approved_confirmed"):
+        for name in ("mnist", "corrections", "confirmed", "pen", "approved_corrections", "approved_confirmed", "negatives"):
             if name in values:
                 values[name] = Comparison(**values[name])
         for name in ("mnist_digits", "pen_digits"):
@@ -101,6 +104,8 @@ def decision_text(d: Decision) -> str:
         lines.append(_guard("pen guard set", d.pen, d.pen_digits))
     lines.append(_held_out("corrections", d.corrections, d.approved_corrections))
     lines.append(_held_out("confirmed", d.confirmed, d.approved_confirmed))
+    if d.negatives.count:
+        lines.append(f"held-out not digits answered so {_change_text(d.negatives)}")
     figures = "; ".join(lines)
     if d.published == "blend":
         failed = " and ".join(d.new_model_failures) or f"lost {-(d.new_model_mnist_change or 0):.2f} points of MNIST test"

@@ -8,17 +8,20 @@ MARGIN = 22  # room for the digits along the axes
 
 
 def confusion_png(matrix: list[list[int]]) -> bytes:
-    """A 10x10 confusion matrix (rows: true digit, columns: guess) as a PNG: each cell shaded
-    by its share of the row, right answers in green, mistakes in red, counts written in."""
+    """A confusion matrix (rows: true class, columns: guess; 10x10, or 11x11 with "not a digit"
+    last, marked "x") as a PNG: each cell shaded by its share of the row, right answers in
+    green, mistakes in red, counts written in."""
     counts = np.asarray(matrix, dtype=float)
     shares = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
-    size = MARGIN + 10 * CELL + 1
+    n = len(counts)
+    size = MARGIN + n * CELL + 1
     image = np.full((size, size, 3), 255, np.uint8)
     font = cv2.FONT_HERSHEY_SIMPLEX
-    for i in range(10):
-        cv2.putText(image, str(i), (MARGIN + i * CELL + 9, 15), font, 0.4, (80, 80, 80), 1, cv2.LINE_AA)  # guess
-        cv2.putText(image, str(i), (6, MARGIN + i * CELL + 17), font, 0.4, (80, 80, 80), 1, cv2.LINE_AA)  # truth
-        for j in range(10):
+    for i in range(n):
+        name = str(i) if i < 10 else "x"  # OpenCV's font has no room for "not a digit"
+        cv2.putText(image, name, (MARGIN + i * CELL + 9, 15), font, 0.4, (80, 80, 80), 1, cv2.LINE_AA)  # guess
+        cv2.putText(image, name, (6, MARGIN + i * CELL + 17), font, 0.4, (80, 80, 80), 1, cv2.LINE_AA)  # truth
+        for j in range(n):
             x, y = MARGIN + j * CELL, MARGIN + i * CELL
             # Mistakes are few; a square root makes a single one visible. BGR colours.
             strength = np.sqrt(shares[i, j])

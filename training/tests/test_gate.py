@@ -108,7 +108,7 @@ def test_blends_step_from_the_new_model_toward_the_active_one_down_to_the_least_
 def test_a_new_model_that_loses_mnist_is_published_blended_back_toward_the_active_one_as_little_as_passes(mnist_dir, settings):
     active = model_load(path=settings.SHIPPED_MODEL).net
     torch.manual_seed(0)
-    new = blend(active, type(active)(width=active.width), keep=0.6)  # most of the way to random weights: MNIST is lost
+    new = blend(active, type(active)(width=active.width, classes=active.classes), keep=0.6)  # most of the way to random weights: MNIST is lost
     test = mnist_load(data_dir=mnist_dir, train=False).take(slice(0, 1000))
     data = run_data(mnist_test=test)
 
@@ -210,7 +210,7 @@ def test_the_pen_guard_set_ships_as_plain_arrays_and_the_shipped_model_reads_it_
 def test_a_new_model_that_loses_the_pen_guard_is_blended_back_until_the_guard_holds(settings):
     active = model_load(path=settings.SHIPPED_MODEL).net
     torch.manual_seed(0)
-    new = blend(active, type(active)(width=active.width), keep=0.5)  # half way to random weights: real pen drawings are lost
+    new = blend(active, type(active)(width=active.width, classes=active.classes), keep=0.5)  # half way to random weights: real pen drawings are lost
     guard = pen_guard()
     data = run_data(mnist_test=NONE, pen_guard=guard)
 
