@@ -41,6 +41,7 @@ LOOKS_LIKE_A_DIGIT = {
     "b": "6", "G": "6",
     "B": "8", "&": "8",
     "g": "9", "q": "9",
+    "^": "\u0668, the Eastern Arabic 8, which users may teach as an 8 (training/tests/test_trainer.py)",
 }  # fmt: skip
 # Marks too small or too plain to be anything once scaled to the box: a dot, a bar, a bracket.
 TOO_PLAIN = set(".,:;'`\"-_()[]{}")
