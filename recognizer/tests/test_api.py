@@ -33,7 +33,7 @@ def test_predict_reads_a_drawn_digit_with_the_shipped_model(api, settings, digit
     body = response.json()
     assert body["digit"] == digit
     assert len(body["probabilities"]) == 10
-    assert sum(body["probabilities"]) == pytest.approx(1, abs=1e-6)
+    assert sum(body["probabilities"]) + body["not_a_digit"] == pytest.approx(1, abs=1e-6)
     assert body["confidence"] == max(body["probabilities"]) == body["probabilities"][digit]
     assert body["model"] == model_load(path=settings.SHIPPED_MODEL).version
     assert body["input_image"].startswith("data:image/png;base64,")
