@@ -138,9 +138,12 @@ def _sample_build(
     if not 0 <= label <= 9:
         raise ValidationError({"label": "label must be a digit from 0 to 9"})
     prediction = digit_predict(image=image, strokes=strokes)  # also rejects anything that is not an image
-    if prediction.digit is None:
+    if prediction.model_input is None:
         field = "strokes" if strokes is not None else "image"
         raise ValidationError({field: NOTHING_TO_LEARN[prediction.reason]})
+    # A drawing the model called "not a digit" is stored with its likeliest digit as the guess
+    # until a sample can hold NOT_A_DIGIT as a guess: the person says which digit it is.
+    guess = prediction.digit if prediction.digit is not None else prediction.top_two[0]
     if strokes is not None:
         drawing = drawing_to_png(strokes_to_drawing(strokes))
     else:
@@ -150,8 +153,8 @@ def _sample_build(
         strokes=None if strokes is None else strokes_compact(strokes),
         model_input=prediction.model_input.tobytes(),
         label=label,
-        guess=prediction.digit,
-        confidence=prediction.confidence,
+        guess=guess,
+        confidence=prediction.probabilities[guess],
         model_version=prediction.model,
         client_id=client_id,
         source=source,
