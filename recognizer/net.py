@@ -37,6 +37,15 @@ class DigitNet(nn.Module):
         return self.head(self.features(x))
 
 
+STAGE_ENDS = (6, 13, 19)  # where each stage's modules end in `features` (its max pool included)
+
+
+def stages_freeze(net: DigitNet, *, stages: int) -> None:
+    """Keep the weights of the first `stages` stages as they are: no gradient reaches them."""
+    for parameter in net.features[: STAGE_ENDS[stages - 1] + 1 if stages else 0].parameters():
+        parameter.requires_grad_(False)
+
+
 HEAD_WEIGHT = "head.3.weight"  # the last layer's (classes, 4 * width) weights in a state dict
 
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import torch
 
-from recognizer.net import DigitNet, net_with_classes
+from recognizer.net import DigitNet, net_with_classes, stages_freeze
 from training.augment import Augment
 from training.data import Digits
 from training.run_data import RunData
@@ -63,6 +63,7 @@ def recipe_fit(
     # as the teacher it then says "never" on MNIST's digits, which is right.
     active = None if active is None else net_with_classes(active)
     net = DigitNet(width=o.width) if o.from_scratch else copy.deepcopy(active)
+    stages_freeze(net, stages=o.frozen_stages)
     per_epoch = o.mnist_epoch_size(len(data.mnist_train))
     corrections, confirmed = users_repeats(data=data, options=o)
     each = torch.where(data.corrections_to_teach, corrections, torch.where(data.confirmed_to_teach, confirmed, 0)).long()
