@@ -115,16 +115,16 @@ def test_a_new_model_that_loses_mnist_is_published_blended_back_toward_the_activ
     def read(net, who: str) -> Readings:
         return Readings(mnist=predictions(net, test).numpy(), corrections=np.zeros(0, np.int64), confirmed=np.zeros(0, np.int64), pen=np.zeros(0, np.int64))
 
-    before, after, options = read(active, ""), read(new, ""), RunOptions(fallback_keep=0.05)
+    before, after, options = read(active, ""), read(new, ""), RunOptions(fallback_keep=0.01)  # the shipped model loses 2 of these 1,000 images 5% of the way to random weights
     decision, published, readings = judge(new=new, active=active, data=data, before=before, after=after, options=options, read=read, say=lambda text: None)
 
-    assert decision.promote and decision.published == "blend" and decision.keep in blend_keeps(least=0.05)
+    assert decision.promote and decision.published == "blend" and decision.keep in blend_keeps(least=0.01)
     assert decision.new_model_mnist_change < -options.mnist_tolerance
     expected = blend(active, new, keep=decision.keep).state_dict()
     assert all(torch.allclose(value, expected[name]) for name, value in published.state_dict().items())
     assert (readings.mnist == read(published, "").mnist).all()
     # Every blend that kept more of the new weights lost MNIST beyond the tolerance, the new model too.
-    keeps = blend_keeps(least=0.05)
+    keeps = blend_keeps(least=0.01)
     for more in [1.0, *keeps[: keeps.index(decision.keep)]]:
         assert not decide(data=data, before=before, after=read(blend(active, new, keep=more), ""), options=options).promote
 
