@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 import torch
 
+from recognizer.labels import CLASSES
 from recognizer.net import DigitNet, net_with_classes, stages_freeze
 from training.augment import Augment
 from training.data import Digits
@@ -61,6 +62,7 @@ def recipe_fit(
     o = options
     # A model made before "not a digit" learns it with a new, silent output (net_with_classes);
     # as the teacher it then says "never" on MNIST's digits, which is right.
+    knew_refusal = active is not None and active.classes == CLASSES
     active = None if active is None else net_with_classes(active)
     net = DigitNet(width=o.width) if o.from_scratch else copy.deepcopy(active)
     stages_freeze(net, stages=o.frozen_stages)
@@ -70,6 +72,9 @@ def recipe_fit(
     negatives = negatives_pick(data=data, options=o)
     extra = Digits.concat([data.users_train, negatives])
     each = torch.cat([each, torch.ones(len(negatives), dtype=torch.long)])
+    # An active model that answers "not a digit" already is distilled on the negatives as on
+    # MNIST: a fine-tune keeps its line there instead of pushing it into the digits.
+    distilled = torch.cat([torch.zeros(len(data.users_train), dtype=torch.bool), torch.full((len(negatives),), knew_refusal)])
     look_alikes = None
     if o.look_alikes:
         say(f"finding the MNIST images most like the users' corrections among {per_epoch}")
@@ -91,6 +96,6 @@ def recipe_fit(
         freeze_bn=o.freeze_bn, bf16=o.precision == "bfloat16", seed=o.seed, device=o.device, progress=o.progress,
     )  # fmt: skip
     return fit(
-        net, mnist=data.mnist_train, extra=extra, extra_repeats=each, val=data.mnist_val, look_alikes=look_alikes,
+        net, mnist=data.mnist_train, extra=extra, extra_repeats=each, val=data.mnist_val, look_alikes=look_alikes, extra_distilled=distilled,
         augment=Augment(**o.augment), teacher=None if o.from_scratch else active, config=config, on_epoch=on_epoch, on_step=on_step,
     )  # fmt: skip

@@ -70,6 +70,7 @@ def fit(
     extra_repeats: int | torch.Tensor,
     val: Digits,
     look_alikes: torch.Tensor | None = None,
+    extra_distilled: torch.Tensor | None = None,
     augment: Augment,
     config: FitConfig,
     teacher: torch.nn.Module | None = None,
@@ -78,7 +79,9 @@ def fit(
 ) -> FitResult:
     """Train `net` in place on MNIST plus `extra` (the corrections), each of them `extra_repeats`
     times an epoch (one count for all, or one each). `on_epoch` may evaluate more and return figures to keep with the epoch;
-    `on_step(epoch, step, steps)` is called before every step and may raise to stop the run."""
+    `on_step(epoch, step, steps)` is called before every step and may raise to stop the run.
+    `extra_distilled` marks the items of `extra` that follow the teacher as MNIST images do
+    (drawings replayed to keep what it knows, not corrections of it)."""
     device = torch.device(config.device)
     torch.manual_seed(config.seed)
     gen = torch.Generator(device=device).manual_seed(config.seed)
@@ -87,6 +90,7 @@ def fit(
         teacher = reading_copy(teacher, device=device)
     train = Digits.concat([mnist, extra])
     images, labels = train.images.to(device), train.labels.to(device)
+    distilled = torch.cat([torch.ones(len(mnist), dtype=torch.bool), extra_distilled if extra_distilled is not None else torch.zeros(len(extra), dtype=torch.bool)]).to(device)
     per_epoch = min(config.mnist_per_epoch or len(mnist), len(mnist))
     extra_index = torch.arange(len(mnist), len(train), device=device).repeat_interleave(
         extra_repeats.to(device) if isinstance(extra_repeats, torch.Tensor) else extra_repeats
@@ -115,7 +119,7 @@ def fit(
             batch = order[step * config.batch_size : (step + 1) * config.batch_size]
             x = augment(images[batch].unsqueeze(1).float() / 255.0, labels[batch], gen)
             x = normalize(x).contiguous(memory_format=torch.channels_last)
-            y, is_mnist = labels[batch], batch < len(mnist)
+            y, is_mnist = labels[batch], distilled[batch]
             with torch.no_grad(), autocast:
                 target = F.softmax(teacher(x).float() / SOFTENING, dim=1) if teacher is not None and config.distill > 0 else None
             total_loss += learner.step(x, y, is_mnist, target, autocast)
