@@ -9,6 +9,7 @@ from rest_framework.views import APIView
 from digitsite.api import JsonOnly
 from digitsite.storage import disk_full_problem
 from recognizer.fields import EXAMPLE_IMAGE, EXAMPLE_STROKES, DrawingSerializer
+from recognizer.labels import NOT_A_DIGIT_LABEL
 from recognizer.modelfile import ModelUnavailable
 from recognizer.preprocessing import to_data_url, to_png
 from recognizer.services import digit_predict
@@ -34,6 +35,7 @@ PREDICT_EXAMPLES = [
             "top_two": [7, 1],
             "reason": None,
             "hint": None,
+            "not_a_digit": 0.0001,
             "model": "20261128-085951-5d1e",
             "input_image": "data:image/png;base64,iVBORw0KGgo...",
         },
@@ -41,10 +43,21 @@ PREDICT_EXAMPLES = [
         status_codes=["200"],
     ),
     OpenApiExample(
+        "Not a digit",
+        value={
+            "digit": None, "confidence": 0.9931,
+            "probabilities": [0.0, 0.0002, 0.0, 0.0, 0.0051, 0.0, 0.0, 0.0, 0.0011, 0.0003],
+            "sure": True, "top_two": [4, 8], "reason": "not_a_digit", "hint": "That doesn't look like a digit.",
+            "not_a_digit": 0.9931, "model": "20261206-050000-0000", "input_image": "data:image/png;base64,iVBORw0KGgo...",
+        },  # fmt: skip
+        response_only=True,
+        status_codes=["200"],
+    ),
+    OpenApiExample(
         "Nothing to read",
         value={
             "digit": None, "confidence": None, "probabilities": None, "sure": None, "top_two": None,
-            "reason": "too_small", "hint": "Too small to read: draw bigger.", "model": "20261128-085951-5d1e",
+            "reason": "too_small", "hint": "Too small to read: draw bigger.", "not_a_digit": None, "model": "20261128-085951-5d1e",
             "input_image": None,
         },  # fmt: skip
         response_only=True,
@@ -62,13 +75,16 @@ class PredictApi(APIView):
         pass
 
     class OutputSerializer(serializers.Serializer):
-        digit = serializers.IntegerField(allow_null=True, help_text="the likeliest digit; null when there is nothing to read (see reason)")
-        confidence = serializers.FloatField(allow_null=True, help_text="calibrated probability of digit")
-        probabilities = serializers.ListField(child=serializers.FloatField(), allow_null=True, help_text="calibrated, for 0 to 9")
+        digit = serializers.IntegerField(allow_null=True, help_text="the likeliest digit; null when there is nothing to read or it is not a digit (see reason)")
+        confidence = serializers.FloatField(allow_null=True, help_text="calibrated probability of digit; of not_a_digit when reason is not_a_digit")
+        probabilities = serializers.ListField(
+            child=serializers.FloatField(), allow_null=True, help_text="calibrated, for 0 to 9; with not_a_digit they sum to 1"
+        )
         sure = serializers.BooleanField(allow_null=True, help_text="false when confidence is below the threshold: show top_two, not a guess")
-        top_two = serializers.ListField(child=serializers.IntegerField(), allow_null=True, help_text="the two likeliest digits")
-        reason = serializers.ChoiceField(choices=["no_ink", "too_small"], allow_null=True, help_text="why digit is null")
+        top_two = serializers.ListField(child=serializers.IntegerField(), allow_null=True, help_text="the two likeliest digits, also when it is not a digit")
+        reason = serializers.ChoiceField(choices=["no_ink", "too_small", NOT_A_DIGIT_LABEL], allow_null=True, help_text="why digit is null")
         hint = serializers.CharField(allow_null=True, help_text="what to tell the person drawing, when digit is null")
+        not_a_digit = serializers.FloatField(allow_null=True, help_text="calibrated probability that the drawing is not a digit; null when there is nothing to read")
         model = serializers.CharField(help_text="version of the model that guessed")
         input_image = serializers.SerializerMethodField(help_text="the 28x28 image the model read, as a PNG data URL")
 

@@ -28,7 +28,8 @@ from safetensors.torch import load as safetensors_load
 from safetensors.torch import save as safetensors_save
 
 from digitsite.files import write_atomically
-from recognizer.net import DigitNet
+from recognizer.labels import CLASSES
+from recognizer.net import DigitNet, classes_of
 from recognizer.onnx_net import OnnxNet
 
 logger = logging.getLogger(__name__)
@@ -109,10 +110,12 @@ def model_from_bytes(data: bytes, *, source: str) -> LoadedModel:
         header_size = int.from_bytes(data[:8], "little")
         metadata = json.loads(data[8 : 8 + header_size]).get("__metadata__") or {}
         tensors = safetensors_load(data)
-        net = DigitNet(width=int(metadata["width"]))
+        net = DigitNet(width=int(metadata["width"]), classes=classes_of(tensors))
         net.load_state_dict(tensors, strict=True)
     except Exception as error:  # truncated, not safetensors, wrong shapes, missing keys...
         raise ModelUnavailable(f"model file {source} is not a usable DigitNet: {error}") from error
+    if net.classes not in (10, CLASSES):  # ten: a file made before "not a digit" was a class
+        raise ModelUnavailable(f"model file {source} answers {net.classes} classes, not 10 or {CLASSES}")
     if "version" not in metadata:
         raise ModelUnavailable(f"model file {source} has no version in its metadata")
     try:

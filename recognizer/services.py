@@ -6,6 +6,7 @@ import numpy as np
 import torch
 
 from recognizer import preprocessing
+from recognizer.labels import NOT_A_DIGIT, NOT_A_DIGIT_LABEL
 from recognizer.preprocessing import ModelInput, Strokes
 from recognizer.serving import active_model
 
@@ -16,19 +17,21 @@ SURE_THRESHOLD = 0.98
 REASONS = {
     "no_ink": "Draw a digit.",
     "too_small": "Too small to read: draw bigger.",
+    NOT_A_DIGIT_LABEL: "That doesn't look like a digit.",
 }
 
 
 @dataclass(frozen=True)
 class Prediction:
-    digit: int | None  # None: nothing to read (see reason)
-    confidence: float | None  # calibrated probability of `digit`
-    probabilities: list[float] | None  # calibrated, in digit order, summing to 1
+    digit: int | None  # None: nothing to read, or not a digit (see reason)
+    confidence: float | None  # calibrated probability of `digit`, or of "not a digit" when that is the answer
+    probabilities: list[float] | None  # calibrated, the ten digits in order; with not_a_digit they sum to 1
     sure: bool | None  # confidence at least SURE_THRESHOLD
-    top_two: list[int] | None  # the two likeliest digits, likeliest first
-    reason: str | None  # why there is no digit: "no_ink" or "too_small"
+    top_two: list[int] | None  # the two likeliest digits, likeliest first (also when it is not a digit)
+    reason: str | None  # why there is no digit: "no_ink", "too_small" or "not_a_digit"
     model: str  # the version that guessed
     model_input: np.ndarray | None  # the 28x28 uint8 image the network read (ink bright)
+    not_a_digit: float | None = None  # calibrated probability that the drawing is not a digit at all
 
     @property
     def hint(self) -> str | None:
@@ -49,15 +52,26 @@ def digit_predict(*, image: bytes | None = None, strokes: Strokes | None = None)
     # Temperature scaling, fitted on held-out MNIST when the model was made: the network's raw
     # softmax is overconfident, and "not sure" needs probabilities that mean what they say.
     probabilities = torch.softmax(logits.double() / model.temperature, dim=1)[0]
-    first, second = (int(d) for d in probabilities.topk(2).indices)
-    confidence = float(probabilities[first])
+    return prediction_from_probabilities(probabilities=probabilities, model=model.version, model_input=read.image)
+
+
+def prediction_from_probabilities(*, probabilities: torch.Tensor, model: str, model_input: np.ndarray) -> Prediction:
+    """Calibrated class probabilities (ten digits, then "not a digit" for a model that has it) ->
+    the answer: the likeliest class, and the two likeliest digits whatever it is, so that a
+    page told "not a digit" can still offer them."""
+    digits = probabilities[:NOT_A_DIGIT]
+    refused = float(probabilities[NOT_A_DIGIT]) if len(probabilities) > NOT_A_DIGIT else 0.0
+    first, second = (int(d) for d in digits.topk(2).indices)
+    is_digit = float(digits[first]) >= refused
+    confidence = float(digits[first]) if is_digit else refused
     return Prediction(
-        digit=first,
+        digit=first if is_digit else None,
         confidence=confidence,
-        probabilities=[float(p) for p in probabilities],
+        probabilities=[float(p) for p in digits],
         sure=confidence >= SURE_THRESHOLD,
         top_two=[first, second],
-        reason=None,
-        model=model.version,
-        model_input=read.image,
+        reason=None if is_digit else NOT_A_DIGIT_LABEL,
+        model=model,
+        model_input=model_input,
+        not_a_digit=refused,
     )

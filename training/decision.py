@@ -16,6 +16,7 @@ class Failure(StrEnum):
     CORRECTIONS_NOT_BETTER = "the held-out corrections did not improve"
     CORRECTIONS_WORSE = "the held-out corrections got worse"  # too few to carry a promotion, enough to hold one back
     CONFIRMED_WORSE = "the held-out confirmed drawings got worse beyond their tolerance"
+    REFUSAL_WORSE = "held-out drawings that are not digits were answered \"not a digit\" less, beyond the tolerance"
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,8 @@ class Decision:
     # The fewest deciding held-out corrections that may carry a promotion (training.gate.MIN_HELD_OUT);
     # 0 in reports from before 6 December 2026, when any number did.
     held_out_minimum: int = 0
+    # Held-out letters, scribbles and shapes answered "not a digit" (reports before 6 December 2026 have none).
+    negatives: Comparison = NO_COMPARISON
 
     @property
     def deciding_corrections(self) -> Comparison:
@@ -92,7 +95,7 @@ class Decision:
     @classmethod
     def from_dict(cls, values: dict) -> "Decision":
         values = dict(values)
-        for name in ("mnist", "corrections", "confirmed", "pen", "approved_corrections", "approved_confirmed"):
+        for name in ("mnist", "corrections", "confirmed", "pen", "approved_corrections", "approved_confirmed", "negatives"):
             if name in values:
                 values[name] = Comparison(**values[name])
         for name in ("mnist_digits", "pen_digits"):
@@ -133,6 +136,8 @@ def _decision_words(d: Decision) -> str:
             f": under the {d.held_out_minimum} needed to show an improvement, so they can only hold the model back and the guards decide"
         )
     lines.append(_held_out("confirmed", d.confirmed, d.approved_confirmed))
+    if d.negatives.count:
+        lines.append(f"held-out not digits answered so {_change_text(d.negatives)}")
     figures = "; ".join(lines)
     if d.published == "blend":
         failed = " and ".join(d.new_model_failures) or f"lost {-(d.new_model_mnist_change or 0):.2f} points of MNIST test"

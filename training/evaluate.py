@@ -1,11 +1,12 @@
 """How a model reads what judges a run: MNIST test, the pen guard set and the users' held-out drawings."""
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
+from recognizer.labels import CLASSES, NOT_A_DIGIT
 from training.data import Digits
 from training.run_data import RunData
 from training.text import count_text
@@ -20,6 +21,7 @@ class Readings:
     corrections: np.ndarray
     confirmed: np.ndarray
     pen: np.ndarray
+    negatives: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # the held-out drawings that are not digits
 
 
 def readings_take(*, net: torch.nn.Module, data: RunData, device: str, who: str, say: Callable[[str], None], progress: bool = False) -> Readings:
@@ -29,12 +31,14 @@ def readings_take(*, net: torch.nn.Module, data: RunData, device: str, who: str,
         corrections=predictions(net, data.corrections_test, device=device).numpy(),
         confirmed=predictions(net, data.confirmed_test, device=device).numpy(),
         pen=predictions(net, data.pen_guard, device=device).numpy(),
+        negatives=predictions(net, data.negatives_test, device=device).numpy(),
     )
     say(
         f"{who}: MNIST test {count_text(accuracy(readings.mnist, data.mnist_test), len(data.mnist_test))}, "
         f"pen guard {count_text(accuracy(readings.pen, data.pen_guard), len(data.pen_guard))}, "
         f"held-out corrections {count_text(accuracy(readings.corrections, data.corrections_test), len(data.corrections_test))}, "
-        f"held-out confirmed {count_text(accuracy(readings.confirmed, data.confirmed_test), len(data.confirmed_test))}"
+        f"held-out confirmed {count_text(accuracy(readings.confirmed, data.confirmed_test), len(data.confirmed_test))}, "
+        f"held-out not digits answered so {count_text(accuracy(readings.negatives, data.negatives_test), len(data.negatives_test))}"
     )
     return readings
 
@@ -49,7 +53,10 @@ def accuracy(predicted: np.ndarray, digits: Digits) -> float | None:
 
 
 def confusion(predicted: np.ndarray, digits: Digits) -> list[list[int]]:
-    """10x10 counts: row the true digit, column the guess."""
-    matrix = np.zeros((10, 10), dtype=int)
-    np.add.at(matrix, (digits.labels.numpy(), predicted), 1)
+    """Counts, row the true class, column the guess: 10x10 for digits only, or CLASSES x CLASSES
+    when a label or a guess is NOT_A_DIGIT (reports made before it are 10x10)."""
+    labels = digits.labels.numpy()
+    size = CLASSES if (labels == NOT_A_DIGIT).any() or (predicted == NOT_A_DIGIT).any() else 10
+    matrix = np.zeros((size, size), dtype=int)
+    np.add.at(matrix, (labels, predicted), 1)
     return matrix.tolist()

@@ -5,7 +5,9 @@ It judges on what the site trusts. Promotion needs every trusted guard to hold:
 - the pen guard set (real pen drawings shipped with the code, training.guard), on the whole and
   digit by digit;
 - the held-out drawings a reviewer approved: corrections must improve, confirmed right guesses
-  may lose only their tolerance.
+  may lose only their tolerance;
+- letters, scribbles and shapes made here and held out by font and seed (training.negatives):
+  the share answered "not a digit" may lose only its tolerance.
 Held-out drawings nobody reviewed can only hold a model back (when none are approved, the
 held-out corrections must improve too), never carry one past a guard: anyone can send them.
 Without held-out corrections the guards alone decide, and with fewer than MIN_HELD_OUT the
@@ -25,6 +27,7 @@ from dataclasses import replace
 import numpy as np
 import torch
 
+from recognizer.net import net_with_classes
 from training.data import Digits
 from training.decision import Comparison, Decision, Failure, decision_text
 from training.evaluate import Readings, right
@@ -65,6 +68,7 @@ def decide(*, data: RunData, before: Readings | None, after: Readings, options: 
         approved_corrections=compare("corrections", data.corrections_test, rows=data.corrections_approved.numpy()),
         confirmed=compare("confirmed", data.confirmed_test, o.users_tolerance),
         approved_confirmed=compare("confirmed", data.confirmed_test, o.users_tolerance, rows=data.confirmed_approved.numpy()),
+        negatives=compare("negatives", data.negatives_test, o.refusal_tolerance),
     )
     decision = Decision(
         promote=True, failures=(), published="new" if keep == 1.0 else "blend", keep=keep, held_out_minimum=MIN_HELD_OUT, **figures
@@ -87,6 +91,8 @@ def decide(*, data: RunData, before: Readings | None, after: Readings, options: 
         failures.append(Failure.CORRECTIONS_WORSE)
     if decision.deciding_confirmed.lost:
         failures.append(Failure.CONFIRMED_WORSE)
+    if decision.negatives.lost:
+        failures.append(Failure.REFUSAL_WORSE)
     return replace(decision, promote=not failures or o.force, failures=tuple(failures), forced=bool(failures) and o.force)
 
 
@@ -115,6 +121,7 @@ def judge(
     if decision.promote or active is None or not 0 < options.fallback_keep < 1 or {Failure.CORRECTIONS_NOT_BETTER, Failure.CORRECTIONS_WORSE} & set(decision.failures):
         return decision, new, after
     lost = decision.mnist.change
+    active = net_with_classes(active, classes=new.classes)  # a model made before "not a digit" blends with a silent output for it
     say(f"the new model failed ({' and '.join(decision.failures)}): trying blends toward it from the active model")
     for keep in blend_keeps(least=options.fallback_keep):
         net = blend(active, new, keep=keep)

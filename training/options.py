@@ -71,6 +71,7 @@ class RunOptions:
         None, "weight of distillation from the active model on MNIST images, 0 to 1 (preset: 0.9 fine-tuning, 0 from scratch)"
     )
     freeze_bn: bool | None = _option(None, "keep batch norm's statistics as they are (preset: on fine-tuning, off from scratch)")
+    frozen_stages: int = _option(0, "the first N of the net's three stages keep their weights, 0 to 2: the digits' early features stay as they were")
     batch_size: int = _option(128, "images per optimiser step")
     augment: dict | None = _option(
         None,
@@ -84,6 +85,10 @@ class RunOptions:
     # 10% cost 0.20 MNIST points and 5% 0.10 (docs/notebook.md).
     corrections_share: float = _option(0.05, "share of each epoch made of the users' corrections, each seen at most 100 times")
     confirmed_share: float = _option(0.05, "share of each epoch made of the right guesses the users confirmed, each seen at most 100 times")
+    # "Not a digit": letters, scribbles and shapes made by training.negatives. About 9,600 of
+    # them beside 40,000 MNIST images an epoch is 0.16; each is seen once an epoch.
+    negatives_share: float = _option(0.15, "share of each epoch made of drawings that are not digits (letters, scribbles, shapes; training.negatives), 0 for none")
+    max_refused: float = _option(0.0004, "share of MNIST validation digits the new model may answer \"not a digit\"; its not-a-digit bias is lowered until so (training.refusal)")
     look_alikes: int | None = _option(
         None, "MNIST images of other digits most like each correction, replayed as often in all as the corrections (preset: 10 fine-tuning, 0 from scratch)"
     )
@@ -100,6 +105,7 @@ class RunOptions:
     pen_tolerance: float = _option(0.2, "points the new model may lose on the pen guard set (2,498 real pen drawings shipped with the code)")
     pen_digit_tolerance: float = _option(1.0, "points any one digit of the pen guard set may lose (about 250 drawings each)")
     users_tolerance: float = _option(1.0, "points the new model may lose on held-out confirmed drawings (right guesses) and still be promoted")
+    refusal_tolerance: float = _option(2.0, "points the new model may lose in answering \"not a digit\" to held-out letters, scribbles and shapes")
     fallback_keep: float | None = _option(
         None,
         "when the new model loses MNIST test beyond the tolerance, blends from the active model toward it are judged by "
@@ -144,12 +150,13 @@ class RunOptions:
             need(getattr(self, name) >= 1, name, "a positive whole number")
         for name in ("mnist_per_epoch", "look_alikes", "limit", "test_limit", "seed", "per_source_cap"):
             need(getattr(self, name) >= 0, name, "0 or more")
+        need(0 <= self.frozen_stages <= 2, "frozen_stages", "0, 1 or 2")
         need(self.lr > 0, "lr", "above 0")
-        for name in ("corrections_share", "confirmed_share", "holdout"):
+        for name in ("corrections_share", "confirmed_share", "negatives_share", "max_refused", "holdout"):
             need(0 <= getattr(self, name) < 1, name, "at least 0 and below 1")
         for name in ("distill", "fallback_keep"):
             need(0 <= getattr(self, name) <= 1, name, "between 0 and 1")
-        for name in ("mnist_tolerance", "mnist_digit_tolerance", "pen_tolerance", "pen_digit_tolerance", "users_tolerance"):
+        for name in ("mnist_tolerance", "mnist_digit_tolerance", "pen_tolerance", "pen_digit_tolerance", "users_tolerance", "refusal_tolerance"):
             need(getattr(self, name) >= 0, name, "0 or more points")
         for f in fields(self):
             if f.metadata["choices"]:

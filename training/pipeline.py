@@ -26,6 +26,7 @@ from training.options import RunOptions
 from training.progress import Log, Progress, RunCancelled
 from training.publish import model_version_publish
 from training.recipe import recipe_fit, users_repeats
+from training.refusal import refusal_bias_limit
 from training.report import CONFUSIONS, EpochFigures, RunReport, run_report_save
 from training.selectors import samples_learnt_by, training_run_typical_seconds
 from training.trainer import EpochReport, predictions
@@ -62,6 +63,9 @@ def training_run_execute(*, run: TrainingRun, log: Log = print) -> TrainingRun:
             options=options, data=data, active=active.net if active else None, say=progress.say,
             on_epoch=_epoch_figures(options, data, progress), on_step=lambda epoch, step, steps: progress.training_step(epoch=epoch, epochs=options.epochs, step=step, steps=steps),
         )  # fmt: skip
+        result.best, lowered = refusal_bias_limit(net=result.best, digits=data.mnist_val, max_refused=options.max_refused)
+        if lowered:
+            progress.say(f"'not a digit' made less ready by {lowered:.2f} logits, so that at most {options.max_refused:.2%} of MNIST validation is refused")
         progress.stage(TrainingRun.Status.GATING, "judging the new model")
         after = judge_read(result.best, "the new model")
         decision, net, after = judge(

@@ -13,8 +13,10 @@ from collections.abc import Callable
 
 import torch
 
-from recognizer.net import DigitNet
+from recognizer.labels import CLASSES
+from recognizer.net import DigitNet, net_with_classes, stages_freeze
 from training.augment import Augment
+from training.data import Digits
 from training.run_data import RunData
 from training.options import RunOptions
 from training.trainer import EpochReport, FitConfig, FitResult, fit, look_alikes_find
@@ -38,6 +40,14 @@ def users_repeats(*, data: RunData, options: RunOptions) -> tuple[int, int]:
     )
 
 
+def negatives_pick(*, data: RunData, options: RunOptions) -> Digits:
+    """The drawings that are not digits a run trains on, each once an epoch: as many as make up
+    `negatives_share` of an epoch, at most all of them (a quick run on 500 MNIST images takes 88)."""
+    wanted = round(options.negatives_share / (1 - options.negatives_share) * options.mnist_epoch_size(len(data.mnist_train)))
+    order = torch.randperm(len(data.negatives_train), generator=torch.Generator().manual_seed(options.seed))
+    return data.negatives_train.take(order[: min(wanted, len(order))])
+
+
 def recipe_fit(
     *,
     options: RunOptions,
@@ -50,10 +60,21 @@ def recipe_fit(
     """Train a new model: the active one fine-tuned (a copy; `active` is left as it is), or a
     fresh one from scratch."""
     o = options
+    # A model made before "not a digit" learns it with a new, silent output (net_with_classes);
+    # as the teacher it then says "never" on MNIST's digits, which is right.
+    knew_refusal = active is not None and active.classes == CLASSES
+    active = None if active is None else net_with_classes(active)
     net = DigitNet(width=o.width) if o.from_scratch else copy.deepcopy(active)
+    stages_freeze(net, stages=o.frozen_stages)
     per_epoch = o.mnist_epoch_size(len(data.mnist_train))
     corrections, confirmed = users_repeats(data=data, options=o)
     each = torch.where(data.corrections_to_teach, corrections, torch.where(data.confirmed_to_teach, confirmed, 0)).long()
+    negatives = negatives_pick(data=data, options=o)
+    extra = Digits.concat([data.users_train, negatives])
+    each = torch.cat([each, torch.ones(len(negatives), dtype=torch.long)])
+    # An active model that answers "not a digit" already is distilled on the negatives as on
+    # MNIST: a fine-tune keeps its line there instead of pushing it into the digits.
+    distilled = torch.cat([torch.zeros(len(data.users_train), dtype=torch.bool), torch.full((len(negatives),), knew_refusal)])
     look_alikes = None
     if o.look_alikes:
         say(f"finding the MNIST images most like the users' corrections among {per_epoch}")
@@ -68,12 +89,13 @@ def recipe_fit(
         f"fitting: {o.epochs} epochs, peak rate {o.lr:g}, each correction {corrections}x an epoch"
         + (f", each confirmed right guess {confirmed}x" if confirmed else "")
         + (f", beside {len(look_alikes)} MNIST look-alikes" if look_alikes is not None else "")
+        + (f", {len(negatives)} drawings that are not digits" if len(negatives) else "")
     )
     config = FitConfig(
         epochs=o.epochs, batch_size=o.batch_size, lr=o.lr, mnist_per_epoch=o.mnist_per_epoch, distill=o.distill,
         freeze_bn=o.freeze_bn, bf16=o.precision == "bfloat16", seed=o.seed, device=o.device, progress=o.progress,
     )  # fmt: skip
     return fit(
-        net, mnist=data.mnist_train, extra=data.users_train, extra_repeats=each, val=data.mnist_val, look_alikes=look_alikes,
+        net, mnist=data.mnist_train, extra=extra, extra_repeats=each, val=data.mnist_val, look_alikes=look_alikes, extra_distilled=distilled,
         augment=Augment(**o.augment), teacher=None if o.from_scratch else active, config=config, on_epoch=on_epoch, on_step=on_step,
     )  # fmt: skip

@@ -2,7 +2,7 @@
 guard set, and the users' drawings, a share of them held out by id to judge with."""
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -12,6 +12,7 @@ from feedback.selectors import sample_is_held_out, samples_for_training
 from recognizer.labels import NOT_A_DIGIT
 from training.data import Digits, mnist_load, split
 from training.guard import pen_guard
+from training.negatives import negatives_held_out, negatives_train
 from training.options import RunOptions
 
 VALIDATION_SEED = 0  # the shipped model held out the same 5,000 images
@@ -35,6 +36,9 @@ class RunData:
     corrections_approved: torch.Tensor
     confirmed_approved: torch.Tensor
     set_aside: int  # unreviewed drawings past their source's cap: neither trained on nor judged with
+    # Made here, not drawn by users (training.negatives): letters, scribbles and shapes, NOT_A_DIGIT.
+    negatives_train: Digits = field(default_factory=lambda: Digits.from_arrays([], []))
+    negatives_test: Digits = field(default_factory=lambda: Digits.from_arrays([], []))  # held out by font and by seed: the refusal guard
 
     @property
     def corrections_to_teach(self) -> torch.Tensor:
@@ -65,9 +69,6 @@ def run_data_load(*, options: RunOptions, learnt: set[int], say: Callable[[str],
         mnist_test = mnist_test.take(slice(0, o.test_limit))
 
     samples = list(samples_for_training(approved_only=o.approved_only)) if o.use_users else []
-    # Today's net has an output per digit only: drawings answered "not a digit" are kept for the
-    # net that learns that class (issue 31, the model's side), which drops this line.
-    samples = [s for s in samples if s.label != NOT_A_DIGIT]
     samples, set_aside = samples_capped(samples=samples, per_source=o.per_source_cap)
     held = {s.pk for s in samples if sample_is_held_out(sample_id=s.pk, holdout_share=o.holdout)}
     train = [s for s in samples if s.pk not in held]
@@ -80,12 +81,15 @@ def run_data_load(*, options: RunOptions, learnt: set[int], say: Callable[[str],
         is_learnt=torch.tensor([s.pk in learnt for s in train], dtype=torch.bool),
         corrections_test=_digits(corrections), confirmed_test=_digits(confirmed), pen_guard=pen_guard(),
         corrections_approved=_approved(corrections), confirmed_approved=_approved(confirmed), set_aside=set_aside,
+        negatives_train=negatives_train().digits if o.negatives_share else Digits.from_arrays([], []),
+        negatives_test=negatives_held_out().digits,
     )  # fmt: skip
     say(
         f"training on MNIST ({len(mnist_train)} images, {o.mnist_epoch_size(len(mnist_train))} an epoch) and "
         f"{len(train)} users' drawings ({int(data.is_learnt.sum())} of them learnt by the active model already, not repeated); "
         f"held out to judge with: {len(corrections)} corrections, {len(confirmed)} confirmed right guesses, "
-        f"{len(mnist_val)} MNIST validation, {len(mnist_test)} MNIST test, {len(data.pen_guard)} pen guard drawings"
+        f"{len(mnist_val)} MNIST validation, {len(mnist_test)} MNIST test, {len(data.pen_guard)} pen guard drawings; "
+        f"not digits: {len(data.negatives_train)} made to train on, {len(data.negatives_test)} held out"
     )
     if set_aside:
         say(f"set aside {set_aside} unreviewed drawings past their source's cap of {o.per_source_cap} a run (approve them to use them)")

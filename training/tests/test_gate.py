@@ -108,23 +108,23 @@ def test_blends_step_from_the_new_model_toward_the_active_one_down_to_the_least_
 def test_a_new_model_that_loses_mnist_is_published_blended_back_toward_the_active_one_as_little_as_passes(mnist_dir, settings):
     active = model_load(path=settings.SHIPPED_MODEL).net
     torch.manual_seed(0)
-    new = blend(active, type(active)(width=active.width), keep=0.6)  # most of the way to random weights: MNIST is lost
+    new = blend(active, type(active)(width=active.width, classes=active.classes), keep=0.6)  # most of the way to random weights: MNIST is lost
     test = mnist_load(data_dir=mnist_dir, train=False).take(slice(0, 1000))
     data = run_data(mnist_test=test)
 
     def read(net, who: str) -> Readings:
         return Readings(mnist=predictions(net, test).numpy(), corrections=np.zeros(0, np.int64), confirmed=np.zeros(0, np.int64), pen=np.zeros(0, np.int64))
 
-    before, after, options = read(active, ""), read(new, ""), RunOptions(fallback_keep=0.05)
+    before, after, options = read(active, ""), read(new, ""), RunOptions(fallback_keep=0.01)  # the shipped model loses 2 of these 1,000 images 5% of the way to random weights
     decision, published, readings = judge(new=new, active=active, data=data, before=before, after=after, options=options, read=read, say=lambda text: None)
 
-    assert decision.promote and decision.published == "blend" and decision.keep in blend_keeps(least=0.05)
+    assert decision.promote and decision.published == "blend" and decision.keep in blend_keeps(least=0.01)
     assert decision.new_model_mnist_change < -options.mnist_tolerance
     expected = blend(active, new, keep=decision.keep).state_dict()
     assert all(torch.allclose(value, expected[name]) for name, value in published.state_dict().items())
     assert (readings.mnist == read(published, "").mnist).all()
     # Every blend that kept more of the new weights lost MNIST beyond the tolerance, the new model too.
-    keeps = blend_keeps(least=0.05)
+    keeps = blend_keeps(least=0.01)
     for more in [1.0, *keeps[: keeps.index(decision.keep)]]:
         assert not decide(data=data, before=before, after=read(blend(active, new, keep=more), ""), options=options).promote
 
@@ -254,7 +254,7 @@ def test_the_pen_guard_set_ships_as_plain_arrays_and_the_shipped_model_reads_it_
 def test_a_new_model_that_loses_the_pen_guard_is_blended_back_until_the_guard_holds(settings):
     active = model_load(path=settings.SHIPPED_MODEL).net
     torch.manual_seed(0)
-    new = blend(active, type(active)(width=active.width), keep=0.5)  # half way to random weights: real pen drawings are lost
+    new = blend(active, type(active)(width=active.width, classes=active.classes), keep=0.5)  # half way to random weights: real pen drawings are lost
     guard = pen_guard()
     data = run_data(mnist_test=NONE, pen_guard=guard)
 

@@ -68,7 +68,9 @@ RECKLESS = ("--limit", "600", "--epochs", "1", "--no-users", "--lr", "0.005", "-
 
 
 def test_a_run_whose_new_model_loses_mnist_publishes_a_blend_that_passes(mnist_dir):
-    run = train(mnist_dir, *RECKLESS, "--fallback-keep", "0.05")
+    # Such a rate wipes out "not a digit" too, and even 5% of the way to it loses most of that:
+    # the refusal guard is opened here, this test is about MNIST's blends.
+    run = train(mnist_dir, *RECKLESS, "--fallback-keep", "0.05", "--refusal-tolerance", "100")
     decision = RunReport.of(run).decision
     assert run.status == TrainingRun.Status.PROMOTED and active_model().version == run.model_version
     assert decision.published == "blend" and decision.keep in blend_keeps(least=0.05) and decision.new_model_mnist_change < -0.1
@@ -116,10 +118,11 @@ def test_corrections_teach_the_model_a_kind_of_drawing_it_got_wrong(mnist_dir):
     # 3,000 MNIST images an epoch instead of 20,000: the corrections take the share they would have.
     # The pen guard's tolerances are opened too: an inverted V taught as 8 costs real pen 1s about
     # 4 points here (their lead-ins look alike), which the default gate refuses; this test is
-    # about what corrections teach.
+    # about what corrections teach. So is "not a digit"'s: the inverted V is much like an A or a
+    # caret, and held-out letters lose about 2 points of refusal.
     run = train(
         mnist_dir, "--limit", "3000", "--epochs", "2", "--holdout", "0.2", "--mnist-tolerance", "1", "--corrections-share", "0.15",
-        "--pen-tolerance", "10", "--pen-digit-tolerance", "10",
+        "--pen-tolerance", "10", "--pen-digit-tolerance", "10", "--refusal-tolerance", "10",
     )  # fmt: skip
 
     assert run.status == TrainingRun.Status.PROMOTED and RunReport.of(run).decision.published == "new"

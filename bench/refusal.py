@@ -1,0 +1,83 @@
+"""Does the model say "not a digit" to what is not one, and only to that?
+
+The held-out drawings that are not digits (training.negatives, never trained on): letters in
+fonts no run trains on, and scribbles and shapes made with a seed of their own, each drawn as
+strokes by the serving code. Each is read as the site reads a drawing: the serving net (ONNX
+Runtime), the model's temperature, and recognizer.services' own mapping to an answer. Prints,
+for each font and kind and in all:
+- refused: answered "not a digit" (the page says "That doesn't look like a digit");
+- sure digit: answered a digit with confidence at or above SURE_THRESHOLD, the worst case.
+
+And the digit side, on MNIST test: accuracy, and the digits answered "not a digit". The pen
+digits are measured by `python -m bench.pendigits --offline` (a "not a digit" answer is wrong).
+
+    python -m bench.refusal                          # the shipped model: about 20 s
+    python -m bench.refusal --model path/to/file.safetensors
+"""
+
+import argparse
+import os
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+def answers(model, images: torch.Tensor):
+    """Each image's Prediction, as the predict API would make it."""
+    from recognizer.preprocessing import normalize
+    from recognizer.services import prediction_from_probabilities
+
+    logits = np.concatenate([model.serving_net()(normalize(chunk)) for chunk in images.split(256)]) if len(images) else np.zeros((0, 10))
+    probabilities = torch.softmax(torch.from_numpy(logits).double() / model.temperature, dim=1)
+    return [prediction_from_probabilities(probabilities=p, model=model.version, model_input=None) for p in probabilities]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", type=Path, default=None, help="a model file (default: the shipped model)")
+    args = parser.parse_args()
+    import django
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "digitsite.settings")
+    django.setup()
+    from django.conf import settings
+
+    from recognizer.modelfile import model_load
+    from training.data import mnist_load
+    from training.negatives import HELD_OUT_FONTS, negatives_held_out
+
+    started = time.perf_counter()
+    model = model_load(path=args.model or settings.SHIPPED_MODEL)
+    held_out = negatives_held_out()
+    predictions = answers(model, held_out.digits.images)
+    groups: dict[str, list] = defaultdict(list)
+    for kind, prediction in zip(held_out.kinds, predictions):
+        groups[kind].append(prediction)
+        groups[kind.split(":")[0] + "s, all"].append(prediction)
+        groups["all held-out"].append(prediction)
+
+    print(f"model {model.version} ({model.net.classes} classes); held-out fonts: {', '.join(HELD_OUT_FONTS)}")
+    print(f"{'held out':<28} {'count':>6} {'refused':>8} {'sure digit':>11}")
+    for name in sorted(groups, key=lambda n: (n == "all held-out", n.endswith(", all"), n)):
+        group = groups[name]
+        refused = np.mean([p.digit is None for p in group])
+        sure_digit = np.mean([p.digit is not None and p.sure for p in group])
+        print(f"{name:<28} {len(group):>6} {refused:>8.1%} {sure_digit:>11.1%}")
+
+    test = mnist_load(data_dir=Path(settings.MNIST_DIR), train=False)
+    read = answers(model, test.images)
+    guesses = np.array([-1 if p.digit is None else p.digit for p in read])
+    labels = test.labels.numpy()
+    refused = guesses == -1
+    print(
+        f"MNIST test: {np.mean(guesses == labels):.2%} of {len(labels)} right; answered \"not a digit\" {refused.sum()} "
+        f"({', '.join(f'{d}: {n}' for d, n in zip(*np.unique(labels[refused], return_counts=True))) or 'none'}); "
+        f"{time.perf_counter() - started:.0f} s"
+    )
+
+
+if __name__ == "__main__":
+    main()

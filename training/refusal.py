@@ -1,0 +1,76 @@
+"""How readily a model says "not a digit": its bias, set so that digits are almost never refused.
+
+A model learns "not a digit" from letters, scribbles and shapes (training.negatives), and then
+refuses some real digits too: after a fine-tune, 18 of MNIST's 5,000 validation images
+(docs/results.md, "Not a digit"). A person who drew a digit and is told it is none has met the
+worst answer the site gives, so the not-a-digit output's bias is lowered until at most
+`max_refused` of the validation digits are refused. Among the digits nothing changes; only the
+line between "a digit" and "not a digit" moves.
+
+    python -m training.refusal --model candidate.safetensors --out recognizer/weights/digitnet.safetensors
+"""
+
+import argparse
+import copy
+import os
+from pathlib import Path
+
+import torch
+
+from recognizer.labels import NOT_A_DIGIT
+from recognizer.net import DigitNet
+from training.data import Digits
+from training.trainer import logits
+
+MAX_REFUSED = 0.0004  # of MNIST's validation digits: 2 of 5,000
+
+
+def refusal_margins(net: torch.nn.Module, images: torch.Tensor) -> torch.Tensor:
+    """How far "not a digit" is above the likeliest digit, in logits, for each image: > 0 refuses."""
+    z = logits(net, images)
+    return z[:, NOT_A_DIGIT] - z[:, :NOT_A_DIGIT].max(dim=1).values
+
+
+def refusal_bias_limit(*, net: DigitNet, digits: Digits, max_refused: float = MAX_REFUSED) -> tuple[DigitNet, float]:
+    """A copy of `net` whose not-a-digit bias is lowered just enough that at most `max_refused`
+    of `digits` are refused (never raised), and by how much it was lowered."""
+    if getattr(net, "classes", 10) <= NOT_A_DIGIT or not len(digits):
+        return net, 0.0
+    margins = refusal_margins(net, digits.images).sort(descending=True).values
+    allowed = int(max_refused * len(digits))
+    beyond = float(margins[allowed]) if allowed < len(margins) else 0.0  # the first refusal past those allowed
+    lower = beyond + 1e-3 if beyond > 0 else 0.0
+    limited = copy.deepcopy(net)
+    with torch.no_grad():
+        limited.head[3].bias[NOT_A_DIGIT] -= lower
+    return limited, lower
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", type=Path, required=True, help="an 11-class model file")
+    parser.add_argument("--out", type=Path, required=True, help="where to write the limited model")
+    parser.add_argument("--max-refused", type=float, default=MAX_REFUSED, help="share of MNIST validation digits that may be refused (default: %(default)s)")
+    args = parser.parse_args()
+    import django
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "digitsite.settings")
+    django.setup()
+    from django.conf import settings
+
+    from recognizer.modelfile import model_load, model_save
+    from training.calibration import temperature_fit
+    from training.data import mnist_load, split
+    from training.run_data import VALIDATION_SEED
+
+    model = model_load(path=args.model)
+    _, val = split(mnist_load(data_dir=Path(settings.MNIST_DIR), train=True), holdout=5000, seed=VALIDATION_SEED)
+    net, lower = refusal_bias_limit(net=model.net, digits=val, max_refused=args.max_refused)
+    temperature = temperature_fit(logits=logits(net, val.images), labels=val.labels)
+    metadata = {**model.metadata, "temperature": round(temperature, 4), "refusal_bias_lowered": round(lower, 4)}
+    model_save(net=net, metadata=metadata, path=args.out)
+    print(f"not-a-digit bias lowered by {lower:.3f}; temperature {temperature:.4f} (was {model.temperature:.4f}); written {args.out}")
+
+
+if __name__ == "__main__":
+    main()
