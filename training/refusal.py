@@ -8,6 +8,12 @@ worst answer the site gives, so the not-a-digit output's bias is lowered until a
 line between "a digit" and "not a digit" moves.
 
     python -m training.refusal --model candidate.safetensors --out recognizer/weights/digitnet.safetensors
+    python -m training.refusal --model tuned.safetensors --blend-from head.safetensors --keep 0.5 --out ...
+
+--blend-from takes `keep` of the way from another model's weights to --model's first (as the gate's
+fallback blends do): how the shipped model was made, halfway between the not-a-digit output fitted
+alone (training.refusal_head, digits untouched) and a fine-tune on the negatives, which refuses more
+but cost MNIST test 0.13 points (docs/results.md, "Not a digit").
 """
 
 import argparse
@@ -20,7 +26,7 @@ import torch
 from recognizer.labels import NOT_A_DIGIT
 from recognizer.net import DigitNet
 from training.data import Digits
-from training.trainer import logits
+from training.trainer import blend, logits
 
 MAX_REFUSED = 0.0004  # of MNIST's validation digits: 2 of 5,000
 
@@ -50,6 +56,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", type=Path, required=True, help="an 11-class model file")
     parser.add_argument("--out", type=Path, required=True, help="where to write the limited model")
+    parser.add_argument("--blend-from", type=Path, default=None, help="blend from this model's weights to --model's first (default: no blend)")
+    parser.add_argument("--keep", type=float, default=0.5, help="with --blend-from: how far towards --model (default: %(default)s)")
+    parser.add_argument("--version", default=None, help="the written model's version name (default: --model's)")
     parser.add_argument("--max-refused", type=float, default=MAX_REFUSED, help="share of MNIST validation digits that may be refused (default: %(default)s)")
     args = parser.parse_args()
     import django
@@ -64,10 +73,17 @@ def main() -> None:
     from training.run_data import VALIDATION_SEED
 
     model = model_load(path=args.model)
+    net, metadata = model.net, dict(model.metadata)
+    if args.blend_from:
+        start = model_load(path=args.blend_from)
+        net = blend(start.net, net, keep=args.keep)
+        metadata["blend_of"] = f"{args.keep} of the way from {start.version} to {model.version}"
+    if args.version:
+        metadata["version"] = args.version
     _, val = split(mnist_load(data_dir=Path(settings.MNIST_DIR), train=True), holdout=5000, seed=VALIDATION_SEED)
-    net, lower = refusal_bias_limit(net=model.net, digits=val, max_refused=args.max_refused)
+    net, lower = refusal_bias_limit(net=net, digits=val, max_refused=args.max_refused)
     temperature = temperature_fit(logits=logits(net, val.images), labels=val.labels)
-    metadata = {**model.metadata, "temperature": round(temperature, 4), "refusal_bias_lowered": round(lower, 4)}
+    metadata = {**metadata, "temperature": round(temperature, 4), "refusal_bias_lowered": round(lower, 4)}
     model_save(net=net, metadata=metadata, path=args.out)
     print(f"not-a-digit bias lowered by {lower:.3f}; temperature {temperature:.4f} (was {model.temperature:.4f}); written {args.out}")
 

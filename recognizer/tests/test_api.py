@@ -185,7 +185,7 @@ def test_page_names_the_serving_model_and_its_mnist_accuracy_in_words(client, se
 
     accuracy = f"{shipped['mnist_test_accuracy'] * 100:.2f}%"
     trained = date_format(localtime(datetime.fromisoformat(shipped["trained_at"])), "j F Y")  # "28 November 2026"
-    assert f"model <span class=\"version\">{shipped['version']}</span>, trained {trained}." in html
+    assert f"model <span class=\"version\" id=\"model-version\">{shipped['version']}</span>, trained {trained}." in html
     assert f"It reads {accuracy} of MNIST's 10,000 test digits right." in html
 
 
