@@ -9,7 +9,7 @@ from rest_framework.views import APIView
 from digitsite.api import JsonOnly
 from digitsite.storage import disk_full_problem
 from recognizer.fields import EXAMPLE_IMAGE, EXAMPLE_STROKES, DrawingSerializer
-from recognizer.modelfile import ModelUnavailable
+from recognizer.servingform import ModelUnavailable
 from recognizer.preprocessing import to_data_url, to_png
 from recognizer.services import digit_predict
 from recognizer.serving import active_model, active_model_problem

@@ -9,6 +9,8 @@ more than where exactly they sit, which helps on drawings that MNIST's writers n
 import torch
 from torch import nn
 
+from recognizer.preprocessing import MEAN, SIZE, STD
+
 
 def conv_bn(cin: int, cout: int) -> list[nn.Module]:
     return [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
@@ -29,3 +31,11 @@ class DigitNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(N, 1, 28, 28) normalised images -> (N, 10) logits."""
         return self.head(self.features(x))
+
+
+def normalize_tensor(images: torch.Tensor) -> torch.Tensor:
+    """recognizer.preprocessing.normalize for torch tensors (training, evaluation): uint8
+    (..., 28, 28) or float in [0, 1] -> (N, 1, 28, 28)."""
+    if images.dtype == torch.uint8:
+        images = images.float() / 255.0
+    return ((images - MEAN) / STD).reshape(-1, 1, SIZE, SIZE)

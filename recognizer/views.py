@@ -3,7 +3,7 @@ from datetime import datetime
 from django.shortcuts import render
 from django.views.decorators.csrf import ensure_csrf_cookie
 
-from recognizer.modelfile import ModelUnavailable
+from recognizer.servingform import ModelUnavailable
 from recognizer.preprocessing import PAGE_BRUSH
 from recognizer.serving import active_model
 

@@ -19,7 +19,7 @@ from recognizer.modelfile import model_load
 
 # A third process publishes a candidate, as a training machine's train_digits would.
 PUBLISH = (
-    "from recognizer.store import model_publish; from recognizer.tests.versions import tiny_net; "
+    "from recognizer.publishing import model_publish; from recognizer.tests.versions import tiny_net; "
     "model_publish(net=tiny_net(5), metadata={'version': '%s', 'trained_at': '2099-01-01'}, activate=False)"
 )
 

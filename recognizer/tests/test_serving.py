@@ -15,7 +15,8 @@ from recognizer.modelfile import ModelUnavailable, model_from_bytes, model_load,
 from recognizer.models import ModelVersion
 from recognizer.serving import active_model, active_model_forget, active_model_problem
 from recognizer.services import digit_predict
-from recognizer.store import active_version_hint_key, model_activate, model_publish, model_versions, shipped_model, version_path
+from recognizer.publishing import model_publish
+from recognizer.store import active_version_hint_key, model_activate, model_versions, shipped_model, version_path
 from recognizer.tests.drawings import draw, drawn, png
 from recognizer.tests.versions import publish, tiny_net
 
