@@ -87,6 +87,8 @@ def main() -> None:
     parser.add_argument("--before-venv", type=Path, help="the venv it serves from (default: its .venv, the full install)")
     parser.add_argument("--after-venv", type=Path, default=ROOT / ".venv-web", help="this checkout's venv (default .venv-web: make web-install)")
     parser.add_argument("--seconds", type=int, default=60, help="the load before the second RSS reading (default 60)")
+    parser.add_argument("--pendigits", type=Path, default=Path("/work/shared/pendigits/pendigits-orig.tra"),
+                        help="the pen digits, where ../shared/pendigits is not beside the checkout")  # fmt: skip
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("needs wrk: apt-get install wrk")
@@ -94,6 +96,10 @@ def main() -> None:
     import django
 
     django.setup()
+    from bench import latency, pendigits_data
+
+    if not pendigits_data.DEFAULT_PATH.exists():  # a worktree beside others: ../shared is further up
+        latency.load_digits = lambda: pendigits_data.load_digits(args.pendigits)
     bodies = drawing_bodies()
     load = os.getloadavg()
     print(f"load average before: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; {os.cpu_count()} CPUs; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")

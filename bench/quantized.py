@@ -4,8 +4,9 @@ emulated processor without VNNI, where ONNX Runtime takes its AVX2 integer kerne
 
     python -m bench.quantized                               # the shipped model and its stored form
     python -m bench.quantized --model PATH                  # a model file: its form is built here
-    python -m bench.quantized --emulate Haswell             # the graphs run under qemu-x86_64 -cpu Haswell
-                                                            # (AVX2, no AVX-512/VNNI; apt-get install qemu-user)
+    python -m bench.quantized --emulate Haswell --every 20  # the graphs run under qemu-x86_64 -cpu Haswell
+                                                            # (AVX2, no AVX-512/VNNI; apt-get install qemu-user),
+                                                            # on every 20th drawing: emulation is ~100x slower
 
 The net's answers are taken natively; the graphs run in a child process (the emulated one with
 --emulate), which prints, per variant: accuracy against the net's, and the drawings it reads
@@ -24,7 +25,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "digitsite.settings")
 PENDIGITS = Path("/work/shared/pendigits/pendigits-orig.tra")
 
 
-def prepare(model: Path | None, pendigits: Path, folder: Path) -> None:
+def prepare(model: Path | None, pendigits: Path, folder: Path, *, every: int = 1) -> None:
     import django
 
     django.setup()
@@ -48,6 +49,7 @@ def prepare(model: Path | None, pendigits: Path, folder: Path) -> None:
     pen = np.stack([strokes_to_input(layout(d, 0)).image for d in digits])
     sets = {"MNIST test": (test.images.numpy(), test.labels.numpy()), "pen digits": (pen, np.array([d.label for d in digits]))}
     for i, (name, (images, labels)) in enumerate(sets.items()):
+        images, labels = images[::every], labels[::every]
         with torch.inference_mode():
             net = torch.cat([loaded.net(normalize_tensor(torch.from_numpy(c))) for c in np.array_split(images, 20)]).argmax(1).numpy()
         np.savez(folder / f"set{i}.npz", images=images, labels=labels, net=net)
@@ -84,18 +86,19 @@ def main() -> None:
     parser.add_argument("--model", type=Path, default=None, help="a model file (default: the shipped model and its stored form)")
     parser.add_argument("--pendigits", type=Path, default=PENDIGITS)
     parser.add_argument("--emulate", metavar="CPU", help="run the graphs under qemu-x86_64 -cpu CPU (e.g. Haswell: AVX2 without VNNI)")
+    parser.add_argument("--every", type=int, default=1, help="only every Nth drawing of each set (default: all)")
     parser.add_argument("--read", type=Path, help=argparse.SUPPRESS)  # the child
     args = parser.parse_args()
     if args.read:
         read(args.read)
         return
     with tempfile.TemporaryDirectory(prefix="digitsite-quantized-") as folder:
-        prepare(args.model, args.pendigits, Path(folder))
+        prepare(args.model, args.pendigits, Path(folder), every=args.every)
         command = [sys.executable, "-m", "bench.quantized", "--read", folder]
         if args.emulate:
             command = ["qemu-x86_64", "-cpu", args.emulate, *command]
             print(f"graphs under {' '.join(command[:3])}")
-        subprocess.run(command, check=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+        subprocess.run(command, check=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, stderr=subprocess.PIPE if args.emulate else None)
 
 
 if __name__ == "__main__":
