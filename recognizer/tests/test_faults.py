@@ -20,9 +20,9 @@ from safetensors.torch import save as safetensors_save
 
 from bench.server import drop_root_file_powers
 from recognizer.models import ModelVersion
-from recognizer.modelfile import ModelUnavailable, model_load
+from recognizer.modelfile import model_load
 from recognizer.serving import active_model
-from recognizer.store import model_activate, shipped_form_path
+from recognizer.store import shipped_form_path
 from recognizer.tests.drawings import drawn
 from recognizer.tests.versions import publish
 
