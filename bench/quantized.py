@@ -77,6 +77,14 @@ def read(folder: Path) -> None:
             read_ = np.concatenate([session_logits(session, c).argmax(1) for c in np.array_split(inputs, 20)])
             print(f"  {variant['name']:<8} {(read_ == labels).mean():.2%} ({100 * ((read_ == labels).mean() - (net == labels).mean()):+.2f} points); "
                   f"reads {(read_ != net).sum()} differently from the net; agrees at build: {variant['agrees']}")  # fmt: skip
+    # The form's probe drawings (the hardest), against the float32 graph's answers where it was built.
+    probe, expected = normalize(form.probe), np.asarray(form.manifest["probe_expected"])
+    reference = session_logits(session_make(form.graphs["float32"]), probe)
+    for variant in form.manifest["variants"]:
+        logits = session_logits(session_make(form.graphs[variant["name"]]), probe)
+        print(f"probe ({len(probe)}): {variant['name']:<8} reads {(logits.argmax(1) == expected).mean():.2%} as built "
+              f"(where built: {variant.get('check', {}).get('probe_agreement', 1.0):.2%}); "
+              f"largest logit change against float32 {np.abs(logits - reference).max():.3f}")  # fmt: skip
     picked = ServingNet(form, source="form")
     print(f"ServingNet here: {picked.variant} ({picked.precision}){'; ' + picked.why if picked.why else ''}")
 
