@@ -2,7 +2,7 @@
 """A lean web machine (issue 32): gunicorn from a venv made from requirements/web.txt alone,
 against CI's PostgreSQL database, must serve everything a web machine serves.
 
-    python3 .ci/lean.py WEB_VENV          # .ci/run: after the suite, with the database's env set
+    python3 .ci/lean.py WEB_VENV [PORT]   # .ci/run: after the suite, with the database's env set
 
 Setup uses the full install (.venv): a short `train_digits` run (a finished run with its
 pictures, and a published version with its serving form) and an admin login. Then, from
@@ -73,7 +73,7 @@ def post_form(client: Client, path: str, fields: dict) -> tuple[int, str, str]:
         return answer.status, answer.url, answer.read().decode()
 
 
-def main(web_venv: Path) -> int:
+def main(web_venv: Path, port: int | None = None) -> int:
     env = {**os.environ, "DIGITSITE_PREDICT_RATE": "none", "DIGITSITE_FEEDBACK_RATE": "none"}
     web_python = web_venv / "bin" / "python"
     lean = subprocess.run([str(web_python), "-c", "import torch"], capture_output=True)
@@ -83,7 +83,7 @@ def main(web_venv: Path) -> int:
     full("train_digits", "--limit", "500", "--epochs", "1", "--val-size", "500", "--test-limit", "1000", "--no-progress", env=env)
     full("shell", "-c", f"from django.contrib.auth.models import User; User.objects.filter(username='ci-admin').delete(); "
          f"User.objects.create_superuser('ci-admin', 'ci@example.com', '{password}')", env=env)  # fmt: skip
-    port = free_port()
+    port = port or free_port()
     log = tempfile.NamedTemporaryFile(prefix="lean-gunicorn-", suffix=".log", delete=False)
     server = subprocess.Popen(
         [str(web_venv / "bin" / "gunicorn"), "-c", "gunicorn.conf.py", "--bind", f"127.0.0.1:{port}"],
@@ -143,7 +143,7 @@ def _up(port: int) -> bool:
 
 if __name__ == "__main__":
     try:
-        sys.exit(main(Path(sys.argv[1])))
+        sys.exit(main(Path(sys.argv[1]), int(sys.argv[2]) if len(sys.argv) > 2 else None))
     except WalkFailed as failure:
         print(f"lean: FAILED: {failure}", file=sys.stderr)
         sys.exit(1)
