@@ -67,8 +67,8 @@ def post_worker_init(worker) -> None:
     # Load the model's serving form and make its sessions now (about 50 ms), not in the first request.
     from django.db import connections
 
-    from recognizer.servingform import ModelUnavailable
     from recognizer.serving import active_model
+    from recognizer.servingform import ModelUnavailable
 
     try:
         model = active_model()
