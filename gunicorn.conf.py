@@ -5,7 +5,8 @@ Every value can be changed from the environment without editing this file:
     DIGITSITE_BIND      address to listen on (default 127.0.0.1:8000; 0.0.0.0:8000 behind a load balancer)
     DIGITSITE_TIMEOUT   seconds a request may take before its worker is replaced (default 30)
     DIGITSITE_ACCESS_LOG  "-" for stdout (default), a file path, or "off"
-    DIGITSITE_TORCH_THREADS  torch threads per worker (default 1)
+    DIGITSITE_TORCH_THREADS  ONNX Runtime and OpenCV threads per worker (default 1; the name is kept from
+                        when workers ran torch: they import none now)
     DIGITSITE_WORKER_CLASS, DIGITSITE_THREADS  "sync" (default) or "gthread" with N threads: gthread
                         keeps client connections open (keep-alive), sync answers one request per connection
 """
@@ -13,11 +14,11 @@ Every value can be changed from the environment without editing this file:
 import os
 import signal
 
-# Torch sizes its thread pool to every core. With one worker per core, N workers would each run
+# Thread pools size themselves to every core. With one worker per core, N workers would each run
 # N threads and fight over the cores (16 predictions a second on 2 cores, against 591 with one
-# thread each). The environment is set here, in the master before any worker starts and before
-# torch is imported (workers import the site after the fork), and post_worker_init below makes
-# sure of it.
+# thread each). The environment is set here, in the master before any worker starts (workers
+# import the site after the fork); ONNX Runtime's sessions read OMP_NUM_THREADS
+# (recognizer.servingform), and post_worker_init below sets OpenCV's.
 TORCH_THREADS = int(os.environ.get("DIGITSITE_TORCH_THREADS", "1"))
 for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
     os.environ.setdefault(variable, str(TORCH_THREADS))
@@ -59,23 +60,22 @@ def on_starting(server) -> None:
 
 def post_worker_init(worker) -> None:
     import cv2
-    import torch
 
     # Ctrl+C reaches every process in the terminal's group; the master alone stops the workers.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    torch.set_num_threads(TORCH_THREADS)
     cv2.setNumThreads(TORCH_THREADS)
-    worker.log.info("worker %s: torch threads %s, interop threads %s", worker.pid, torch.get_num_threads(), torch.get_num_interop_threads())
-    # Load the model and build its serving net (export, quantize) now, not in the first
-    # request, which would wait about a second.
+    # Load the model's serving form and make its sessions now (about 50 ms), not in the first request.
     from django.db import connections
 
-    from recognizer.modelfile import ModelUnavailable
     from recognizer.serving import active_model
+    from recognizer.servingform import ModelUnavailable
 
     try:
         model = active_model()
-        worker.log.info("worker %s: serving model %s in %s", worker.pid, model.version, model.serving_net().precision)
+        net = model.serving_net()
+        worker.log.info("worker %s: serving model %s in %s (%s), %s thread(s)", worker.pid, model.version, net.precision, net.variant, TORCH_THREADS)
+        if net.why:
+            worker.log.warning("worker %s: %s", worker.pid, net.why)
     except ModelUnavailable as error:  # the worker still answers; health says what is wrong
         worker.log.warning("worker %s: no model to serve: %s", worker.pid, error)
     finally:

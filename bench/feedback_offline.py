@@ -49,18 +49,15 @@ def model_inputs(digits: list[PenDigit], seed: int) -> np.ndarray:
 
 def read(digits: list[PenDigit], inputs: np.ndarray, *, version: str = "") -> np.ndarray:
     """Which drawings a model reads right, in one batch, by the network the site serves (8 bits,
-    ONNX Runtime: recognizer.onnx_net) after the service's preprocessing, as the page's guesses
-    are. The active model unless `version` is given."""
-    import torch
-
-    from recognizer.modelfile import model_load
+    ONNX Runtime: its serving form, recognizer.servingform) after the service's preprocessing,
+    as the page's guesses are. The active model unless `version` is given."""
     from recognizer.preprocessing import normalize
     from recognizer.serving import active_model
-    from recognizer.store import version_path
+    from recognizer.store import version_load
 
-    model = model_load(path=version_path(version)) if version else active_model()
+    model = version_load(version=version) if version else active_model()
     labels = np.array([d.label for d in digits])
-    return model.serving_net()(normalize(torch.from_numpy(inputs))).argmax(1) == labels
+    return model.serving_net()(normalize(inputs)).argmax(1) == labels
 
 
 def main() -> None:

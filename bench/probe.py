@@ -191,7 +191,8 @@ def probe_faults(url: str, var: Path) -> tuple[int, int]:
 
     django.setup()
     from recognizer.modelfile import model_load
-    from recognizer.store import model_activate, model_publish, model_versions
+    from recognizer.publishing import model_publish
+    from recognizer.store import model_activate, model_versions
     from recognizer.tests.drawings import draw, png
 
     models = var / "models"

@@ -26,13 +26,14 @@ import torch
 
 
 def answers(model, images: torch.Tensor):
-    """Each image's Prediction, as the predict API would make it."""
+    """Each image's Prediction, as the predict API would make it: `model` (a ServedModel) runs
+    the serving form's graph that this processor serves."""
     from recognizer.preprocessing import normalize
     from recognizer.services import prediction_from_probabilities
 
-    logits = np.concatenate([model.serving_net()(normalize(chunk)) for chunk in images.split(256)]) if len(images) else np.zeros((0, 10))
+    logits = np.concatenate([model.serving_net()(normalize(chunk.numpy())) for chunk in images.split(256)]) if len(images) else np.zeros((0, 10))
     probabilities = torch.softmax(torch.from_numpy(logits).double() / model.temperature, dim=1)
-    return [prediction_from_probabilities(probabilities=p, model=model.version, model_input=None) for p in probabilities]
+    return [prediction_from_probabilities(probabilities=p.numpy(), model=model.version, model_input=None) for p in probabilities]
 
 
 def main() -> None:
@@ -46,11 +47,17 @@ def main() -> None:
     from django.conf import settings
 
     from recognizer.modelfile import model_load
+    from recognizer.publishing import serving_form_bytes
+    from recognizer.servingform import served_model_from_bytes
+    from recognizer.store import shipped_model
     from training.data import mnist_load
     from training.negatives import HELD_OUT_FONTS, negatives_held_out
 
     started = time.perf_counter()
-    model = model_load(path=args.model or settings.SHIPPED_MODEL)
+    path = args.model or settings.SHIPPED_MODEL
+    loaded = model_load(path=path)
+    # The form the site would serve: the shipped one, or one built now from --model's file.
+    model = shipped_model() if args.model is None else served_model_from_bytes(serving_form_bytes(data=path.read_bytes(), source=str(path)), source=str(path))
     held_out = negatives_held_out()
     predictions = answers(model, held_out.digits.images)
     groups: dict[str, list] = defaultdict(list)
@@ -59,7 +66,7 @@ def main() -> None:
         groups[kind.split(":")[0] + "s, all"].append(prediction)
         groups["all held-out"].append(prediction)
 
-    print(f"model {model.version} ({model.net.classes} classes); held-out fonts: {', '.join(HELD_OUT_FONTS)}")
+    print(f"model {model.version} ({loaded.net.classes} classes, served as {model.serving_net().variant}); held-out fonts: {', '.join(HELD_OUT_FONTS)}")
     print(f"{'held out':<28} {'count':>6} {'refused':>8} {'sure digit':>11}")
     for name in sorted(groups, key=lambda n: (n == "all held-out", n.endswith(", all"), n)):
         group = groups[name]

@@ -46,7 +46,7 @@ def main() -> None:
     from django.conf import settings
 
     from recognizer.preprocessing import strokes_to_input
-    from recognizer.serving import active_model
+    from recognizer.publishing import active_weights_load
     from training.data import mnist_load
     from training.trainer import probabilities
 
@@ -59,7 +59,7 @@ def main() -> None:
     laid = [layout(d, 0) for d in digits]
     labels = torch.tensor([d.label for d in digits])
     writers = np.array([d.writer for d in digits])
-    net = active_model().net
+    net = active_weights_load().net
     right: dict[tuple[float, int], np.ndarray] = {}
     for supersample in (1, 4):
         for width in WIDTHS:

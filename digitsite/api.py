@@ -23,7 +23,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from digitsite.storage import DISK_FULL_ANSWER, disk_full_caught
-from recognizer.modelfile import ModelUnavailable
+from recognizer.servingform import ModelUnavailable
 from recognizer.preprocessing import PreprocessingError
 
 logger = logging.getLogger("recognizer")

@@ -10,7 +10,7 @@ from digitsite.api import JsonOnly
 from digitsite.storage import disk_full_problem
 from recognizer.fields import EXAMPLE_IMAGE, EXAMPLE_STROKES, DrawingSerializer
 from recognizer.labels import NOT_A_DIGIT_LABEL
-from recognizer.modelfile import ModelUnavailable
+from recognizer.servingform import ModelUnavailable
 from recognizer.preprocessing import to_data_url, to_png
 from recognizer.services import digit_predict
 from recognizer.serving import active_model, active_model_problem
@@ -116,7 +116,11 @@ class HealthApi(APIView):
     class OutputSerializer(serializers.Serializer):
         status = serializers.ChoiceField(choices=["ok", "degraded", "unavailable"])
         problem = serializers.CharField(allow_null=True)
-        model = serializers.DictField(allow_null=True, help_text="the active model's metadata")
+        model = serializers.DictField(
+            allow_null=True,
+            help_text="the active model's metadata, and how this process runs it: precision (int8 or float32), "
+            "variant (the serving form's graph) and precision_note (why 32-bit floats serve, when no 8-bit variant agrees on this processor)",
+        )
 
     @extend_schema(responses={200: OutputSerializer, 503: OutputSerializer}, summary="Is a model serving, and which")
     def get(self, request):
@@ -125,7 +129,10 @@ class HealthApi(APIView):
             model = active_model()
         except ModelUnavailable:
             return Response({"status": "unavailable", "problem": problem, "model": None}, status=503)
-        if model.serving_problem:  # it loaded, but its serving net could not be built: no guesses
-            return Response({"status": "unavailable", "problem": problem, "model": model.describe()}, status=503)
+        try:
+            net = model.serving_net()  # made once per model (a worker makes it before its first request)
+        except ModelUnavailable as error:  # it loaded, but its serving net could not be made: no guesses
+            return Response({"status": "unavailable", "problem": problem or str(error), "model": model.describe()}, status=503)
         problem = problem or disk_full_problem()  # guesses still work; corrections cannot be stored
-        return Response({"status": "degraded" if problem else "ok", "problem": problem, "model": model.describe()})
+        described = {**model.describe(), "precision": net.precision, "variant": net.variant, "precision_note": net.why}
+        return Response({"status": "degraded" if problem else "ok", "problem": problem, "model": described})

@@ -10,17 +10,14 @@ its tensors are exactly a DigitNet's of the width it names, its weights are fini
 temperature is a positive number, and a blank image through the net gives finite logits.
 Anything else is `ModelUnavailable`, whose message names the file and what is wrong.
 
-Loading builds the PyTorch net only. What a guess runs, the net exported to ONNX and
-quantized (recognizer.onnx_net, about 0.3 s), is built on the first call of
-`LoadedModel.serving_net()`: listing versions, showing one in the admin, publishing or
-activating one never pays for it, and a serving process pays once per model.
+It needs torch: training, evaluation, the gate and building serving forms read model files.
+Web processes serve a model's serving form instead (recognizer.servingform), torch-free.
 """
 
 import json
 import logging
 import math
-import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -30,28 +27,17 @@ from safetensors.torch import save as safetensors_save
 from digitsite.files import write_atomically
 from recognizer.labels import CLASSES
 from recognizer.net import DigitNet, classes_of
-from recognizer.onnx_net import OnnxNet
+from recognizer.servingform import FILE_MODE, ModelUnavailable, metadata_describe
 
 logger = logging.getLogger(__name__)
 
-FILE_MODE = 0o644  # model files hold no secret, and every server process reads them
-
-
-class ModelUnavailable(RuntimeError):
-    """No usable model: missing, corrupt, not a DigitNet, or it cannot be prepared for serving."""
-
-
 @dataclass(eq=False)
 class LoadedModel:
-    """A model that passed every check: the PyTorch net (training, evaluation) and its
-    metadata; the serving net is built from it on first use."""
+    """A model that passed every check: the PyTorch net (training, evaluation) and its metadata."""
 
     net: DigitNet
     metadata: dict[str, str]
     source: str  # where it was read from, for messages: a path, or "version <v>"
-    _serving: OnnxNet | None = field(default=None, init=False, repr=False)
-    _serving_error: str | None = field(default=None, init=False, repr=False)
-    _serving_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     @property
     def version(self) -> str:
@@ -64,36 +50,7 @@ class LoadedModel:
 
     def describe(self) -> dict:
         """Metadata with numbers as numbers, for the API and the admin."""
-        described: dict = dict(self.metadata)
-        for key, value in self.metadata.items():
-            try:
-                described[key] = json.loads(value)
-            except ValueError:
-                pass
-        described["version"] = self.version  # a version like "1" stays a string
-        return described
-
-    def serving_net(self) -> OnnxNet:
-        """What a guess runs: the same function as `net` in ONNX Runtime, about twice as fast.
-        Built on the first call (exported and quantized, about 0.3 s), once per model however
-        many threads ask; one that cannot be built raises ModelUnavailable, on every call."""
-        if (built := self._serving) is not None:
-            return built
-        with self._serving_lock:
-            if self._serving is None and self._serving_error is None:
-                try:
-                    self._serving = OnnxNet(self.net)
-                except Exception as error:  # a net that ran in PyTorch exports; this is the last guard
-                    self._serving_error = f"model file {self.source} could not be prepared for serving: {error}"
-                    logger.error("%s", self._serving_error)
-            if self._serving_error is not None:
-                raise ModelUnavailable(self._serving_error)
-            return self._serving
-
-    @property
-    def serving_problem(self) -> str | None:
-        """Why the serving net could not be built, once it was tried and failed; else None."""
-        return self._serving_error
+        return metadata_describe(self.metadata)
 
 
 def model_to_bytes(*, net: DigitNet, metadata: dict[str, object]) -> bytes:

@@ -5,12 +5,17 @@ from django.db.models import Q
 class ModelVersion(models.Model):
     """A published model, its bytes included (a safetensors file, about 1.1 MB): the store of
     record that every web machine reads, so none needs a shared disk. At most one row is
-    active; with none, the shipped model serves. Written only by recognizer.store, which records
-    `sha256` with `data` and checks both before serving a version."""
+    active; with none, the shipped model serves. Written only by recognizer.store and
+    recognizer.publishing, which record `sha256` with `data` (and `serving_sha256` with
+    `serving_form`, built once on publishing) and check them before serving a version."""
 
     version = models.CharField(max_length=100, unique=True)
     data = models.BinaryField(help_text="the safetensors file: weights and metadata")
     sha256 = models.CharField(max_length=64, help_text="hex SHA-256 of data: a local copy is served only if it matches")
+    serving_form = models.BinaryField(
+        null=True, blank=True, help_text="what web processes serve: ONNX graphs, float32 and 8-bit (recognizer.servingform); null until built"
+    )
+    serving_sha256 = models.CharField(max_length=64, blank=True, default="", help_text="hex SHA-256 of serving_form")
     metadata = models.JSONField(default=dict, help_text="the file's metadata, for listing without loading")
     created_at = models.DateTimeField(auto_now_add=True)
     active = models.BooleanField(default=False)

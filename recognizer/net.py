@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from recognizer.labels import CLASSES
+from recognizer.preprocessing import MEAN, SIZE, STD
 
 
 def conv_bn(cin: int, cout: int) -> list[nn.Module]:
@@ -72,3 +73,11 @@ def net_with_classes(net: DigitNet, *, classes: int = CLASSES) -> DigitNet:
         new.bias[: net.classes] = old.bias
     widened.head[3], widened.classes = new, classes
     return widened
+
+
+def normalize_tensor(images: torch.Tensor) -> torch.Tensor:
+    """recognizer.preprocessing.normalize for torch tensors (training, evaluation): uint8
+    (..., 28, 28) or float in [0, 1] -> (N, 1, 28, 28)."""
+    if images.dtype == torch.uint8:
+        images = images.float() / 255.0
+    return ((images - MEAN) / STD).reshape(-1, 1, SIZE, SIZE)

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-import torch
 from PIL import Image
 
 SIZE = 28  # the frame MNIST digits sit in
@@ -384,11 +383,13 @@ def draw_strokes(strokes: Strokes, *, width: float, canvas: np.ndarray | None = 
     return canvas
 
 
-def normalize(images: torch.Tensor) -> torch.Tensor:
-    """uint8 (..., 28, 28) or float in [0, 1] -> what the network takes: (N, 1, 28, 28)."""
-    if images.dtype == torch.uint8:
-        images = images.float() / 255.0
-    return ((images - MEAN) / STD).reshape(-1, 1, SIZE, SIZE)
+def normalize(images: np.ndarray) -> np.ndarray:
+    """uint8 (..., 28, 28) or float in [0, 1] -> what the network takes: (N, 1, 28, 28) float32.
+    numpy only: web processes have no torch (training's tensors: recognizer.net.normalize_tensor)."""
+    images = np.asarray(images)
+    if images.dtype == np.uint8:
+        images = images.astype(np.float32) / np.float32(255.0)
+    return ((images.astype(np.float32, copy=False) - np.float32(MEAN)) / np.float32(STD)).reshape(-1, 1, SIZE, SIZE)
 
 
 def to_png(image: np.ndarray) -> bytes:

@@ -3,7 +3,6 @@
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 from recognizer import preprocessing
 from recognizer.labels import NOT_A_DIGIT, NOT_A_DIGIT_LABEL
@@ -38,7 +37,6 @@ class Prediction:
         return REASONS.get(self.reason) if self.reason else None
 
 
-@torch.inference_mode()
 def digit_predict(*, image: bytes | None = None, strokes: Strokes | None = None) -> Prediction:
     """A drawing, as image bytes (PNG or JPEG) or as strokes, -> the active model's guess.
     Raises PreprocessingError on bad images."""
@@ -48,20 +46,21 @@ def digit_predict(*, image: bytes | None = None, strokes: Strokes | None = None)
     model = active_model()
     if read.image is None:
         return Prediction(None, None, None, None, None, read.reason, model.version, None)
-    logits = torch.from_numpy(model.serving_net()(preprocessing.normalize(torch.from_numpy(read.image))))
+    logits = model.serving_net()(preprocessing.normalize(read.image))[0].astype(np.float64)
     # Temperature scaling, fitted on held-out MNIST when the model was made: the network's raw
     # softmax is overconfident, and "not sure" needs probabilities that mean what they say.
-    probabilities = torch.softmax(logits.double() / model.temperature, dim=1)[0]
+    probabilities = softmax(logits / model.temperature)
     return prediction_from_probabilities(probabilities=probabilities, model=model.version, model_input=read.image)
 
 
-def prediction_from_probabilities(*, probabilities: torch.Tensor, model: str, model_input: np.ndarray) -> Prediction:
+def prediction_from_probabilities(*, probabilities: np.ndarray, model: str, model_input: np.ndarray) -> Prediction:
     """Calibrated class probabilities (ten digits, then "not a digit" for a model that has it) ->
     the answer: the likeliest class, and the two likeliest digits whatever it is, so that a
     page told "not a digit" can still offer them."""
+    probabilities = np.asarray(probabilities, dtype=np.float64)
     digits = probabilities[:NOT_A_DIGIT]
     refused = float(probabilities[NOT_A_DIGIT]) if len(probabilities) > NOT_A_DIGIT else 0.0
-    first, second = (int(d) for d in digits.topk(2).indices)
+    first, second = (int(d) for d in np.argsort(-digits, kind="stable")[:2])
     is_digit = float(digits[first]) >= refused
     confidence = float(digits[first]) if is_digit else refused
     return Prediction(
@@ -75,3 +74,9 @@ def prediction_from_probabilities(*, probabilities: torch.Tensor, model: str, mo
         model_input=model_input,
         not_a_digit=refused,
     )
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Probabilities from one drawing's logits (float64, shifted by the largest so exp cannot overflow)."""
+    shifted = np.exp(logits - logits.max())
+    return shifted / shifted.sum()

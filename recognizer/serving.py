@@ -3,18 +3,18 @@
 Each process checks which version is active (recognizer.store.active_version) at most once
 every settings.MODEL_CHECK_S (1 s): one thread checks while the others go on serving the model
 they have. A new version is loaded from this machine's copy once its SHA-256 matches the
-database's, else fetched from the database (recognizer.store.version_load). One that cannot
-load, or whose bytes in the database are not those recorded, is never served: the last good
+database's, else fetched from the database (recognizer.store.version_load): its serving form
+(ONNX graphs; this module and what it imports use no torch). One that cannot load, or whose
+bytes in the database are not those recorded, or that has no serving form yet, is never served: the last good
 model keeps serving and `active_model_problem` says why (health: `degraded`). So a promotion
 or a rollback serves on every machine within about a second.
 
 When the database cannot be read (nor, so, a version's copy checked), guessing (which needs no
 database) goes on with the model loaded, or the shipped model if none was, and health says so.
 
-The serving net (ONNX Runtime, recognizer.modelfile.LoadedModel.serving_net) is built by the
-first guess after a switch, not here: a process that only asks which model is active (the admin,
-a training run) never exports or quantizes one. gunicorn.conf.py builds it in each worker before
-its first request.
+The serving net (ONNX Runtime sessions, recognizer.servingform.ServedModel.serving_net) is made
+by the first guess after a switch, not here: a process that only asks which model is active
+(the admin) makes none. gunicorn.conf.py makes it in each worker before its first request.
 """
 
 import contextlib
@@ -25,7 +25,7 @@ import time
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 
-from recognizer.modelfile import LoadedModel, ModelUnavailable
+from recognizer.servingform import ModelUnavailable, ServedModel, ServingFormMissing
 from recognizer.store import active_version, model_activated, shipped_model, version_load
 
 logger = logging.getLogger(__name__)
@@ -45,12 +45,12 @@ class _Active:
     def reset(self) -> None:
         """Forget the model: the next call loads the active one again."""
         self.key: str | None = None  # the version served ("": the shipped model)
-        self.model: LoadedModel | None = None
+        self.model: ServedModel | None = None
         self.failed: str | None = None  # a version that cannot load is reported once, not per check
         self.error: str | None = None
         self.next_check = 0.0
 
-    def get(self) -> LoadedModel:
+    def get(self) -> ServedModel:
         model = self.model
         if model is not None and time.monotonic() < self.next_check:
             return model
@@ -91,6 +91,11 @@ class _Active:
             # version loaded (recognizer.store.version_load), never per guess.
             with _savepoint():
                 loaded = version_load(version=version) if version else shipped_model()
+        except ServingFormMissing as error:  # asked again at the next check: the worker is building it
+            if self.error != str(error):
+                logger.warning("%s", error)
+            self.error = str(error)
+            return
         except ModelUnavailable as error:
             self.failed, self.error = key, str(error)
             logger.error("%s", error)
@@ -114,7 +119,7 @@ class _Active:
         if not (before or "").startswith(self.error.split(";")[0]):
             logger.warning("%s", self.error)  # once, not every second
 
-    def use(self, key: str, loaded: LoadedModel) -> None:
+    def use(self, key: str, loaded: ServedModel) -> None:
         self.key, self.model, self.failed, self.error = key, loaded, None, None
         logger.info("serving model %s", loaded.version)
 
@@ -122,14 +127,15 @@ class _Active:
 _active = _Active()
 
 
-def active_model() -> LoadedModel:
+def active_model() -> ServedModel:
     """The active model, loaded once per process and reloaded when another version is activated."""
     return _active.get()
 
 
 def active_model_problem() -> str | None:
     """Why the active model is not the one serving, or why the one serving cannot guess; None
-    when all is well."""
+    when all is well. (Guessing in 32-bit floats is well: health says so beside, as
+    the model's precision and its note.)"""
     try:
         model = active_model()
     except ModelUnavailable as error:
@@ -137,7 +143,7 @@ def active_model_problem() -> str | None:
     return _active.error or model.serving_problem
 
 
-def active_model_set(*, model: LoadedModel, **kwargs) -> None:
+def active_model_set(*, model: ServedModel, **kwargs) -> None:
     """Serve `model` from now: called when recognizer.store.model_activate's activation has
     committed (its `model_activated` signal), so the process that activated a version does not
     load it again."""

@@ -5,7 +5,7 @@ from django.shortcuts import redirect, render
 from django.templatetags.static import static
 from django.views.decorators.csrf import ensure_csrf_cookie
 
-from recognizer.modelfile import ModelUnavailable
+from recognizer.servingform import ModelUnavailable
 from recognizer.preprocessing import PAGE_BRUSH
 from recognizer.serving import active_model
 

@@ -13,11 +13,11 @@ from feedback.admin import SampleAdmin
 from feedback.models import Sample
 from feedback.services import sample_review
 from recognizer.labels import CLASSES, NOT_A_DIGIT, label_text
-from recognizer.modelfile import ModelUnavailable, model_load
 from recognizer.preprocessing import to_data_url
 from recognizer.serving import active_model
 from recognizer.services import SURE_THRESHOLD
-from recognizer.store import model_activate
+from recognizer.servingform import ModelUnavailable
+from recognizer.store import model_activate, shipped_version
 from training.text import change_text, count_text, percent_text, time_left_text
 from training.figures import confusion_png, per_digit
 from training.models import TrainingRun
@@ -104,10 +104,10 @@ class TrainingRunAdmin(admin.ModelAdmin):
     # -- the list ---------------------------------------------------------------------------
 
     def changelist_view(self, request, extra_context=None):
-        shipped = model_load(path=_shipped_path())
+        shipped = shipped_version()
         extra = {
-            "shipped_version": shipped.version,
-            "shipped_is_active": _active_version() == shipped.version,
+            "shipped_version": shipped,
+            "shipped_is_active": _active_version() == shipped,
             "can_train": self.has_train_permission(request),
         }
         return super().changelist_view(request, extra_context={**(extra_context or {}), **extra})
@@ -333,9 +333,9 @@ class TrainingRunAdmin(admin.ModelAdmin):
     def activate_shipped_view(self, request):
         if request.method != "POST" or not self.has_train_permission(request):
             raise PermissionDenied
-        shipped = model_load(path=_shipped_path())
-        model_activate(version=shipped.version)
-        self.message_user(request, f"The shipped model {shipped.version} is active again.", messages.SUCCESS)
+        shipped = shipped_version()
+        model_activate(version=shipped)
+        self.message_user(request, f"The shipped model {shipped} is active again.", messages.SUCCESS)
         return HttpResponseRedirect(reverse("admin:training_trainingrun_changelist"))
 
     @admin.action(description="Make the selected run's model the active one", permissions=["train"])
@@ -355,9 +355,15 @@ class TrainingRunAdmin(admin.ModelAdmin):
             self.message_user(request, f"Run #{run.pk} is {run.status} and made no model to activate.", messages.ERROR)
             return
         try:
-            model_activate(version=run.model_version)
+            served = model_activate(version=run.model_version)
         except ModelUnavailable as error:
             self.message_user(request, str(error), messages.ERROR)
+            return
+        if served is None:  # a version from before serving forms: the worker builds one, never this request
+            self.message_user(
+                request, f"Model {run.model_version} is now active; it serves once the training worker has built its serving form "
+                "(queued). The last good model serves meanwhile.", messages.WARNING,
+            )  # fmt: skip
             return
         self.message_user(request, f"Model {run.model_version} is now active.", messages.SUCCESS)
 
@@ -423,11 +429,6 @@ def _option_text(value) -> str:
         return " to ".join(_option_text(v) for v in value)
     return str(value) if value not in ("", None) else "–"
 
-
-def _shipped_path():
-    from django.conf import settings
-
-    return settings.SHIPPED_MODEL
 
 
 # -- on the samples' list ---------------------------------------------------------------------

@@ -18,19 +18,12 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from training.augment_options import AugmentOptions
+
 
 @dataclass(frozen=True)
-class Augment:
-    rotate: float = 15.0  # degrees, either way
-    slant: float = 0.3  # horizontal shear, either way
-    scale: tuple[float, float] = (0.85, 1.1)
-    stretch: float = 0.1  # independent change of width against height
-    translate: float = 0.1  # share of the image, either way
-    elastic: float = 1.0  # pixels of smooth random displacement
-    elastic_sigma: float = 4.0  # pixels; how smooth that displacement is
-    thicken: float = 0.5  # chance to thicken the strokes by up to one pixel ...
-    thin: float = 0.25  # ... or to thin them
-    styles: float = 0.5  # chance that a 1 gets a lead-in stroke, a 7 a crossbar
+class Augment(AugmentOptions):
+    """The options (training.augment_options, torch-free) applied to a batch."""
 
     def __call__(self, images: torch.Tensor, labels: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         images = add_styles(images, labels, self.styles, gen)

@@ -139,7 +139,7 @@ class RunOptions:
         self._check()
 
     def _check(self) -> None:
-        from training.augment import Augment
+        from training.augment_options import AugmentOptions
 
         def need(ok: bool, name: str, what: str) -> None:
             if not ok:
@@ -161,7 +161,7 @@ class RunOptions:
         for f in fields(self):
             if f.metadata["choices"]:
                 need(getattr(self, f.name) in f.metadata["choices"], f.name, f"one of {', '.join(f.metadata['choices'])}")
-        known = {f.name for f in fields(Augment)}
+        known = {f.name for f in fields(AugmentOptions)}
         if unknown := set(self.augment) - known:
             raise InvalidOptions(f"augment has no {', '.join(sorted(unknown))}; it knows {', '.join(sorted(known))}")
         if self.from_scratch:

@@ -16,7 +16,7 @@ import torch
 from django.utils import timezone
 
 from recognizer.modelfile import LoadedModel, ModelUnavailable
-from recognizer.serving import active_model
+from recognizer.publishing import active_weights_load
 from training.run_data import run_data_load
 from training.evaluate import accuracy, confusion, readings_take
 from training.text import percent_text
@@ -99,7 +99,7 @@ def _report(data, options: RunOptions, result, decision, before, after, seconds:
 
 def _active_or_none(*, required: bool) -> LoadedModel | None:
     try:
-        return active_model()
+        return active_weights_load()
     except ModelUnavailable:
         if required:
             raise ModelUnavailable("there is no usable active model to fine-tune: train with --from-scratch") from None

@@ -6,7 +6,7 @@ from dataclasses import asdict
 import torch
 from django.utils import timezone
 
-from recognizer.store import model_publish
+from recognizer.publishing import model_publish
 from training.augment import Augment
 from training.calibration import temperature_fit
 from training.run_data import RunData

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 from recognizer.labels import NOT_A_DIGIT
 from recognizer.net import DigitNet, net_with_classes
-from recognizer.preprocessing import normalize
+from recognizer.net import normalize_tensor as normalize
 
 
 @torch.inference_mode()

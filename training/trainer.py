@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch.fx.experimental.optimization import fuse
 from tqdm import tqdm
 
-from recognizer.preprocessing import normalize
+from recognizer.net import normalize_tensor as normalize
 from training.augment import Augment
 from training.data import Digits
 

@@ -2,19 +2,19 @@
 
 import pytest
 
-from recognizer.onnx_net import OnnxNet
+from recognizer.servingform import ServingNet
 
 
 @pytest.fixture
-def serving_nets_built(monkeypatch) -> list[OnnxNet]:
-    """Every serving net (ONNX export and quantization) built during the test, in order: the
-    real OnnxNet, watched."""
-    built: list[OnnxNet] = []
-    build = OnnxNet.__init__
+def serving_nets_built(monkeypatch) -> list[ServingNet]:
+    """Every serving net (ONNX Runtime sessions, checked on the probe drawings) made during the
+    test, in order: the real ServingNet, watched."""
+    built: list[ServingNet] = []
+    make = ServingNet.__init__
 
-    def watched(self, net):
-        build(self, net)
+    def watched(self, form, **kwargs):
+        make(self, form, **kwargs)
         built.append(self)
 
-    monkeypatch.setattr(OnnxNet, "__init__", watched)
+    monkeypatch.setattr(ServingNet, "__init__", watched)
     return built

@@ -232,10 +232,12 @@ def test_confidence_is_calibrated_with_the_models_temperature(api, settings):
 
     from recognizer.preprocessing import normalize, strokes_to_input
 
-    model = model_load(path=settings.SHIPPED_MODEL)
-    assert model.temperature != 1.0  # fitted when the model was made
+    from recognizer.store import shipped_model
+
+    model = shipped_model()
+    assert model.temperature == model_load(path=settings.SHIPPED_MODEL).temperature != 1.0  # fitted when the model was made
     body = post(api, {"strokes": as_json(ONE_OR_SEVEN)}).json()
-    logits = torch.from_numpy(model.serving_net()(normalize(torch.from_numpy(strokes_to_input(ONE_OR_SEVEN).image)))).double()
+    logits = torch.from_numpy(model.serving_net()(normalize(strokes_to_input(ONE_OR_SEVEN).image))).double()
     expected = torch.softmax(logits / model.temperature, dim=1)[0]
     assert body["probabilities"] + [body["not_a_digit"]] == pytest.approx(expected.tolist(), abs=1e-6)
     assert body["probabilities"] != pytest.approx(torch.softmax(logits, dim=1)[0, :10].tolist(), abs=1e-3)

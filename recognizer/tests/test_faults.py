@@ -1,5 +1,6 @@
 """Faults an unlucky operator meets: broken weights, unreadable or deleted model files."""
 
+import hashlib
 import json
 import os
 import shutil
@@ -11,15 +12,17 @@ import textwrap
 import pytest
 import torch
 from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import CommandError
 from rest_framework.test import APIClient
 from safetensors.torch import load as safetensors_load
 from safetensors.torch import save as safetensors_save
 
 from bench.server import drop_root_file_powers
 from recognizer.models import ModelVersion
-from recognizer.modelfile import ModelUnavailable, model_load
+from recognizer.modelfile import model_load
 from recognizer.serving import active_model
-from recognizer.store import model_activate
+from recognizer.store import shipped_form_path
 from recognizer.tests.drawings import drawn
 from recognizer.tests.versions import publish
 
@@ -53,9 +56,12 @@ def test_weights_that_are_not_finite_are_refused_and_the_last_good_model_serves(
     api = APIClient()
     assert api.post(PREDICT, {"image": drawn(7)}, format="json").json()["model"] == "v1"
     good = (isolated_models / "versions" / "v1.safetensors").read_bytes()
-    ModelVersion.objects.create(version="v2", data=rewritten(good, change, version="v2"))
-    with pytest.raises(ModelUnavailable, match=reason):
-        model_activate(version="v2")  # refused by the store...
+    bad = rewritten(good, change, version="v2")  # a row from before serving forms, its hash recorded
+    ModelVersion.objects.create(version="v2", data=bad, sha256=hashlib.sha256(bad).hexdigest())
+    with pytest.raises(CommandError, match=reason):
+        call_command("activate_model", "v2")  # refused: no serving form can be built from it...
+    call_command("build_serving_forms")  # ...nor by the worker
+    assert not ModelVersion.objects.get(version="v2").serving_sha256
     ModelVersion.objects.update(active=False)
     ModelVersion.objects.filter(version="v2").update(active=True)  # ...so made active behind its back
 
@@ -63,24 +69,25 @@ def test_weights_that_are_not_finite_are_refused_and_the_last_good_model_serves(
     assert response.status_code == 200 and response.json()["model"] == "v1"
     assert all(0 <= p <= 1 for p in response.json()["probabilities"])
     health = api.get(HEALTH).json()
-    assert health["status"] == "degraded" and reason in health["problem"]
+    assert health["status"] == "degraded" and "v2 has no serving form" in health["problem"]
 
 
-def test_weights_that_are_not_finite_with_nothing_to_fall_back_to_answer_503_json(settings, tmp_path):
+def test_shipped_weights_changed_without_rebuilding_their_serving_form_answer_503_json(settings, tmp_path):
     broken = tmp_path / "broken.safetensors"
     broken.write_bytes(settings.SHIPPED_MODEL.read_bytes())
     rewrite_weights(broken, lambda t: torch.full_like(t, float("nan")) if t.is_floating_point() else t)
+    shutil.copy(shipped_form_path(), tmp_path / "broken.serving.zip")  # the form of the weights before
     settings.SHIPPED_MODEL = broken
     response = APIClient().post(PREDICT, {"image": drawn(7)}, format="json")
     assert response.status_code == 503
-    assert "not finite" in response.json()["message"]
+    assert "built from other weights" in response.json()["message"] and "build_serving_forms" in response.json()["message"]
 
 
 def test_published_model_files_are_readable_by_other_users(isolated_models):
     publish("v1")
     publish("v2", seed=1, activate=False)
-    files = list((isolated_models / "versions").glob("*.safetensors"))
-    assert len(files) == 2
+    files = list((isolated_models / "versions").glob("*"))
+    assert sorted(path.name for path in files) == ["v1.safetensors", "v1.serving.zip", "v2.safetensors", "v2.serving.zip"]
     assert {stat.S_IMODE(path.stat().st_mode) for path in files} == {0o644}
 
 
@@ -94,7 +101,7 @@ def test_deleting_the_local_copies_fetches_the_active_model_again_from_the_datab
     active_model_forget()  # a restarted process
     health = api.get(HEALTH).json()
     assert health["status"] == "ok" and health["model"]["version"] == "v1"
-    assert (isolated_models / "versions" / "v1.safetensors").exists()
+    assert (isolated_models / "versions" / "v1.serving.zip").exists()  # what a web process keeps
 
 
 def test_a_kept_candidate_on_a_fresh_site_leaves_the_shipped_model_active_and_health_ok(isolated_models, settings):

@@ -91,8 +91,8 @@ def test_an_older_ten_class_model_file_still_loads_and_never_answers_not_a_digit
     old = DigitNet(width=8, classes=10).eval()
     loaded = model_from_bytes(model_to_bytes(net=old, metadata={"version": "old"}), source="an old file")
     assert loaded.net.classes == 10
-    probabilities = torch.softmax(torch.from_numpy(loaded.serving_net()(torch.zeros(1, 1, 28, 28))).double(), dim=1)[0]
-    answer = prediction_from_probabilities(probabilities=probabilities, model="old", model_input=None)
+    probabilities = torch.softmax(loaded.net(torch.zeros(1, 1, 28, 28)).double(), dim=1)[0]
+    answer = prediction_from_probabilities(probabilities=probabilities.detach().numpy(), model="old", model_input=None)
     assert answer.digit is not None and answer.not_a_digit == 0.0
 
 

@@ -16,10 +16,11 @@ from django.db import connection
 
 from bench.server import ROOT, running_gunicorn
 from recognizer.modelfile import model_load
+from recognizer.servingform import serving_form_from_bytes
 
 # A third process publishes a candidate, as a training machine's train_digits would.
 PUBLISH = (
-    "from recognizer.store import model_publish; from recognizer.tests.versions import tiny_net; "
+    "from recognizer.publishing import model_publish; from recognizer.tests.versions import tiny_net; "
     "model_publish(net=tiny_net(5), metadata={'version': '%s', 'trained_at': '2099-01-01'}, activate=False)"
 )
 
@@ -84,5 +85,7 @@ def test_two_servers_with_their_own_model_folders_switch_together_when_a_third_p
             manage("activate_model", shipped)  # the rollback
             assert seconds_until_all_serve(urls, shipped) <= 2.0
 
-        for i in (1, 2):  # each machine keeps its own copy of what it served
-            assert model_load(path=tmp_path / f"machine{i}" / "versions" / "v-new.safetensors").version == "v-new"
+        for i in (1, 2):  # each machine keeps its own copy of what it served: the stored serving form, no weights
+            form = serving_form_from_bytes((tmp_path / f"machine{i}" / "versions" / "v-new.serving.zip").read_bytes(), source="copy")
+            assert form.manifest["metadata"]["version"] == "v-new"
+            assert not (tmp_path / f"machine{i}" / "versions" / "v-new.safetensors").exists()

@@ -11,15 +11,24 @@ from django.core.cache import cache
 from django.db import connection
 from rest_framework.test import APIClient
 
-from recognizer.modelfile import ModelUnavailable, model_from_bytes, model_load, model_save, model_to_bytes
+from django.conf import settings
+
+from recognizer import servingform
+from recognizer.modelfile import ModelUnavailable, model_load, model_to_bytes
 from recognizer.models import ModelVersion
 from recognizer.serving import active_model, active_model_forget, active_model_problem
+from recognizer.publishing import model_publish
 from recognizer.services import digit_predict
-from recognizer.store import active_version_hint_key, model_activate, model_publish, model_versions, shipped_model, version_path
+from recognizer.servingform import ServingForm, serving_form_from_bytes, serving_form_to_bytes
+from recognizer.store import SERVING_SUFFIX, active_version_hint_key, model_activate, model_versions, shipped_model, version_path
 from recognizer.tests.drawings import draw, drawn, png
 from recognizer.tests.versions import publish, tiny_net
 
 PREDICT, HEALTH = "/api/predict/", "/api/health/"
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(bytes(data)).hexdigest()
 
 
 def test_the_shipped_model_is_active_until_another_is_published(settings):
@@ -47,11 +56,12 @@ def test_an_active_row_that_cannot_load_keeps_the_last_good_model_serving_and_he
     publish("v1")
     assert active_model().version == "v1"
     # e.g. a bad manual restore of the database, behind the store's back
-    ModelVersion.objects.create(version="v2", data=b"\x00" * 100)
+    data, form = b"\x00" * 100, b"\x00" * 50
+    ModelVersion.objects.create(version="v2", data=data, sha256=sha256(data), serving_form=form, serving_sha256=sha256(form))
     ModelVersion.objects.update(active=False)
     ModelVersion.objects.filter(version="v2").update(active=True)
     assert active_model().version == "v1"
-    assert "not a usable DigitNet" in active_model_problem()
+    assert "serving form version v2 in the database is not usable" in active_model_problem()
     health = APIClient().get(HEALTH).json()
     assert health["status"] == "degraded" and health["model"]["version"] == "v1"
 
@@ -61,23 +71,25 @@ def test_a_process_with_an_empty_model_folder_fetches_the_active_version_from_th
     active_model_forget()  # another machine: a folder of its own, nothing loaded yet
     settings.MODEL_DIR = tmp_path / "another-machine"
     assert active_model().version == "v1"
-    assert model_load(path=tmp_path / "another-machine" / "versions" / "v1.safetensors").version == "v1"  # its local copy
+    copy = (tmp_path / "another-machine" / "versions" / "v1.serving.zip").read_bytes()  # its local copy
+    assert sha256(copy) == ModelVersion.objects.get(version="v1").serving_sha256
 
 
 def test_a_damaged_local_copy_is_fetched_again_from_the_database(isolated_models):
     publish("v1")
     active_model_forget()
-    (isolated_models / "versions" / "v1.safetensors").write_bytes(b"\x00" * 10)
+    (isolated_models / "versions" / "v1.serving.zip").write_bytes(b"\x00" * 10)
     assert active_model().version == "v1" and active_model_problem() is None
-    assert model_load(path=isolated_models / "versions" / "v1.safetensors").version == "v1"
+    assert sha256((isolated_models / "versions" / "v1.serving.zip").read_bytes()) == ModelVersion.objects.get(version="v1").serving_sha256
 
 
 def test_a_corrupt_model_file_with_nothing_to_fall_back_to_gives_a_clear_error(settings, tmp_path):
     settings.SHIPPED_MODEL = tmp_path / "broken.safetensors"
     settings.SHIPPED_MODEL.write_bytes(b"this is not safetensors")
-    with pytest.raises(ModelUnavailable, match="broken.safetensors is not a usable DigitNet"):
+    (tmp_path / "broken.serving.zip").write_bytes(b"this is not a serving form")
+    with pytest.raises(ModelUnavailable, match="broken.serving.zip is not usable"):
         active_model()
-    assert "broken.safetensors is not a usable DigitNet" in active_model_problem()
+    assert "broken.serving.zip is not usable" in active_model_problem()
 
 
 def test_a_missing_model_file_gives_a_clear_error(settings, tmp_path):
@@ -126,28 +138,25 @@ def test_readers_never_see_a_half_written_model_while_models_are_published():
 # -- integrity: a local copy serves only if it is the one the database records ------------------
 
 
-def test_a_local_copy_altered_but_still_a_valid_model_is_fetched_again_and_the_published_weights_serve(isolated_models, caplog):
-    shipped = shipped_model()  # a real model, so the served one must read a real digit
-    path = model_publish(net=shipped.net, metadata={**shipped.metadata, "version": "v1"}, activate=True)
-    published = model_from_bytes(bytes(ModelVersion.objects.get(version="v1").data), source="the database")
-    altered = model_load(path=path)
-    with torch.no_grad():
-        altered.net.features[0].weight.neg_()  # the first conv layer's weights negated
-    model_save(net=altered.net, metadata=altered.metadata, path=path)
-    assert model_load(path=path).version == "v1"  # still a valid model file, same version name
-    altered_digest = hashlib.sha256(path.read_bytes()).hexdigest()
+def test_a_local_copy_altered_but_still_a_valid_form_is_fetched_again_and_the_published_form_serves(isolated_models, caplog):
+    shipped = model_load(path=settings.SHIPPED_MODEL)  # a real model, so the served one must read a real digit
+    model_publish(net=shipped.net, metadata={**shipped.metadata, "version": "v1"}, activate=True)
+    path = version_path("v1", suffix=SERVING_SUFFIX)
+    published = serving_form_from_bytes(path.read_bytes(), source="copy")
+    # Still a valid serving form of v1's weights, same version, but not the bytes published.
+    altered = ServingForm(manifest=published.manifest, graphs=published.graphs, probe=255 - published.probe)
+    path.write_bytes(serving_form_to_bytes(form=altered))
+    altered_digest = sha256(path.read_bytes())
     active_model_forget()  # a process starting on this machine, or loading v1 for the first time
     with caplog.at_level(logging.WARNING, logger="recognizer.store"):
         served = active_model()
-    recorded = ModelVersion.objects.get(version="v1").sha256
+    recorded = ModelVersion.objects.get(version="v1").serving_sha256
     assert altered_digest != recorded
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert any("model version v1" in w and altered_digest in w and recorded in w for w in warnings), warnings
     assert served.version == "v1" and active_model_problem() is None
-    served_weights, published_weights = served.net.state_dict(), published.net.state_dict()
-    assert served_weights.keys() == published_weights.keys()
-    assert all(torch.equal(served_weights[name], published_weights[name]) for name in published_weights)
-    assert hashlib.sha256(path.read_bytes()).hexdigest() == recorded  # the copy rewritten
+    assert (served.form.probe == published.probe).all()
+    assert sha256(path.read_bytes()) == recorded  # the copy rewritten
     guess = digit_predict(image=png(draw(7)))
     assert (guess.model, guess.digit) == ("v1", 7)
 
@@ -161,12 +170,14 @@ def test_a_row_whose_bytes_do_not_match_their_hash_is_refused_and_the_last_good_
     ModelVersion.objects.filter(version="v2").update(data=swapped)
     with pytest.raises(ModelUnavailable, match="model version v2 in the database does not match its recorded SHA-256"):
         model_activate(version="v2")
+    # And its serving form swapped for another valid one (v1's), its hash kept.
+    ModelVersion.objects.filter(version="v2").update(serving_form=ModelVersion.objects.get(version="v1").serving_form)
     ModelVersion.objects.update(active=False)
     ModelVersion.objects.filter(version="v2").update(active=True)  # made active behind its back
     settings.MODEL_DIR = tmp_path / "another-machine"  # with no copy of v2: it must use the database's bytes
     assert active_model().version == "v1"
-    assert "model version v2 in the database does not match its recorded SHA-256" in active_model_problem()
-    assert not version_path("v2").exists()  # bytes that are not the published ones are never copied
+    assert "the serving form of model version v2 in the database does not match its recorded SHA-256" in active_model_problem()
+    assert not version_path("v2", suffix=SERVING_SUFFIX).exists()  # bytes that are not the published ones are never copied
     health = APIClient().get(HEALTH).json()
     assert health["status"] == "degraded" and health["model"]["version"] == "v1"
 
@@ -185,16 +196,17 @@ def test_a_copy_that_cannot_be_checked_is_not_served_and_is_checked_again_once_t
     assert active_model().version == "v1" and active_model_problem() is None
 
 
-# -- the serving net: built by the first guess, not by loading --------------------------------
+# -- the serving net: ONNX Runtime sessions made on first use, not by loading -----------------
 
 
-def test_the_active_model_builds_its_serving_net_on_the_first_guess_and_keeps_it(serving_nets_built):
+def test_the_active_model_makes_its_serving_net_on_first_use_and_keeps_it(serving_nets_built):
     model_activate(version=shipped_model().version)  # the real shipped model
     api = APIClient()
     api.get("/")  # the page names the active model
-    assert api.get(HEALTH).json()["status"] == "ok"
     model_versions()  # as the admin and activate_model list them
     assert serving_nets_built == []
+    health = api.get(HEALTH).json()
+    assert health["status"] == "ok" and health["model"]["precision"] == "int8" and health["model"]["precision_note"] is None
     for _ in range(3):
         assert api.post(PREDICT, {"image": drawn(7)}, format="json").json()["digit"] == 7
     assert len(serving_nets_built) == 1 and active_model().serving_net() is serving_nets_built[0]
@@ -210,14 +222,14 @@ def test_activating_in_this_process_serves_the_version_without_building_its_serv
     assert serving_nets_built == []
 
 
-def test_a_model_whose_serving_net_cannot_be_built_answers_503_and_health_says_why(monkeypatch):
-    def broken_exporter(*args, **kwargs):
-        raise RuntimeError("the exporter broke")
+def test_a_model_whose_serving_net_cannot_be_made_answers_503_and_health_says_why(monkeypatch):
+    def refused(*args, **kwargs):
+        raise RuntimeError("ONNX Runtime refused the graph")
 
-    monkeypatch.setattr(torch.onnx, "export", broken_exporter)
+    monkeypatch.setattr(servingform, "session_make", refused)
     api = APIClient()
     predict = api.post(PREDICT, {"image": drawn(7)}, format="json")
-    assert predict.status_code == 503 and "could not be prepared for serving: the exporter broke" in predict.json()["message"]
+    assert predict.status_code == 503 and "could not be prepared for serving: ONNX Runtime refused the graph" in predict.json()["message"]
     health = api.get(HEALTH)
     assert health.status_code == 503 and health.json()["status"] == "unavailable"
-    assert "the exporter broke" in health.json()["problem"]
+    assert "ONNX Runtime refused the graph" in health.json()["problem"]

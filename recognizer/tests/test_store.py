@@ -10,13 +10,17 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import IntegrityError, transaction
 
-from recognizer.modelfile import ModelUnavailable, model_load, model_to_bytes
+from recognizer import formbuild
+from recognizer.modelfile import ModelUnavailable, model_load
 from recognizer.models import ModelVersion
+from recognizer.publishing import model_publish
 from recognizer.serving import active_model, active_model_problem
+from recognizer.servingform import serving_form_from_bytes
 from recognizer.store import (
+    SERVING_SUFFIX,
     model_activate,
-    model_publish,
     model_versions,
+    shipped_form_path,
     shipped_model,
     temp_files_clean,
     version_load,
@@ -51,12 +55,54 @@ def test_the_migration_records_the_sha256_of_rows_kept_before_it():
     assert row.sha256 == hashlib.sha256(bytes(row.data)).hexdigest()
 
 
-def test_a_local_copy_that_is_not_the_published_one_is_replaced_by_the_databases_bytes(isolated_models):
+def test_a_local_copy_that_is_not_the_published_one_is_replaced_by_the_databases_bytes(isolated_models, settings):
     publish("v1", activate=False)
-    path = version_path("v1")
-    path.write_bytes(model_to_bytes(net=tiny_net(1), metadata={"version": "v1"}))  # valid, same name, other weights
+    path = version_path("v1", suffix=SERVING_SUFFIX)
+    path.write_bytes(shipped_form_path().read_bytes())  # a valid serving form, of other weights
     assert version_load(version="v1").version == "v1"
-    assert path.read_bytes() == bytes(ModelVersion.objects.get(version="v1").data)
+    assert path.read_bytes() == bytes(ModelVersion.objects.get(version="v1").serving_form)
+
+
+def test_publishing_stores_the_serving_form_of_those_weights_with_its_sha256_and_checks():
+    publish("v1", activate=False)
+    row = ModelVersion.objects.get(version="v1")
+    form = serving_form_from_bytes(bytes(row.serving_form), source="test")
+    assert row.serving_sha256 == hashlib.sha256(bytes(row.serving_form)).hexdigest()
+    assert form.manifest["model_sha256"] == row.sha256 and form.manifest["metadata"]["version"] == "v1"
+    assert version_path("v1", suffix=SERVING_SUFFIX).read_bytes() == bytes(row.serving_form)
+    # An untrained net cannot be quantized: its form holds the float32 graph, which serves.
+    assert [v["name"] for v in form.manifest["variants"]] == ["float32"]
+    assert active_model_problem() is None or "v1" not in active_model_problem()
+
+
+def test_a_serving_form_of_other_weights_is_never_served():
+    publish("v1", activate=False)
+    other = shipped_form_path().read_bytes()
+    ModelVersion.objects.filter(version="v1").update(serving_form=other, serving_sha256=hashlib.sha256(other).hexdigest())
+    with pytest.raises(ModelUnavailable, match="built from other weights"):
+        version_load(version="v1")
+    with pytest.raises(ModelUnavailable, match="built from other weights"):
+        model_activate(version="v1")
+
+
+def test_a_version_without_a_serving_form_is_activated_and_served_once_the_worker_built_it(settings, monkeypatch):
+    settings.MODEL_CHECK_S = 0
+    publish("v1")
+    assert active_model().version == "v1"
+    publish("v2", seed=1, activate=False)
+    ModelVersion.objects.filter(version="v2").update(serving_form=None, serving_sha256="")  # as rows from before serving forms
+    version_path("v2", suffix=SERVING_SUFFIX).unlink()
+
+    def never(**kwargs):
+        raise AssertionError("a serving form was built while activating")
+
+    monkeypatch.setattr(formbuild, "serving_form_build", never)
+    assert model_activate(version="v2") is None  # as the admin does: nothing is built in the request
+    assert active_model().version == "v1"  # the last good model serves meanwhile
+    assert "v2 has no serving form yet" in active_model_problem()
+    monkeypatch.undo()
+    call_command("build_serving_forms")  # what the worker does on starting, or a queued build
+    assert active_model().version == "v2" and active_model_problem() is None
 
 
 def test_a_model_that_cannot_load_is_never_published():
@@ -78,7 +124,7 @@ def test_exactly_one_version_is_active_in_the_database():
 def test_a_row_that_cannot_load_is_never_activated():
     publish("v1")
     ModelVersion.objects.create(version="v2", data=b"not safetensors")
-    with pytest.raises(ModelUnavailable, match="not a usable DigitNet"):
+    with pytest.raises(ModelUnavailable, match="does not match its recorded SHA-256"):
         model_activate(version="v2")
     assert list(ModelVersion.objects.filter(active=True).values_list("version", flat=True)) == ["v1"]
     assert active_model().version == "v1" and active_model_problem() is None
@@ -130,14 +176,15 @@ def test_a_version_missing_from_this_machine_is_fetched_from_the_database_and_co
     publish("v1", activate=False)
     settings.MODEL_DIR = tmp_path / "another-machine"
     assert version_load(version="v1").version == "v1"
-    assert model_load(path=tmp_path / "another-machine" / "versions" / "v1.safetensors").version == "v1"
+    copy = (tmp_path / "another-machine" / "versions" / "v1.serving.zip").read_bytes()
+    assert copy == bytes(ModelVersion.objects.get(version="v1").serving_form)
 
 
 def test_a_damaged_local_copy_is_fetched_again_from_the_database(isolated_models):
     publish("v1", activate=False)
-    (isolated_models / "versions" / "v1.safetensors").write_bytes(b"\x00" * 10)
+    (isolated_models / "versions" / "v1.serving.zip").write_bytes(b"\x00" * 10)
     assert version_load(version="v1").version == "v1"
-    assert model_load(path=isolated_models / "versions" / "v1.safetensors").version == "v1"
+    assert serving_form_from_bytes((isolated_models / "versions" / "v1.serving.zip").read_bytes(), source="copy").manifest["metadata"]["version"] == "v1"
 
 
 def test_a_version_in_neither_place_gives_a_clear_error():

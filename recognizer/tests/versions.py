@@ -5,7 +5,7 @@ from pathlib import Path
 import torch
 
 from recognizer.net import DigitNet
-from recognizer.store import model_publish
+from recognizer.publishing import model_publish
 
 
 def tiny_net(seed: int) -> DigitNet:

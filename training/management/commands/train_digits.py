@@ -9,7 +9,7 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
-from recognizer.modelfile import ModelUnavailable
+from recognizer.servingform import ModelUnavailable
 from training import options as run_options
 from training.data import MnistUnavailable
 from training.pipeline import training_run_execute

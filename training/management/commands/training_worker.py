@@ -1,7 +1,9 @@
 """manage.py training_worker: the worker that runs the admin's "Retrain now" jobs.
 
 It is django-tasks-db's `db_worker` (same flags), after it marks failed the runs whose process
-died (a killed worker or `train_digits`) and removes the files they left half-written.
+died (a killed worker or `train_digits`) and removes the files they left half-written, and builds
+the serving form of every kept version that has none. It also runs the queued builds of serving
+forms (recognizer.tasks).
 """
 
 import os
@@ -9,6 +11,7 @@ import os
 from django.utils.autoreload import DJANGO_AUTORELOAD_ENV
 from django_tasks_db.management.commands.db_worker import Command as DbWorker
 
+from recognizer.publishing import serving_forms_build_missing
 from training.queue import training_runs_recover
 
 
@@ -22,5 +25,7 @@ class Command(DbWorker):
             return super().handle(*args, **options)
         for run in training_runs_recover(log=self.stdout.write):
             self.stdout.write(self.style.WARNING(f"run {run.pk} was marked failed: its process is gone"))
+        # Versions published before serving forms existed get theirs here (web processes never build one).
+        serving_forms_build_missing(say=self.stdout.write)
         self.stdout.write("the training worker is waiting for runs (Ctrl+C to stop)")
         return super().handle(*args, **options)
