@@ -1,4 +1,4 @@
-"""Build the pen guard set that ships with the project: training/guard/pendigits.npz.
+"""Build the pen guard set that ships with the project: recognizer/pen_digits/pendigits.npz.
 
 The promotion gate (training.gate) judges every new model on real pen drawings that no user
 can write to. They are the UCI pen digits of writers 3, 6, ..., 30 (a third of the writers,
@@ -18,11 +18,12 @@ from pathlib import Path
 import numpy as np
 
 from bench.pendigits_data import DEFAULT_PATH, layout, load_digits
+from recognizer.pen_digits import PEN_DIGITS_PATH
 from recognizer.preprocessing import strokes_simplify
 
 GUARD_WRITERS = 3  # writers whose number is a multiple of this are the guard's
 LAYOUT_SEED = 0
-TARGET = Path(__file__).resolve().parent.parent / "training" / "guard" / "pendigits.npz"
+TARGET = PEN_DIGITS_PATH
 
 
 def main() -> None:

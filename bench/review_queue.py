@@ -45,10 +45,10 @@ def fill(*, corrections: int, seed: int) -> dict[str, int]:
     from feedback.models import Sample
     from feedback.services import sample_create
 
-    from training.guard import pen_guard_strokes
+    from recognizer.pen_digits import pen_digits_strokes
 
     rng = random.Random(seed)
-    drawings, labels = pen_guard_strokes()
+    drawings, labels = pen_digits_strokes()
     order = rng.sample(range(len(drawings)), len(drawings))
     ones = [n for n in order if labels[n] == 1]
     others = [n for n in order if labels[n] != 1]

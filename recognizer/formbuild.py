@@ -4,7 +4,7 @@ code's pen guard set; requirements.txt, not requirements/web.txt).
 
 The net is exported to ONNX (float32, batch norm folded into the convolutions), then quantized
 statically: weights int8 per output channel, activations uint8, their ranges measured on real
-drawings rendered by the serving code (the pen guard set, training.guard) plus scribbles, so
+drawings rendered by the serving code (the pen digits shipped with the code, recognizer.pen_digits) plus scribbles, so
 that no web machine needs a dataset. Each 8-bit variant is checked against the net on those
 drawings and kept, in the manifest, with its figures; those that agree (`agrees`) are tried in
 order by every web process on its own processor (recognizer.servingform.ServingNet).
@@ -85,7 +85,7 @@ def serving_form_build(*, net: DigitNet, metadata: dict[str, str], model_sha256:
             variants.append({
                 "name": name, "precision": "int8", "weight_bits": 7 if reduce_range else 8, "agrees": agrees,
                 "check": {
-                    "drawings": "pen guard set (training/guard), rendered by the serving code",
+                    "drawings": "pen digits shipped with the code (recognizer/pen_digits), rendered by the serving code",
                     "count": int(guard.sum()), "net_accuracy": round(net_accuracy, 6), "accuracy": round(accuracy, 6),
                     "agreement": round(agreement, 6), "scribble_agreement": round(float((read[~guard] == truth[~guard]).mean()), 4),
                     "probe_agreement": round(float((read[probe_index] == probe_expected).mean()), 4),
@@ -147,9 +147,9 @@ def _quantize(model: bytes, calibration: np.ndarray, *, reduce_range: bool) -> b
 def calibration_drawings() -> tuple[np.ndarray, np.ndarray]:
     """The pen guard set's drawings and `SCRIBBLES` random scribbles, as the serving code renders
     them: (N, 28, 28) uint8, and the labels (-1 for a scribble)."""
-    from training.guard import pen_guard_strokes
+    from recognizer.pen_digits import pen_digits_strokes
 
-    drawings, labels = pen_guard_strokes()
+    drawings, labels = pen_digits_strokes()
     images = [strokes_to_input(strokes).image for strokes in drawings]
     kept = [i for i, image in enumerate(images) if image is not None]
     scribbles = _scribbles()

@@ -188,23 +188,18 @@ def model_activate(*, version: str) -> ServedModel | None:
     transaction.on_commit(lambda: _activated(version, served))
     if served is None:
         logger.warning("%s", _missing(version))
-        transaction.on_commit(lambda: _form_build_queue(version))
+        transaction.on_commit(lambda: serving_form_wanted.send(sender=None, version=version))
     logger.info("model %s is now active", version)
     return served
-
-
-def _form_build_queue(version: str) -> None:
-    from recognizer.tasks import serving_form_build_task
-
-    try:
-        serving_form_build_task.enqueue(version=version)
-    except Exception as error:  # the queue is the database: the worker's start builds missing forms too
-        logger.warning("could not queue building the serving form of model %s: %s", version, error)
 
 
 # Sent once an activation has committed, with `model`: the ServedModel now active (not sent for a
 # version whose serving form is not built yet).
 model_activated = Signal()
+
+# Sent once the activation of a version without a serving form has committed, with `version`:
+# recognizer.tasks queues its build for the worker (a web request never builds one).
+serving_form_wanted = Signal()
 
 
 def _activated(version: str, served: ServedModel | None) -> None:

@@ -213,12 +213,14 @@ def test_feedback_with_a_client_id_that_is_not_a_uuid_is_rejected(api):
     assert Sample.objects.count() == 0
 
 
-def test_feedback_on_a_drawing_the_model_called_not_a_digit_is_stored_with_its_likeliest_digit_as_the_guess(api):
-    from recognizer.tests.test_not_a_digit import ZIGZAG
+def test_feedback_on_a_drawing_the_model_called_not_a_digit_is_stored_with_not_a_digit_as_the_guess(api):
+    from recognizer.labels import NOT_A_DIGIT
+    from recognizer.tests.test_not_a_digit import HASH
 
-    prediction = digit_predict(strokes=ZIGZAG)
+    prediction = digit_predict(strokes=HASH)
     assert prediction.reason == "not_a_digit"
-    response = api.post(FEEDBACK, {"strokes": as_json(ZIGZAG), "label": 2}, format="json")
+    response = api.post(FEEDBACK, {"strokes": as_json(HASH), "label": 2}, format="json")
     assert response.status_code == 201, response.content
     sample = Sample.objects.get()
-    assert sample.guess == prediction.top_two[0] and sample.confidence == pytest.approx(prediction.probabilities[sample.guess])
+    assert sample.guess == NOT_A_DIGIT and sample.is_correction
+    assert sample.confidence == pytest.approx(prediction.not_a_digit)

@@ -9,7 +9,8 @@ import torch
 from recognizer.modelfile import model_load
 from training.data import Digits, mnist_load
 from training.decision import Decision, Failure, decision_text
-from training.guard import PEN_GUARD_PATH, pen_guard
+from recognizer.pen_digits import PEN_DIGITS_PATH
+from training.guard import pen_guard
 from training.evaluate import Readings
 from training.gate import MIN_HELD_OUT, blend_keeps, decide, judge
 from training.options import RunOptions
@@ -243,7 +244,7 @@ def test_a_decision_from_before_the_guards_still_loads_and_reads():
 
 
 def test_the_pen_guard_set_ships_as_plain_arrays_and_the_shipped_model_reads_it_as_the_site_does(settings):
-    with np.load(PEN_GUARD_PATH, allow_pickle=False) as arrays:  # no pickles: plain arrays only
+    with np.load(PEN_DIGITS_PATH, allow_pickle=False) as arrays:  # no pickles: plain arrays only
         assert sorted(set(arrays["writers"].tolist())) == list(range(3, 31, 3))  # writers 3, 6, ..., 30 only
     guard = pen_guard()
     assert len(guard) == 2498 and min(np.bincount(guard.labels.numpy())) >= 239

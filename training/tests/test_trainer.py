@@ -88,7 +88,7 @@ def test_a_fine_tune_learns_a_drawing_it_read_wrong_from_its_repeats_beside_mnis
 
     tuned = config(epochs=2, lr=2e-3, distill=0.5, freeze_bn=True, bf16=True)
     result = fit(
-        model_load(path=settings.SHIPPED_MODEL).net, mnist=mnist, extra=drawing, extra_repeats=64, val=mnist.take(slice(0, 100)),
+        model_load(path=settings.SHIPPED_MODEL).net, mnist=mnist, extra=drawing, extra_repeats=128, val=mnist.take(slice(0, 100)),
         augment=Augment(styles=0.0), config=tuned, teacher=shipped,
     )  # fmt: skip
 
