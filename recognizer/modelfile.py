@@ -27,30 +27,18 @@ from safetensors.torch import save as safetensors_save
 from digitsite.files import write_atomically
 from recognizer.labels import CLASSES
 from recognizer.net import DigitNet, classes_of
-from recognizer.servingform import FILE_MODE, ModelUnavailable, metadata_describe
+from recognizer.servingform import FILE_MODE, ModelMetadata, ModelUnavailable
 
 logger = logging.getLogger(__name__)
 
+
 @dataclass(eq=False)
-class LoadedModel:
+class LoadedModel(ModelMetadata):
     """A model that passed every check: the PyTorch net (training, evaluation) and its metadata."""
 
     net: DigitNet
     metadata: dict[str, str]
     source: str  # where it was read from, for messages: a path, or "version <v>"
-
-    @property
-    def version(self) -> str:
-        return self.metadata["version"]
-
-    @property
-    def temperature(self) -> float:
-        """Divides the logits before softmax (calibration); 1 for a model made without it."""
-        return float(self.metadata.get("temperature", 1.0))
-
-    def describe(self) -> dict:
-        """Metadata with numbers as numbers, for the API and the admin."""
-        return metadata_describe(self.metadata)
 
 
 def model_to_bytes(*, net: DigitNet, metadata: dict[str, object]) -> bytes:

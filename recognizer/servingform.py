@@ -158,8 +158,28 @@ class ServingNet:
         return session_logits(self.session, images)
 
 
+class ModelMetadata:
+    """What a model's metadata says, for a model file (recognizer.modelfile.LoadedModel) and a
+    serving form (ServedModel) alike: both have `metadata`, the file's strings."""
+
+    metadata: dict[str, str]
+
+    @property
+    def version(self) -> str:
+        return self.metadata["version"]
+
+    @property
+    def temperature(self) -> float:
+        """Divides the logits before softmax (calibration); 1 for a model made without it."""
+        return float(self.metadata.get("temperature", 1.0))
+
+    def describe(self) -> dict:
+        """Metadata with numbers as numbers, for the API and the admin."""
+        return metadata_describe(self.metadata)
+
+
 @dataclass(eq=False)
-class ServedModel:
+class ServedModel(ModelMetadata):
     """A model a web process can serve: its metadata and serving form; the ONNX Runtime sessions
     are made (and checked on this processor) on the first call of `serving_net()`."""
 
@@ -172,18 +192,6 @@ class ServedModel:
     @property
     def metadata(self) -> dict[str, str]:
         return self.form.manifest["metadata"]
-
-    @property
-    def version(self) -> str:
-        return self.metadata["version"]
-
-    @property
-    def temperature(self) -> float:
-        """Divides the logits before softmax (calibration); 1 for a model made without it."""
-        return float(self.metadata.get("temperature", 1.0))
-
-    def describe(self) -> dict:
-        return metadata_describe(self.metadata)
 
     def serving_net(self) -> ServingNet:
         """What a guess runs; made once however many threads ask (about 50 ms: sessions, and
