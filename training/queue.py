@@ -91,21 +91,20 @@ def training_run_cancel(*, run: TrainingRun) -> str:
 def training_runs_recover(*, log: Log = print) -> list[TrainingRun]:
     """Mark failed every unfinished run whose process is gone (killed, machine restarted), free
     the slot it held, and remove any half-written model files. The worker and `train_digits`
-    call this when they start."""
+    call this when they start. The files go first: once a run reads "failed", what it left is
+    already gone, so whoever watches the status sees a clean model folder."""
+    stale = [(run, reason) for run in TrainingRun.objects.filter(status__in=TrainingRun.UNFINISHED) if (reason := _why_stale(run))]
+    for path in temp_files_clean():
+        log(f"removed the half-written file {path}")
     recovered = []
-    for run in TrainingRun.objects.filter(status__in=TrainingRun.UNFINISHED):
-        reason = _why_stale(run)
-        if reason is None:
-            continue
+    for run, reason in stale:
+        _job_mark_failed(run.task_id, reason)  # the job first too: "failed" is the last word
         TrainingRun.objects.filter(pk=run.pk).update(
             status=TrainingRun.Status.FAILED, in_progress=None, finished_at=timezone.now(),
             error=f"{reason}; marked failed by {this_worker()}. The active model was left as it was.",
         )  # fmt: skip
-        _job_mark_failed(run.task_id, reason)
         log(f"run {run.pk} ({run.status}) was left unfinished: {reason}; marked failed")
         recovered.append(run)
-    for path in temp_files_clean():
-        log(f"removed the half-written file {path}")
     return recovered
 
 
