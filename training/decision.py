@@ -27,6 +27,14 @@ class Comparison:
     right_after: int
     count: int
     tolerance: float | None = None  # points that may be lost; None: it must improve
+    # The drawings whose answer changed (a guard clause's sign test, training.gate), and the chance
+    # of losing this many of them if the new model were no worse, corrected for the number of
+    # clauses tested (Holm). None in reports from before 7 December 2026 (the tolerance alone
+    # decided) and for the users' held-out drawings, which are not tested so.
+    worse: int | None = None  # read right before, wrong after
+    better: int | None = None  # read wrong before, right after
+    chance: float | None = None
+    false_refusal_rate: float | None = None  # the chance below which a loss beyond the tolerance fails
 
     @property
     def change(self) -> float:
@@ -37,11 +45,38 @@ class Comparison:
 
     @property
     def lost(self) -> bool:
-        """Lost more than its tolerance."""
-        return self.tolerance is not None and beyond(self.change, self.tolerance)
+        """Lost more than its tolerance and, where the changed drawings were counted, beyond
+        chance: more of them went wrong than a model no worse would lose but 1 time in
+        1 / false_refusal_rate (training.gate)."""
+        if self.tolerance is None or not beyond(self.change, self.tolerance):
+            return False
+        return self.chance is None or self.false_refusal_rate is None or self.chance <= self.false_refusal_rate
 
 
 NO_COMPARISON = Comparison(right_before=0, right_after=0, count=0)
+
+
+@dataclass(frozen=True)
+class Clause:
+    """One row of the gate's table (Decision.clauses)."""
+
+    name: str
+    before: float | None  # share read right by the active model, 0 to 1; None: none to compare with
+    after: float | None
+    allowed: str  # what the clause lets the new model lose, in words
+    held: bool
+    comparison: Comparison  # every count it rests on
+
+
+def _of(right: int | None, count: int) -> float | None:
+    return right / count if right is not None and count else None
+
+
+def _guard_clause(name: str, c: Comparison) -> Clause:
+    allowed = f"{-(c.tolerance or 0):.3g} points"
+    if c.false_refusal_rate is not None:
+        allowed += f", or more by chance (chance of the loss above {c.false_refusal_rate:.0%})"
+    return Clause(name, _of(c.right_before, c.count), _of(c.right_after, c.count), allowed, not c.lost, c)
 
 
 @dataclass(frozen=True)
@@ -88,6 +123,31 @@ class Decision:
     @property
     def deciding_confirmed(self) -> Comparison:
         return self.approved_confirmed if self.approved_confirmed.count else self.confirmed
+
+    def clauses(self) -> tuple["Clause", ...]:
+        """Every clause the gate weighed, in order, as rows of a table: the guards whole and digit
+        by digit, then the users' held-out drawings and the refusal of things that are not digits."""
+        rows: list[Clause] = []
+        for name, whole, digits in (("MNIST test", self.mnist, self.mnist_digits), ("pen guard set", self.pen, self.pen_digits)):
+            if whole.count:
+                rows.append(_guard_clause(name, whole))
+            rows += [_guard_clause(f"{name}, digit {digit}", c) for digit, c in enumerate(digits) if c.count]
+        corrections = self.deciding_corrections
+        if corrections.count:
+            name = "held-out corrections" + (" (approved)" if self.approved_corrections.count else "")
+            if self.corrections_carry:
+                allowed, held = "must improve", corrections.right_before is None or corrections.right_after > corrections.right_before
+            else:
+                allowed = f"may not get worse (under the {self.held_out_minimum} that can show an improvement)"
+                held = corrections.right_before is None or corrections.right_after >= corrections.right_before
+            rows.append(Clause(name, _of(corrections.right_before, corrections.count), _of(corrections.right_after, corrections.count), allowed, held, corrections))
+        confirmed = self.deciding_confirmed
+        if confirmed.count:
+            name = "held-out confirmed" + (" (approved)" if self.approved_confirmed.count else "")
+            rows.append(_guard_clause(name, confirmed))
+        if self.negatives.count:
+            rows.append(_guard_clause('held-out not digits answered "not a digit"', self.negatives))
+        return tuple(rows)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -173,8 +233,19 @@ def _held_out_text(name: str, c: Comparison) -> str:
 
 
 def _change_text(c: Comparison) -> str:
-    """"99.64% -> 99.55% (-0.09 points, tolerance 0.1)"."""
-    return f"{_share(c.right_before, c.count)} -> {_share(c.right_after, c.count)} ({c.change:+.2f} points, tolerance {c.tolerance:.3g})"
+    """"99.64% -> 99.55% (-0.09 points, tolerance 0.1)", with the changed drawings where they
+    were counted: "(-0.09 points: 12 lost, 3 gained, by chance 4.2%; tolerance 0.1)"."""
+    changed = ""
+    if c.worse is not None and c.better is not None:
+        changed = f": {c.worse:,} lost, {c.better:,} gained"
+        if c.chance is not None and c.worse > c.better:
+            changed += f", by chance {_chance_text(c.chance)}"
+    return f"{_share(c.right_before, c.count)} -> {_share(c.right_after, c.count)} ({c.change:+.2f} points{changed}{';' if changed else ','} tolerance {c.tolerance:.3g})"
+
+
+def _chance_text(chance: float) -> str:
+    """"0.098%", "1.3%", "27%": two figures where they matter."""
+    return f"{chance * 100:.2g}%" if chance < 0.1 else f"{chance:.0%}"
 
 
 def _share(right_count: int | None, count: int) -> str:

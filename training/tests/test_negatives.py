@@ -70,7 +70,7 @@ def test_confusion_grows_to_every_class_when_a_label_or_a_guess_is_not_a_digit()
     assert confusion_png(matrix).startswith(b"\x89PNG")
 
 
-def test_a_model_that_refuses_fewer_held_out_negatives_beyond_the_tolerance_is_not_promoted():
+def test_a_model_that_refuses_fewer_held_out_negatives_beyond_the_tolerance_and_beyond_chance_is_not_promoted():
     negatives = Digits(torch.zeros(100, 28, 28, dtype=torch.uint8), torch.full((100,), NOT_A_DIGIT))
     data = run_data(mnist_test=NONE)
     data = type(data)(**{**data.__dict__, "negatives_test": negatives})
@@ -80,9 +80,11 @@ def test_a_model_that_refuses_fewer_held_out_negatives_beyond_the_tolerance_is_n
         return Readings(mnist=empty, corrections=empty, confirmed=empty, pen=empty, negatives=np.array([NOT_A_DIGIT] * refused + [4] * (100 - refused)))
 
     options = RunOptions(refusal_tolerance=2.0)
-    lost = decide(data=data, before=reading(90), after=reading(87), options=options)
-    assert not lost.promote and Failure.REFUSAL_WORSE in lost.failures
-    assert "held-out not digits answered so 90% -> 87%" in decision_text(lost)
+    lost = decide(data=data, before=reading(90), after=reading(80), options=options)
+    assert not lost.promote and Failure.REFUSAL_WORSE in lost.failures  # 10 of 10 changed lost: 1 in 1,024 by chance
+    assert "held-out not digits answered so 90% -> 80% (-10.00 points: 10 lost, 0 gained, by chance 0.098%" in decision_text(lost)
+    by_chance = decide(data=data, before=reading(90), after=reading(87), options=options)
+    assert by_chance.negatives.change == -3 and by_chance.promote  # beyond the tolerance, but 3 of 3 one way is 1 in 8
     held = decide(data=data, before=reading(90), after=reading(88), options=options)
     assert held.promote
 
