@@ -6,8 +6,10 @@ preprocessing, without a browser, and are read in batches by the network the sit
 the active model (8 bits, ONNX Runtime; until 29 November 07:45 by the PyTorch net, which read
 one of seed 1's test-half drawings differently):
 
-1. 8 of each digit from each writer (2,400), split per writer and digit into a teaching half
-   and a test half (the same halves as bench.feedback_loop for the same --seed);
+1. 8 of each digit from each writer outside the gate's pen guard set (20 writers: 1,600), split
+   per writer and digit into a teaching half and a test half; with --far N, every digit of the N
+   of those writers the active model reads worst (until 7 December 2026 every writer was used,
+   the guard's own among them: the run trained on drawings that judged it);
 2. the test half is read: accuracy before;
 3. every wrong guess on the teaching half is stored as a correction (feedback.services.sample_create),
    each writer as its own source;
@@ -36,7 +38,7 @@ import numpy as np
 
 from bench.feedback_loop import halves
 from bench.pendigits import RESULTS, confirms
-from bench.pendigits_data import PenDigit, layout, load_digits, stratified_subset
+from bench.pendigits_data import PenDigit, layout, load_digits, outside_guard, stratified_subset
 
 
 def model_inputs(digits: list[PenDigit], seed: int) -> np.ndarray:
@@ -58,6 +60,15 @@ def read(digits: list[PenDigit], inputs: np.ndarray, *, version: str = "") -> np
     model = version_load(version=version) if version else active_model()
     labels = np.array([d.label for d in digits])
     return model.serving_net()(normalize(inputs)).argmax(1) == labels
+
+
+def far_writers(digits: list[PenDigit], *, count: int, seed: int) -> list[PenDigit]:
+    """Every drawing of the `count` writers whose drawings the active model reads worst."""
+    right = read(digits, model_inputs(digits, seed))
+    writers = sorted({d.writer for d in digits})
+    share = {w: np.mean([r for d, r in zip(digits, right) if d.writer == w]) for w in writers}
+    worst = set(sorted(writers, key=lambda w: (share[w], w))[:count])
+    return [d for d in digits if d.writer in worst]
 
 
 def main() -> None:
@@ -102,6 +113,11 @@ def main() -> None:
         help="seed of the training run only, to see how far a recipe's result moves with its own randomness "
         "(default: --seed; bench.feedback_loop's run uses train_digits' default, 0)",
     )  # fmt: skip
+    parser.add_argument(
+        "--far", type=int, default=0,
+        help="teach and test with every drawing of the N writers outside the pen guard whom the active model reads worst "
+        "(their styles furthest from what it knows; default: 0, --per-writer-digit of every writer outside the guard)",
+    )  # fmt: skip
     run_options.add_arguments(parser)
     args = parser.parse_args()
     options = run_options.from_arguments(vars(args))
@@ -109,7 +125,11 @@ def main() -> None:
         options = dataclasses.replace(options, seed=args.train_seed)
     call_command("migrate", verbosity=0)
 
-    teach, test = halves(stratified_subset(load_digits(), args.per_writer_digit, args.seed), args.seed)
+    writers = outside_guard(load_digits())
+    if args.far:
+        writers = far_writers(writers, count=args.far, seed=args.seed)
+        print(f"seed {args.seed}: the {args.far} writers read worst: {sorted({d.writer for d in writers})}", flush=True)
+    teach, test = halves(writers if args.far else stratified_subset(writers, args.per_writer_digit, args.seed), args.seed)
     teach_inputs, test_inputs = model_inputs(teach, args.seed), model_inputs(test, args.seed)
     before = read(test, test_inputs)
     wrong, confirmed, stored_as, runs = [], [], {}, []
@@ -152,6 +172,7 @@ def main() -> None:
 
     figures = {
         "label": args.label or " ".join(sys.argv[1:]),
+        "writers": sorted({d.writer for d in teach}),
         "seed": args.seed,
         "arrival": args.arrival,
         "train_seed": options.seed,

@@ -17,11 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.pendigits_data import DEFAULT_PATH, layout, load_digits
+from bench.pendigits_data import DEFAULT_PATH, GUARD_WRITERS, layout, load_digits
 from recognizer.pen_digits import PEN_DIGITS_PATH
 from recognizer.preprocessing import strokes_simplify
 
-GUARD_WRITERS = 3  # writers whose number is a multiple of this are the guard's
 LAYOUT_SEED = 0
 TARGET = PEN_DIGITS_PATH
 

@@ -24,6 +24,7 @@ BRUSH = PAGE_BRUSH  # the page's pen width
 # the pad; each band gets the same share of digits.
 SIZE_BANDS = ((0.08, 0.15), (0.15, 0.25), (0.25, 0.35), (0.35, 0.55), (0.55, 0.80))
 BAND_NAMES = [f"{low * 100:.0f}-{high * 100:.0f}%" for low, high in SIZE_BANDS]  # "8-15%", ...
+GUARD_WRITERS = 3  # writers whose number is a multiple of this are the gate's pen guard set (bench.guard_set)
 _SEGMENT = re.compile(r'^\.SEGMENT DIGIT\s+(\d+)(?:-(\d+))?\s+\?\s+"(\d)"')
 
 
@@ -99,3 +100,9 @@ def stratified_subset(digits: list[PenDigit], per_writer_digit: int, seed: int) 
         groups.setdefault((digit.writer, digit.label), []).append(digit)
     chosen = [d for key in sorted(groups) for d in rng.sample(groups[key], min(per_writer_digit, len(groups[key])))]
     return sorted(chosen, key=lambda d: d.index)
+
+
+def outside_guard(digits: list[PenDigit]) -> list[PenDigit]:
+    """The drawings of the writers the gate's pen guard set does not hold (1, 2, 4, 5, ..., 29):
+    the only ones a benchmark may teach with, or the run would train on what judges it."""
+    return [d for d in digits if d.writer % GUARD_WRITERS != 0]

@@ -3,7 +3,8 @@
 Threat model: an attacker posts real drawings of one digit labelled as another (real 1s as 7,
 real 4s as 9) through the corrections API's own write path (feedback.services.sample_create),
 from one source, or from many (a script that drops its cookies), beside honest users'
-corrections; the site then retrains once with its defaults (site_options(), exactly `manage.py
+corrections, all at once or (`thin-*`) spread over days, thinly enough that no burst rule holds
+them; the site then retrains once with its defaults (site_options(), exactly `manage.py
 train_digits` without flags). In `reviewer-approves-page` a careless reviewer first approves the
 newest page of samples, whatever their status, and retrains as the admin's "Approve selected
 samples and retrain now" does. Each scenario runs in a child process with a fresh SQLite
@@ -27,6 +28,8 @@ import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass
+from datetime import timedelta
+from unittest import mock
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +41,7 @@ class Attack:
     label: int  # what the attacker says they are
     sources: int  # 1: one source; more: the posts spread over that many, round-robin
     approve_newest: int = 0  # a reviewer approves this many of the newest samples before the run
+    days: float = 0  # the posts, honest and attack, spread evenly over this many days up to now: 0, all at once
 
 
 SCENARIOS = {
@@ -47,6 +51,11 @@ SCENARIOS = {
     "many-sources-4to9": Attack(4, 9, sources=30),
     # One page of the admin's samples list (list_per_page = 50), honest and poisoned mixed.
     "reviewer-approves-page": Attack(1, 7, sources=30, approve_newest=50),
+    # Thinly spread: 150 posts over 10 days is 15 a day, under BURST_ALL_SOURCES (20 sure
+    # corrections of one pair a day) and, from 30 sources, 5 each in all, under BURST_PER_SOURCE:
+    # no burst rule holds them, and only the gate stands between them and the served model.
+    "thin-many-sources-1to7": Attack(1, 7, sources=30, days=10),
+    "thin-many-sources-4to9": Attack(4, 9, sources=30, days=10),
 }
 ATTACK_POSTS = 150
 HONEST_PER_WRITER_DIGIT = 8
@@ -57,6 +66,7 @@ STATUSES = ("new", "needs_review", "approved")
 def scenario(name: str, seed: int, options) -> dict:
     """One scenario in this process's fresh database: honest corrections, the attack, one run."""
     from django.core.management import call_command
+    from django.utils import timezone
 
     from bench.feedback_offline import model_inputs, read
     from bench.pendigits_data import layout, load_digits, stratified_subset
@@ -82,10 +92,13 @@ def scenario(name: str, seed: int, options) -> dict:
     sources = ["anon:attacker"] if attack.sources == 1 else [f"anon:attacker-{i}" for i in range(attack.sources)]
     posts += [(d, attack.label, sources[i % len(sources)]) for i, d in enumerate(random.Random(seed).sample(pool, ATTACK_POSTS))]
     random.Random(seed).shuffle(posts)  # honest users and the attacker send at the same time
-    refused = Counter()
-    for digit, label, source in posts:
+    refused, now = Counter(), timezone.now()
+    for number, (digit, label, source) in enumerate(posts):
+        # Each post at its own time (the burst rules and the daily cap read the clock).
+        at = now - timedelta(days=attack.days) * (1 - number / len(posts))
         try:
-            sample_create(strokes=layout(digit, seed), label=label, source=source)
+            with mock.patch("django.utils.timezone.now", return_value=at):
+                sample_create(strokes=layout(digit, seed), label=label, source=source)
         except SourceOverDailyLimit:
             refused["attack" if source.startswith("anon:attacker") else "honest"] += 1
     approved = 0
