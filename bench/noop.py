@@ -81,6 +81,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", default="0,1,2,3,4", help="comma-separated training seeds, one run each (default: 0,1,2,3,4)")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here as JSON (default: none)")
+    parser.add_argument("--collect", type=Path, nargs="+", default=None, help="print the table of earlier results (JSON files this wrote) and stop")
     parser.add_argument("--only", type=int, default=None, help=argparse.SUPPRESS)  # a child: one seed, in this process
     if "--only" in sys.argv:
         workdir = Path(tempfile.mkdtemp(prefix="digitsite-noop-"))
@@ -93,6 +94,13 @@ def main() -> None:
 
     run_options.add_arguments(parser)
     args = parser.parse_args()
+    if args.collect:
+        results = [r for path in args.collect for r in _as_list(json.loads(path.read_text()))]
+        print(f"{len(results)} no-op retrain(s): {sum(r['status'] == 'promoted' for r in results)} promoted")
+        for result in results:
+            show(result)
+        print("\n" + table(results))
+        return
     if args.only is not None:
         result = one_run(args.only, run_options.from_arguments(vars(args)))
         show(result)
@@ -112,6 +120,10 @@ def main() -> None:
     print("\n" + table(results))
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
+
+
+def _as_list(value: dict | list) -> list[dict]:
+    return value if isinstance(value, list) else [value]
 
 
 def _without(flags: list[str], *names: str) -> list[str]:

@@ -26,9 +26,14 @@ class Augment(AugmentOptions):
     """The options (training.augment_options, torch-free) applied to a batch."""
 
     def __call__(self, images: torch.Tensor, labels: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-        images = add_styles(images, labels, self.styles, gen)
+        return self.marked(images, labels, gen)[0]
+
+    def marked(self, images: torch.Tensor, labels: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """The augmented batch, and which of its images were given a writing style (a fine-tune
+        lets only its teacher say what those are: training.trainer)."""
+        images, styled = styles_marked(images, labels, self.styles, gen)
         images = stroke_width(images, self.thicken, self.thin, gen)
-        return warp(images, self, gen)
+        return warp(images, self, gen), styled
 
 
 def _uniform(n: int, low: float, high: float, gen: torch.Generator, device: torch.device) -> torch.Tensor:
@@ -89,19 +94,24 @@ def stroke_width(images: torch.Tensor, thicken: float, thin: float, gen: torch.G
 
 def add_styles(images: torch.Tensor, labels: torch.Tensor, chance: float, gen: torch.Generator) -> torch.Tensor:
     """Give some 1s a lead-in stroke and some 7s a crossbar, as many people write them."""
-    if chance <= 0:
-        return images
+    return styles_marked(images, labels, chance, gen)[0]
+
+
+def styles_marked(images: torch.Tensor, labels: torch.Tensor, chance: float, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """`add_styles`, and which images it styled."""
     n, device = images.shape[0], images.device
+    if chance <= 0:
+        return images, torch.zeros(n, dtype=torch.bool, device=device)
     picked = torch.rand(n, generator=gen, device=device) < chance
     ones, sevens = picked & (labels == 1), picked & (labels == 7)
     if not (ones.any() or sevens.any()):
-        return images
+        return images, ones | sevens
     images = images.clone()
     if ones.any():
         images[ones] = _draw_lead_in(images[ones], gen)
     if sevens.any():
         images[sevens] = _draw_crossbar(images[sevens], gen)
-    return images
+    return images, ones | sevens
 
 
 def _ink_extent(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -117,12 +117,12 @@ def fit(
             if on_step:
                 on_step(epoch, step, steps)
             batch = order[step * config.batch_size : (step + 1) * config.batch_size]
-            x = augment(images[batch].unsqueeze(1).float() / 255.0, labels[batch], gen)
+            x, styled = augment.marked(images[batch].unsqueeze(1).float() / 255.0, labels[batch], gen)
             x = normalize(x).contiguous(memory_format=torch.channels_last)
             y, is_mnist = labels[batch], distilled[batch]
             with torch.no_grad(), autocast:
                 target = F.softmax(teacher(x).float() / SOFTENING, dim=1) if teacher is not None and config.distill > 0 else None
-            total_loss += learner.step(x, y, is_mnist, target, autocast)
+            total_loss += learner.step(x, y, is_mnist & ~styled, styled & is_mnist, target, autocast)
             if step % 20 == 0:
                 bar.set_postfix(loss=f"{total_loss / (step + 1):.4f}")
 
@@ -154,9 +154,9 @@ class _Learner:
                 if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
                     module.eval()
 
-    def step(self, x, labels, is_mnist, target, autocast) -> float:
+    def step(self, x, labels, is_mnist, teacher_only, target, autocast) -> float:
         with autocast:
-            loss = _loss(self.net, x, labels, is_mnist=is_mnist, target=target, config=self.config)
+            loss = _loss(self.net, x, labels, is_mnist=is_mnist, teacher_only=teacher_only, target=target, config=self.config)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
@@ -192,9 +192,11 @@ def blend(start: torch.nn.Module, end: torch.nn.Module, *, keep: float) -> torch
     return mixed
 
 
-def _loss(net, x, labels, *, is_mnist: torch.Tensor, target: torch.Tensor | None, config: FitConfig) -> torch.Tensor:
+def _loss(net, x, labels, *, is_mnist: torch.Tensor, target: torch.Tensor | None, config: FitConfig, teacher_only: torch.Tensor | None = None) -> torch.Tensor:
     """Cross-entropy on the labels; on MNIST images, blended with the teacher's softened answers
-    (`target`). The corrections are exactly where the teacher is wrong, so they follow their labels only."""
+    (`target`). The corrections are exactly where the teacher is wrong, so they follow their labels only.
+    `teacher_only` images (MNIST given a writing style) follow the teacher alone: a label would
+    move the line between 1 and 7 (a lead-in 1 is half a 7), the teacher keeps it where it was."""
     logits = net(x).float()
     hard = F.cross_entropy(logits, labels, label_smoothing=LABEL_SMOOTHING, reduction="none")
     if target is None:
@@ -202,6 +204,8 @@ def _loss(net, x, labels, *, is_mnist: torch.Tensor, target: torch.Tensor | None
     t = SOFTENING
     soft = F.kl_div(F.log_softmax(logits / t, dim=1), target, reduction="none").sum(dim=1) * t * t
     weight = config.distill * is_mnist.float()
+    if teacher_only is not None:
+        weight = torch.where(teacher_only, 1.0, weight)
     return ((1 - weight) * hard + weight * soft).mean()
 
 
