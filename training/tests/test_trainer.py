@@ -94,3 +94,22 @@ def test_a_fine_tune_learns_a_drawing_it_read_wrong_from_its_repeats_beside_mnis
 
     assert probabilities(result.best, drawing.images).argmax().item() == 8
     assert all(np.isfinite(report.loss) for report in result.epochs) and result.best_epoch in (1, 2)
+
+
+def test_mnist_images_given_a_writing_style_follow_the_teacher_alone_in_a_fine_tune():
+    from training.augment import styles_marked
+    from training.trainer import _loss
+
+    torch.manual_seed(0)
+    net = DigitNet(width=8).eval()
+    x, labels = torch.rand(6, 1, 28, 28), torch.tensor([1, 7, 1, 7, 3, 4])
+    target = torch.softmax(torch.randn(6, 11), dim=1)
+    styled = torch.tensor([True, True, False, False, False, False])
+    mixed = _loss(net, x[:2], labels[:2], is_mnist=torch.ones(2, dtype=torch.bool), target=target[:2], config=config(distill=0.9), teacher_only=styled[:2])
+    teacher_alone = _loss(net, x[:2], labels[:2], is_mnist=torch.ones(2, dtype=torch.bool), target=target[:2], config=config(distill=1.0))
+    assert torch.allclose(mixed, teacher_alone)  # no label moves the line a style blurs (a lead-in 1 is half a 7)
+    plain = _loss(net, x[2:], labels[2:], is_mnist=torch.ones(4, dtype=torch.bool), target=target[2:], config=config(distill=0.9), teacher_only=styled[2:])
+    assert not torch.allclose(plain, _loss(net, x[2:], labels[2:], is_mnist=torch.ones(4, dtype=torch.bool), target=target[2:], config=config(distill=1.0)))
+    # Only 1s and 7s are styled, and the mask says which.
+    images, marked = styles_marked(torch.zeros(6, 1, 28, 28), labels, chance=1.0, gen=torch.Generator().manual_seed(0))
+    assert marked.tolist() == [True, True, True, True, False, False]
