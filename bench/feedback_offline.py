@@ -8,7 +8,7 @@ one of seed 1's test-half drawings differently):
 
 1. 8 of each digit from each writer outside the gate's pen guard set (20 writers: 1,600), split
    per writer and digit into a teaching half and a test half; with --far N, every digit of the N
-   of those writers the active model reads worst (until 7 December 2026 every writer was used,
+   of those writers the active model reads worst (until issue 37, 6 December 2026, every writer was used,
    the guard's own among them: the run trained on drawings that judged it);
 2. the test half is read: accuracy before;
 3. every wrong guess on the teaching half is stored as a correction (feedback.services.sample_create),

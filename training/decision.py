@@ -29,7 +29,7 @@ class Comparison:
     tolerance: float | None = None  # points that may be lost; None: it must improve
     # The drawings whose answer changed (a guard clause's sign test, training.gate), and the chance
     # of losing this many of them if the new model were no worse, corrected for the number of
-    # clauses tested (Holm). None in reports from before 7 December 2026 (the tolerance alone
+    # clauses tested (Holm). None in reports from before issue 37, 6 December 2026 (the tolerance alone
     # decided) and for the users' held-out drawings, which are not tested so.
     worse: int | None = None  # read right before, wrong after
     better: int | None = None  # read wrong before, right after

@@ -355,7 +355,7 @@ def test_a_retrain_that_changes_nothing_passes_the_gate(settings, judged):
     clauses = [decision.mnist, *decision.mnist_digits, decision.pen, *decision.pen_digits, decision.negatives]
     assert len(clauses) == 23 and sum(c.worse + c.better for c in clauses) > 50  # it did change answers
     # Here the pen guard's 1s lose 3 of their 259 (-1.16 points), past the 1-point tolerance
-    # that alone refused such a model before 7 December 2026; 3 of 3 one way is 1 in 8.
+    # that alone refused such a model before issue 37; 3 of 3 one way is 1 in 8.
     assert decision.promote and decision.failures == ()
     assert all(c.chance > FALSE_REFUSAL_RATE for c in clauses)
 
