@@ -6,8 +6,9 @@ It judges on what the site trusts. Promotion needs every trusted guard to hold:
   digit by digit;
 - the held-out drawings a reviewer approved: corrections must improve, confirmed right guesses
   may lose only their tolerance;
-- letters, scribbles and shapes made here and held out by font and seed (training.negatives):
-  the share answered "not a digit" may lose only its tolerance.
+- drawings that are not digits, never trained on: real handwritten characters of held-out writers
+  and a held-out alphabet (training.omniglot), and letters, scribbles and shapes made here and held
+  out by font and seed (training.negatives): the share answered "not a digit" may lose only its tolerance.
 Held-out drawings nobody reviewed can only hold a model back (when none are approved, the
 held-out corrections must improve too), never carry one past a guard: anyone can send them.
 Without held-out corrections the guards alone decide, and with fewer than MIN_HELD_OUT the

@@ -112,7 +112,7 @@ def test_a_drawing_read_as_not_a_digit_says_so_offers_the_digits_and_not_a_digit
     expect(screen.locator("#guess")).to_have_text("That doesn't look like a digit.")
     assert in_view(screen, screen.locator("#guess"))
     expect(screen.get_by_role("button", name="4", exact=True)).to_be_enabled()  # the digits are still offered
-    expect(screen.get_by_role("button", name="Yes, that's right")).to_be_disabled()
+    expect(screen.get_by_role("button", name="Yes, that's right")).to_be_enabled()  # agrees: not a digit
     not_digit = screen.get_by_role("button", name="Not a digit")
     expect(not_digit).to_be_enabled()
     expect(not_digit).to_have_class("not-digit guessed")

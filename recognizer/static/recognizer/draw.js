@@ -30,7 +30,9 @@
   // A finger has no digit keys: the tips name what a phone has.
   const touch = window.matchMedia("(pointer: coarse)").matches;
   const TIP = touch ? "Tip: tap the right digit to correct a wrong guess." : "Tip: press a digit key to correct a wrong guess.";
-  const WHICH = touch ? "Which is it? Tap the right digit to teach it." : "Which is it? Press the right digit to teach it.";
+  // Not sure, the page still names a top guess: "Yes" confirms it, and teaches as much as a correction.
+  const WHICH = (first) =>
+    touch ? `Which is it? Tap “Yes” for ${said(first)}, or the right digit.` : `Which is it? Press “Yes” for ${said(first)}, or the right digit's key.`;
   const NOT_DIGIT_ASK = touch
     ? "Tap “Not a digit” to agree, or the right digit if it is one."
     : "Press N to agree it's not a digit, or the right digit if it is one.";
@@ -284,7 +286,7 @@
     } else if (refused) {
       setTeaching(true, NOT_DIGIT_ASK, "ask");
     } else if (!result.sure) {
-      setTeaching(true, WHICH, "ask");
+      setTeaching(true, WHICH(first), "ask");
     } else {
       // The tip is for a newcomer: it never hides a confirmation or a problem.
       setTeaching(true, ...(statusKind === "tip" || statusKind === "ask" ? [TIP, "tip"] : []));
@@ -383,8 +385,9 @@
   // -- teaching: store the right label for this drawing ------------------------------------
 
   function setTeaching(enabled, message, kind) {
-    // "Yes" confirms one guess; when the model named two, the person picks the digit instead.
-    confirmButton.disabled = !enabled || !current || !current.sure;
+    // "Yes" confirms the top guess shown, sure or not ("not a digit" too): a confirmed guess the
+    // model was unsure of teaches as much as a correction.
+    confirmButton.disabled = !enabled || !current;
     for (const button of [...labelButtons, notDigitButton]) {
       button.disabled = !enabled;
       button.classList.toggle("guessed", Boolean(enabled && current && current.candidates.includes(Number(button.dataset.label))));
