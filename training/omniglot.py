@@ -13,8 +13,12 @@ not depend on a folder beside the checkout.
 Split by writer, never by drawing: a model that has seen a person's "a" says nothing about a
 stranger's. Drawers HELD_OUT_DRAWERS of every alphabet, and the whole of HELD_OUT_ALPHABET, are
 never trained on; they measure refusal (bench.refusal) and are the gate's real refusal guard.
-Omniglot names a drawing <character id>_<drawer>.txt: the drawer number is the person's place
-among the 20 who drew that alphabet's characters, so holding out a number holds out people.
+Omniglot names a drawing <character id>_<drawer>.txt. Within an alphabet a drawer number is one
+person: how long a drawer takes, relative to the character's average, agrees across the
+alphabet's characters 13 to 27 times more than shuffled numbers do. Across alphabets the numbers
+partly agree too (Greek with Balinese r = 0.71, with Latin 0.51), as if some people drew several
+alphabets: so the same drawer numbers are held out in every alphabet, and the held-out alphabet
+is also reported on those drawers alone (bench.refusal).
 
 Each drawing is laid out on the page's 400x400 canvas at a seeded size and place, as the pen
 digits are (bench.pendigits_data), rounded to a tenth of a pixel as the page records a pointer,
