@@ -12,8 +12,8 @@ validation digits are refused, and the temperature is fitted again.
 
     python -m training.refusal_tune --out /tmp/tuned.safetensors [--epochs 3] [--real-copies 6]
 
-Made offline because it takes longer than a default retrain may (about 15 CPU minutes on the
-project's shared 2-core machine); shipped with the command that made it.
+Made offline because it takes longer than a default retrain may (on the
+project's shared 2-core machine, 20 minutes for 3 epochs); shipped with the command that made it.
 """
 
 import argparse
