@@ -21,7 +21,7 @@ def client_address(request: HttpRequest) -> str:
     return _RULE.get_ident(request)
 
 
-def client_source(request: HttpRequest) -> str:
+def client_source(request: HttpRequest, *, create: bool = True) -> str | None:
     """Who sent a request, as feedback.models.Sample.source records it: "user:<id>" for a
     signed-in user, else "anon:<32 hex>", a keyed hash (SECRET_KEY) of the client's address, by
     the rate limits' rule, and of its session. The address itself is never stored, and without
@@ -29,13 +29,16 @@ def client_source(request: HttpRequest) -> str:
 
     A request without a session gets one here, so a browser keeps one source from correction to
     correction; a client that drops its cookies gets a new source each time, which is why the
-    limits on sources also count across all of them."""
+    limits on sources also count across all of them. With `create` False (a guess, which stores
+    nothing) a request without a session makes none and has no source: None."""
     user = getattr(request, "user", None)
     if user is not None and user.is_authenticated:
         return f"user:{user.pk}"
     session = request.session
     session.keys()  # loads it: a stale or forged cookie's key is dropped, not hashed
     if session.session_key is None:
+        if not create:
+            return None
         session.save()  # a new, empty session: the session middleware sends its cookie back
     value = f"{client_address(request)}|{session.session_key}"
     return "anon:" + salted_hmac(SOURCE_KEY_SALT, value, algorithm="sha256").hexdigest()[:32]
