@@ -18,9 +18,11 @@ are reported on the other twenty writers, never tuned on.
 """
 
 import argparse
+import contextlib
 import http.cookiejar
 import json
 import os
+import tempfile
 import time
 import urllib.request
 import uuid
@@ -59,31 +61,35 @@ def offline_reads(digits: list[PenDigit]) -> dict[int, tuple[int | None, np.ndar
     for digit in digits:
         image = preprocessing.strokes_to_input(layout(digit, SEED)).image
         if image is None:
-            reads[digit.index] = (None, None)
+            reads[digit.index] = (None, None, None)
             continue
         logits, features = net.read(preprocessing.normalize(image))
-        answer = prediction_from_probabilities(probabilities=softmax(logits[0].astype(np.float64) / model.temperature), model="", model_input=image)
-        reads[digit.index] = (answer.digit, features[0])
+        probabilities = softmax(logits[0].astype(np.float64) / model.temperature)
+        answer = prediction_from_probabilities(probabilities=probabilities, model="", model_input=image)
+        reads[digit.index] = (answer.digit, features[0], probabilities)
     print(f"model {model.version}, served as {net.variant}")
     return reads
 
 
 def offline_errors(teach: list[PenDigit], test: list[PenDigit], reads: dict, *, threshold: float, size: int = 50) -> dict[int, tuple[int, int]]:
     """Per writer, second-half errors without and with the memory of their first half's corrections."""
-    from recognizer.memory import nearest
+    from recognizer.memory import recall
 
     memories: dict[int, list[tuple[np.ndarray, int]]] = defaultdict(list)
     for digit in teach:
-        guess, features = reads[digit.index]
+        guess, features, _ = reads[digit.index]
         if features is not None and guess != digit.label:
             memories[digit.writer].append((features, digit.label))
     errors: dict[int, list[int]] = defaultdict(lambda: [0, 0])
     for digit in test:
-        guess, features = reads[digit.index]
+        guess, features, probabilities = reads[digit.index]
         with_memory = guess
         memory = memories[digit.writer][-size:][::-1]  # the newest `size`, newest first, as the site reads them
         if features is not None and memory:
-            found = nearest(features=features, stored=np.stack([m[0] for m in memory]), threshold=threshold)
+            found = recall(
+                features=features, probabilities=probabilities, stored=np.stack([m[0] for m in memory]),
+                labels=[m[1] for m in memory], threshold=threshold,
+            )  # fmt: skip
             if found is not None:
                 with_memory = memory[found[0]][1]
         errors[digit.writer][0] += guess != digit.label
@@ -92,17 +98,23 @@ def offline_errors(teach: list[PenDigit], test: list[PenDigit], reads: dict, *, 
 
 
 def tune(digits: list[PenDigit]) -> None:
-    teach, test = halves(digits, SEED)
+    """Second-half errors of the tuning writers by distance threshold (the held-out writers are
+    not read here); and the ceiling: errors whose guess -> label pair the writer corrected in
+    the first half, the only ones a memory of corrections can mend."""
+    teach, test = (
+        [d for d in half if tuning_writer(d.writer)] for half in halves(digits, SEED)
+    )  # split as the benchmark splits all writers, then only the tuning writers kept
+    digits = teach + test
     reads = offline_reads(digits)
-    print("threshold: tuning writers (before -> after, worst writer change) | held-out writers")
-    for threshold in (0.02, 0.04, 0.06, 0.08, 0.10, 0.12, 0.15, 0.18, 0.22, 0.26, 0.30):
+    corrected = {(d.writer, reads[d.index][0], d.label) for d in teach if reads[d.index][1] is not None and reads[d.index][0] != d.label}
+    wrong = [d for d in test if reads[d.index][0] != d.label]
+    ceiling = sum((d.writer, reads[d.index][0], d.label) in corrected for d in wrong)
+    print(f"tuning writers {sorted({d.writer for d in digits})}: {len(wrong)} second-half errors, {ceiling} of a pair corrected in the first half")
+    print("threshold: second-half errors without -> with the memory (worst writer's change)")
+    for threshold in (0.02, 0.05, 0.08, 0.10, 0.12, 0.15, 0.20, 0.25, 0.30, 0.40, 0.50):
         errors = offline_errors(teach, test, reads, threshold=threshold)
-        line = []
-        for tuned in (True, False):
-            part = [pair for writer, pair in errors.items() if tuning_writer(writer) == tuned]
-            before, after = sum(p[0] for p in part), sum(p[1] for p in part)
-            line.append(f"{before:3d} -> {after:3d} (worst {max(p[1] - p[0] for p in part):+d})")
-        print(f"  {threshold:.2f}: {line[0]} | {line[1]}", flush=True)
+        before, after = sum(p[0] for p in errors.values()), sum(p[1] for p in errors.values())
+        print(f"  {threshold:.2f}: {before:3d} -> {after:3d} (worst {max(p[1] - p[0] for p in errors.values()):+d})", flush=True)
 
 
 class Client:
@@ -133,33 +145,49 @@ class Client:
         return self._post("/api/feedback/", {"strokes": strokes, "label": label, "client_id": str(uuid.uuid4())})
 
 
-def replay(digits: list[PenDigit], *, url: str) -> dict:
-    """The benchmark through a running site; per writer: second-half errors without and with
-    the memory, corrections sent, answers the memory changed."""
-    teach, test = halves(digits, SEED)
+def replay(digits: list[PenDigit], *, url: str, writers: set[int]) -> dict:
+    """The benchmark through a running site, for `writers`; per writer: second-half errors
+    without and with the memory, corrections sent, answers the memory changed."""
+    teach, test = halves(digits, SEED)  # split over all writers, as --tune does, whoever is replayed
     stranger = Client(url, cookies=False)
     by_writer: dict[int, dict] = {}
-    for writer in sorted({d.writer for d in digits}):
+    for writer in sorted(writers):
         me = Client(url)
-        corrected = 0
+        pairs, corrected = set(), 0  # the guess -> label pairs this writer corrected
         for digit in (d for d in teach if d.writer == writer):
             answer = me.predict(digit)
             if answer["digit"] != digit.label and answer["input_image"] is not None:
                 me.correct(digit, digit.label)
+                pairs.add((answer["digit"], digit.label))
                 corrected += 1
-        figures = {"corrections": corrected, "drawings": 0, "without": 0, "with": 0, "changed": 0}
+        figures = {"corrections": corrected, "drawings": 0, "without": 0, "with": 0, "changed": 0, "mendable": 0}
         for digit in (d for d in test if d.writer == writer):
             mine, net = me.predict(digit), stranger.predict(digit)
             if net["reason"] == "your_correction":
                 raise RuntimeError("a stranger got an answer from someone's memory")
             figures["drawings"] += 1
             figures["without"] += net["digit"] != digit.label
+            figures["mendable"] += net["digit"] != digit.label and (net["digit"], digit.label) in pairs
             figures["with"] += mine["digit"] != digit.label
             figures["changed"] += mine["reason"] == "your_correction"
         by_writer[writer] = figures
         print(f"  writer {writer:2d}: {figures['corrections']:2d} corrections; second half {figures['drawings']} drawings, "
-              f"wrong {figures['without']:2d} -> {figures['with']:2d} with the memory ({figures['changed']} answers from it)", flush=True)  # fmt: skip
+              f"wrong {figures['without']:2d} -> {figures['with']:2d} with the memory ({figures['changed']} answers from it; "
+              f"{figures['mendable']} errors of a pair corrected before)", flush=True)  # fmt: skip
     return by_writer
+
+
+@contextlib.contextmanager
+def site():
+    """gunicorn as `make serve` starts it, on a fresh SQLite database in a temporary folder, the
+    rate limits off; the shipped model serves."""
+    from bench.server import running_gunicorn
+
+    with tempfile.TemporaryDirectory(prefix="digitsite-memory-") as folder:
+        env = {"DATABASE_URL": "", "DIGITSITE_VAR_DIR": folder, "DIGITSITE_CACHE_URL": "", "DIGITSITE_ACCESS_LOG": "off",
+               "DIGITSITE_PREDICT_RATE": "none", "DIGITSITE_FEEDBACK_RATE": "none"}  # fmt: skip
+        with running_gunicorn(env) as (url, _):
+            yield url
 
 
 def main() -> None:
@@ -172,21 +200,19 @@ def main() -> None:
     if args.tune:
         tune(digits)
         return
-    if not args.all_writers:
-        digits = [d for d in digits if not tuning_writer(d.writer)]
+    writers = {d.writer for d in digits if args.all_writers or not tuning_writer(d.writer)}
     started = time.perf_counter()
     if args.url:
-        by_writer = replay(digits, url=args.url)
+        by_writer = replay(digits, url=args.url, writers=writers)
     else:
-        from bench.server import running_gunicorn
-
-        with running_gunicorn() as url:
-            by_writer = replay(digits, url=url)
-    total = {key: sum(f[key] for f in by_writer.values()) for key in ("corrections", "drawings", "without", "with", "changed")}
+        with site() as url:
+            by_writer = replay(digits, url=url, writers=writers)
+    total = {key: sum(f[key] for f in by_writer.values()) for key in ("corrections", "drawings", "without", "with", "changed", "mendable")}
     worst = max(f["with"] - f["without"] for f in by_writer.values())
     print(f"{len(by_writer)} writers, {total['corrections']} corrections of the first halves; second halves: "
           f"{total['drawings']} drawings, wrong {total['without']} without the memory -> {total['with']} with it "
-          f"({1 - total['with'] / max(total['without'], 1):.0%} fewer; {total['changed']} answers from the memory); "
+          f"({1 - total['with'] / max(total['without'], 1):.0%} fewer; {total['changed']} answers from the memory; "
+          f"{total['mendable']} of the errors were of a guess -> label pair the writer had corrected, the most a memory can mend); "
           f"worst writer {worst:+d}; {time.perf_counter() - started:.0f} s")  # fmt: skip
 
 

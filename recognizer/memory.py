@@ -129,17 +129,34 @@ def memory_recall(
     if not memory_on() or not source or features is None:
         return None
     rows = list(_recent(source=source).values_list("sample_id", "label", "features", "features_of"))
-    rows = [row for row in rows if probabilities[row[1]] >= PLAUSIBLE]
+    rows = [row for row in rows if probabilities[row[1]] >= PLAUSIBLE]  # recall's first rule, before any features are made again
     if not rows:
         return None
     stored = [np.frombuffer(bytes(row[2]), dtype=np.float32) if row[3] == made_by else None for row in rows]
     if any(item is None for item in stored):
         _remade_fill(stored, ids=[row[0] for row in rows], made_by=made_by, remake=remake, size=np.size(features))
-    found = nearest(features=features, stored=np.stack(stored), threshold=settings.MEMORY_DISTANCE)
+    found = recall(
+        features=features, probabilities=probabilities, stored=np.stack(stored), labels=[row[1] for row in rows],
+        threshold=settings.MEMORY_DISTANCE,
+    )  # fmt: skip
     if found is None:
         return None
     index, distance = found
     return Recalled(sample_id=rows[index][0], label=rows[index][1], distance=distance)
+
+
+def recall(
+    *, features: np.ndarray, probabilities: np.ndarray, stored: np.ndarray, labels: list[int], threshold: float
+) -> tuple[int, float] | None:
+    """The rule, for the site and for the benchmark that chose its numbers (bench/memory_replay.py):
+    among the corrections (`stored` features, newest first, and their `labels`) whose label the
+    net gives this drawing at least PLAUSIBLE (`probabilities`), the nearest by cosine distance
+    if it is within `threshold`: (its index, the distance); else None."""
+    plausible = [i for i, label in enumerate(labels) if probabilities[label] >= PLAUSIBLE]
+    if not plausible:
+        return None
+    found = nearest(features=features, stored=np.asarray(stored)[plausible], threshold=threshold)
+    return None if found is None else (plausible[found[0]], found[1])
 
 
 def nearest(*, features: np.ndarray, stored: np.ndarray, threshold: float) -> tuple[int, float] | None:
