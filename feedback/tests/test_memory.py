@@ -154,3 +154,40 @@ def test_the_switch_turns_the_memory_off(db, misread, settings):
     correct(me, strokes, label)
     assert not RememberedCorrection.objects.exists()
     assert guess(me, moved(strokes))["digit"] == net_guess
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_web_processes_on_one_database_give_the_same_answer_from_one_senders_memory(tmp_path):
+    import http.cookiejar
+    import json
+    import secrets
+    import urllib.request
+    from contextlib import ExitStack
+
+    from django.conf import settings
+
+    from bench.server import running_gunicorn
+    from recognizer.tests.test_servers_switch import a_database_of_its_own
+
+    strokes, net_guess, label, _ = _misread()
+
+    def post(opener, jar, url: str, path: str, body: dict) -> dict:
+        token = next((c.value for c in jar if c.name == "csrftoken"), "") if jar is not None else ""
+        headers = {"Content-Type": "application/json", "X-CSRFToken": token, "Referer": url + "/"}
+        with opener.open(urllib.request.Request(url + path, json.dumps(body).encode(), headers, method="POST"), timeout=30) as answer:
+            return json.loads(answer.read())
+
+    with a_database_of_its_own(tmp_path) as database_url, ExitStack() as stack:
+        env = {
+            "DATABASE_URL": database_url, "DIGITSITE_SECRET_KEY": secrets.token_urlsafe(50), "DIGITSITE_CACHE_URL": settings.CACHE_URL,
+            "DIGITSITE_VAR_DIR": str(tmp_path), "DIGITSITE_ACCESS_LOG": "off",
+        }  # fmt: skip
+        first, second = (stack.enter_context(running_gunicorn(env, args=("-w", "1")))[0] for _ in range(2))
+        jar = http.cookiejar.CookieJar()  # one browser: cookies go to 127.0.0.1 whatever the port
+        me = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+        me.open(first + "/", timeout=30).read()
+        stored = post(me, jar, first, "/api/feedback/", {"strokes": strokes, "label": label, "client_id": str(uuid.uuid4())})
+        answers = [post(me, jar, url, "/api/predict/", {"strokes": moved(strokes)}) for url in (first, second)]
+        assert [(a["digit"], a["reason"], a["correction"]) for a in answers] == [(label, REASON, stored["id"])] * 2
+        stranger = urllib.request.build_opener()
+        assert post(stranger, None, second, "/api/predict/", {"strokes": moved(strokes)})["digit"] == net_guess
