@@ -3,6 +3,7 @@ client: Debian's `apt-get install wrk`), on 127.0.0.1.
 
     python -m bench.http_load                 # 8 connections, 10 s: a 400x400 drawing, then its strokes
     python -m bench.http_load --soak 300      # 16 connections, 300 s: 80% predict, 10% feedback, 10% health
+    python -m bench.http_load --memory        # strokes from a stranger, a session with no corrections, one with 50
 
 Each run starts `gunicorn -c gunicorn.conf.py` (after `migrate`) on a fresh SQLite database in a
 temporary folder, with the rate limits off (DIGITSITE_PREDICT_RATE / FEEDBACK_RATE "none"), and
@@ -45,6 +46,7 @@ function request()
   end
   local headers = {["Content-Type"] = "application/json"}
   local path = "/api/predict/"
+  if "%(cookie)s" ~= "" then headers["Cookie"] = "%(cookie)s" end
   if kind == "feedback" then
     path = "/api/feedback/"
     headers["Cookie"] = "csrftoken=%(csrf)s"
@@ -113,12 +115,41 @@ def wrk(url: str, script: str, connections: int, seconds: int, threads: int) -> 
             "statuses": statuses, "errors": bad}  # fmt: skip
 
 
-def script_for(bodies: list[tuple[str, bytes]]) -> str:
+def script_for(bodies: list[tuple[str, bytes]], cookie: str = "") -> str:
+    """`cookie`: sent with every predict (a browser's session), none by default (a stranger)."""
     return LUA % {
         "bodies": ", ".join(lua_string(body.decode()) if body else "nil" for _, body in bodies),
         "kinds": ", ".join(f'"{kind}"' for kind, _ in bodies),
         "csrf": CSRF,
+        "cookie": cookie,
     }
+
+
+def session_with_corrections(url: str, *, corrections: int, strokes: list) -> str:
+    """A browser's cookies ("sessionid=...; csrftoken=...") after it corrected `corrections`
+    drawings: the benchmark's drawing moved about the pad, each labelled with the digit the net
+    finds likeliest after its guess, so that every one is compared with it (the memory's
+    dearest case). With none, the session of a browser that only confirmed a drawing."""
+    import http.cookiejar
+    import urllib.request
+
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    opener.open(url + "/", timeout=30).read()
+
+    def post(path: str, body: dict) -> dict:
+        token = next(c.value for c in jar if c.name == "csrftoken")
+        headers = {"Content-Type": "application/json", "X-CSRFToken": token, "Referer": url + "/"}
+        with opener.open(urllib.request.Request(url + path, json.dumps(body).encode(), headers, method="POST"), timeout=30) as answer:
+            return json.loads(answer.read())
+
+    answer = post("/api/predict/", {"strokes": strokes})
+    if corrections == 0:
+        post("/api/feedback/", {"strokes": strokes, "label": answer["digit"]})  # a confirmation: a session, nothing remembered
+    for i in range(corrections):
+        moved = [[[x + (i % 7) * 9 - 27, y + (i // 7) * 9 - 27] for x, y in stroke] for stroke in strokes]
+        post("/api/feedback/", {"strokes": moved, "label": answer["top_two"][1]})
+    return "; ".join(f"{c.name}={c.value}" for c in jar)
 
 
 def worker_rss_mb(master_pid: int) -> dict[int, float]:
@@ -136,6 +167,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--threads", type=int, default=2, help="wrk's threads (default 2)")
     parser.add_argument("--soak", type=int, metavar="SECONDS", help="the mixed soak instead, for this long (16 connections unless --connections)")
+    parser.add_argument("--memory", action="store_true", help="strokes from a stranger, from a session with no corrections and from one with 50")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("needs wrk: apt-get install wrk")
@@ -178,6 +210,16 @@ def main() -> None:
                       f"(access log); worker RSS "
                       + ", ".join(f"{before[pid]:.0f} -> {after.get(pid, float('nan')):.0f} MB ({growth[pid]:+.1f}%)" for pid in before))
                 results["soak"] = result
+            elif args.memory:
+                strokes = json.loads(bodies["strokes"])["strokes"]
+                senders = {"stranger": "", "session, no corrections": session_with_corrections(url, corrections=0, strokes=strokes),
+                           "session, 50 corrections": session_with_corrections(url, corrections=50, strokes=strokes)}  # fmt: skip
+                for sender, cookie in senders.items():
+                    result = wrk(url, script_for([("predict", bodies["strokes"])], cookie), args.connections, args.seconds, args.threads)
+                    print(f"predict, strokes from {sender}, {args.connections} connections, {args.seconds} s: "
+                          f"{result['rps']:.0f} requests/s, p50 {result['p50_ms']:.1f} ms, p90 {result['p90_ms']:.1f} ms, "
+                          f"p99 {result['p99_ms']:.1f} ms, errors {result['errors']}")
+                    results[f"strokes, {sender}"] = result
             else:
                 for kind in ("image", "strokes"):
                     result = wrk(url, script_for([("predict", bodies[kind])]), args.connections, args.seconds, args.threads)

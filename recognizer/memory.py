@@ -28,6 +28,7 @@ from datetime import timedelta
 
 import numpy as np
 from django.conf import settings
+from django.db import connection
 from django.utils import timezone
 
 from recognizer.labels import NOT_A_DIGIT
@@ -128,8 +129,7 @@ def memory_recall(
     of (N, 28, 28) uint8 inputs with the same graph, for corrections another graph read."""
     if not memory_on() or not source or features is None:
         return None
-    rows = list(_recent(source=source).values_list("sample_id", "label", "features", "features_of"))
-    rows = [row for row in rows if probabilities[row[1]] >= PLAUSIBLE]  # recall's first rule, before any features are made again
+    rows = [row for row in _recent_rows(source=source) if probabilities[row[1]] >= PLAUSIBLE]  # recall's first rule, before any features are made again
     if not rows:
         return None
     stored = [np.frombuffer(bytes(row[2]), dtype=np.float32) if row[3] == made_by else None for row in rows]
@@ -177,6 +177,21 @@ def _recent(*, source: str):
     return RememberedCorrection.objects.filter(source=source, created_at__gte=since).order_by("-created_at", "-id")[
         : int(settings.MEMORY_SIZE)
     ]
+
+
+def _recent_rows(*, source: str) -> list[tuple]:
+    """_recent's (sample_id, label, features, features_of), in one plain query: this is read on
+    every guess from a browser with a session, and building the ORM's query cost about as much
+    as running it (bench/http_load.py --memory)."""
+    table = RememberedCorrection._meta.db_table
+    since = connection.ops.adapt_datetimefield_value(timezone.now() - timedelta(hours=float(settings.MEMORY_HOURS)))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT sample_id, label, features, features_of FROM {table} WHERE source = %s AND created_at >= %s "
+            "ORDER BY created_at DESC, id DESC LIMIT %s",
+            [source, since, int(settings.MEMORY_SIZE)],
+        )
+        return cursor.fetchall()
 
 
 _remade: "OrderedDict[tuple[int, str], np.ndarray]" = OrderedDict()
