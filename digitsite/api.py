@@ -22,6 +22,7 @@ from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from digitsite.clients import MEMORY_HINT_COOKIE
 from digitsite.storage import DISK_FULL_ANSWER, disk_full_caught
 from recognizer.servingform import ModelUnavailable
 from recognizer.preprocessing import PreprocessingError
@@ -73,9 +74,15 @@ class CsrfProtected(BasePermission):
 
 
 class SessionUser(SessionAuthentication):
-    """Who is signed in, from the session, without DRF's CSRF check: for endpoints that store
-    nothing (a guess), where a forged cross-site request gains nothing it could read. A client
-    without a session cookie costs no database read."""
+    """Who is signed in, from the session, without DRF's CSRF check: for a guess, which stores
+    nothing, so a forged cross-site request gains nothing it could read. Asked only of a
+    browser whose memory hint says a signed-in user's corrections are to be read
+    (digitsite.clients.client_source_to_read); any other request reads no session."""
+
+    def authenticate(self, request):
+        if request._request.COOKIES.get(MEMORY_HINT_COOKIE) != "user":
+            return None
+        return super().authenticate(request)
 
     def enforce_csrf(self, request) -> None:
         return None

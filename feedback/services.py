@@ -230,7 +230,7 @@ def sample_answer_change(*, client_id: UUID, label: int) -> Sample:
         sample.changed_at = timezone.now()
         sample_burst_check(sample=sample)
         sample.save(update_fields=["label", "first_label", "changed_at", "status"])
-        memory_relabel(sample_id=sample.pk, label=label)
+        memory_relabel(source=sample.source, sample_id=sample.pk, label=label, guess=sample.guess, model_input=sample.stored_input())
     return sample
 
 

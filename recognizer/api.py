@@ -7,7 +7,7 @@ from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from digitsite.api import JsonOnly, SessionUser
-from digitsite.clients import client_source
+from digitsite.clients import client_source_to_read
 from digitsite.storage import disk_full_problem
 from recognizer.fields import EXAMPLE_IMAGE, EXAMPLE_STROKES, DrawingSerializer
 from recognizer import memory
@@ -131,9 +131,9 @@ class PredictApi(APIView):
     )
     def post(self, request):
         validate, render = _serializers()
-        # Whose corrections count: the feedback API's rule (digitsite.clients). A client without a
-        # session (or with the memory off) is a stranger: no session is made for it, nothing read.
-        source = client_source(request, create=False) if memory.memory_on() else None
+        # Whose corrections count: the feedback API's rule (digitsite.clients). A browser without
+        # the memory hint (or with the memory off) is a stranger: nothing is read for it.
+        source = client_source_to_read(request) if memory.memory_on() else None
         prediction = digit_predict(**validate.run_validation(request.data), source=source)
         return Response(render.to_representation(prediction))
 

@@ -84,8 +84,9 @@ def memory_remember(
     """Remember a correction (a label other than the guess) of `source`; anything else is not
     remembered: a confirmation changes no answer, a drawing "not a digit" is no digit to answer
     with, an unknown source ("", a command's) is nobody's, and a model without features cannot
-    compare. Keeps the source's newest MEMORY_SIZE of the window; older ones go."""
-    if not memory_on() or not source or features is None or label == guess or label >= NOT_A_DIGIT:
+    compare. `features` None: none made yet (each process makes them from `model_input` when it
+    first compares). Keeps the source's newest MEMORY_SIZE of the window; older ones go."""
+    if not source or not remembers(label=label, guess=guess):
         return
     RememberedCorrection.objects.create(
         source=source,
@@ -93,21 +94,27 @@ def memory_remember(
         label=label,
         guess=guess,
         model_input=np.ascontiguousarray(model_input, dtype=np.uint8).tobytes(),
-        features=np.ascontiguousarray(features, dtype=np.float32).tobytes(),
-        features_of=made_by,
+        features=b"" if features is None else np.ascontiguousarray(features, dtype=np.float32).tobytes(),
+        features_of="" if features is None else made_by,
     )
     kept = list(_recent(source=source).values_list("pk", flat=True))
     RememberedCorrection.objects.filter(source=source).exclude(pk__in=kept).delete()
 
 
-def memory_relabel(*, sample_id: int, label: int) -> None:
-    """The sender changed its answer: from now on the new label counts (a label that is the
-    guess, or not a digit, is no correction to answer with: forgotten)."""
+def remembers(*, label: int, guess: int) -> bool:
+    """Whether an answer with this label, to this guess, is remembered (the memory being on)."""
+    return memory_on() and label != guess and label < NOT_A_DIGIT
+
+
+def memory_relabel(*, source: str, sample_id: int, label: int, guess: int, model_input: np.ndarray) -> None:
+    """The sender changed its answer: from now on the new label counts. A confirmation changed
+    into a correction is remembered from now (its features made by each process when it first
+    compares); a correction changed into the guess, or into "not a digit", is forgotten."""
     remembered = RememberedCorrection.objects.filter(sample_id=sample_id)
-    if label >= NOT_A_DIGIT:
+    if label == guess or label >= NOT_A_DIGIT:
         remembered.delete()
-        return
-    remembered.update(label=label)
+    elif not remembered.update(label=label):
+        memory_remember(source=source, sample_id=sample_id, label=label, guess=guess, model_input=model_input, features=None, made_by="")
 
 
 def memory_forget(*, sample_id: int) -> None:

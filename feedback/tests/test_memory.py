@@ -42,9 +42,11 @@ def moved(strokes, dx: float = 17, dy: float = -11) -> list:
     return [[[x + dx, y + dy] for x, y in stroke] for stroke in strokes]
 
 
-def browser() -> APIClient:
-    """A browser that loaded the page (csrftoken cookie, sent back as X-CSRFToken)."""
+def browser(user=None) -> APIClient:
+    """A browser that loaded the page (csrftoken cookie, sent back as X-CSRFToken), signed in as `user`."""
     client = APIClient(enforce_csrf_checks=True)
+    if user is not None:
+        client.force_login(user)
     client.get("/")
     client.credentials(HTTP_X_CSRFTOKEN=client.cookies["csrftoken"].value)
     return client
@@ -105,12 +107,36 @@ def test_a_changed_answer_answers_with_the_new_label(db, misread):
     assert (guess(me, moved(strokes))["digit"], guess(me, moved(strokes))["reason"]) == (net_guess, None)
 
 
+def test_a_confirmation_changed_into_a_correction_is_remembered_from_then(db, misread):
+    strokes, net_guess, label, _ = misread
+    me = browser()
+    stored = correct(me, strokes, net_guess)
+    assert guess(me, moved(strokes))["reason"] is None
+    assert me.patch(f"{FEEDBACK}{stored['client_id']}/", {"label": label}, format="json").status_code == 200
+    assert (guess(me, moved(strokes))["digit"], guess(me, moved(strokes))["correction"]) == (label, stored["id"])
+
+
+def test_a_forged_memory_hint_or_session_cookie_finds_nothing(db, misread):
+    strokes, net_guess, label, _ = misread
+    me = browser()
+    correct(me, strokes, label)
+    forger = APIClient()
+    forger.cookies["digitsite_memory"] = "anon"
+    forger.cookies["sessionid"] = "x" * 32
+    assert guess(forger, moved(strokes))["digit"] == net_guess
+    forger.cookies["digitsite_memory"] = "user"
+    assert guess(forger, moved(strokes))["digit"] == net_guess
+    # The right session cookie from another address is another source too.
+    thief = APIClient(REMOTE_ADDR="10.9.8.7")
+    thief.cookies["digitsite_memory"], thief.cookies["sessionid"] = "anon", me.cookies["sessionid"].value
+    assert guess(thief, moved(strokes))["digit"] == net_guess
+    assert guess(me, moved(strokes))["digit"] == label
+
+
 def test_a_signed_in_user_is_remembered_across_sessions(db, misread, django_user_model):
     strokes, _, label, _ = misread
     user = django_user_model.objects.create_user("writer", password="x")
-    first, second = browser(), browser()
-    first.force_login(user)
-    second.force_login(user)
+    first, second = browser(user), browser(user)
     correct(first, strokes, label)
     assert guess(second, moved(strokes))["reason"] == REASON
     assert guess(browser(), moved(strokes))["reason"] is None  # the same machine, not signed in
