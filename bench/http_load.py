@@ -3,7 +3,7 @@ client: Debian's `apt-get install wrk`), on 127.0.0.1.
 
     python -m bench.http_load                 # 8 connections, 10 s: a 400x400 drawing, then its strokes
     python -m bench.http_load --soak 300      # 16 connections, 300 s: 80% predict, 10% feedback, 10% health
-    python -m bench.http_load --memory        # strokes from a stranger, a session with no corrections, one with 50
+    python -m bench.http_load --memory        # strokes from a stranger; a misread drawing from a stranger, a session, one with 50 corrections
 
 Each run starts `gunicorn -c gunicorn.conf.py` (after `migrate`) on a fresh SQLite database in a
 temporary folder, with the rate limits off (DIGITSITE_PREDICT_RATE / FEEDBACK_RATE "none"), and
@@ -125,11 +125,27 @@ def script_for(bodies: list[tuple[str, bytes]], cookie: str = "") -> str:
     }
 
 
-def session_with_corrections(url: str, *, corrections: int, strokes: list) -> str:
-    """A browser's cookies ("sessionid=...; csrftoken=...") after it corrected `corrections`
-    drawings: the benchmark's drawing moved about the pad, each labelled with the digit the net
-    finds likeliest after its guess, so that every one is compared with it (the memory's
-    dearest case). With none, the session of a browser that only confirmed a drawing."""
+def misread_drawing() -> tuple[list, int]:
+    """A real pen digit (the pen guard set shipped with the code) that the net misreads but finds
+    its true digit plausible: its strokes and that digit. A correction of it is then compared
+    with every guess of it, and answers it (the memory's dearest case: every remembered row is
+    read, its features compared, the answer blended)."""
+    from recognizer.memory import PLAUSIBLE
+    from recognizer.pen_digits import pen_digits_strokes
+    from recognizer.services import digit_predict
+
+    drawings, labels = pen_digits_strokes()
+    for strokes, label in zip(drawings, labels):
+        answer = digit_predict(strokes=strokes)
+        if answer.digit is not None and answer.digit != label and answer.probabilities[label] >= PLAUSIBLE:
+            return [stroke.tolist() for stroke in strokes], int(label)
+    raise RuntimeError("no such drawing in the pen guard set")
+
+
+def session_with_corrections(url: str, *, corrections: int, strokes: list, label: int) -> str:
+    """A browser's cookies (session, CSRF and the memory hint) after it corrected `corrections`
+    drawings: `strokes` moved about the pad, each labelled `label`. With none, the cookies of a
+    browser that confirmed a drawing instead: a session, and nothing remembered."""
     import http.cookiejar
     import urllib.request
 
@@ -143,12 +159,12 @@ def session_with_corrections(url: str, *, corrections: int, strokes: list) -> st
         with opener.open(urllib.request.Request(url + path, json.dumps(body).encode(), headers, method="POST"), timeout=30) as answer:
             return json.loads(answer.read())
 
-    answer = post("/api/predict/", {"strokes": strokes})
     if corrections == 0:
-        post("/api/feedback/", {"strokes": strokes, "label": answer["digit"]})  # a confirmation: a session, nothing remembered
+        answer = post("/api/predict/", {"strokes": strokes})
+        post("/api/feedback/", {"strokes": strokes, "label": answer["digit"]})
     for i in range(corrections):
         moved = [[[x + (i % 7) * 9 - 27, y + (i // 7) * 9 - 27] for x, y in stroke] for stroke in strokes]
-        post("/api/feedback/", {"strokes": moved, "label": answer["top_two"][1]})
+        post("/api/feedback/", {"strokes": moved, "label": label})
     return "; ".join(f"{c.name}={c.value}" for c in jar)
 
 
@@ -167,7 +183,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--threads", type=int, default=2, help="wrk's threads (default 2)")
     parser.add_argument("--soak", type=int, metavar="SECONDS", help="the mixed soak instead, for this long (16 connections unless --connections)")
-    parser.add_argument("--memory", action="store_true", help="strokes from a stranger, from a session with no corrections and from one with 50")
+    parser.add_argument("--memory", action="store_true", help="strokes from a stranger; a misread drawing from a stranger, a session with no corrections and one with 50")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("needs wrk: apt-get install wrk")
@@ -211,11 +227,19 @@ def main() -> None:
                       + ", ".join(f"{before[pid]:.0f} -> {after.get(pid, float('nan')):.0f} MB ({growth[pid]:+.1f}%)" for pid in before))
                 results["soak"] = result
             elif args.memory:
-                strokes = json.loads(bodies["strokes"])["strokes"]
-                senders = {"stranger": "", "session, no corrections": session_with_corrections(url, corrections=0, strokes=strokes),
-                           "session, 50 corrections": session_with_corrections(url, corrections=50, strokes=strokes)}  # fmt: skip
-                for sender, cookie in senders.items():
-                    result = wrk(url, script_for([("predict", bodies["strokes"])], cookie), args.connections, args.seconds, args.threads)
+                # The usual drawing from a stranger (as above, today's figure), then a drawing the net
+                # misreads: from a stranger, a browser with a session and nothing remembered, and one
+                # whose 50 corrections of it each answer it.
+                strokes, label = misread_drawing()
+                misread = json.dumps({"strokes": strokes}).encode()
+                senders = {
+                    "stranger": (bodies["strokes"], ""),
+                    "stranger, a misread drawing": (misread, ""),
+                    "session, no corrections, a misread drawing": (misread, session_with_corrections(url, corrections=0, strokes=strokes, label=label)),
+                    "session, 50 corrections, a misread drawing": (misread, session_with_corrections(url, corrections=50, strokes=strokes, label=label)),
+                }  # fmt: skip
+                for sender, (body, cookie) in senders.items():
+                    result = wrk(url, script_for([("predict", body)], cookie), args.connections, args.seconds, args.threads)
                     print(f"predict, strokes from {sender}, {args.connections} connections, {args.seconds} s: "
                           f"{result['rps']:.0f} requests/s, p50 {result['p50_ms']:.1f} ms, p90 {result['p90_ms']:.1f} ms, "
                           f"p99 {result['p99_ms']:.1f} ms, errors {result['errors']}")
