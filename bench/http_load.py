@@ -4,6 +4,9 @@ client: Debian's `apt-get install wrk`), on 127.0.0.1.
     python -m bench.http_load                 # 8 connections, 10 s: a 400x400 drawing, then its strokes
     python -m bench.http_load --soak 300      # 16 connections, 300 s: 80% predict, 10% feedback, 10% health
     python -m bench.http_load --memory        # strokes from a stranger; a misread drawing from a stranger, a session, one with 50 corrections
+    python -m bench.http_load --memory --baseline ../main-checkout --rounds 8
+                                              # the same, in short bursts taken in turn with the usual strokes
+                                              # against another checkout's gunicorn: before/after in one sitting
 
 Each run starts `gunicorn -c gunicorn.conf.py` (after `migrate`) on a fresh SQLite database in a
 temporary folder, with the rate limits off (DIGITSITE_PREDICT_RATE / FEEDBACK_RATE "none"), and
@@ -18,6 +21,7 @@ import os
 import re
 import shutil
 import sqlite3
+import statistics
 import subprocess
 import tempfile
 import time
@@ -168,6 +172,36 @@ def session_with_corrections(url: str, *, corrections: int, strokes: list, label
     return "; ".join(f"{c.name}={c.value}" for c in jar)
 
 
+def memory_against_baseline(url: str, args, bodies: dict[str, bytes], env: dict[str, str]) -> dict:
+    """The memory's cases and the baseline checkout's strokes, in turn, `args.rounds` bursts each:
+    on a machine others share, load drifts by the minute, and bursts taken in turn see the same
+    drift. Prints the median of each case and its ratio to the baseline's median."""
+    strokes, label = misread_drawing()
+    misread = json.dumps({"strokes": strokes}).encode()
+    cases = {
+        "stranger": (url, bodies["strokes"], ""),
+        "session, no corrections, a misread drawing": (url, misread, session_with_corrections(url, corrections=0, strokes=strokes, label=label)),
+        "session, 50 corrections, a misread drawing": (url, misread, session_with_corrections(url, corrections=50, strokes=strokes, label=label)),
+    }  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="digitsite-baseline-") as folder, running_gunicorn({**env, "DIGITSITE_VAR_DIR": folder}, root=args.baseline) as (base, _):
+        cases = {"baseline: stranger": (base, bodies["strokes"], ""), **cases}
+        for where, body, cookie in cases.values():
+            wrk(where, script_for([("predict", body)], cookie), 2, 2, 1)  # warm
+        runs: dict[str, list[dict]] = {name: [] for name in cases}
+        for _ in range(args.rounds):
+            for name, (where, body, cookie) in cases.items():
+                runs[name].append(wrk(where, script_for([("predict", body)], cookie), args.connections, args.seconds, args.threads))
+    baseline = statistics.median(r["rps"] for r in runs["baseline: stranger"])
+    figures = {}
+    for name, results in runs.items():
+        rps = statistics.median(r["rps"] for r in results)
+        p99 = statistics.median(r["p99_ms"] for r in results)
+        figures[name] = {"rps_median": rps, "p99_median_ms": p99, "rps": [round(r["rps"]) for r in results], "errors": sum(r["errors"] for r in results)}
+        print(f"{name:45s} median {rps:5.0f} requests/s ({rps / baseline - 1:+.0%} against the baseline), median p99 {p99:.1f} ms; "
+              f"bursts {', '.join(str(round(r['rps'])) for r in results)}; errors {figures[name]['errors']}", flush=True)
+    return figures
+
+
 def worker_rss_mb(master_pid: int) -> dict[int, float]:
     children = Path(f"/proc/{master_pid}/task/{master_pid}/children").read_text().split()
     rss = {}
@@ -184,6 +218,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="wrk's threads (default 2)")
     parser.add_argument("--soak", type=int, metavar="SECONDS", help="the mixed soak instead, for this long (16 connections unless --connections)")
     parser.add_argument("--memory", action="store_true", help="strokes from a stranger; a misread drawing from a stranger, a session with no corrections and one with 50")
+    parser.add_argument("--baseline", type=Path, help="with --memory: another checkout (today's site), its own gunicorn, measured in turn")
+    parser.add_argument("--rounds", type=int, default=8, help="with --baseline: bursts of --seconds each, per case (default 8)")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("needs wrk: apt-get install wrk")
@@ -226,6 +262,8 @@ def main() -> None:
                       f"(access log); worker RSS "
                       + ", ".join(f"{before[pid]:.0f} -> {after.get(pid, float('nan')):.0f} MB ({growth[pid]:+.1f}%)" for pid in before))
                 results["soak"] = result
+            elif args.memory and args.baseline:
+                results["memory_against_baseline"] = memory_against_baseline(url, args, bodies, env)
             elif args.memory:
                 # The usual drawing from a stranger (as above, today's figure), then a drawing the net
                 # misreads: from a stranger, a browser with a session and nothing remembered, and one
