@@ -141,7 +141,8 @@ def memory_recall(
         return None
     stored = [np.frombuffer(bytes(row[2]), dtype=np.float32) if row[3] == made_by else None for row in rows]
     if any(item is None for item in stored):
-        _remade_fill(stored, ids=[row[0] for row in rows], made_by=made_by, remake=remake, size=np.size(features))
+        # Keyed by id and time: SQLite may give a taken-back sample's id to the next one.
+        _remade_fill(stored, ids=[(row[0], str(row[4])) for row in rows], made_by=made_by, remake=remake, size=np.size(features))
     found = recall(
         features=features, probabilities=probabilities, stored=np.stack(stored), labels=[row[1] for row in rows],
         threshold=settings.MEMORY_DISTANCE,
@@ -187,42 +188,42 @@ def _recent(*, source: str):
 
 
 def _recent_rows(*, source: str) -> list[tuple]:
-    """_recent's (sample_id, label, features, features_of), in one plain query: this is read on
+    """_recent's (sample_id, label, features, features_of, created_at), in one plain query: this is read on
     every guess from a browser with a session, and building the ORM's query cost about as much
     as running it (bench/http_load.py --memory)."""
     table = RememberedCorrection._meta.db_table
     since = connection.ops.adapt_datetimefield_value(timezone.now() - timedelta(hours=float(settings.MEMORY_HOURS)))
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT sample_id, label, features, features_of FROM {table} WHERE source = %s AND created_at >= %s "
+            f"SELECT sample_id, label, features, features_of, created_at FROM {table} WHERE source = %s AND created_at >= %s "
             "ORDER BY created_at DESC, id DESC LIMIT %s",
             [source, since, int(settings.MEMORY_SIZE)],
         )
         return cursor.fetchall()
 
 
-_remade: "OrderedDict[tuple[int, str], np.ndarray]" = OrderedDict()
+_remade: "OrderedDict[tuple[tuple[int, str], str], np.ndarray]" = OrderedDict()  # ((sample id, created at), graph) -> features
 _remade_lock = threading.Lock()
 
 
-def _remade_fill(stored: list, *, ids: list[int], made_by: str, remake: Callable[[np.ndarray], np.ndarray], size: int) -> None:
+def _remade_fill(stored: list, *, ids: list[tuple[int, str]], made_by: str, remake: Callable[[np.ndarray], np.ndarray], size: int) -> None:
     """Fill the gaps of `stored` with features this process's graph makes of those corrections'
     inputs: once per correction and graph, then kept (a cache of what the rows determine)."""
     missing = []
     with _remade_lock:
-        for i, sample_id in enumerate(ids):
+        for i, key in enumerate(ids):
             if stored[i] is None:
-                if (hit := _remade.get((sample_id, made_by))) is not None:
+                if (hit := _remade.get((key, made_by))) is not None:
                     stored[i] = hit
                 else:
                     missing.append(i)
     if not missing:
         return
     inputs = dict(
-        RememberedCorrection.objects.filter(sample_id__in=[ids[i] for i in missing]).values_list("sample_id", "model_input")
+        RememberedCorrection.objects.filter(sample_id__in=[ids[i][0] for i in missing]).values_list("sample_id", "model_input")
     )
-    wanted = [i for i in missing if ids[i] in inputs]
-    made = remake(np.stack([np.frombuffer(bytes(inputs[ids[i]]), dtype=np.uint8).reshape(28, 28) for i in wanted])) if wanted else []
+    wanted = [i for i in missing if ids[i][0] in inputs]
+    made = remake(np.stack([np.frombuffer(bytes(inputs[ids[i][0]]), dtype=np.uint8).reshape(28, 28) for i in wanted])) if wanted else []
     with _remade_lock:
         for i, row in zip(wanted, made):
             stored[i] = _remade[(ids[i], made_by)] = np.asarray(row, dtype=np.float32)
