@@ -240,7 +240,7 @@ def sample_answer_withdraw(*, client_id: UUID) -> None:
     of put on hold stay on hold). Raises AnswerUnknown, or AnswerFixed when too late."""
     with transaction.atomic():
         sample = _sample_answer_locked(client_id=client_id)
-        memory_forget(sample_id=sample.pk)
+        memory_forget(sample_ids=[sample.pk])
         sample.delete()
 
 
@@ -282,6 +282,8 @@ def sample_review(*, samples: Iterable[Sample], status: str) -> int:
         raise ValidationError({"status": f"status must be one of {', '.join(Sample.Status.values)}"})
     ids = [sample.pk for sample in samples]
     reviewed_at = None if status in (Sample.Status.NEW, Sample.Status.NEEDS_REVIEW) else timezone.now()
+    if status == Sample.Status.REJECTED:
+        memory_forget(sample_ids=ids)  # a rejected answer no longer answers its sender's guesses either
     return Sample.objects.filter(pk__in=ids).exclude(status=status).update(status=status, reviewed_at=reviewed_at)
 
 
@@ -304,6 +306,7 @@ def sample_reject_sources(*, sources: Iterable[str]) -> int:
     not only in the samples a reviewer happened to see. The unknown source "" (samples made by
     commands) is never rejected this way. Returns how many changed."""
     sources = set(sources) - {""}
+    memory_forget(sources=sources)
     return (
         Sample.objects.filter(source__in=sources)
         .exclude(status=Sample.Status.REJECTED)

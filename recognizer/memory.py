@@ -15,20 +15,21 @@ made again for its own graph (`_remade`), which the database's rows determine.
 
 The feedback app writes here (feedback -> recognizer): `memory_remember` when a correction is
 stored, `memory_relabel` when its sender changes the answer, `memory_forget` when they take it
-back. Per source, the newest settings.MEMORY_SIZE corrections of the last
+back or a reviewer rejects it. Per source, the newest settings.MEMORY_SIZE corrections of the last
 settings.MEMORY_HOURS hours count. A source with none (a stranger) costs one indexed read, and
 a request without a session or signed-in user none at all (recognizer.api).
 """
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 
 import numpy as np
 from django.conf import settings
 from django.db import connection
+from django.db.models import Q
 from django.utils import timezone
 
 from recognizer.labels import NOT_A_DIGIT
@@ -117,9 +118,10 @@ def memory_relabel(*, source: str, sample_id: int, label: int, guess: int, model
         memory_remember(source=source, sample_id=sample_id, label=label, guess=guess, model_input=model_input, features=None, made_by="")
 
 
-def memory_forget(*, sample_id: int) -> None:
-    """The sender took its answer back: forgotten at once, on every process (they all read here)."""
-    RememberedCorrection.objects.filter(sample_id=sample_id).delete()
+def memory_forget(*, sample_ids: Iterable[int] = (), sources: Iterable[str] = ()) -> None:
+    """Forgotten at once, on every process (they all read here): answers their sender took back
+    or a reviewer rejected (`sample_ids`), and everything of senders rejected whole (`sources`)."""
+    RememberedCorrection.objects.filter(Q(sample_id__in=list(sample_ids)) | Q(source__in=list(sources))).delete()
 
 
 def memory_recall(

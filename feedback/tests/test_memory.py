@@ -217,3 +217,30 @@ def test_two_web_processes_on_one_database_give_the_same_answer_from_one_senders
         assert [(a["digit"], a["reason"], a["correction"]) for a in answers] == [(label, REASON, stored["id"])] * 2
         stranger = urllib.request.build_opener()
         assert post(stranger, None, second, "/api/predict/", {"strokes": moved(strokes)})["digit"] == net_guess
+
+
+def test_a_correction_a_reviewer_rejects_no_longer_changes_anything(db, misread):
+    from feedback.models import Sample
+    from feedback.services import sample_review
+
+    strokes, net_guess, label, _ = misread
+    me = browser()
+    correct(me, strokes, label)
+    assert guess(me, moved(strokes))["digit"] == label
+    sample_review(samples=Sample.objects.all(), status=Sample.Status.REJECTED)
+    after = guess(me, moved(strokes))
+    assert (after["digit"], after["reason"]) == (net_guess, None) and not RememberedCorrection.objects.exists()
+
+
+def test_rejecting_a_sender_whole_forgets_all_it_taught_the_memory(db, misread):
+    from feedback.models import Sample
+    from feedback.services import sample_reject_sources
+
+    strokes, net_guess, label, _ = misread
+    me, other = browser(), browser()
+    correct(me, strokes, label)
+    correct(other, strokes, label)
+    source = Sample.objects.order_by("pk").first().source
+    sample_reject_sources(sources=[source])
+    assert guess(me, moved(strokes))["digit"] == net_guess
+    assert guess(other, moved(strokes))["digit"] == label  # the other sender keeps its own
