@@ -55,7 +55,8 @@ class DecisionView:
     rows: list[ClauseRow]
     tried: list[TriedRow]
     tried_note: str  # why no blend was tried, or that this older report did not keep them
-    hint: str  # the command that activates it anyway, or rolls back to the model it replaced
+    hint: str  # what the command does: activate it anyway, or roll back to the model it replaced
+    command: str  # that command, naming the real version; "" when there is none to give
 
     @property
     def failed_rows(self) -> list[ClauseRow]:
@@ -67,12 +68,14 @@ def decision_view(*, decision: Decision, version: str, base_version: str, active
     d = decision
     rows = clause_rows(d)
     tried, tried_note = _tried(d)
-    hint = ""
+    hint, command = "", ""
     if not d.promote and version:
-        hint = f"To serve it anyway: manage.py activate_model {version}"
+        hint, command = "To serve it anyway:", f"manage.py activate_model {version}"
     elif version and version == active_version and base_version:
-        hint = f"To roll back to the model it replaced: manage.py activate_model {base_version}"
-    return DecisionView(verdict=_verdict(d, rows, tried), refused=not d.promote, rows=rows, tried=tried, tried_note=tried_note, hint=hint)
+        hint, command = "To roll back to the model it replaced:", f"manage.py activate_model {base_version}"
+    return DecisionView(
+        verdict=_verdict(d, rows, tried), refused=not d.promote, rows=rows, tried=tried, tried_note=tried_note, hint=hint, command=command
+    )  # fmt: skip
 
 
 def clause_rows(d: Decision) -> list[ClauseRow]:
@@ -146,7 +149,8 @@ def _confirmed_rows(d: Decision) -> list[ClauseRow]:
 def _allowed(tolerance: float | None) -> str:
     if tolerance is None:
         return "must improve"
-    return f"may lose {tolerance:.3g} point{'' if tolerance == 1 else 's'}"
+    # A digit's tolerance is at least one drawing of it (training.gate.decide): 100/179 reads as 0.56.
+    return f"may lose {round(tolerance, 2):g} point{'' if tolerance == 1 else 's'}"
 
 
 def _share(right: int | None, count: int) -> str:

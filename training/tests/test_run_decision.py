@@ -117,7 +117,7 @@ def test_the_run_page_lists_every_blend_the_gate_tried_with_what_each_failed(adm
 def test_the_hint_to_activate_a_refused_model_names_its_real_version(admin_client, refused_run):
     assert refused_run.decision.endswith(f"Activate it anyway with: manage.py activate_model {NEW}.") and "<version>" not in refused_run.decision
     html = admin_client.get(reverse("admin:training_trainingrun_change", args=[refused_run.pk])).content.decode()
-    assert f"To serve it anyway: manage.py activate_model {NEW}" in html and "&lt;version&gt;" not in html
+    assert f"To serve it anyway: <code>manage.py activate_model {NEW}</code>" in html and "&lt;version&gt;" not in html
 
 
 def test_a_promoted_runs_page_names_the_model_it_replaced_to_roll_back_to(admin_client, refused):
@@ -126,7 +126,7 @@ def test_a_promoted_runs_page_names_the_model_it_replaced_to_roll_back_to(admin_
     run = finished_run(promoted, status="promoted", version=NEW, base_version=shipped)
     model_activate(version=NEW)
     html = admin_client.get(reverse("admin:training_trainingrun_change", args=[run.pk])).content.decode()
-    assert f"To roll back to the model it replaced: manage.py activate_model {shipped}" in html
+    assert f"To roll back to the model it replaced: <code>manage.py activate_model {shipped}</code>" in html
 
 
 def test_activating_a_refused_candidate_asks_first_naming_the_failed_clauses_and_activates_only_once_confirmed(admin_client, refused_run, refused):
@@ -187,3 +187,33 @@ def test_a_run_page_with_a_decision_from_before_the_guards_and_the_blends_record
     ]  # fmt: skip
     assert "Kept as a candidate because it failed MNIST test (-0.23 points, -23 of 10,000; may lose 0.1 points)" in html
     assert "older than the record of the blends tried" in html
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_a_refused_runs_decision_reads_on_a_laptop_and_its_question_works_without_javascript(browser, live_server, refused):
+    from playwright.sync_api import expect
+
+    from training.tests.test_browser import logged_in
+
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, java_script_enabled=False)
+    run = finished_run(refused, status="candidate", version=NEW, base_version=active_model().version)
+    page = logged_in(context.new_page(), live_server, f"/admin/training/trainingrun/{run.pk}/change/")
+    verdict = page.locator(".run-verdict")
+    expect(verdict).to_contain_text("Kept as a candidate because it failed pen guard set (")
+    expect(verdict).to_be_in_viewport()  # the first thing read, without scrolling
+    failed = page.locator(".gate-clauses tr.failed")
+    expect(failed).to_have_count(len([row for row in clause_rows(refused) if row.failed]))
+    expect(failed.first.locator(".outcome")).to_have_text("FAILED")
+    table = page.locator(".gate-clauses").bounding_box()
+    assert table["x"] + table["width"] <= 1280  # every column beside the sidebar, no sideways scrolling
+    expect(page.locator(".nets-tried li")).to_have_count(4)
+
+    page.get_by_role("button", name="Make this model active…").click()
+    expect(page.get_by_role("heading", name=f"Make model {NEW} active, although the gate refused it?")).to_be_visible()
+    expect(page.locator(".gate-clauses tr.failed").first).to_contain_text("pen guard set")
+    assert active_model().version != NEW
+    page.get_by_role("button", name="Yes, make it active anyway").click()
+    expect(page.locator(".messagelist")).to_contain_text(f"Model {NEW} is now active.")
+    assert active_model().version == NEW
+    context.close()
