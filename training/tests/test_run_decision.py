@@ -19,7 +19,7 @@ from recognizer.publishing import model_publish
 from recognizer.serving import active_model
 from recognizer.store import model_activate
 from training.decision import Decision, Failure
-from training.decision_view import clause_rows
+from training.decision_view import clause_rows, decision_view
 from training.evaluate import Readings
 from training.gate import blend_keeps, judge
 from training.guard import pen_guard
@@ -36,8 +36,7 @@ NEW = "20261206-180000-dcsn"  # the refused run's model
 CORRECTIONS = 6  # held-out corrections, 0 to 5: the new model reads them all, the active one only the 0
 
 
-@pytest.fixture(scope="module")
-def refused() -> Decision:
+def judged(*, fallback_keep: float) -> Decision:
     shipped = model_load(path=settings.SHIPPED_MODEL).net
     torch.manual_seed(0)
     new = blend(shipped, type(shipped)(width=shipped.width, classes=shipped.classes), keep=0.3)
@@ -51,8 +50,14 @@ def refused() -> Decision:
 
     before = read(shipped, "", corrections=np.zeros(CORRECTIONS, np.int64))
     decision, _, _ = judge(
-        new=new, active=shipped, data=data, before=before, after=read(new, ""), options=RunOptions(), read=read, say=lambda text: None
+        new=new, active=shipped, data=data, before=before, after=read(new, ""), options=RunOptions(fallback_keep=fallback_keep), read=read, say=lambda text: None
     )  # fmt: skip
+    return decision
+
+
+@pytest.fixture(scope="module")
+def refused() -> Decision:
+    decision = judged(fallback_keep=RunOptions().fallback_keep)
     assert not decision.promote  # no blend down to 70% brings the pen guard back
     return decision
 
@@ -112,6 +117,16 @@ def test_the_run_page_lists_every_blend_the_gate_tried_with_what_each_failed(adm
         change = net.pen.change
         assert f"pen guard set ({change:+.2f} points, {net.pen.right_after - net.pen.right_before:+,} of 2,498)" in item
     assert listed[0].endswith(": published as a candidate")
+
+
+def test_a_published_blend_is_listed_last_after_the_nets_that_failed_and_the_verdict_says_what_the_new_model_failed():
+    decision = judged(fallback_keep=0.05)  # blends 68%, 37%, 5% of the way to the new model
+    view = decision_view(decision=decision, version=NEW, base_version="20261128-164514-8335", active_version=NEW)
+    assert decision.promote and decision.published == "blend" and decision.tried[-1].keep == decision.keep < 1
+    assert [(net.failed, net.published) for net in view.tried] == [(True, False)] * (len(decision.tried) - 1) + [(False, True)]
+    assert view.tried[-1].outcome == "held every clause: published" and view.tried[0].outcome.startswith("failed pen guard set (")
+    assert view.verdict.startswith(f"Promoted a blend keeping {decision.keep:.0%} of the new weights, which held every clause (the new model failed pen guard set (")
+    assert not view.failed_rows and view.command == "manage.py activate_model 20261128-164514-8335"  # the way back
 
 
 def test_the_hint_to_activate_a_refused_model_names_its_real_version(admin_client, refused_run):
