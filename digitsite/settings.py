@@ -283,6 +283,17 @@ FEEDBACK_PER_SOURCE_DAILY = int(os.environ.get("DIGITSITE_FEEDBACK_PER_SOURCE_DA
 # its client_id (a random UUID only that page knows); after that it is the reviewers'.
 FEEDBACK_CHANGE_MINUTES = float(os.environ.get("DIGITSITE_FEEDBACK_CHANGE_MINUTES", "5"))
 
+# The memory of a person's own corrections (recognizer.memory): a drawing close to one its
+# sender corrected lately is answered with their label at once, before any retrain; nobody
+# else's answers change. Per source the newest DIGITSITE_MEMORY_SIZE corrections of the last
+# DIGITSITE_MEMORY_HOURS count; "close" is a cosine distance of the net's pooled features of
+# at most DIGITSITE_MEMORY_DISTANCE, chosen on ten pen writers and measured on twenty others
+# (bench/memory_replay.py). DIGITSITE_MEMORY=off switches it off: every answer is the net's.
+MEMORY = env_bool("DIGITSITE_MEMORY", True)
+MEMORY_SIZE = int(os.environ.get("DIGITSITE_MEMORY_SIZE", "50"))
+MEMORY_HOURS = float(os.environ.get("DIGITSITE_MEMORY_HOURS", "24"))
+MEMORY_DISTANCE = float(os.environ.get("DIGITSITE_MEMORY_DISTANCE", "0.12"))
+
 SPECTACULAR_SETTINGS = {
     "TITLE": "digitsite API",
     "DESCRIPTION": "Guess hand-drawn digits and teach the model with corrections.",

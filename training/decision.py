@@ -5,7 +5,7 @@ Kept in a run's report (training.report) and read by the admin, so it needs no t
 from dataclasses import asdict, dataclass
 from enum import StrEnum
 
-from training.text import percent_text
+from training.text import many_text as _many, percent_text
 
 
 class Failure(StrEnum):
@@ -67,6 +67,10 @@ class Decision:
     held_out_minimum: int = 0
     # Held-out letters, scribbles and shapes answered "not a digit" (reports before 6 December 2026 have none).
     negatives: Comparison = NO_COMPARISON
+    # Every net the gate judged in its run, in order: the new model, then each blend toward it
+    # (training.gate.judge), so a reviewer sees what was tried and what each failed. None in
+    # reports made before the run page listed them (7 December 2026), and in each entry itself.
+    tried: tuple["Decision", ...] | None = None
 
     @property
     def deciding_corrections(self) -> Comparison:
@@ -102,6 +106,8 @@ class Decision:
             values[name] = tuple(Comparison(**c) for c in values.get(name, ()))
         for name in ("failures", "new_model_failures"):
             values[name] = tuple(Failure(f) for f in values.get(name, ()))
+        if values.get("tried") is not None:
+            values["tried"] = tuple(cls.from_dict(net) for net in values["tried"])
         return cls(**values)
 
 
@@ -111,20 +117,17 @@ def beyond(change: float, tolerance: float) -> bool:
     return round(change + tolerance, 9) < 0
 
 
-def decision_text(d: Decision) -> str:
-    """The decision in words, with every figure it rests on, first how many of the users' drawings."""
+def decision_text(d: Decision, *, version: str | None = None) -> str:
+    """The decision in words, with every figure it rests on, first how many of the users' drawings.
+    With the published `version`, a candidate's words end with the command that activates it."""
     if not d.held_out_minimum or d.mnist.right_before is None:
-        return _decision_words(d)
+        return _decision_words(d, version)
     count = d.held_out_count
     rests = f"Rests on {_many(count, 'held-out drawing')} of the users' ({_many(d.corrections.count, 'correction')}, {d.confirmed.count:,} confirmed)"
-    return f"{rests}. {_decision_words(d)}"
+    return f"{rests}. {_decision_words(d, version)}"
 
 
-def _many(count: int, noun: str) -> str:
-    return f"{count:,} {noun}{'' if count == 1 else 's'}"
-
-
-def _decision_words(d: Decision) -> str:
+def _decision_words(d: Decision, version: str | None) -> str:
     if d.mnist.right_before is None:
         return f"MNIST test {_share(d.mnist.right_after, d.mnist.count)}; there was no active model to compare with: promoted."
     lines = [_guard("MNIST test", d.mnist, d.mnist_digits)]
@@ -147,7 +150,9 @@ def _decision_words(d: Decision) -> str:
     why = " and ".join(d.failures)
     if d.forced:
         return f"{figures}: {why}, but promoted because of force."
-    return f"{figures}: {why}, so kept as a candidate. Activate it anyway with: manage.py activate_model <version>."
+    # While the gate judges, the model has no version yet: the hint waits for the run's record.
+    hint = f" Activate it anyway with: manage.py activate_model {version}." if version else ""
+    return f"{figures}: {why}, so kept as a candidate.{hint}"
 
 
 def _guard(name: str, whole: Comparison, digits: tuple[Comparison, ...]) -> str:

@@ -128,6 +128,10 @@ def test_a_new_model_that_loses_mnist_is_published_blended_back_toward_the_activ
     keeps = blend_keeps(least=0.01)
     for more in [1.0, *keeps[: keeps.index(decision.keep)]]:
         assert not decide(data=data, before=before, after=read(blend(active, new, keep=more), ""), options=options).promote
+    # The decision keeps every net it judged, in order, with what each failed, through the report.
+    assert [net.keep for net in decision.tried] == [1.0, *keeps[: keeps.index(decision.keep) + 1]]
+    assert all(Failure.MNIST_WORSE in net.failures for net in decision.tried[:-1]) and decision.tried[-1].promote
+    assert Decision.from_dict(decision.as_dict()) == decision
 
     none_pass = RunOptions(fallback_keep=0.95)
     kept, net, _ = judge(new=new, active=active, data=data, before=before, after=after, options=none_pass, read=read, say=lambda text: None)

@@ -64,6 +64,7 @@ def test_a_model_worse_than_the_tolerance_is_kept_as_a_candidate(mnist_dir, sett
     run = train(mnist_dir, "--from-scratch", "--width", "8", "--limit", "500", "--epochs", "1", "--mnist-tolerance", "0.2")
     assert run.status == TrainingRun.Status.CANDIDATE
     assert "MNIST test got worse beyond its tolerance" in run.decision and "kept as a candidate" in run.decision
+    assert run.decision.endswith(f"Activate it anyway with: manage.py activate_model {run.model_version}.")  # its real version
     assert active_model().version == shipped  # the better model keeps serving
     assert version_path(run.model_version).exists()  # and the candidate is kept
 

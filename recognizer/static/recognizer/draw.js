@@ -49,7 +49,8 @@
   let kept = null; // the drawing cleared last ({strokes, saved}), which Undo brings back
   let keepStatus = false; // the next guess leaves the teaching status as it is (why a correction was refused)
   // What the teaching status says, so that a line that no longer fits the pad can go:
-  // "tip", "ask" (which is it? / already saved: about the drawing on the pad), "saved", "problem", "busy".
+  // "tip", "ask" (which is it? / already saved: about the drawing on the pad), "saved", "takenback" (answer
+  // again: about the drawing on the pad too), "problem", "busy".
   let statusKind = "tip";
   let lastAnswer = null; // the page's last answer: {clientId, label, digit, sure, until}, until it can no longer change
   let takeBackTimer = null;
@@ -254,7 +255,10 @@
     } else {
       current = { digit: result.digit, sure: result.sure, candidates: result.sure ? [first] : [first, second], model: result.model, sequence: mine };
       guess.classList.toggle("unsure", !result.sure);
-      if (result.sure) {
+      if (result.reason === "your_correction") {
+        // Not the net's own reading: the digit this person gave a drawing like it, lately.
+        guess.append(strong(first), " — like the one you corrected");
+      } else if (result.sure) {
         guess.append(`It's ${article(first)} `, strong(first), ` (${percent(result.confidence)} sure)`);
       } else {
         // Below the calibrated threshold a single guess would be a coin toss dressed as an answer.
@@ -336,8 +340,9 @@
     sees.hidden = true;
     sees.removeAttribute("src");
     seesEmpty.hidden = false;
-    // A question about a drawing that is gone ("Which is it?", "already saved") goes with it.
-    setTeaching(false, ...(statusKind === "ask" ? [TIP, "tip"] : []));
+    // A question about a drawing that is gone ("Which is it?", "already saved") goes with it, and
+    // so does "Taken back: ... Answer again, or clear the drawing": there is nothing left to answer.
+    setTeaching(false, ...(statusKind === "ask" || statusKind === "takenback" ? [TIP, "tip"] : []));
   }
 
   // -- clear, undo, the next digit ----------------------------------------------------------
@@ -609,14 +614,14 @@
     const message = `Taken back: ${said(answer.label)} is not saved. Answer again, or clear the drawing.`;
     if (saved === answer.clientId) {
       saved = null; // the drawing on the pad may be answered afresh
-      setTeaching(Boolean(current), message, "saved");
+      setTeaching(Boolean(current), message, "takenback");
     } else if (!strokes.length && kept && kept.saved === answer.clientId) {
       kept.saved = null;
       keepStatus = true;
-      setStatus(message, "saved");
+      setStatus(message, "takenback");
       undo(); // the drawing comes back, to answer again
     } else {
-      setStatus(`Taken back: ${said(answer.label)} is not saved.`, "saved");
+      setStatus(`Taken back: ${said(answer.label)} is not saved.`, "takenback");
     }
   }
 
