@@ -84,7 +84,8 @@ def main(web_venv: Path, port: int | None = None) -> int:
     full("shell", "-c", f"from django.contrib.auth.models import User; User.objects.filter(username='ci-admin').delete(); "
          f"User.objects.create_superuser('ci-admin', 'ci@example.com', '{password}')", env=env)  # fmt: skip
     port = port or free_port()
-    log = tempfile.NamedTemporaryFile(prefix="lean-gunicorn-", suffix=".log", delete=False)
+    # In CI's own folder when it names one (CI removes it), else deleted when the walk ends.
+    log = tempfile.NamedTemporaryFile(prefix="lean-gunicorn-", suffix=".log", dir=os.environ.get("CI_LOG_DIR") or None)  # noqa: SIM115
     server = subprocess.Popen(
         [str(web_venv / "bin" / "gunicorn"), "-c", "gunicorn.conf.py", "--bind", f"127.0.0.1:{port}"],
         cwd=ROOT, env={**env, "DIGITSITE_WORKERS": "2"}, stdout=log, stderr=subprocess.STDOUT,

@@ -45,12 +45,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+# The walk's logs: in CI_LOG_DIR when CI names one (it removes its own folder), else in a
+# temporary folder of the walk's own, removed when the walk ends.
+LOGS = tempfile.TemporaryDirectory(prefix="quickstart-", dir=os.environ.get("CI_LOG_DIR") or None)
+
+
 class Background:
     """A make target in its own process group, its output in a log file."""
 
     def __init__(self, target: str, *args: str) -> None:
         self.target = target
-        self.log = tempfile.NamedTemporaryFile(prefix=f"quickstart-{target}-", suffix=".log", delete=False)
+        self.log = open(Path(LOGS.name) / f"{target}.log", "w+b")  # noqa: SIM115 (read back by name until the walk ends)
         # The README's commands, with the environment of a newcomer's shell: no database or
         # cache URL from CI's second pass, nothing but the defaults.
         env = {k: v for k, v in os.environ.items() if not k.startswith("DIGITSITE_") and k != "DATABASE_URL"}
@@ -179,6 +184,8 @@ def main() -> int:
     except WalkFailed as failure:
         print(f"quickstart: FAILED: {failure}", file=sys.stderr)
         return 1
+    finally:
+        LOGS.cleanup()
     print("quickstart: the README's Quick start works on this checkout")
     return 0
 

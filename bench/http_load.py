@@ -3,6 +3,10 @@ client: Debian's `apt-get install wrk`), on 127.0.0.1.
 
     python -m bench.http_load                 # 8 connections, 10 s: a 400x400 drawing, then its strokes
     python -m bench.http_load --soak 300      # 16 connections, 300 s: 80% predict, 10% feedback, 10% health
+    python -m bench.http_load --memory        # strokes from a stranger; a misread drawing from a stranger, a session, one with 50 corrections
+    python -m bench.http_load --memory --baseline ../main-checkout --rounds 8
+                                              # the same, in short bursts taken in turn with the usual strokes
+                                              # against another checkout's gunicorn: before/after in one sitting
 
 Each run starts `gunicorn -c gunicorn.conf.py` (after `migrate`) on a fresh SQLite database in a
 temporary folder, with the rate limits off (DIGITSITE_PREDICT_RATE / FEEDBACK_RATE "none"), and
@@ -17,6 +21,7 @@ import os
 import re
 import shutil
 import sqlite3
+import statistics
 import subprocess
 import tempfile
 import time
@@ -45,6 +50,7 @@ function request()
   end
   local headers = {["Content-Type"] = "application/json"}
   local path = "/api/predict/"
+  if "%(cookie)s" ~= "" then headers["Cookie"] = "%(cookie)s" end
   if kind == "feedback" then
     path = "/api/feedback/"
     headers["Cookie"] = "csrftoken=%(csrf)s"
@@ -113,12 +119,87 @@ def wrk(url: str, script: str, connections: int, seconds: int, threads: int) -> 
             "statuses": statuses, "errors": bad}  # fmt: skip
 
 
-def script_for(bodies: list[tuple[str, bytes]]) -> str:
+def script_for(bodies: list[tuple[str, bytes]], cookie: str = "") -> str:
+    """`cookie`: sent with every predict (a browser's session), none by default (a stranger)."""
     return LUA % {
         "bodies": ", ".join(lua_string(body.decode()) if body else "nil" for _, body in bodies),
         "kinds": ", ".join(f'"{kind}"' for kind, _ in bodies),
         "csrf": CSRF,
+        "cookie": cookie,
     }
+
+
+def misread_drawing() -> tuple[list, int]:
+    """A real pen digit (the pen guard set shipped with the code) that the net misreads but finds
+    its true digit plausible: its strokes and that digit. A correction of it is then compared
+    with every guess of it, and answers it (the memory's dearest case: every remembered row is
+    read, its features compared, the answer blended)."""
+    from recognizer.memory import PLAUSIBLE
+    from recognizer.pen_digits import pen_digits_strokes
+    from recognizer.services import digit_predict
+
+    drawings, labels = pen_digits_strokes()
+    for strokes, label in zip(drawings, labels):
+        answer = digit_predict(strokes=strokes)
+        if answer.digit is not None and answer.digit != label and answer.probabilities[label] >= PLAUSIBLE:
+            return [stroke.tolist() for stroke in strokes], int(label)
+    raise RuntimeError("no such drawing in the pen guard set")
+
+
+def session_with_corrections(url: str, *, corrections: int, strokes: list, label: int) -> str:
+    """A browser's cookies (session, CSRF and the memory hint) after it corrected `corrections`
+    drawings: `strokes` moved about the pad, each labelled `label`. With none, the cookies of a
+    browser that confirmed a drawing instead: a session, and nothing remembered."""
+    import http.cookiejar
+    import urllib.request
+
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    opener.open(url + "/", timeout=30).read()
+
+    def post(path: str, body: dict) -> dict:
+        token = next(c.value for c in jar if c.name == "csrftoken")
+        headers = {"Content-Type": "application/json", "X-CSRFToken": token, "Referer": url + "/"}
+        with opener.open(urllib.request.Request(url + path, json.dumps(body).encode(), headers, method="POST"), timeout=30) as answer:
+            return json.loads(answer.read())
+
+    if corrections == 0:
+        answer = post("/api/predict/", {"strokes": strokes})
+        post("/api/feedback/", {"strokes": strokes, "label": answer["digit"]})
+    for i in range(corrections):
+        moved = [[[x + (i % 7) * 9 - 27, y + (i // 7) * 9 - 27] for x, y in stroke] for stroke in strokes]
+        post("/api/feedback/", {"strokes": moved, "label": label})
+    return "; ".join(f"{c.name}={c.value}" for c in jar)
+
+
+def memory_against_baseline(url: str, args, bodies: dict[str, bytes], env: dict[str, str]) -> dict:
+    """The memory's cases and the baseline checkout's strokes, in turn, `args.rounds` bursts each:
+    on a machine others share, load drifts by the minute, and bursts taken in turn see the same
+    drift. Prints the median of each case and its ratio to the baseline's median."""
+    strokes, label = misread_drawing()
+    misread = json.dumps({"strokes": strokes}).encode()
+    cases = {
+        "stranger": (url, bodies["strokes"], ""),
+        "session, no corrections, a misread drawing": (url, misread, session_with_corrections(url, corrections=0, strokes=strokes, label=label)),
+        "session, 50 corrections, a misread drawing": (url, misread, session_with_corrections(url, corrections=50, strokes=strokes, label=label)),
+    }  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="digitsite-baseline-") as folder, running_gunicorn({**env, "DIGITSITE_VAR_DIR": folder}, root=args.baseline) as (base, _):
+        cases = {"baseline: stranger": (base, bodies["strokes"], ""), **cases}
+        for where, body, cookie in cases.values():
+            wrk(where, script_for([("predict", body)], cookie), 2, 2, 1)  # warm
+        runs: dict[str, list[dict]] = {name: [] for name in cases}
+        for _ in range(args.rounds):
+            for name, (where, body, cookie) in cases.items():
+                runs[name].append(wrk(where, script_for([("predict", body)], cookie), args.connections, args.seconds, args.threads))
+    baseline = statistics.median(r["rps"] for r in runs["baseline: stranger"])
+    figures = {}
+    for name, results in runs.items():
+        rps = statistics.median(r["rps"] for r in results)
+        p99 = statistics.median(r["p99_ms"] for r in results)
+        figures[name] = {"rps_median": rps, "p99_median_ms": p99, "rps": [round(r["rps"]) for r in results], "errors": sum(r["errors"] for r in results)}
+        print(f"{name:45s} median {rps:5.0f} requests/s ({rps / baseline - 1:+.0%} against the baseline), median p99 {p99:.1f} ms; "
+              f"bursts {', '.join(str(round(r['rps'])) for r in results)}; errors {figures[name]['errors']}", flush=True)
+    return figures
 
 
 def worker_rss_mb(master_pid: int) -> dict[int, float]:
@@ -136,6 +217,9 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--threads", type=int, default=2, help="wrk's threads (default 2)")
     parser.add_argument("--soak", type=int, metavar="SECONDS", help="the mixed soak instead, for this long (16 connections unless --connections)")
+    parser.add_argument("--memory", action="store_true", help="strokes from a stranger; a misread drawing from a stranger, a session with no corrections and one with 50")
+    parser.add_argument("--baseline", type=Path, help="with --memory: another checkout (today's site), its own gunicorn, measured in turn")
+    parser.add_argument("--rounds", type=int, default=8, help="with --baseline: bursts of --seconds each, per case (default 8)")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("needs wrk: apt-get install wrk")
@@ -178,6 +262,26 @@ def main() -> None:
                       f"(access log); worker RSS "
                       + ", ".join(f"{before[pid]:.0f} -> {after.get(pid, float('nan')):.0f} MB ({growth[pid]:+.1f}%)" for pid in before))
                 results["soak"] = result
+            elif args.memory and args.baseline:
+                results["memory_against_baseline"] = memory_against_baseline(url, args, bodies, env)
+            elif args.memory:
+                # The usual drawing from a stranger (as above, today's figure), then a drawing the net
+                # misreads: from a stranger, a browser with a session and nothing remembered, and one
+                # whose 50 corrections of it each answer it.
+                strokes, label = misread_drawing()
+                misread = json.dumps({"strokes": strokes}).encode()
+                senders = {
+                    "stranger": (bodies["strokes"], ""),
+                    "stranger, a misread drawing": (misread, ""),
+                    "session, no corrections, a misread drawing": (misread, session_with_corrections(url, corrections=0, strokes=strokes, label=label)),
+                    "session, 50 corrections, a misread drawing": (misread, session_with_corrections(url, corrections=50, strokes=strokes, label=label)),
+                }  # fmt: skip
+                for sender, (body, cookie) in senders.items():
+                    result = wrk(url, script_for([("predict", body)], cookie), args.connections, args.seconds, args.threads)
+                    print(f"predict, strokes from {sender}, {args.connections} connections, {args.seconds} s: "
+                          f"{result['rps']:.0f} requests/s, p50 {result['p50_ms']:.1f} ms, p90 {result['p90_ms']:.1f} ms, "
+                          f"p99 {result['p99_ms']:.1f} ms, errors {result['errors']}")
+                    results[f"strokes, {sender}"] = result
             else:
                 for kind in ("image", "strokes"):
                     result = wrk(url, script_for([("predict", bodies[kind])]), args.connections, args.seconds, args.threads)

@@ -28,6 +28,7 @@ def one_run(seed: int, options) -> dict:
     from django.core.management import call_command
 
     from training.decision import Decision
+    from training.decision_view import clause_rows
     from training.pipeline import training_run_execute
     from training.queue import training_run_start
 
@@ -40,9 +41,9 @@ def one_run(seed: int, options) -> dict:
         "seed": seed, "status": run.status, "published": decision.published, "keep": decision.keep,
         "failures": list(decision.failures), "new_model_failures": list(decision.new_model_failures),
         "clauses": [
-            {"name": c.name, "before": c.before, "after": c.after, "held": c.held, "worse": c.comparison.worse, "better": c.comparison.better,
-             "chance": c.comparison.chance, "change": c.comparison.change}
-            for c in decision.clauses()
+            {"name": row.clause, "before": row.before, "after": row.after, "held": not row.failed, "worse": row.comparison.worse,
+             "better": row.comparison.better, "chance": row.comparison.chance, "change": row.comparison.change}
+            for row in clause_rows(decision) if row.comparison is not None
         ],
         "gate_said": [line for line in said if line.startswith(("the gate", "'not a digit'"))],  # the new model's decision first, then any blend's
         "decision": run.decision, "seconds": round(time.perf_counter() - started, 1), "load_average": os.getloadavg()[0],

@@ -6,6 +6,7 @@ With --review, the admin's review queue instead, filled with pen-digit correctio
 bench.review_queue fills it, at both sizes: one correction big, and the grid on the laptop.
 
     python -m bench.screenshot [--index 6] [--out docs]
+    python -m bench.screenshot --letter Latin/11/17 [--out docs]   # a held-out writer's handwritten k: screenshot-letter.png
     python -m bench.screenshot --review [--out docs]
 """
 
@@ -32,9 +33,13 @@ def main() -> None:
     parser.add_argument("--index", type=int, default=6, help="which pen-stroke digit to draw (default: %(default)s)")
     parser.add_argument("--out", type=Path, default=ROOT / "docs", help="the folder for the images (default: docs)")
     parser.add_argument("--review", action="store_true", help="the admin's review queue instead of the page")
+    parser.add_argument("--letter", default=None, help="instead, an Omniglot drawing, alphabet/character/drawer (training.omniglot), on the laptop")
     args = parser.parse_args()
     if args.review:
         review_screenshots(args.out)
+        return
+    if args.letter:
+        letter_screenshot(args.letter, args.out)
         return
 
     digit = load_digits()[args.index]
@@ -65,6 +70,25 @@ REVIEW_SCREENS = {
     "review-queue-grid.png": ({"viewport": {"width": 1280, "height": 800}}, "grid"),
     "review-queue-phone.png": (SCREENS["screenshot-phone.png"], "one"),
 }
+
+
+def letter_screenshot(which: str, out: Path) -> None:
+    """A real handwritten character, laid out as bench.refusal measures it, drawn on the laptop's page."""
+    from training.omniglot import HELD_OUT_SEED, layout as letter_layout, omniglot_drawings
+
+    alphabet, character, drawer = which.split("/")
+    drawing = next(d for d in omniglot_drawings() if (d.alphabet, d.character, d.drawer) == (alphabet, int(character), int(drawer)))
+    with tempfile.TemporaryDirectory() as folder, running_server({"DATABASE_URL": "", "DIGITSITE_DB_PATH": f"{folder}/db.sqlite3"}) as url, sync_playwright() as playwright:
+        browser = launch(playwright)
+        context = browser.new_context(**SCREENS["screenshot.png"])
+        page = context.new_page()
+        page.goto(url)
+        answer = Pad(page).draw(letter_layout(drawing, seed=HELD_OUT_SEED))
+        page.wait_for_function("() => !document.querySelector('[aria-busy=\"true\"]')")
+        page.wait_for_timeout(400)
+        page.screenshot(path=str(out / "screenshot-letter.png"), full_page=True)
+        print(f"drew {which} (held out: {drawing.held_out}); the page answered {answer['digit']} {answer.get('reason')} ({answer['confidence']:.0%}); saved {out / 'screenshot-letter.png'}")
+        browser.close()
 
 
 def review_screenshots(out: Path) -> None:

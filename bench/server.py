@@ -33,11 +33,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def manage(*args: str, env: dict[str, str] | None = None, quiet: bool = False) -> None:
+def manage(*args: str, env: dict[str, str] | None = None, quiet: bool = False, root: Path = ROOT) -> None:
     """Run a manage.py command with the benchmark's environment; fail loudly if it fails."""
     subprocess.run(
         [sys.executable, "manage.py", *args],
-        cwd=ROOT,
+        cwd=root,
         env={**os.environ, **(env or {})},
         check=True,
         stdout=subprocess.DEVNULL if quiet else None,
@@ -82,15 +82,16 @@ def wait_until_up(url: str, process: subprocess.Popen, timeout: float = 90) -> N
 
 
 @contextmanager
-def running_gunicorn(env: dict[str, str] | None = None, port: int | None = None, args: tuple[str, ...] = (), log=subprocess.DEVNULL):
+def running_gunicorn(env: dict[str, str] | None = None, port: int | None = None, args: tuple[str, ...] = (), log=subprocess.DEVNULL, root: Path = ROOT):
     """Yield the base URL of gunicorn started as `make serve` starts it (`gunicorn -c gunicorn.conf.py`,
-    after `migrate`), with `env` on top of ours; `args` are more gunicorn flags (e.g. -w 1)."""
+    after `migrate`), with `env` on top of ours; `args` are more gunicorn flags (e.g. -w 1);
+    `root`: another checkout of the site to serve (a baseline measured in the same sitting)."""
     port = port or free_port()
     env = {**os.environ, **(env or {})}
-    manage("migrate", "--noinput", env=env, quiet=True)
+    manage("migrate", "--noinput", env=env, quiet=True, root=root)
     process = subprocess.Popen(
         [str(Path(sys.executable).parent / "gunicorn"), "-c", "gunicorn.conf.py", "--bind", f"127.0.0.1:{port}", *args],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT if log is not subprocess.DEVNULL else subprocess.DEVNULL,
+        cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT if log is not subprocess.DEVNULL else subprocess.DEVNULL,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:

@@ -80,7 +80,7 @@ def main() -> None:
     print(f"{'drawing':42} {'points':>11} {'read ms':>8} {'guess ms':>9} {'sample ms':>10} {'stored bytes (strokes+png+input)':>34}")
     for name, posted in cases.items():
         strokes = field.to_internal_value(posted)
-        sample = _sample_build(label=1, image=None, strokes=strokes, client_id=None)
+        sample, _ = _sample_build(label=1, image=None, strokes=strokes, client_id=None)
         size = stored_bytes(sample)
         points = f"{sum(map(len, posted))}->{sum(map(len, strokes))}"
         print(

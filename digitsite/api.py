@@ -16,12 +16,13 @@ from django.db import InterfaceError, OperationalError
 from django.http import Http404, UnreadablePostError
 from django.http.multipartparser import MultiPartParserError
 from rest_framework import exceptions, status
-from rest_framework.authentication import CSRFCheck
+from rest_framework.authentication import CSRFCheck, SessionAuthentication
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from digitsite.clients import MEMORY_HINT_COOKIE
 from digitsite.storage import DISK_FULL_ANSWER, disk_full_caught
 from recognizer.servingform import ModelUnavailable
 from recognizer.preprocessing import PreprocessingError
@@ -70,6 +71,21 @@ class CsrfProtected(BasePermission):
                 f"CSRF check failed ({reason}): load the page first and send its csrftoken cookie as X-CSRFToken."
             )
         return True
+
+
+class SessionUser(SessionAuthentication):
+    """Who is signed in, from the session, without DRF's CSRF check: for a guess, which stores
+    nothing, so a forged cross-site request gains nothing it could read. Asked only of a
+    browser whose memory hint says a signed-in user's corrections are to be read
+    (digitsite.clients.client_source_to_read); any other request reads no session."""
+
+    def authenticate(self, request):
+        if request._request.COOKIES.get(MEMORY_HINT_COOKIE) != "user":
+            return None
+        return super().authenticate(request)
+
+    def enforce_csrf(self, request) -> None:
+        return None
 
 
 class JsonOnly(DefaultContentNegotiation):

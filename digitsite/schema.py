@@ -1,5 +1,6 @@
 """The OpenAPI schema's generator, with unique names for the views' nested serializers."""
 
+from drf_spectacular.authentication import SessionScheme
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
 
 
@@ -12,3 +13,11 @@ class AutoSchema(SpectacularAutoSchema):
         if outer.endswith("Api"):
             return outer.removesuffix("Api") + inner
         return super().get_serializer_name(serializer, direction)
+
+
+class SessionUserScheme(SessionScheme):
+    """digitsite.api.SessionUser is the session cookie, as SessionAuthentication's (the guess
+    reads it to know whose corrections count; defined here, where the schema's code is loaded)."""
+
+    target_class = "digitsite.api.SessionUser"
+    name = "sessionCookie"

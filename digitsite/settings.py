@@ -221,6 +221,8 @@ SHIPPED_MODEL = BASE_DIR / "recognizer" / "weights" / "digitnet.safetensors"
 
 # MNIST in torchvision's layout (data/MNIST/raw/*.gz); downloaded there when missing.
 MNIST_DIR = Path(os.environ.get("DIGITSITE_MNIST_DIR", BASE_DIR / "data"))
+# Omniglot's published strokes zip (training.omniglot): read only to pack training/omniglot/omniglot.npz.
+OMNIGLOT_STROKES = Path(os.environ.get("DIGITSITE_OMNIGLOT_STROKES", BASE_DIR.parent / "shared" / "omniglot" / "strokes_background_small1.zip"))
 
 # Rate-limit counters and the active model's version hint live here. Local memory is per
 # process; with DIGITSITE_CACHE_URL (redis://host:6379/0) every worker on every machine shares
@@ -280,6 +282,17 @@ FEEDBACK_PER_SOURCE_DAILY = int(os.environ.get("DIGITSITE_FEEDBACK_PER_SOURCE_DA
 # For this long after saving an answer, the page that sent it may change it or take it back, by
 # its client_id (a random UUID only that page knows); after that it is the reviewers'.
 FEEDBACK_CHANGE_MINUTES = float(os.environ.get("DIGITSITE_FEEDBACK_CHANGE_MINUTES", "5"))
+
+# The memory of a person's own corrections (recognizer.memory): a drawing close to one its
+# sender corrected lately is answered with their label at once, before any retrain; nobody
+# else's answers change. Per source the newest DIGITSITE_MEMORY_SIZE corrections of the last
+# DIGITSITE_MEMORY_HOURS count; "close" is a cosine distance of the net's pooled features of
+# at most DIGITSITE_MEMORY_DISTANCE, chosen on ten pen writers and measured on twenty others
+# (bench/memory_replay.py). DIGITSITE_MEMORY=off switches it off: every answer is the net's.
+MEMORY = env_bool("DIGITSITE_MEMORY", True)
+MEMORY_SIZE = int(os.environ.get("DIGITSITE_MEMORY_SIZE", "50"))
+MEMORY_HOURS = float(os.environ.get("DIGITSITE_MEMORY_HOURS", "24"))
+MEMORY_DISTANCE = float(os.environ.get("DIGITSITE_MEMORY_DISTANCE", "0.12"))
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "digitsite API",

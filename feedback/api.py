@@ -7,7 +7,7 @@ from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from digitsite.api import CsrfProtected
-from digitsite.clients import client_source
+from digitsite.clients import client_source, memory_hint_set
 from digitsite.storage import disk_full_clear
 from feedback.services import (
     AnswerFixed,
@@ -20,6 +20,7 @@ from feedback.services import (
 )
 from recognizer.fields import EXAMPLE_IMAGE, EXAMPLE_STROKES, DrawingSerializer
 from recognizer.labels import DIGITS, NOT_A_DIGIT, NOT_A_DIGIT_LABEL
+from recognizer.memory import remembers
 
 
 @extend_schema_field({"oneOf": [{"type": "integer", "minimum": 0, "maximum": 9}, {"type": "string", "enum": [NOT_A_DIGIT_LABEL]}]})
@@ -150,7 +151,7 @@ class FeedbackApi(APIView):
             return Response(body, status=status.HTTP_429_TOO_MANY_REQUESTS, headers={"Retry-After": str(limit.retry_after_s)})
         disk_full_clear()  # a write succeeded: health need not say the disk is full any more
         answer = status.HTTP_201_CREATED if created else status.HTTP_200_OK
-        return Response(self.OutputSerializer(sample).data, status=answer)
+        return _with_memory_hint(Response(self.OutputSerializer(sample).data, status=answer), sample=sample)
 
 
 class FeedbackAnswerApi(APIView):
@@ -186,7 +187,7 @@ class FeedbackAnswerApi(APIView):
             sample = sample_answer_change(client_id=client_id, label=serializer.validated_data["label"])
         except (AnswerUnknown, AnswerFixed) as refused:
             return _refused(refused)
-        return Response(FeedbackApi.OutputSerializer(sample).data)
+        return _with_memory_hint(Response(FeedbackApi.OutputSerializer(sample).data), sample=sample)
 
     @extend_schema(request=None, responses={204: None, **ERRORS}, summary="Take your answer back")
     def delete(self, request, client_id):
@@ -195,6 +196,14 @@ class FeedbackAnswerApi(APIView):
         except (AnswerUnknown, AnswerFixed) as refused:
             return _refused(refused)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+def _with_memory_hint(response: Response, *, sample) -> Response:
+    # A correction the sender's next guesses remember (recognizer.memory): the page's guesses
+    # look for it from now on; other browsers' guesses read nothing.
+    if sample.source and remembers(label=sample.label, guess=sample.guess):
+        memory_hint_set(response, source=sample.source)
+    return response
 
 
 def _refused(refused: AnswerUnknown | AnswerFixed) -> Response:

@@ -12,8 +12,9 @@ from django.utils import timezone
 
 from feedback.models import Sample
 from recognizer.labels import NOT_A_DIGIT, NOT_A_DIGIT_LABEL
+from recognizer.memory import memory_forget, memory_relabel, memory_remember
 from recognizer.preprocessing import Strokes, drawing_png, drawing_to_png, strokes_compact, strokes_to_drawing
-from recognizer.services import SURE_THRESHOLD, digit_predict
+from recognizer.services import SURE_THRESHOLD, Prediction, digit_predict
 
 # Reviewers correct samples in bulk on purpose: the daily cap is not for them.
 DAILY_CAP_EXEMPT_PERMISSION = "feedback.change_sample"
@@ -59,9 +60,9 @@ def sample_create(
 
     `source` and `user` say who sent it (digitsite.clients.client_source). Raises
     SourceOverDailyLimit past FEEDBACK_PER_SOURCE_DAILY; a burst's samples wait as needs_review."""
-    sample = _sample_build(label=label, image=image, strokes=strokes, client_id=client_id, source=source, user=user)
+    sample, prediction = _sample_build(label=label, image=image, strokes=strokes, client_id=client_id, source=source, user=user)
     with transaction.atomic():
-        _sample_save(sample=sample)
+        _sample_save(sample=sample, prediction=prediction)
     return sample
 
 
@@ -127,12 +128,23 @@ def _count_up_to(samples, most: int) -> int:
     return len(samples.order_by().values_list("pk", flat=True)[:most]) if most > 0 else 0
 
 
-def _sample_save(*, sample: Sample) -> None:
+def _sample_save(*, sample: Sample, prediction: Prediction) -> None:
     """Check the daily cap and bursts, then save: inside the caller's transaction, so that a
-    sample and the burst it completes are quarantined together."""
+    sample and the burst it completes are quarantined together. A correction is remembered for
+    its sender's next guesses at once (recognizer.memory; a burst's too: it changes only the
+    sender's own answers)."""
     sample_source_check_daily_limit(source=sample.source, user=sample.user)
     sample_burst_check(sample=sample)
     sample.save()
+    memory_remember(
+        source=sample.source,
+        sample_id=sample.pk,
+        label=sample.label,
+        guess=sample.guess,
+        model_input=prediction.model_input,
+        features=prediction.features,
+        made_by=prediction.features_of,
+    )
 
 
 def _sample_build(
@@ -143,9 +155,10 @@ def _sample_build(
     client_id: UUID | None,
     source: str = "",
     user: RequestUser = None,
-) -> Sample:
-    """The sample to store, checked but not saved: reading and guessing the drawing takes a
-    millisecond or two, which must not happen while a transaction holds the database's write lock."""
+) -> tuple[Sample, Prediction]:
+    """The sample to store, checked but not saved, and the net's answer it records: reading and
+    guessing the drawing takes a millisecond or two, which must not happen while a transaction
+    holds the database's write lock."""
     _label_check(label=label)
     prediction = digit_predict(image=image, strokes=strokes)  # also rejects anything that is not an image
     if prediction.digit is not None:
@@ -172,7 +185,7 @@ def _sample_build(
         user=user if user is not None and user.is_authenticated else None,
     )
     sample.full_clean(validate_unique=False)  # client_id's uniqueness is the database's to keep
-    return sample
+    return sample, prediction
 
 
 def _label_check(*, label: int) -> None:
@@ -217,6 +230,7 @@ def sample_answer_change(*, client_id: UUID, label: int) -> Sample:
         sample.changed_at = timezone.now()
         sample_burst_check(sample=sample)
         sample.save(update_fields=["label", "first_label", "changed_at", "status"])
+        memory_relabel(source=sample.source, sample_id=sample.pk, label=label, guess=sample.guess, model_input=sample.stored_input())
     return sample
 
 
@@ -225,7 +239,9 @@ def sample_answer_withdraw(*, client_id: UUID) -> None:
     toward neither the sender's daily cap nor any burst from now on (samples a burst it was part
     of put on hold stay on hold). Raises AnswerUnknown, or AnswerFixed when too late."""
     with transaction.atomic():
-        _sample_answer_locked(client_id=client_id).delete()
+        sample = _sample_answer_locked(client_id=client_id)
+        memory_forget(sample_ids=[sample.pk])
+        sample.delete()
 
 
 def sample_create_once(
@@ -246,10 +262,10 @@ def sample_create_once(
         existing = Sample.objects.filter(client_id=client_id).first()
         if existing is not None:
             return existing, False
-    sample = _sample_build(label=label, image=image, strokes=strokes, client_id=client_id, source=source, user=user)
+    sample, prediction = _sample_build(label=label, image=image, strokes=strokes, client_id=client_id, source=source, user=user)
     try:
         with transaction.atomic():  # a savepoint: a duplicate leaves any outer transaction usable
-            _sample_save(sample=sample)
+            _sample_save(sample=sample, prediction=prediction)
         return sample, True
     except IntegrityError:
         if client_id is None:
@@ -266,6 +282,8 @@ def sample_review(*, samples: Iterable[Sample], status: str) -> int:
         raise ValidationError({"status": f"status must be one of {', '.join(Sample.Status.values)}"})
     ids = [sample.pk for sample in samples]
     reviewed_at = None if status in (Sample.Status.NEW, Sample.Status.NEEDS_REVIEW) else timezone.now()
+    if status == Sample.Status.REJECTED:
+        memory_forget(sample_ids=ids)  # a rejected answer no longer answers its sender's guesses either
     return Sample.objects.filter(pk__in=ids).exclude(status=status).update(status=status, reviewed_at=reviewed_at)
 
 
@@ -288,6 +306,7 @@ def sample_reject_sources(*, sources: Iterable[str]) -> int:
     not only in the samples a reviewer happened to see. The unknown source "" (samples made by
     commands) is never rejected this way. Returns how many changed."""
     sources = set(sources) - {""}
+    memory_forget(sources=sources)
     return (
         Sample.objects.filter(source__in=sources)
         .exclude(status=Sample.Status.REJECTED)

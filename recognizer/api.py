@@ -6,9 +6,11 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
-from digitsite.api import JsonOnly
+from digitsite.api import JsonOnly, SessionUser
+from digitsite.clients import client_source_to_read
 from digitsite.storage import disk_full_problem
 from recognizer.fields import EXAMPLE_IMAGE, EXAMPLE_STROKES, DrawingSerializer
+from recognizer import memory
 from recognizer.labels import NOT_A_DIGIT_LABEL
 from recognizer.servingform import ModelUnavailable
 from recognizer.preprocessing import to_data_url, to_png
@@ -37,8 +39,20 @@ PREDICT_EXAMPLES = [
             "hint": None,
             "not_a_digit": 0.0001,
             "model": "20261128-085951-5d1e",
+            "correction": None,
             "input_image": "data:image/png;base64,iVBORw0KGgo...",
         },
+        response_only=True,
+        status_codes=["200"],
+    ),
+    OpenApiExample(
+        "Like one you corrected",
+        value={
+            "digit": 4, "confidence": 0.9902,
+            "probabilities": [0.0, 0.0, 0.0, 0.0, 0.9902, 0.0098, 0.0, 0.0, 0.0, 0.0],
+            "sure": True, "top_two": [4, 5], "reason": "your_correction", "hint": "Like the one you corrected.",
+            "not_a_digit": 0.0, "model": "20261206-050000-0000", "correction": 42, "input_image": "data:image/png;base64,iVBORw0KGgo...",
+        },  # fmt: skip
         response_only=True,
         status_codes=["200"],
     ),
@@ -48,7 +62,7 @@ PREDICT_EXAMPLES = [
             "digit": None, "confidence": 0.9931,
             "probabilities": [0.0, 0.0002, 0.0, 0.0, 0.0051, 0.0, 0.0, 0.0, 0.0011, 0.0003],
             "sure": True, "top_two": [4, 8], "reason": "not_a_digit", "hint": "That doesn't look like a digit.",
-            "not_a_digit": 0.9931, "model": "20261206-050000-0000", "input_image": "data:image/png;base64,iVBORw0KGgo...",
+            "not_a_digit": 0.9931, "model": "20261206-050000-0000", "correction": None, "input_image": "data:image/png;base64,iVBORw0KGgo...",
         },  # fmt: skip
         response_only=True,
         status_codes=["200"],
@@ -58,7 +72,7 @@ PREDICT_EXAMPLES = [
         value={
             "digit": None, "confidence": None, "probabilities": None, "sure": None, "top_two": None,
             "reason": "too_small", "hint": "Too small to read: draw bigger.", "not_a_digit": None, "model": "20261128-085951-5d1e",
-            "input_image": None,
+            "correction": None, "input_image": None,
         },  # fmt: skip
         response_only=True,
         status_codes=["200"],
@@ -74,6 +88,11 @@ class PredictApi(APIView):
     class InputSerializer(DrawingSerializer):
         pass
 
+    def get_authenticators(self):
+        # The signed-in user's corrections are theirs on every device (recognizer.memory): read
+        # from the session, only while the memory is on, and only for a client with a session.
+        return [SessionUser()] if memory.memory_on() else []
+
     class OutputSerializer(serializers.Serializer):
         digit = serializers.IntegerField(allow_null=True, help_text="the likeliest digit; null when there is nothing to read or it is not a digit (see reason)")
         confidence = serializers.FloatField(allow_null=True, help_text="calibrated probability of digit; of not_a_digit when reason is not_a_digit")
@@ -82,10 +101,18 @@ class PredictApi(APIView):
         )
         sure = serializers.BooleanField(allow_null=True, help_text="false when confidence is below the threshold: show top_two, not a guess")
         top_two = serializers.ListField(child=serializers.IntegerField(), allow_null=True, help_text="the two likeliest digits, also when it is not a digit")
-        reason = serializers.ChoiceField(choices=["no_ink", "too_small", NOT_A_DIGIT_LABEL], allow_null=True, help_text="why digit is null")
-        hint = serializers.CharField(allow_null=True, help_text="what to tell the person drawing, when digit is null")
+        reason = serializers.ChoiceField(
+            choices=["no_ink", "too_small", NOT_A_DIGIT_LABEL, memory.REASON],
+            allow_null=True,
+            help_text=f"why digit is null; or {memory.REASON}: the digit is the one you gave a drawing this resembles, "
+            "one of your own recent corrections (see correction), not the net's",
+        )
+        hint = serializers.CharField(allow_null=True, help_text="what to tell the person drawing, when digit is null or comes from a correction")
         not_a_digit = serializers.FloatField(allow_null=True, help_text="calibrated probability that the drawing is not a digit; null when there is nothing to read")
         model = serializers.CharField(help_text="version of the model that guessed")
+        correction = serializers.IntegerField(
+            allow_null=True, help_text=f"reason {memory.REASON}: the id of your correction it resembles (the id /api/feedback/ answered you)"
+        )
         input_image = serializers.SerializerMethodField(help_text="the 28x28 image the model read, as a PNG data URL")
 
         def get_input_image(self, prediction) -> str | None:
@@ -96,11 +123,18 @@ class PredictApi(APIView):
         responses={200: OutputSerializer, **ERRORS},
         examples=PREDICT_EXAMPLES,
         summary="Guess a drawn digit",
-        description="Send the drawing as strokes (what the page sends) or as a PNG or JPEG data URL: exactly one. Nothing is stored.",
+        description=(
+            "Send the drawing as strokes (what the page sends) or as a PNG or JPEG data URL: exactly one. Nothing is stored. "
+            "A drawing close to one you corrected lately (your session's, or your account's when signed in) is answered "
+            f"with the digit you gave (reason {memory.REASON}); anyone else gets the net's answer."
+        ),
     )
     def post(self, request):
         validate, render = _serializers()
-        prediction = digit_predict(**validate.run_validation(request.data))
+        # Whose corrections count: the feedback API's rule (digitsite.clients). A browser without
+        # the memory hint (or with the memory off) is a stranger: nothing is read for it.
+        source = client_source_to_read(request) if memory.memory_on() else None
+        prediction = digit_predict(**validate.run_validation(request.data), source=source)
         return Response(render.to_representation(prediction))
 
 
@@ -119,7 +153,8 @@ class HealthApi(APIView):
         model = serializers.DictField(
             allow_null=True,
             help_text="the active model's metadata, and how this process runs it: precision (int8 or float32), "
-            "variant (the serving form's graph) and precision_note (why 32-bit floats serve, when no 8-bit variant agrees on this processor)",
+            "variant (the serving form's graph) and precision_note (why 32-bit floats serve, when no 8-bit variant agrees on this processor); "
+            "memory (whether a sender's own corrections answer their similar drawings) and memory_note (why not)",
         )
 
     @extend_schema(responses={200: OutputSerializer, 503: OutputSerializer}, summary="Is a model serving, and which")
@@ -134,5 +169,8 @@ class HealthApi(APIView):
         except ModelUnavailable as error:  # it loaded, but its serving net could not be made: no guesses
             return Response({"status": "unavailable", "problem": problem or str(error), "model": model.describe()}, status=503)
         problem = problem or disk_full_problem()  # guesses still work; corrections cannot be stored
-        described = {**model.describe(), "precision": net.precision, "variant": net.variant, "precision_note": net.why}
+        described = {
+            **model.describe(), "precision": net.precision, "variant": net.variant, "precision_note": net.why,
+            "memory": memory.memory_on() and net.has_features, "memory_note": memory.memory_note(has_features=net.has_features),
+        }  # fmt: skip
         return Response({"status": "degraded" if problem else "ok", "problem": problem, "model": described})

@@ -31,7 +31,7 @@ from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantTy
 
 from recognizer.net import DigitNet
 from recognizer.preprocessing import SIZE, normalize, strokes_to_input
-from recognizer.servingform import FLOAT32, FORMAT, ServingForm, session_logits, session_make
+from recognizer.servingform import FEATURES, FLOAT32, FORMAT, ServingForm, session_logits, session_make
 
 SCRIBBLES = 64
 PROBE_SIZE = 128  # drawings each web process reads with an 8-bit variant before serving it (about 50 ms)
@@ -108,17 +108,32 @@ def serving_form_build(*, net: DigitNet, metadata: dict[str, str], model_sha256:
         return ServingForm(manifest=manifest, graphs=graphs, probe=probe)
 
 
+class _WithFeatures(torch.nn.Module):
+    """The net with a second output: the pooled features the last layer reads (N, 4 * width),
+    which the memory of a person's own corrections compares drawings by (recognizer.memory)."""
+
+    def __init__(self, net: DigitNet):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        pool, flatten, _dropout, last = self.net.head  # dropout does nothing in eval mode
+        features = flatten(pool(self.net.features(x)))
+        return last(features), features
+
+
 def _export(net: DigitNet) -> bytes:
     buffer = io.BytesIO()
     with warnings.catch_warnings():
         # The TorchScript-based exporter is deprecated in favour of torch.export's, which needs
         # onnxscript and takes about 2 s a model, against 50 ms. torch is pinned. It exports in
-        # eval mode (batch norm folded into the convolutions).
+        # eval mode (batch norm folded into the convolutions), then sets the module it was given back to
+        # the mode it was in: the wrapper is made in eval mode, else that would set `net` training.
         warnings.simplefilter("ignore", DeprecationWarning)
         torch.onnx.export(
-            net, (torch.zeros(1, 1, SIZE, SIZE),), buffer, dynamo=False,
-            input_names=["images"], output_names=["logits"],
-            dynamic_axes={"images": {0: "n"}, "logits": {0: "n"}},
+            _WithFeatures(net).eval(), (torch.zeros(1, 1, SIZE, SIZE),), buffer, dynamo=False,
+            input_names=["images"], output_names=["logits", FEATURES],
+            dynamic_axes={"images": {0: "n"}, "logits": {0: "n"}, FEATURES: {0: "n"}},
         )  # fmt: skip
     return buffer.getvalue()
 

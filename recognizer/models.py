@@ -27,3 +27,28 @@ class ModelVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.version}{' (active)' if self.active else ''}"
+
+
+class RememberedCorrection(models.Model):
+    """One of a person's recent corrections, as recognizer.memory compares new drawings with it:
+    kept here, not in a process, so every web process and machine answers the same. Written by
+    the feedback app when a correction is stored, changed or taken back (feedback -> recognizer;
+    the sample's id is kept as a number, not a foreign key, so recognizer never depends on
+    feedback). Bounded per source (settings.MEMORY_SIZE, MEMORY_HOURS)."""
+
+    source = models.CharField(max_length=64, help_text="who sent it, as feedback's Sample.source: never empty")
+    sample_id = models.BigIntegerField(unique=True, help_text="the feedback sample it remembers (its id)")
+    label = models.PositiveSmallIntegerField(help_text="what the person said it is (a digit, or 10: not a digit)")
+    guess = models.PositiveSmallIntegerField(help_text="what the model said")
+    model_input = models.BinaryField(help_text="the 28x28 uint8 image the model read (784 bytes): features are made again from it for another graph")
+    features = models.BinaryField(help_text="the serving graph's pooled features of model_input, float32")
+    features_of = models.CharField(max_length=200, help_text='the graph that made them: "<model version> <variant>"')
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        # The one read per guess from a source: its newest corrections within the window.
+        indexes = [models.Index(fields=["source", "created_at"], name="memory_source_created")]
+
+    def __str__(self) -> str:
+        return f"{self.source}: sample {self.sample_id} is {self.label} (guessed {self.guess})"

@@ -1,10 +1,10 @@
 """Guessing a digit: the one function the predict API, the feedback API and the benchmarks call."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from recognizer import preprocessing
+from recognizer import memory, preprocessing
 from recognizer.labels import NOT_A_DIGIT, NOT_A_DIGIT_LABEL
 from recognizer.preprocessing import ModelInput, Strokes
 from recognizer.serving import active_model
@@ -17,7 +17,11 @@ REASONS = {
     "no_ink": "Draw a digit.",
     "too_small": "Too small to read: draw bigger.",
     NOT_A_DIGIT_LABEL: "That doesn't look like a digit.",
+    memory.REASON: "Like the one you corrected.",
 }
+# How much an answer from the memory of the sender's own corrections weighs against the net's
+# probabilities: the person's word, for a drawing this close to one they corrected, all but settles it.
+MEMORY_WEIGHT = 0.99
 
 
 @dataclass(frozen=True)
@@ -27,18 +31,26 @@ class Prediction:
     probabilities: list[float] | None  # calibrated, the ten digits in order; with not_a_digit they sum to 1
     sure: bool | None  # confidence at least SURE_THRESHOLD
     top_two: list[int] | None  # the two likeliest digits, likeliest first (also when it is not a digit)
-    reason: str | None  # why there is no digit: "no_ink", "too_small" or "not_a_digit"
+    reason: str | None  # why there is no digit ("no_ink", "too_small", "not_a_digit"), or why it is not the net's ("your_correction")
     model: str  # the version that guessed
     model_input: np.ndarray | None  # the 28x28 uint8 image the network read (ink bright)
     not_a_digit: float | None = None  # calibrated probability that the drawing is not a digit at all
+    correction: int | None = None  # reason "your_correction": the id of the sender's own correction it resembles
+    # The serving graph's pooled features of model_input (None: a form without them), and which
+    # graph made them: what recognizer.memory remembers of a correction. Never sent to clients.
+    features: np.ndarray | None = field(default=None, repr=False, compare=False)
+    features_of: str = ""
 
     @property
     def hint(self) -> str | None:
         return REASONS.get(self.reason) if self.reason else None
 
 
-def digit_predict(*, image: bytes | None = None, strokes: Strokes | None = None) -> Prediction:
-    """A drawing, as image bytes (PNG or JPEG) or as strokes, -> the active model's guess.
+def digit_predict(*, image: bytes | None = None, strokes: Strokes | None = None, source: str | None = None) -> Prediction:
+    """A drawing, as image bytes (PNG or JPEG) or as strokes, -> the active model's guess; for a
+    drawing close to one its sender (`source`, digitsite.clients.client_source) corrected
+    lately, the label they gave (recognizer.memory; reason "your_correction"). Without a
+    source, or from one with no such correction, exactly the net's answer.
     Raises PreprocessingError on bad images."""
     if (image is None) == (strokes is None):
         raise ValueError("digit_predict takes an image or strokes, exactly one")
@@ -46,11 +58,28 @@ def digit_predict(*, image: bytes | None = None, strokes: Strokes | None = None)
     model = active_model()
     if read.image is None:
         return Prediction(None, None, None, None, None, read.reason, model.version, None)
-    logits = model.serving_net()(preprocessing.normalize(read.image))[0].astype(np.float64)
+    net = model.serving_net()
+    logits, features = net.read(preprocessing.normalize(read.image))
     # Temperature scaling, fitted on held-out MNIST when the model was made: the network's raw
     # softmax is overconfident, and "not sure" needs probabilities that mean what they say.
-    probabilities = softmax(logits / model.temperature)
-    return prediction_from_probabilities(probabilities=probabilities, model=model.version, model_input=read.image)
+    probabilities = softmax(logits[0].astype(np.float64) / model.temperature)
+    made_by = memory.features_of(version=model.version, variant=net.variant)
+    answer = prediction_from_probabilities(probabilities=probabilities, model=model.version, model_input=read.image)
+    answer = replace(answer, features=None if features is None else features[0], features_of=made_by)
+    recalled = memory.memory_recall(
+        source=source,
+        features=answer.features,
+        probabilities=probabilities,
+        made_by=made_by,
+        remake=lambda inputs: net.read(preprocessing.normalize(inputs))[1],
+    )
+    if recalled is None or recalled.label == answer.digit:
+        return answer
+    # The sender's own label, blended with the net's probabilities (MEMORY_WEIGHT): it is the answer.
+    blended = (1 - MEMORY_WEIGHT) * probabilities
+    blended[recalled.label] += MEMORY_WEIGHT
+    remembered = prediction_from_probabilities(probabilities=blended, model=model.version, model_input=read.image)
+    return replace(remembered, reason=memory.REASON, correction=recalled.sample_id, features=answer.features, features_of=made_by)
 
 
 def prediction_from_probabilities(*, probabilities: np.ndarray, model: str, model_input: np.ndarray) -> Prediction:

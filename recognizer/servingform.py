@@ -37,6 +37,10 @@ from recognizer.preprocessing import normalize
 FORMAT = 1
 FILE_MODE = 0o644  # model files and serving forms hold no secret, and every server process reads them
 FLOAT32 = "float32"
+# The graphs' second output, built since issue 40: the pooled features the last layer reads,
+# which recognizer.memory compares drawings by. A form built before it has none: it serves
+# guesses as before, and the memory of a person's corrections is off for that model.
+FEATURES = "features"
 # How much worse than where it was built an 8-bit variant may read the probe drawings on this
 # processor: saturated sums misread 6-16% of such drawings (issue 32), rounding a few.
 PROBE_SLACK = 0.03
@@ -124,17 +128,21 @@ def session_make(graph: bytes) -> onnxruntime.InferenceSession:
 
 
 def session_logits(session: onnxruntime.InferenceSession, images: np.ndarray) -> np.ndarray:
-    return session.run(None, {"images": np.ascontiguousarray(images, dtype=np.float32)})[0]
+    return session.run(["logits"], {"images": np.ascontiguousarray(images, dtype=np.float32)})[0]
 
 
 class ServingNet:
     """The graph a process serves: (N, 1, 28, 28) float32 normalised images -> (N, classes)
     logits. `precision` is "int8" or "float32"; `variant` names the graph; `why` says why
-    32-bit floats serve when they do."""
+    32-bit floats serve when they do; `has_features` whether its graph also gives the pooled
+    features (`read`), which the memory of a person's corrections needs."""
 
     def __init__(self, form: ServingForm, *, source: str):
         self.session, self.precision, self.variant, self.why = session_make(form.graphs[FLOAT32]), FLOAT32, FLOAT32, None
         self.classes = int(self.session.get_outputs()[0].shape[1])  # 10 digits, or 11 with "not a digit": the graph says
+        self.has_features = FEATURES in {output.name for output in self.session.get_outputs()}
+        if not self.has_features:
+            log.warning("model %s: its serving form has no features output: the memory of corrections is off for it", source)
         probe, expected = normalize(form.probe), np.asarray(form.manifest["probe_expected"])
         tried = []
         for variant in form.manifest["variants"]:
@@ -156,6 +164,14 @@ class ServingNet:
 
     def __call__(self, images: np.ndarray) -> np.ndarray:
         return session_logits(self.session, images)
+
+    def read(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """(logits, features) in one run of the graph; features None for a form without them."""
+        feed = {"images": np.ascontiguousarray(images, dtype=np.float32)}
+        if not self.has_features:
+            return self.session.run(["logits"], feed)[0], None
+        logits, features = self.session.run(["logits", FEATURES], feed)
+        return logits, features
 
 
 class ModelMetadata:

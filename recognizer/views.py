@@ -5,6 +5,8 @@ from django.shortcuts import redirect, render
 from django.templatetags.static import static
 from django.views.decorators.csrf import ensure_csrf_cookie
 
+from digitsite.clients import client_source, memory_hint_set
+from recognizer.memory import memory_on
 from recognizer.servingform import ModelUnavailable
 from recognizer.preprocessing import PAGE_BRUSH
 from recognizer.serving import active_model
@@ -37,7 +39,10 @@ def index(request):
     # benchmarks draw with one brush.
     # How long the page offers to take its last answer back: the server's window, not a copy.
     change_seconds = int(settings.FEEDBACK_CHANGE_MINUTES * 60)
-    return render(request, "recognizer/index.html", {"model": model_summary(), "brush": PAGE_BRUSH, "change_seconds": change_seconds})
+    response = render(request, "recognizer/index.html", {"model": model_summary(), "brush": PAGE_BRUSH, "change_seconds": change_seconds})
+    if memory_on() and request.user.is_authenticated:  # a signed-in user's corrections count on every device
+        memory_hint_set(response, source=client_source(request))
+    return response
 
 
 def favicon(request):

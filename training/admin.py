@@ -3,6 +3,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
+from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
@@ -18,6 +19,7 @@ from recognizer.serving import active_model
 from recognizer.services import SURE_THRESHOLD
 from recognizer.servingform import ModelUnavailable
 from recognizer.store import model_activate, shipped_version
+from training.decision_view import DecisionView, decision_view
 from training.text import change_text, count_text, percent_text, time_left_text
 from training.figures import confusion_png, per_digit
 from training.models import TrainingRun
@@ -73,15 +75,18 @@ class TrainingRunAdmin(admin.ModelAdmin):
     change_list_template = "admin/training/trainingrun/change_list.html"
     change_form_template = "admin/training/trainingrun/change_form.html"
     fieldsets = [
-        (None, {"fields": ["status_now", "decision", "error", "started_at", "finished_at", "time_taken", "requested_by", "worker"]}),
+        (None, {"fields": ["status_now", "decision_summary", "error", "started_at", "finished_at", "time_taken", "requested_by", "worker"]}),
         ("Figures (the active model when the run started, then the new one)", {"fields": ["figures", "per_digit_table", "confusion_pictures", "epoch_table"]}),
         ("What it trained", {"fields": ["base_version", "model_link", "epochs", "from_scratch", "mnist_samples", "feedback_samples", "sample_count", "options_table"]}),
     ]  # fmt: skip
 
     def get_readonly_fields(self, request, obj=None):
         return [field.name for field in self.model._meta.fields] + [
-            "status_now", "figures", "per_digit_table", "confusion_pictures", "epoch_table", "sample_count", "time_taken", "options_table", "model_link",
+            "status_now", "decision_summary", "figures", "per_digit_table", "confusion_pictures", "epoch_table", "sample_count", "time_taken", "options_table", "model_link",
         ]  # fmt: skip
+
+    class Media:
+        css = {"all": ["training/admin.css"]}
 
     def has_add_permission(self, request) -> bool:
         return False  # runs come from "Retrain now" or `manage.py train_digits`
@@ -179,8 +184,18 @@ class TrainingRunAdmin(admin.ModelAdmin):
             "refresh_s": REFRESH_S if run and run.is_unfinished else None,
             "can_cancel": bool(can_train and run and run.is_unfinished and not run.cancel_requested),
             "can_activate": bool(can_train and run and _can_activate(run) and run.model_version != _active_version()),
+            "asks_first": bool(run and _refused(run)),
         }
         return super().change_view(request, object_id, form_url, extra_context={**(extra_context or {}), **extra})
+
+    @admin.display(description="decision")
+    def decision_summary(self, run):
+        """The verdict, a row per clause of the gate and the nets it tried; the record's words
+        while there is no report (a working, failed or cancelled run)."""
+        view = _decision_view(run)
+        if view is None:
+            return run.decision or "–"
+        return render_to_string("admin/training/trainingrun/decision.html", {"view": view})
 
     @admin.display(description="held-out figures")
     def figures(self, run):
@@ -325,9 +340,13 @@ class TrainingRunAdmin(admin.ModelAdmin):
         return HttpResponseRedirect(reverse("admin:training_trainingrun_change", args=[pk]))
 
     def activate_view(self, request, pk: int):
+        """Activate the run's model; one the gate refused only once the question was answered yes."""
         if request.method != "POST" or not self.has_train_permission(request):
             raise PermissionDenied
-        self._activate(request, get_object_or_404(TrainingRun, pk=pk))
+        run = get_object_or_404(TrainingRun, pk=pk)
+        if _refused(run) and request.POST.get("confirm") != "yes":
+            return self._activate_question(request, run)
+        self._activate(request, run)
         return HttpResponseRedirect(reverse("admin:training_trainingrun_change", args=[pk]))
 
     def activate_shipped_view(self, request):
@@ -342,13 +361,26 @@ class TrainingRunAdmin(admin.ModelAdmin):
     def activate(self, request, queryset):
         if queryset.count() != 1:
             self.message_user(request, "Select exactly one run.", messages.ERROR)
-            return
-        self._activate(request, queryset.get())
+            return None
+        run = queryset.get()
+        if _refused(run):
+            return self._activate_question(request, run)
+        self._activate(request, run)
+        return None
 
     @admin.action(description="Cancel the selected queued or running runs", permissions=["train"])
     def cancel(self, request, queryset):
         for run in queryset:
             self.message_user(request, training_run_cancel(run=run), messages.INFO)
+
+    def _activate_question(self, request, run: TrainingRun) -> TemplateResponse:
+        """Asked before a model the gate refused goes into service: what it failed, and what serves now.
+        A form posting back, no script: it works under the Content-Security-Policy and without JavaScript."""
+        context = {
+            **self.admin_site.each_context(request), "opts": self.model._meta, "title": f"Make model {run.model_version} active, although the gate refused it?",
+            "run": run, "view": _decision_view(run), "active_version": _active_version(),
+        }  # fmt: skip
+        return TemplateResponse(request, "admin/training/trainingrun/activate_confirm.html", context)
 
     def _activate(self, request, run: TrainingRun) -> None:
         if not _can_activate(run):
@@ -401,6 +433,19 @@ def _time_left(run: TrainingRun) -> str:
 
 def _quality_url(version: str) -> str:
     return reverse("admin:training_trainingrun_quality", args=[version])
+
+
+def _decision_view(run: TrainingRun) -> DecisionView | None:
+    report = RunReport.of(run)
+    if report is None:
+        return None
+    return decision_view(decision=report.decision, version=run.model_version, base_version=run.base_version, active_version=_active_version())
+
+
+def _refused(run: TrainingRun) -> bool:
+    """A model the gate kept as a candidate: activating it asks first. A promoted one, active before
+    and replaced since, goes back without a question, as a rollback should."""
+    return run.status == TrainingRun.Status.CANDIDATE and bool(run.model_version)
 
 
 def _can_activate(run: TrainingRun) -> bool:

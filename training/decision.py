@@ -5,7 +5,7 @@ Kept in a run's report (training.report) and read by the admin, so it needs no t
 from dataclasses import asdict, dataclass
 from enum import StrEnum
 
-from training.text import percent_text
+from training.text import many_text as _many, percent_text
 
 
 class Failure(StrEnum):
@@ -57,29 +57,6 @@ NO_COMPARISON = Comparison(right_before=0, right_after=0, count=0)
 
 
 @dataclass(frozen=True)
-class Clause:
-    """One row of the gate's table (Decision.clauses)."""
-
-    name: str
-    before: float | None  # share read right by the active model, 0 to 1; None: none to compare with
-    after: float | None
-    allowed: str  # what the clause lets the new model lose, in words
-    held: bool
-    comparison: Comparison  # every count it rests on
-
-
-def _of(right: int | None, count: int) -> float | None:
-    return right / count if right is not None and count else None
-
-
-def _guard_clause(name: str, c: Comparison) -> Clause:
-    allowed = f"{-(c.tolerance or 0):.3g} points"
-    if c.false_refusal_rate is not None:
-        allowed += f", or more by chance (chance of the loss above {c.false_refusal_rate:.0%})"
-    return Clause(name, _of(c.right_before, c.count), _of(c.right_after, c.count), allowed, not c.lost, c)
-
-
-@dataclass(frozen=True)
 class Decision:
     promote: bool
     failures: tuple[Failure, ...]  # what the published net failed; promoted anyway only with force
@@ -102,6 +79,10 @@ class Decision:
     held_out_minimum: int = 0
     # Held-out letters, scribbles and shapes answered "not a digit" (reports before 6 December 2026 have none).
     negatives: Comparison = NO_COMPARISON
+    # Every net the gate judged in its run, in order: the new model, then each blend toward it
+    # (training.gate.judge), so a reviewer sees what was tried and what each failed. None in
+    # reports made before the run page listed them (7 December 2026), and in each entry itself.
+    tried: tuple["Decision", ...] | None = None
 
     @property
     def deciding_corrections(self) -> Comparison:
@@ -124,31 +105,6 @@ class Decision:
     def deciding_confirmed(self) -> Comparison:
         return self.approved_confirmed if self.approved_confirmed.count else self.confirmed
 
-    def clauses(self) -> tuple["Clause", ...]:
-        """Every clause the gate weighed, in order, as rows of a table: the guards whole and digit
-        by digit, then the users' held-out drawings and the refusal of things that are not digits."""
-        rows: list[Clause] = []
-        for name, whole, digits in (("MNIST test", self.mnist, self.mnist_digits), ("pen guard set", self.pen, self.pen_digits)):
-            if whole.count:
-                rows.append(_guard_clause(name, whole))
-            rows += [_guard_clause(f"{name}, digit {digit}", c) for digit, c in enumerate(digits) if c.count]
-        corrections = self.deciding_corrections
-        if corrections.count:
-            name = "held-out corrections" + (" (approved)" if self.approved_corrections.count else "")
-            if self.corrections_carry:
-                allowed, held = "must improve", corrections.right_before is None or corrections.right_after > corrections.right_before
-            else:
-                allowed = f"may not get worse (under the {self.held_out_minimum} that can show an improvement)"
-                held = corrections.right_before is None or corrections.right_after >= corrections.right_before
-            rows.append(Clause(name, _of(corrections.right_before, corrections.count), _of(corrections.right_after, corrections.count), allowed, held, corrections))
-        confirmed = self.deciding_confirmed
-        if confirmed.count:
-            name = "held-out confirmed" + (" (approved)" if self.approved_confirmed.count else "")
-            rows.append(_guard_clause(name, confirmed))
-        if self.negatives.count:
-            rows.append(_guard_clause('held-out not digits answered "not a digit"', self.negatives))
-        return tuple(rows)
-
     def as_dict(self) -> dict:
         return asdict(self)
 
@@ -162,6 +118,8 @@ class Decision:
             values[name] = tuple(Comparison(**c) for c in values.get(name, ()))
         for name in ("failures", "new_model_failures"):
             values[name] = tuple(Failure(f) for f in values.get(name, ()))
+        if values.get("tried") is not None:
+            values["tried"] = tuple(cls.from_dict(net) for net in values["tried"])
         return cls(**values)
 
 
@@ -171,20 +129,17 @@ def beyond(change: float, tolerance: float) -> bool:
     return round(change + tolerance, 9) < 0
 
 
-def decision_text(d: Decision) -> str:
-    """The decision in words, with every figure it rests on, first how many of the users' drawings."""
+def decision_text(d: Decision, *, version: str | None = None) -> str:
+    """The decision in words, with every figure it rests on, first how many of the users' drawings.
+    With the published `version`, a candidate's words end with the command that activates it."""
     if not d.held_out_minimum or d.mnist.right_before is None:
-        return _decision_words(d)
+        return _decision_words(d, version)
     count = d.held_out_count
     rests = f"Rests on {_many(count, 'held-out drawing')} of the users' ({_many(d.corrections.count, 'correction')}, {d.confirmed.count:,} confirmed)"
-    return f"{rests}. {_decision_words(d)}"
+    return f"{rests}. {_decision_words(d, version)}"
 
 
-def _many(count: int, noun: str) -> str:
-    return f"{count:,} {noun}{'' if count == 1 else 's'}"
-
-
-def _decision_words(d: Decision) -> str:
+def _decision_words(d: Decision, version: str | None) -> str:
     if d.mnist.right_before is None:
         return f"MNIST test {_share(d.mnist.right_after, d.mnist.count)}; there was no active model to compare with: promoted."
     lines = [_guard("MNIST test", d.mnist, d.mnist_digits)]
@@ -207,7 +162,9 @@ def _decision_words(d: Decision) -> str:
     why = " and ".join(d.failures)
     if d.forced:
         return f"{figures}: {why}, but promoted because of force."
-    return f"{figures}: {why}, so kept as a candidate. Activate it anyway with: manage.py activate_model <version>."
+    # While the gate judges, the model has no version yet: the hint waits for the run's record.
+    hint = f" Activate it anyway with: manage.py activate_model {version}." if version else ""
+    return f"{figures}: {why}, so kept as a candidate.{hint}"
 
 
 def _guard(name: str, whole: Comparison, digits: tuple[Comparison, ...]) -> str:

@@ -6,8 +6,9 @@ It judges on what the site trusts. Promotion needs every trusted guard to hold:
   digit by digit;
 - the held-out drawings a reviewer approved: corrections must improve, confirmed right guesses
   may lose only their tolerance;
-- letters, scribbles and shapes made here and held out by font and seed (training.negatives):
-  the share answered "not a digit".
+- drawings that are not digits, never trained on: real handwritten characters of held-out writers
+  and a held-out alphabet (training.omniglot), and letters, scribbles and shapes made here and held
+  out by font and seed (training.negatives): the share answered "not a digit".
 Each of these guard clauses fails only when it lost more than its tolerance and beyond chance:
 judged on the drawings whose answer changed (a sign test, see FALSE_REFUSAL_RATE).
 Held-out drawings nobody reviewed can only hold a model back (when none are approved, the
@@ -181,23 +182,26 @@ def judge(
 ) -> tuple[Decision, torch.nn.Module, Readings]:
     """The decision, the net to publish and its readings. When the new model failed a guard
     (and its held-out corrections did improve), blends toward it from the active model are
-    tried (`blend_keeps`), each read with `read(net, who)`: the first that passes is published."""
+    tried (`blend_keeps`), each read with `read(net, who)`: the first that passes is published.
+    The decision keeps every net's own decision in `tried`, the new model first."""
     decision = decide(data=data, before=before, after=after, options=options)
     say(f"the gate: {decision_text(decision)}")
+    tried = [decision]  # every net judged, kept in the decision for the run's page
     if decision.promote or active is None or not 0 < options.fallback_keep < 1 or {Failure.CORRECTIONS_NOT_BETTER, Failure.CORRECTIONS_WORSE} & set(decision.failures):
-        return decision, new, after
+        return replace(decision, tried=tuple(tried)), new, after
     lost = decision.mnist.change
     active = net_with_classes(active, classes=new.classes)  # a model made before "not a digit" blends with a silent output for it
     say(f"the new model failed ({' and '.join(decision.failures)}): trying blends toward it from the active model")
     for keep in blend_keeps(least=options.fallback_keep):
         net = blend(active, new, keep=keep)
         readings = read(net, f"the blend keeping {keep:.0%} of the new weights")
-        tried = replace(
+        blended = replace(
             decide(data=data, before=before, after=readings, options=options, keep=keep), new_model_mnist_change=lost, new_model_failures=decision.failures
         )
-        say(f"the gate on the blend: {decision_text(tried)}")
-        if tried.promote:
-            return tried, net, readings
-    return decision, new, after
+        say(f"the gate on the blend: {decision_text(blended)}")
+        tried.append(blended)
+        if blended.promote:
+            return replace(blended, tried=tuple(tried)), net, readings
+    return replace(decision, tried=tuple(tried)), new, after
 
 

@@ -4,8 +4,9 @@ Fine-tuning on the negatives moved the features the digits rely on: pen digits 9
 even with the first two stages frozen (docs/results.md, "Not a digit"). Here the network and
 its ten digit outputs stay exactly as they were; the eleventh output alone, a linear function
 of the pooled features, is fitted by logistic regression against each image's own top digit
-logit (what it must beat): "not a digit" for the training negatives (training.negatives, twice:
-as drawn, and through training's own augmentation) against every MNIST training digit.
+logit (what it must beat): "not a digit" for the training negatives (real handwriting of
+Omniglot's training writers, training.omniglot, and the made ones, training.negatives; twice: as
+drawn, and through training's own augmentation) against every MNIST training digit.
 Features are read once, so the fit takes seconds after that. Among the digits no answer can
 change; a digit can only be refused, and the bias is then lowered until at most
 training.refusal.MAX_REFUSED of MNIST's validation digits are (training.refusal).
@@ -70,6 +71,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True, help="where to write the model file")
     parser.add_argument("--base", type=Path, default=None, help="the 10-class model to start from (default: the shipped model)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the negatives' augmentation (default: %(default)s)")
+    parser.add_argument("--negatives", choices=("all", "real", "made"), default="all", help="real handwriting, made ones, or both (default: %(default)s)")
     args = parser.parse_args()
     import django
 
@@ -81,8 +83,9 @@ def main() -> None:
     from recognizer.modelfile import model_load, model_save
     from training.augment import Augment
     from training.calibration import temperature_fit
-    from training.data import mnist_load, split
+    from training.data import Digits, mnist_load, split
     from training.negatives import negatives_train
+    from training.omniglot import omniglot_train
     from training.refusal import refusal_bias_limit
     from training.run_data import VALIDATION_SEED
     from training.trainer import logits
@@ -90,7 +93,8 @@ def main() -> None:
     base = model_load(path=args.base or settings.SHIPPED_MODEL)
     net = base.net.eval()
     train, val = split(mnist_load(data_dir=Path(settings.MNIST_DIR), train=True), holdout=5000, seed=VALIDATION_SEED)
-    negatives = negatives_train().digits
+    made = {"real": [], "made": [negatives_train().digits], "all": [negatives_train().digits]}[args.negatives]
+    negatives = Digits.concat(made + ([] if args.negatives == "made" else [omniglot_train()]))
     bent = Augment(styles=0.0)(negatives.images.unsqueeze(1).float() / 255.0, negatives.labels, torch.Generator().manual_seed(args.seed))
     print(f"reading features: {len(train)} MNIST training images, {len(negatives)} negatives twice (as drawn, augmented)")
     x = torch.cat([features(net, train.images), features(net, negatives.images), features(net, bent)])
@@ -107,7 +111,7 @@ def main() -> None:
         "trained_at": timezone.now().isoformat(timespec="seconds"),
         "base_version": base.version,
         "temperature": round(temperature, 4),
-        "refusal": "the not-a-digit output fitted alone (training.refusal_head); the digit outputs are the base model's",
+        "refusal": f"the not-a-digit output fitted alone (training.refusal_head, negatives: {args.negatives}); the digit outputs are the base model's",
     }
     model_save(net=wide, metadata=metadata, path=args.out)
     print(f"bias lowered by {lowered:.3f}; training negatives refused {refused:.1%}; temperature {temperature:.4f} (base {base.temperature:.4f})")

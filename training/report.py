@@ -59,7 +59,7 @@ def run_report_save(*, run: TrainingRun, report: RunReport, model_version: str, 
         return right / count if right is not None and count else None
 
     fields = {
-        "report": report.to_json(), "model_version": model_version, "decision": decision_text(d),
+        "report": report.to_json(), "model_version": model_version, "decision": decision_text(d, version=model_version),
         "status": TrainingRun.Status.PROMOTED if d.promote else TrainingRun.Status.CANDIDATE,
         "mnist_accuracy": share(d.mnist.right_after, d.mnist.count),
         "feedback_accuracy": share(d.corrections.right_after, d.corrections.count),

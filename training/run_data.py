@@ -13,6 +13,7 @@ from recognizer.labels import NOT_A_DIGIT
 from training.data import Digits, mnist_load, split
 from training.guard import pen_guard
 from training.negatives import negatives_held_out, negatives_train
+from training.omniglot import omniglot_held_out, omniglot_train
 from training.options import RunOptions
 
 VALIDATION_SEED = 0  # the shipped model held out the same 5,000 images
@@ -36,9 +37,12 @@ class RunData:
     corrections_approved: torch.Tensor
     confirmed_approved: torch.Tensor
     set_aside: int  # unreviewed drawings past their source's cap: neither trained on nor judged with
-    # Made here, not drawn by users (training.negatives): letters, scribbles and shapes, NOT_A_DIGIT.
+    # Not digits, NOT_A_DIGIT: real handwritten characters (training.omniglot, training writers only)
+    # and letters, scribbles and shapes made here (training.negatives).
     negatives_train: Digits = field(default_factory=lambda: Digits.from_arrays([], []))
-    negatives_test: Digits = field(default_factory=lambda: Digits.from_arrays([], []))  # held out by font and by seed: the refusal guard
+    # The refusal guard: real characters of held-out writers and a held-out alphabet, then the
+    # made ones held out by font and by seed.
+    negatives_test: Digits = field(default_factory=lambda: Digits.from_arrays([], []))
 
     @property
     def corrections_to_teach(self) -> torch.Tensor:
@@ -81,15 +85,15 @@ def run_data_load(*, options: RunOptions, learnt: set[int], say: Callable[[str],
         is_learnt=torch.tensor([s.pk in learnt for s in train], dtype=torch.bool),
         corrections_test=_digits(corrections), confirmed_test=_digits(confirmed), pen_guard=pen_guard(),
         corrections_approved=_approved(corrections), confirmed_approved=_approved(confirmed), set_aside=set_aside,
-        negatives_train=negatives_train().digits if o.negatives_share else Digits.from_arrays([], []),
-        negatives_test=negatives_held_out().digits,
+        negatives_train=Digits.concat([omniglot_train(), negatives_train().digits]) if o.negatives_share else Digits.from_arrays([], []),
+        negatives_test=Digits.concat([omniglot_held_out()[0], negatives_held_out().digits]),
     )  # fmt: skip
     say(
         f"training on MNIST ({len(mnist_train)} images, {o.mnist_epoch_size(len(mnist_train))} an epoch) and "
         f"{len(train)} users' drawings ({int(data.is_learnt.sum())} of them learnt by the active model already, not repeated); "
         f"held out to judge with: {len(corrections)} corrections, {len(confirmed)} confirmed right guesses, "
         f"{len(mnist_val)} MNIST validation, {len(mnist_test)} MNIST test, {len(data.pen_guard)} pen guard drawings; "
-        f"not digits: {len(data.negatives_train)} made to train on, {len(data.negatives_test)} held out"
+        f"not digits (real handwriting, and made): {len(data.negatives_train)} to train on, {len(data.negatives_test)} held out"
     )
     if set_aside:
         say(f"set aside {set_aside} unreviewed drawings past their source's cap of {o.per_source_cap} a run (approve them to use them)")

@@ -32,3 +32,8 @@ def change_text(before: float | None, after: float | None) -> str:
     if before is None:
         return percent_text(after)
     return f"{percent_text(before)} → {percent_text(after)}"
+
+
+def many_text(count: int, noun: str) -> str:
+    """"1 correction", "1,204 corrections"."""
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"

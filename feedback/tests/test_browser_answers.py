@@ -1,6 +1,9 @@
 """Taking back or changing the page's last answer, and the "not a digit" answer, in headless
 Chromium against a live server, on a laptop (1280x800, mouse) and a phone (390x844, touch)."""
 
+import re
+
+import numpy as np
 import pytest
 from playwright.sync_api import expect
 
@@ -112,7 +115,7 @@ def test_a_drawing_read_as_not_a_digit_says_so_offers_the_digits_and_not_a_digit
     expect(screen.locator("#guess")).to_have_text("That doesn't look like a digit.")
     assert in_view(screen, screen.locator("#guess"))
     expect(screen.get_by_role("button", name="4", exact=True)).to_be_enabled()  # the digits are still offered
-    expect(screen.get_by_role("button", name="Yes, that's right")).to_be_disabled()
+    expect(screen.get_by_role("button", name="Yes, that's right")).to_be_enabled()  # agrees: not a digit
     not_digit = screen.get_by_role("button", name="Not a digit")
     expect(not_digit).to_be_enabled()
     expect(not_digit).to_have_class("not-digit guessed")
@@ -186,3 +189,34 @@ def test_an_answer_still_kept_on_the_device_is_taken_back_there_and_never_sent(s
     screen.wait_for_timeout(2500)  # past the next retry
     assert len(sent) == tries and set(sent) == {"POST"}  # nothing more sent; no DELETE needed
     assert Sample.objects.count() == 0
+
+
+def test_clearing_the_pad_after_taking_back_leaves_no_word_about_the_answer(screen):
+    answer_seven_as_one(screen)
+    press(screen, "Take back")
+    expect(screen.locator("#teach-status")).to_have_text("Taken back: a 1 is not saved. Answer again, or clear the drawing.")
+    press(screen, "Clear")
+    expect(screen.locator("#teach-status")).to_have_text(re.compile(r"^Tip: "))  # a laptop's or a phone's
+    expect(screen.locator("#guess")).to_have_text("Draw a digit")
+
+
+def test_a_drawing_like_one_just_corrected_is_answered_with_the_correction_in_words(screen):
+    from feedback.tests.test_memory import _misread, moved
+
+    drawn, net_guess, label, _ = _misread()
+    pad = Pad(screen)
+    assert pad.draw([np.array(stroke) for stroke in drawn])["digit"] == net_guess
+    with screen.expect_response("**/api/feedback/") as saved:
+        press(screen, str(label))
+    assert saved.value.status == 201
+    press(screen, "Clear")
+    answer = pad.draw([np.array(stroke) for stroke in moved(drawn)])
+    assert (answer["digit"], answer["reason"]) == (label, "your_correction")
+    expect(screen.locator("#guess")).to_have_text(f"{label} — like the one you corrected")
+
+
+def test_after_an_answer_the_footers_links_are_in_view_on_a_laptop(page):
+    answer_seven_as_one(page)  # a guess, then an answer, its words and Take back
+    for name in ("API", "Model details (JSON)", "Review corrections"):
+        assert in_view(page, page.get_by_role("link", name=name)), name
+    assert page.evaluate("window.scrollY") == 0

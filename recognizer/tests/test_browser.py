@@ -35,15 +35,19 @@ def test_a_tap_is_too_small_to_read_and_gets_no_guess(page):
     expect(page.get_by_role("group", name="The right digit").get_by_role("button").first).to_be_disabled()
 
 
-def test_an_unsure_guess_shows_two_candidates_and_asks_for_the_right_digit(page):
+def test_an_unsure_guess_shows_two_candidates_and_yes_confirms_the_first(page):
     answer = Pad(page).draw(ONE_OR_SEVEN)
     assert answer["sure"] is False
     first, second = answer["top_two"]
     expect(page.locator("#guess")).to_have_text(f"Not sure: {first} or {second}?")
-    # "Yes" would confirm one guess of two: the person picks the digit instead.
-    expect(page.get_by_role("button", name="Yes, that's right")).to_be_disabled()
     expect(page.locator(".label.guessed")).to_have_count(2)
-    expect(page.locator("#teach-status")).to_have_text("Which is it? Press the right digit to teach it.")
+    article = "an" if first == 8 else "a"
+    expect(page.locator("#teach-status")).to_have_text(f"Which is it? Press “Yes” for {article} {first}, or the right digit's key.")
+    # A top guess is shown, so "Yes" is offered: a confirmed unsure guess teaches as much as a correction.
+    with page.expect_request("**/api/feedback/") as sent:
+        page.get_by_role("button", name="Yes, that's right").click()
+    assert sent.value.post_data_json["label"] == first
+    expect(page.locator("#teach-status")).to_contain_text(f"Saved: {article} {first}.")
 
 
 def test_the_page_sends_the_pens_strokes_not_a_bitmap(page):

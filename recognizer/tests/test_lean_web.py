@@ -32,7 +32,20 @@ admin.force_login(User.objects.create_superuser("admin", "a@example.com", "pw"))
 retrain = admin.post("/admin/training/trainingrun/retrain/", {"epochs": "1"})
 from training.models import TrainingRun
 from recognizer.serving import active_model
+# The memory of a sender's corrections (issue 40) on the serving form's features: a real pen digit
+# the net misreads, corrected, then drawn again a little elsewhere by the same sender.
+from recognizer.pen_digits import pen_digits_strokes
+from recognizer.memory import PLAUSIBLE
+from recognizer.services import digit_predict
+from feedback.services import sample_create
+for strokes, label in zip(*pen_digits_strokes()):
+    net = digit_predict(strokes=strokes)
+    if net.digit is not None and net.digit != label and net.probabilities[label] >= PLAUSIBLE:
+        break
+sample_create(label=int(label), strokes=strokes, source="anon:lean")
+again = digit_predict(strokes=[stroke + 9 for stroke in strokes], source="anon:lean")
 print(json.dumps({
+    "memory": [bool(again.digit == label), again.reason, bool(digit_predict(strokes=strokes, source="anon:other").digit == net.digit)],
     "guess": guess.status_code, "answer": guess.json(), "health": health.json(),
     "retrain": retrain.status_code, "queued": list(TrainingRun.objects.values_list("status", flat=True)), "precision": active_model().serving_net().precision,
     "imported": [name for name in %r if name in sys.modules],
@@ -52,5 +65,6 @@ def test_a_web_process_guesses_and_queues_a_run_without_importing_torch_or_train
     assert result["guess"] == 200, result["answer"]
     assert result["health"]["status"] == "ok", result["health"]
     assert result["precision"] == "int8"
+    assert result["memory"] == [True, "your_correction", True] and result["health"]["model"]["memory"] is True
     assert result["retrain"] == 302 and result["queued"] == ["queued"]  # "Retrain now" only queues
     assert result["imported"] == []

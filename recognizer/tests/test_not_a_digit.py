@@ -12,6 +12,7 @@ from recognizer.net import DigitNet, net_with_classes
 from recognizer.services import SURE_THRESHOLD, digit_predict, prediction_from_probabilities
 from recognizer.tests.drawings import strokes
 from training.negatives import letter_strokes
+from training.omniglot import HELD_OUT_SEED, layout, omniglot_drawings
 
 PREDICT = "/api/predict/"
 
@@ -41,6 +42,16 @@ def test_a_shape_and_letters_drawn_as_strokes_are_answered_not_a_digit_by_the_sh
     prediction = digit_predict(strokes=drawing)
     assert prediction.digit is None and prediction.reason == NOT_A_DIGIT_LABEL, f"{name}: {prediction}"
     assert prediction.confidence == prediction.not_a_digit > max(prediction.probabilities)
+
+
+@pytest.mark.parametrize("letter, character, drawer", [("k", 11, 19), ("m", 13, 18), ("p", 16, 17)])
+def test_a_handwritten_letter_by_a_writer_never_trained_on_is_refused_through_the_predict_api(letter, character, drawer):
+    # Omniglot's drawer 16-20 are held out of every run (training.omniglot): a stranger's hand.
+    drawing = next(d for d in omniglot_drawings() if (d.alphabet, d.character, d.drawer) == ("Latin", character, drawer))
+    assert drawing.held_out
+    body = post({"strokes": as_json(layout(drawing, seed=HELD_OUT_SEED))})
+    assert body["digit"] is None and body["reason"] == NOT_A_DIGIT_LABEL, f"{letter}: {body}"
+    assert body["not_a_digit"] > max(body["probabilities"])
 
 
 def test_the_zigzag_that_was_a_sure_4_is_no_longer_a_sure_digit():

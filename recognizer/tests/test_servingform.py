@@ -15,6 +15,7 @@ from recognizer import formbuild
 from recognizer.modelfile import model_load
 from recognizer.preprocessing import normalize, strokes_to_input
 from recognizer.servingform import (
+    FEATURES,
     PROBE_SLACK,
     ModelUnavailable,
     ServedModel,
@@ -189,3 +190,30 @@ def test_a_serving_form_holding_a_pickle_is_refused():
         changed.writestr("probe.npy", probe.getvalue())
     with pytest.raises(ModelUnavailable, match="not usable"):
         serving_form_from_bytes(data.getvalue(), source="hostile")
+
+
+def _without_features(form: ServingForm) -> ServingForm:
+    """`form` as it was built before its graphs had a features output (issue 40)."""
+    import onnx
+
+    graphs = {}
+    for name, graph in form.graphs.items():
+        model = onnx.load_from_string(graph)
+        kept = [output for output in model.graph.output if output.name != FEATURES]
+        del model.graph.output[:]
+        model.graph.output.extend(kept)
+        graphs[name] = model.SerializeToString()
+    return ServingForm(manifest=form.manifest, graphs=graphs, probe=form.probe)
+
+
+def test_a_form_built_before_features_serves_the_same_guesses_with_the_memory_off_and_health_says_so(api_client_health):
+    form = serving_form_from_bytes(shipped_form_path().read_bytes(), source="shipped")
+    old = ServedModel(form=_without_features(form), source="version old").serving_net()
+    new = ServedModel(form=form, source="version new").serving_net()
+    assert (old.has_features, new.has_features) == (False, True)
+    logits, features = new.read(_drawings())
+    assert old.read(_drawings())[1] is None and np.array_equal(old(_drawings()), logits)
+    assert features.shape == (len(logits), 128)
+    health = api_client_health(ServedModel(form=_without_features(form), source="version old"))
+    assert health["status"] == "ok" and health["model"]["memory"] is False and "without features" in health["model"]["memory_note"]
+    assert api_client_health(ServedModel(form=form, source="version new"))["model"]["memory"] is True

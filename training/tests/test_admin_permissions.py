@@ -71,21 +71,24 @@ def test_a_staff_user_with_train_model_is_offered_the_actions_and_the_buttons(tr
 def test_a_view_only_staff_user_cannot_activate_a_model(viewer, candidate):
     shipped = active_model().version
     viewer.post(CHANGELIST, {"action": "activate", "_selected_action": [candidate.pk]})
-    assert viewer.post(reverse("admin:training_trainingrun_activate", args=[candidate.pk])).status_code == 403
+    assert viewer.post(reverse("admin:training_trainingrun_activate", args=[candidate.pk]), {"confirm": "yes"}).status_code == 403
     assert active_model().version == shipped != NEW_VERSION
 
 
 def test_a_staff_user_with_train_model_can_activate_a_model_by_the_action_and_the_button(trainer, candidate):
-    trainer.post(CHANGELIST, {"action": "activate", "_selected_action": [candidate.pk]})
+    shipped = model_load(path=settings.SHIPPED_MODEL).version
+    asked = trainer.post(CHANGELIST, {"action": "activate", "_selected_action": [candidate.pk]})
+    assert "Yes, make it active anyway" in asked.content.decode() and active_model().version == shipped  # a candidate: asked first
+    trainer.post(reverse("admin:training_trainingrun_activate", args=[candidate.pk]), {"confirm": "yes"})
     assert active_model().version == NEW_VERSION
     assert trainer.post(reverse("admin:training_trainingrun_activate_shipped")).status_code == 302
-    assert active_model().version == model_load(path=settings.SHIPPED_MODEL).version
-    assert trainer.post(reverse("admin:training_trainingrun_activate", args=[candidate.pk])).status_code == 302
+    assert active_model().version == shipped
+    assert trainer.post(reverse("admin:training_trainingrun_activate", args=[candidate.pk]), {"confirm": "yes"}).status_code == 302
     assert active_model().version == NEW_VERSION
 
 
 def test_a_view_only_staff_user_cannot_activate_the_shipped_model_again(viewer, trainer, candidate):
-    trainer.post(reverse("admin:training_trainingrun_activate", args=[candidate.pk]))
+    trainer.post(reverse("admin:training_trainingrun_activate", args=[candidate.pk]), {"confirm": "yes"})
     assert active_model().version == NEW_VERSION
     assert "Activate the shipped model" not in viewer.get(CHANGELIST).content.decode()
     assert viewer.post(reverse("admin:training_trainingrun_activate_shipped")).status_code == 403

@@ -9,6 +9,7 @@ import torch
 from recognizer.modelfile import model_load
 from training.data import Digits, mnist_load
 from training.decision import Decision, Failure, decision_text
+from training.decision_view import clause_rows
 from recognizer.pen_digits import PEN_DIGITS_PATH
 from training.guard import pen_guard
 from training.evaluate import Readings
@@ -129,6 +130,10 @@ def test_a_new_model_that_loses_mnist_is_published_blended_back_toward_the_activ
     keeps = blend_keeps(least=0.01)
     for more in [1.0, *keeps[: keeps.index(decision.keep)]]:
         assert not decide(data=data, before=before, after=read(blend(active, new, keep=more), ""), options=options).promote
+    # The decision keeps every net it judged, in order, with what each failed, through the report.
+    assert [net.keep for net in decision.tried] == [1.0, *keeps[: keeps.index(decision.keep) + 1]]
+    assert all(Failure.MNIST_WORSE in net.failures for net in decision.tried[:-1]) and decision.tried[-1].promote
+    assert Decision.from_dict(decision.as_dict()) == decision
 
     none_pass = RunOptions(fallback_keep=0.95)
     kept, net, _ = judge(new=new, active=active, data=data, before=before, after=after, options=none_pass, read=read, say=lambda text: None)
@@ -370,9 +375,9 @@ def test_a_model_that_loses_real_pen_1s_beyond_chance_is_refused(settings, judge
     ones = decision.pen_digits[1]
     assert ones.worse >= 12 and ones.better == 0 and ones.chance <= FALSE_REFUSAL_RATE and ones.lost
     assert not decision.promote and Failure.PEN_DIGIT_WORSE in decision.failures
-    rows = {clause.name: clause for clause in decision.clauses()}
-    assert not rows["pen guard set, digit 1"].held and rows["pen guard set, digit 7"].held
-    assert rows["pen guard set, digit 1"].after < rows["pen guard set, digit 1"].before
+    rows = {row.clause: row for row in clause_rows(decision)}
+    assert rows["pen guard set, digit 1"].failed and "lost, 0 gained" in rows["pen guard set, digit 1"].change
+    assert not any(row.failed for name, row in rows.items() if name.startswith("pen guard set, digit") and name != "pen guard set, digit 1")
 
 
 def test_every_clause_of_the_decision_is_a_row_with_its_figures_and_old_reports_keep_their_tolerance_rule():
@@ -380,13 +385,16 @@ def test_every_clause_of_the_decision_is_a_row_with_its_figures_and_old_reports_
     data = run_data(mnist_test=zeros(10_000), corrections_test=zeros(5), pen_guard=pen)
     before = reading(mnist_wrong=0, corrections=[1] * 5, pen=answers(pen.labels))
     decision = decide(data=data, before=before, after=reading(mnist_wrong=0, corrections=[0] + [1] * 4, pen=answers(pen.labels, wrong={3: 20})), options=RunOptions())
-    rows = decision.clauses()
-    assert [r.name for r in rows][:3] == ["MNIST test", "MNIST test, digit 0", "pen guard set"]
-    assert [r.name for r in rows][-1] == "held-out corrections" and rows[-1].held and rows[-1].allowed == "must improve"
-    threes = next(r for r in rows if r.name == "pen guard set, digit 3")
-    assert (threes.before, threes.after, threes.held) == (1.0, 0.92, False) and threes.comparison.worse == 20
-    assert threes.allowed == "-1 points, or more by chance (chance of the loss above 5%)"
-    assert [r.name for r in rows if not r.held] == ["pen guard set", "pen guard set, digit 3"]
+    rows = clause_rows(decision)
+    assert [r.clause for r in rows][:2] == ["MNIST test", "MNIST test, each digit"] and rows[2].clause == "pen guard set"
+    corrections = next(r for r in rows if r.clause.startswith("held-out corrections"))
+    assert not corrections.failed and corrections.allowed == "must improve"
+    threes = next(r for r in rows if r.clause == "pen guard set, digit 3")
+    assert (threes.before, threes.after, threes.failed) == ("100%", "92%", True) and threes.comparison.worse == 20
+    assert threes.change.endswith(": 20 lost, 0 gained") and "or more by chance" in threes.allowed and "fails under 5%" in threes.allowed
+    assert [r.clause for r in rows if r.failed] == ["pen guard set", "pen guard set, digit 3"]
     # A report from before the sign test: its comparisons carry no counts, and the tolerance alone says what was lost.
     old = Decision.from_dict({**decision.as_dict(), "pen_digits": [{"right_before": 250, "right_after": 247, "count": 250, "tolerance": 1.0}] * 10})
-    assert all(c.chance is None and c.lost for c in old.pen_digits) and not any(r.held for r in old.clauses() if r.name.startswith("pen guard set, digit"))
+    old_rows = [r for r in clause_rows(old) if r.clause.startswith("pen guard set, digit")]
+    assert all(c.chance is None and c.lost for c in old.pen_digits) and len(old_rows) == 10 and all(r.failed for r in old_rows)
+    assert all("by chance" not in r.allowed and "gained" not in r.change for r in old_rows)

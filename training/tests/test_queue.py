@@ -70,7 +70,15 @@ def test_a_run_whose_process_is_gone_is_marked_failed_and_its_half_written_files
     young_tmp = isolated_models / ".active.safetensors.def.tmp"  # someone may be writing it now
     young_tmp.write_bytes(b"half")
 
-    assert [run.pk for run in training_runs_recover(log=lambda text: None)] == [stale.pk]
+    seen_when_failed = []
+
+    def log(text: str) -> None:
+        # What a watcher finds once the run reads "failed": its leftovers already gone.
+        if TrainingRun.objects.get(pk=stale.pk).status == TrainingRun.Status.FAILED:
+            seen_when_failed.append(old_tmp.exists())
+
+    assert [run.pk for run in training_runs_recover(log=log)] == [stale.pk]
+    assert seen_when_failed == [False]
     stale.refresh_from_db()
     assert stale.status == TrainingRun.Status.FAILED and stale.in_progress is None
     assert f"its process {dead.pid} is gone" in stale.error

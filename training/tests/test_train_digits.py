@@ -32,7 +32,12 @@ def train(mnist_dir, *args: str) -> TrainingRun:
 
 def test_train_digits_with_limit_fine_tunes_on_a_real_subset_and_publishes(mnist_dir, isolated_models, settings):
     shipped = model_load(path=settings.SHIPPED_MODEL)
-    run = train(mnist_dir, "--limit", "1500", "--epochs", "1", "--mnist-tolerance", "100", "--mnist-digit-tolerance", "100")
+    # A 1,500-image run is about the mechanics, not the guards: with the shipped model of issue 39
+    # it moved the pen guard's 1s by 1.2 points (fonts only) to 2.7 (real negatives too).
+    run = train(
+        mnist_dir, "--limit", "1500", "--epochs", "1", "--mnist-tolerance", "100", "--mnist-digit-tolerance", "100",
+        "--pen-tolerance", "100", "--pen-digit-tolerance", "100",
+    )  # fmt: skip
 
     assert run.status == TrainingRun.Status.PROMOTED and run.error == ""
     assert run.mnist_samples == 1500 and run.base_version == shipped.version
@@ -59,6 +64,7 @@ def test_a_model_worse_than_the_tolerance_is_kept_as_a_candidate(mnist_dir, sett
     run = train(mnist_dir, "--from-scratch", "--width", "8", "--limit", "500", "--epochs", "1", "--mnist-tolerance", "0.2")
     assert run.status == TrainingRun.Status.CANDIDATE
     assert "MNIST test got worse beyond its tolerance" in run.decision and "kept as a candidate" in run.decision
+    assert run.decision.endswith(f"Activate it anyway with: manage.py activate_model {run.model_version}.")  # its real version
     assert active_model().version == shipped  # the better model keeps serving
     assert version_path(run.model_version).exists()  # and the candidate is kept
 

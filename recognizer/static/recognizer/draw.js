@@ -30,7 +30,9 @@
   // A finger has no digit keys: the tips name what a phone has.
   const touch = window.matchMedia("(pointer: coarse)").matches;
   const TIP = touch ? "Tip: tap the right digit to correct a wrong guess." : "Tip: press a digit key to correct a wrong guess.";
-  const WHICH = touch ? "Which is it? Tap the right digit to teach it." : "Which is it? Press the right digit to teach it.";
+  // Not sure, the page still names a top guess: "Yes" confirms it, and teaches as much as a correction.
+  const WHICH = (first) =>
+    touch ? `Which is it? Tap “Yes” for ${said(first)}, or the right digit.` : `Which is it? Press “Yes” for ${said(first)}, or the right digit's key.`;
   const NOT_DIGIT_ASK = touch
     ? "Tap “Not a digit” to agree, or the right digit if it is one."
     : "Press N to agree it's not a digit, or the right digit if it is one.";
@@ -47,7 +49,8 @@
   let kept = null; // the drawing cleared last ({strokes, saved}), which Undo brings back
   let keepStatus = false; // the next guess leaves the teaching status as it is (why a correction was refused)
   // What the teaching status says, so that a line that no longer fits the pad can go:
-  // "tip", "ask" (which is it? / already saved: about the drawing on the pad), "saved", "problem", "busy".
+  // "tip", "ask" (which is it? / already saved: about the drawing on the pad), "saved", "takenback" (answer
+  // again: about the drawing on the pad too), "problem", "busy".
   let statusKind = "tip";
   let lastAnswer = null; // the page's last answer: {clientId, label, digit, sure, until}, until it can no longer change
   let takeBackTimer = null;
@@ -252,7 +255,10 @@
     } else {
       current = { digit: result.digit, sure: result.sure, candidates: result.sure ? [first] : [first, second], model: result.model, sequence: mine };
       guess.classList.toggle("unsure", !result.sure);
-      if (result.sure) {
+      if (result.reason === "your_correction") {
+        // Not the net's own reading: the digit this person gave a drawing like it, lately.
+        guess.append(strong(first), " — like the one you corrected");
+      } else if (result.sure) {
         guess.append(`It's ${article(first)} `, strong(first), ` (${percent(result.confidence)} sure)`);
       } else {
         // Below the calibrated threshold a single guess would be a coin toss dressed as an answer.
@@ -284,7 +290,7 @@
     } else if (refused) {
       setTeaching(true, NOT_DIGIT_ASK, "ask");
     } else if (!result.sure) {
-      setTeaching(true, WHICH, "ask");
+      setTeaching(true, WHICH(first), "ask");
     } else {
       // The tip is for a newcomer: it never hides a confirmation or a problem.
       setTeaching(true, ...(statusKind === "tip" || statusKind === "ask" ? [TIP, "tip"] : []));
@@ -334,8 +340,9 @@
     sees.hidden = true;
     sees.removeAttribute("src");
     seesEmpty.hidden = false;
-    // A question about a drawing that is gone ("Which is it?", "already saved") goes with it.
-    setTeaching(false, ...(statusKind === "ask" ? [TIP, "tip"] : []));
+    // A question about a drawing that is gone ("Which is it?", "already saved") goes with it, and
+    // so does "Taken back: ... Answer again, or clear the drawing": there is nothing left to answer.
+    setTeaching(false, ...(statusKind === "ask" || statusKind === "takenback" ? [TIP, "tip"] : []));
   }
 
   // -- clear, undo, the next digit ----------------------------------------------------------
@@ -383,8 +390,9 @@
   // -- teaching: store the right label for this drawing ------------------------------------
 
   function setTeaching(enabled, message, kind) {
-    // "Yes" confirms one guess; when the model named two, the person picks the digit instead.
-    confirmButton.disabled = !enabled || !current || !current.sure;
+    // "Yes" confirms the top guess shown, sure or not ("not a digit" too): a confirmed guess the
+    // model was unsure of teaches as much as a correction.
+    confirmButton.disabled = !enabled || !current;
     for (const button of [...labelButtons, notDigitButton]) {
       button.disabled = !enabled;
       button.classList.toggle("guessed", Boolean(enabled && current && current.candidates.includes(Number(button.dataset.label))));
@@ -606,14 +614,14 @@
     const message = `Taken back: ${said(answer.label)} is not saved. Answer again, or clear the drawing.`;
     if (saved === answer.clientId) {
       saved = null; // the drawing on the pad may be answered afresh
-      setTeaching(Boolean(current), message, "saved");
+      setTeaching(Boolean(current), message, "takenback");
     } else if (!strokes.length && kept && kept.saved === answer.clientId) {
       kept.saved = null;
       keepStatus = true;
-      setStatus(message, "saved");
+      setStatus(message, "takenback");
       undo(); // the drawing comes back, to answer again
     } else {
-      setStatus(`Taken back: ${said(answer.label)} is not saved.`, "saved");
+      setStatus(`Taken back: ${said(answer.label)} is not saved.`, "takenback");
     }
   }
 
