@@ -125,7 +125,8 @@ def scenario(name: str, seed: int, options) -> dict:
 
     report = run.report or {}
     mnist = report.get("confusion", {}).get("mnist", {})
-    per_digit = {when: [row[d] / sum(row) * 100 for d, row in enumerate(m)] for when, m in mnist.items() if m}
+    # The digits' rows only: an 11-class model's matrix has a row for "not a digit", which MNIST never is.
+    per_digit = {when: [row[d] / sum(row) * 100 for d, row in enumerate(m) if sum(row)] for when, m in mnist.items() if m}
     overall = {when: sum(row[d] for d, row in enumerate(m)) / sum(map(sum, m)) * 100 for when, m in mnist.items() if m}
     result = {
         "scenario": name, "attack": vars(attack), "seed": seed, "posts": {"honest": len(wrong), "attack": ATTACK_POSTS},
