@@ -156,7 +156,8 @@ def _decision_words(d: Decision, version: str | None) -> str:
     figures = "; ".join(lines)
     if d.published == "blend":
         failed = " and ".join(d.new_model_failures) or f"lost {-(d.new_model_mnist_change or 0):.2f} points of MNIST test"
-        figures = f"Published {d.keep:.0%} of the way from the active model to the new one, which failed ({failed}): {figures}"
+        verb = "Published" if d.promote else "Tried"  # a blend the gate refused was published nowhere
+        figures = f"{verb} {d.keep:.0%} of the way from the active model to the new one, which failed ({failed}): {figures}"
     if not d.failures:
         return f"{figures}: promoted."
     why = " and ".join(d.failures)

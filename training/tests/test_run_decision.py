@@ -18,7 +18,7 @@ from recognizer.modelfile import model_load
 from recognizer.publishing import model_publish
 from recognizer.serving import active_model
 from recognizer.store import model_activate
-from training.decision import Decision, Failure
+from training.decision import Decision, Failure, decision_text
 from training.decision_view import clause_rows, decision_view
 from training.evaluate import Readings
 from training.gate import blend_keeps, judge
@@ -117,6 +117,8 @@ def test_the_run_page_lists_every_blend_the_gate_tried_with_what_each_failed(adm
         change = net.pen.change
         assert f"pen guard set ({change:+.2f} points, {net.pen.right_after - net.pen.right_before:+,} of 2,498: " in item
     assert listed[0].endswith(": published as a candidate")
+    # The log's words for a refused blend say it was tried, not published.
+    assert all(". Tried " in decision_text(net) and "Published" not in decision_text(net) for net in refused.tried[1:])
 
 
 def test_a_published_blend_is_listed_last_after_the_nets_that_failed_and_the_verdict_says_what_the_new_model_failed():
