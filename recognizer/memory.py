@@ -98,8 +98,8 @@ def memory_remember(
         features=b"" if features is None else np.ascontiguousarray(features, dtype=np.float32).tobytes(),
         features_of="" if features is None else made_by,
     )
-    kept = list(_recent(source=source).values_list("pk", flat=True))
-    RememberedCorrection.objects.filter(source=source).exclude(pk__in=kept).delete()
+    kept = [row[0] for row in _recent_rows(source=source)]  # sample ids: unique, as the rows' ids are
+    RememberedCorrection.objects.filter(source=source).exclude(sample_id__in=kept).delete()
 
 
 def remembers(*, label: int, guess: int) -> bool:
@@ -182,15 +182,9 @@ def nearest(*, features: np.ndarray, stored: np.ndarray, threshold: float) -> tu
     return (index, distance) if distance <= threshold else None
 
 
-def _recent(*, source: str):
-    since = timezone.now() - timedelta(hours=float(settings.MEMORY_HOURS))
-    return RememberedCorrection.objects.filter(source=source, created_at__gte=since).order_by("-created_at", "-id")[
-        : int(settings.MEMORY_SIZE)
-    ]
-
-
 def _recent_rows(*, source: str) -> list[tuple]:
-    """_recent's (sample_id, label, features, features_of, created_at), in one plain query: this is read on
+    """The source's newest MEMORY_SIZE corrections of the last MEMORY_HOURS, newest first, as
+    (sample_id, label, features, features_of, created_at), in one plain query: this is read on
     every guess from a browser with a session, and building the ORM's query cost about as much
     as running it (bench/http_load.py --memory)."""
     table = RememberedCorrection._meta.db_table
