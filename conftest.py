@@ -70,7 +70,7 @@ def mnist_dir(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("data")
     if SHARED_MNIST.exists():
         shutil.copytree(SHARED_MNIST, folder / "MNIST")
-    return folder  # training.data downloads MNIST here when it is missing
+    return folder  # training.nn.data downloads MNIST here when it is missing
 
 
 @pytest.fixture(scope="session")

@@ -53,9 +53,9 @@ def main() -> None:
 
     from recognizer.modelfile import model_load, model_save
     from recognizer.preprocessing import strokes_to_input
-    from training.calibration import calibration_error, temperature_fit
-    from training.data import mnist_load, split
-    from training.trainer import logits
+    from training.nn.calibration import calibration_error, temperature_fit
+    from training.nn.data import mnist_load, split
+    from training.nn.inference import logits
 
     shipped = model_load(path=settings.SHIPPED_MODEL)
     _, val = split(mnist_load(data_dir=settings.MNIST_DIR, train=True), holdout=5000, seed=0)

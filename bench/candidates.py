@@ -33,8 +33,8 @@ def main() -> None:
 
     from recognizer.modelfile import model_load
     from recognizer.preprocessing import strokes_to_input
-    from training.data import mnist_load
-    from training.trainer import logits
+    from training.nn.data import mnist_load
+    from training.nn.inference import logits
 
     digits = load_digits()
     reads = [strokes_to_input(layout(d, 0)) for d in digits]

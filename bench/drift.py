@@ -24,7 +24,7 @@ VARIANTS: dict[str, dict] = {
     "no-negatives": {"negatives_share": 0.0},
     "distill-1": {"distill": 1.0},
     # MNIST 1s given a lead-in and 7s a crossbar, as the shipped model learnt from scratch, which
-    # a fine-tune lets its teacher alone label (training.trainer): its pen 1s stay anchored.
+    # a fine-tune lets its teacher alone label (training.nn.trainer): its pen 1s stay anchored.
     "teacher-styles": {"augment": {"styles": 0.5}},
 }
 
@@ -45,10 +45,10 @@ def main() -> None:
     from recognizer.labels import NOT_A_DIGIT
     from recognizer.publishing import active_weights_load
     from training.options import site_options
-    from training.recipe import recipe_fit
-    from training.refusal import refusal_bias_limit
-    from training.run_data import run_data_load
-    from training.trainer import logits
+    from training.steps.fit import recipe_fit
+    from training.steps.refusal import refusal_bias_limit
+    from training.steps.data import run_data_load
+    from training.nn.inference import logits
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--variants", default=",".join(VARIANTS), help=f"comma-separated, of {', '.join(VARIANTS)}")

@@ -82,7 +82,7 @@ def main() -> None:
 
     from feedback.services import sample_create
     from training import options as run_options
-    from training.pipeline import training_run_execute
+    from training.steps.pipeline import training_run_execute
     from training.queue import training_run_start
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

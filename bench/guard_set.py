@@ -1,6 +1,6 @@
 """Build the pen guard set that ships with the project: recognizer/pen_digits/pendigits.npz.
 
-The promotion gate (training.gate) judges every new model on real pen drawings that no user
+The promotion gate (training.steps.gate) judges every new model on real pen drawings that no user
 can write to. They are the UCI pen digits of writers 3, 6, ..., 30 (a third of the writers,
 2,500 drawings), laid out on the page's canvas as the benchmarks lay them out (seed 0) and
 simplified as the site simplifies strokes on arrival, so the gate reads them as a guess would.

@@ -27,9 +27,9 @@ def one_run(seed: int, options) -> dict:
 
     from django.core.management import call_command
 
-    from training.decision import Decision
-    from training.decision_view import clause_rows
-    from training.pipeline import training_run_execute
+    from training.runs.decision import Decision
+    from training.runs.presentation import clause_rows
+    from training.steps.pipeline import training_run_execute
     from training.queue import training_run_start
 
     call_command("migrate", verbosity=0)

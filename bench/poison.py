@@ -73,7 +73,7 @@ def scenario(name: str, seed: int, options) -> dict:
     from feedback.models import Sample
     from feedback.services import SourceOverDailyLimit, sample_create, sample_review
     from recognizer.services import SURE_THRESHOLD
-    from training.pipeline import training_run_execute
+    from training.steps.pipeline import training_run_execute
     from training.queue import training_run_start
 
     attack, started = SCENARIOS[name], time.perf_counter()

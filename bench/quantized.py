@@ -39,7 +39,7 @@ def prepare(model: Path | None, pendigits: Path, folder: Path, *, every: int = 1
     from recognizer.preprocessing import strokes_to_input
     from recognizer.publishing import serving_form_bytes
     from recognizer.store import shipped_form_path
-    from training.data import mnist_load
+    from training.nn.data import mnist_load
 
     path = model or Path(settings.SHIPPED_MODEL)
     loaded = model_load(path=path)

@@ -1,9 +1,9 @@
 """Does the model say "not a digit" to what is not one, and only to that?
 
 The held-out drawings that are not digits, never trained on: real handwritten characters of
-Omniglot (training.omniglot) by writers held out of every alphabet, and a whole alphabet held
+Omniglot (training.nn.omniglot) by writers held out of every alphabet, and a whole alphabet held
 out; and letters in fonts no run trains on, scribbles and shapes made with a seed of their own
-(training.negatives). Each is drawn as strokes by the serving code. Each is read as the site reads a drawing: the serving net (ONNX
+(training.nn.negatives). Each is drawn as strokes by the serving code. Each is read as the site reads a drawing: the serving net (ONNX
 Runtime), the model's temperature, and recognizer.services' own mapping to an answer. Prints,
 for each font and kind and in all:
 - refused: answered "not a digit" (the page says "That doesn't look like a digit");
@@ -71,11 +71,11 @@ def main() -> None:
     from recognizer.publishing import serving_form_bytes
     from recognizer.servingform import served_model_from_bytes
     from recognizer.store import shipped_model
-    from training.data import mnist_load
+    from training.nn.data import mnist_load
     from bench.pendigits_data import DEFAULT_PATH, layout, load_digits
     from recognizer.preprocessing import strokes_to_input
-    from training.negatives import HELD_OUT_FONTS, negatives_held_out
-    from training.omniglot import HELD_OUT_ALPHABET, HELD_OUT_DRAWERS, omniglot_held_out
+    from training.nn.negatives import HELD_OUT_FONTS, negatives_held_out
+    from training.nn.omniglot import HELD_OUT_ALPHABET, HELD_OUT_DRAWERS, omniglot_held_out
 
     started = time.perf_counter()
     path = args.model or settings.SHIPPED_MODEL
@@ -102,7 +102,7 @@ def main() -> None:
         f"held-out alphabet refused {alphabet[1]:.1%} (>= 80%: {'met' if alphabet[1] >= 0.8 else 'missed'})"
     )
     held_out = negatives_held_out()
-    print(f"\nmade here (training.negatives): held-out fonts {', '.join(HELD_OUT_FONTS)}, scribbles and shapes of their own seed")
+    print(f"\nmade here (training.nn.negatives): held-out fonts {', '.join(HELD_OUT_FONTS)}, scribbles and shapes of their own seed")
     refusal_table("held out (made)", held_out.kinds, answers(model, held_out.digits.images))
 
     print()

@@ -33,7 +33,7 @@ def main() -> None:
     parser.add_argument("--index", type=int, default=6, help="which pen-stroke digit to draw (default: %(default)s)")
     parser.add_argument("--out", type=Path, default=ROOT / "docs", help="the folder for the images (default: docs)")
     parser.add_argument("--review", action="store_true", help="the admin's review queue instead of the page")
-    parser.add_argument("--letter", default=None, help="instead, an Omniglot drawing, alphabet/character/drawer (training.omniglot), on the laptop")
+    parser.add_argument("--letter", default=None, help="instead, an Omniglot drawing, alphabet/character/drawer (training.nn.omniglot), on the laptop")
     args = parser.parse_args()
     if args.review:
         review_screenshots(args.out)
@@ -74,7 +74,7 @@ REVIEW_SCREENS = {
 
 def letter_screenshot(which: str, out: Path) -> None:
     """A real handwritten character, laid out as bench.refusal measures it, drawn on the laptop's page."""
-    from training.omniglot import HELD_OUT_SEED, layout as letter_layout, omniglot_drawings
+    from training.nn.omniglot import HELD_OUT_SEED, layout as letter_layout, omniglot_drawings
 
     alphabet, character, drawer = which.split("/")
     drawing = next(d for d in omniglot_drawings() if (d.alphabet, d.character, d.drawer) == (alphabet, int(character), int(drawer)))

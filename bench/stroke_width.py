@@ -47,8 +47,8 @@ def main() -> None:
 
     from recognizer.preprocessing import strokes_to_input
     from recognizer.publishing import active_weights_load
-    from training.data import mnist_load
-    from training.trainer import probabilities
+    from training.nn.data import mnist_load
+    from training.nn.inference import probabilities
 
     mnist = mnist_load(data_dir=settings.MNIST_DIR, train=False).images.numpy()
     widths = [stroke_width(image) for image in mnist]

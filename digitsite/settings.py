@@ -221,7 +221,7 @@ SHIPPED_MODEL = BASE_DIR / "recognizer" / "weights" / "digitnet.safetensors"
 
 # MNIST in torchvision's layout (data/MNIST/raw/*.gz); downloaded there when missing.
 MNIST_DIR = Path(os.environ.get("DIGITSITE_MNIST_DIR", BASE_DIR / "data"))
-# Omniglot's published strokes zip (training.omniglot): read only to pack training/omniglot/omniglot.npz.
+# Omniglot's published strokes zip (training.nn.omniglot): read only to pack training/nn/omniglot/omniglot.npz.
 OMNIGLOT_STROKES = Path(os.environ.get("DIGITSITE_OMNIGLOT_STROKES", BASE_DIR.parent / "shared" / "omniglot" / "strokes_background_small1.zip"))
 
 # Rate-limit counters and the active model's version hint live here. Local memory is per

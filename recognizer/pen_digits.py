@@ -3,7 +3,7 @@ where they come from, CC BY 4.0), as strokes on the page's canvas.
 
 Two readers, both rendering them with the serving code's own preprocessing: building a model's
 serving form calibrates and checks its 8-bit graphs on them (recognizer.formbuild), and the
-promotion gate reads them as its pen guard set (training.guard). No user can write to them.
+promotion gate reads them as its pen guard set (training.nn.guard). No user can write to them.
 """
 
 from pathlib import Path

@@ -19,14 +19,14 @@ from recognizer.serving import active_model
 from recognizer.services import SURE_THRESHOLD
 from recognizer.servingform import ModelUnavailable
 from recognizer.store import model_activate, shipped_version
-from training.decision_view import DecisionView, decision_view
-from training.text import change_text, count_text, percent_text, time_left_text
-from training.figures import confusion_png, per_digit
+from training.runs.presentation import DecisionView, decision_view
+from training.runs.text import change_text, count_text, percent_text, time_left_text
+from training.runs.figures import confusion_png, per_digit
 from training.models import TrainingRun
 from training.options import form_class, site_options
 from training.queue import RunRefused, training_run_cancel, training_run_request
-from training.report import RunReport
-from training.selectors import VersionQuality, model_version_before, model_versions_quality
+from training.runs.report import RunReport
+from training.runs.selectors import VersionQuality, model_version_before, model_versions_quality
 
 RetrainForm = form_class()
 REFRESH_S = 3  # a queued or working run's page reloads itself this often

@@ -20,6 +20,22 @@ from django.conf import settings
 
 from feedback.selectors import HOLDOUT_SHARE
 
+# How much a training batch is augmented (training.nn.augment applies it): every run's starting
+# point, which the presets and a run's own `augment` override. Plain numbers, no torch, so web
+# processes (the admin's "Retrain now" form, the system checks) check them.
+AUGMENT: dict[str, Any] = {
+    "rotate": 15.0,  # degrees, either way
+    "slant": 0.3,  # horizontal shear, either way
+    "scale": (0.85, 1.1),
+    "stretch": 0.1,  # independent change of width against height
+    "translate": 0.1,  # share of the image, either way
+    "elastic": 1.0,  # pixels of smooth random displacement
+    "elastic_sigma": 4.0,  # pixels; how smooth that displacement is
+    "thicken": 0.5,  # chance to thicken the strokes by up to one pixel ...
+    "thin": 0.25,  # ... or to thin them
+    "styles": 0.5,  # chance that a 1 gets a lead-in stroke, a 7 a crossbar
+}
+
 # Fine-tuning: a brief, gentle update of a converged model (docs/design.md, "The fine-tuning recipe"): two
 # epochs of a fresh random part of MNIST beside the oversampled corrections and the MNIST images
 # most like them, at a low peak rate, distilled from the active model, batch norm frozen, without
@@ -49,6 +65,21 @@ PRESETS: dict[str, dict[str, Any]] = {
 MAX_EPOCHS = 100
 
 
+def _preset(name: str) -> str:
+    """"preset: 0.0005 fine-tuning, 0.003 from scratch": the presets' values of `name`, read from PRESETS."""
+
+    def text(value: Any) -> str:
+        if isinstance(value, bool):
+            return "on" if value else "off"
+        if isinstance(value, dict):
+            return ",".join(f"{k}={text(v)}" for k, v in value.items())
+        if isinstance(value, tuple):
+            return ":".join(map(text, value))
+        return f"{value:g}"
+
+    return f"preset: {text(PRESETS['fine-tune'][name])} fine-tuning, {text(PRESETS['from-scratch'][name])} from scratch"
+
+
 class InvalidOptions(ValueError):
     """An option out of its range, unknown, or impossible with the others; the message names it."""
 
@@ -63,34 +94,40 @@ class RunOptions:
     epochs: int = _option(2, f"passes over the training data, 1 to {MAX_EPOCHS}", form=True)
     from_scratch: bool = _option(False, "start from random weights instead of fine-tuning the active model", form=True)
     width: int = _option(32, "net width, from scratch")
-    lr: float | None = _option(None, "peak learning rate of the one-cycle schedule (preset: 5e-4 fine-tuning, 3e-3 from scratch)")
+    lr: float | None = _option(None, f"peak learning rate of the one-cycle schedule ({_preset('lr')})")
     mnist_per_epoch: int | None = _option(
-        None, "MNIST images drawn afresh at random for each epoch, 0 for all of them (preset: 40000 fine-tuning, 0 from scratch)"
+        None, f"MNIST images drawn afresh at random for each epoch, 0 for all of them ({_preset('mnist_per_epoch')})"
     )
     distill: float | None = _option(
-        None, "weight of distillation from the active model on MNIST images, 0 to 1 (preset: 0.9 fine-tuning, 0 from scratch)"
+        None, f"weight of distillation from the active model on MNIST images, 0 to 1 ({_preset('distill')})"
     )
-    freeze_bn: bool | None = _option(None, "keep batch norm's statistics as they are (preset: on fine-tuning, off from scratch)")
+    freeze_bn: bool | None = _option(None, f"keep batch norm's statistics as they are ({_preset('freeze_bn')})")
     frozen_stages: int = _option(0, "the first N of the net's three stages keep their weights, 0 to 2: the digits' early features stay as they were")
     batch_size: int = _option(128, "images per optimiser step")
+    weight_decay: float = _option(5e-4, "AdamW's weight decay")
+    label_smoothing: float = _option(0.05, "share of each label's weight spread over the other classes")
+    softening: float = _option(2.0, "divides the teacher's logits before its softmax, so distillation sees its second guesses")
+    # Warm up for this share of the steps (OneCycleLR's pct_start, ending half a step off a whole one).
+    warmup_share: float = _option(0.2, "share of the steps the learning rate warms up for, 0 to 1")
     augment: dict | None = _option(
         None,
-        "augmentation overrides on top of the preset's, e.g. styles=0,elastic=0.5 (see training/augment.py; "
-        "preset: styles=0 fine-tuning; from scratch no slant, scale, stretch, elastic or stroke width)",
+        "augmentation overrides on top of training.options.AUGMENT and the preset's, e.g. styles=0,elastic=0.5 "
+        f"({_preset('augment')})",
     )
     # The users' drawings.
     use_users: bool = _option(True, "train on the users' drawings too, not only MNIST", flag="users")
     approved_only: bool = _option(False, "only approved samples (default: every one not rejected)", form=True)
     # 5%: up to 21 new corrections are each seen the most times allowed (100); with 51 new ones,
     # 10% cost 0.20 MNIST points and 5% 0.10 (docs/notebook.md).
-    corrections_share: float = _option(0.05, "share of each epoch made of the users' corrections, each seen at most 100 times")
-    confirmed_share: float = _option(0.05, "share of each epoch made of the right guesses the users confirmed, each seen at most 100 times")
-    # "Not a digit": letters, scribbles and shapes made by training.negatives. About 9,600 of
+    corrections_share: float = _option(0.05, "share of each epoch made of the users' corrections, each seen at most max_repeats times")
+    confirmed_share: float = _option(0.05, "share of each epoch made of the right guesses the users confirmed, each seen at most max_repeats times")
+    max_repeats: int = _option(100, "times a user's drawing is seen at most an epoch, so that none is memorised")
+    # "Not a digit": letters, scribbles and shapes made by training.nn.negatives. About 9,600 of
     # them beside 40,000 MNIST images an epoch is 0.16; each is seen once an epoch.
-    negatives_share: float = _option(0.15, "share of each epoch made of drawings that are not digits (letters, scribbles, shapes; training.negatives), 0 for none")
-    max_refused: float = _option(0.0004, "share of MNIST validation digits the new model may answer \"not a digit\"; its not-a-digit bias is lowered until so (training.refusal)")
+    negatives_share: float = _option(0.15, "share of each epoch made of drawings that are not digits (letters, scribbles, shapes; training.nn.negatives), 0 for none")
+    max_refused: float = _option(0.0004, "share of MNIST validation digits the new model may answer \"not a digit\"; its not-a-digit bias is lowered until so (training.steps.refusal)")
     look_alikes: int | None = _option(
-        None, "MNIST images of other digits most like each correction, replayed as often in all as the corrections (preset: 10 fine-tuning, 0 from scratch)"
+        None, f"MNIST images of other digits most like each correction, replayed as often in all as the corrections ({_preset('look_alikes')})"
     )
     holdout: float = _option(HOLDOUT_SHARE, "share of the users' drawings held out (chosen by id) to judge new models with; never trained on")
     # An honest writer corrects a few guesses (61 corrections from 30 pen writers in the whole
@@ -109,9 +146,13 @@ class RunOptions:
     fallback_keep: float | None = _option(
         None,
         "when the new model loses MNIST test beyond the tolerance, blends from the active model toward it are judged by "
-        "the same gate, keeping less of the new each time down to this share (0.9, 0.8, 0.7 for 0.7), and the first that "
-        "passes is published (0: no blends; preset: 0.7 fine-tuning, 0 from scratch)",
+        "the same gate, keeping less of the new each time down to this share (blend_steps of them: 0.9, 0.8, 0.7 for 0.7), and the first that "
+        f"passes is published (0: no blends; {_preset('fallback_keep')})",
     )
+    # The fewest held-out corrections that may carry a promotion, by a sign test: k of k going the
+    # new model's way happens by chance with probability 2^-k, 1/16 for 4, 1/32 (3.1%) for 5.
+    min_held_out: int = _option(5, "held-out corrections needed to carry a promotion; fewer can only hold a model back")
+    blend_steps: int = _option(3, "blends tried at most when the new model fails (each costs one more reading of MNIST test, about 5 s)")
     force: bool = _option(False, "promote the new model whatever the gate says", form=True)
     # Where and how.
     data_dir: str = _option("", "MNIST in torchvision's layout, downloaded there if missing (default: DIGITSITE_MNIST_DIR)")
@@ -124,6 +165,9 @@ class RunOptions:
     limit: int = _option(0, "train on only N MNIST images, for quick runs (0: all)")
     test_limit: int = _option(0, "judge on only the first N MNIST test images, for quick runs (0: all 10,000)")
     val_size: int = _option(5000, "MNIST training images held out to pick the best epoch")
+    # The same validation images whatever the run's seed, so that no model in a line of fine-tunes
+    # has trained on the images that judge the next one; the shipped model held out the same ones.
+    validation_seed: int = _option(0, "seed of the MNIST validation split")
     progress: bool = _option(True, "progress bars on the console")
 
     def __post_init__(self) -> None:
@@ -139,20 +183,19 @@ class RunOptions:
         self._check()
 
     def _check(self) -> None:
-        from training.augment_options import AugmentOptions
-
         def need(ok: bool, name: str, what: str) -> None:
             if not ok:
                 raise InvalidOptions(f"{name} must be {what}, not {getattr(self, name)!r}")
 
         need(1 <= self.epochs <= MAX_EPOCHS, "epochs", f"1 to {MAX_EPOCHS}")
-        for name in ("width", "batch_size", "val_size"):
+        for name in ("width", "batch_size", "val_size", "max_repeats", "blend_steps"):
             need(getattr(self, name) >= 1, name, "a positive whole number")
-        for name in ("mnist_per_epoch", "look_alikes", "limit", "test_limit", "seed", "per_source_cap"):
+        for name in ("mnist_per_epoch", "look_alikes", "limit", "test_limit", "seed", "per_source_cap", "min_held_out", "validation_seed", "weight_decay"):
             need(getattr(self, name) >= 0, name, "0 or more")
         need(0 <= self.frozen_stages <= 2, "frozen_stages", "0, 1 or 2")
         need(self.lr > 0, "lr", "above 0")
-        for name in ("corrections_share", "confirmed_share", "negatives_share", "max_refused", "holdout"):
+        need(self.softening > 0, "softening", "above 0")
+        for name in ("corrections_share", "confirmed_share", "negatives_share", "max_refused", "holdout", "label_smoothing", "warmup_share"):
             need(0 <= getattr(self, name) < 1, name, "at least 0 and below 1")
         for name in ("distill", "fallback_keep"):
             need(0 <= getattr(self, name) <= 1, name, "between 0 and 1")
@@ -161,7 +204,7 @@ class RunOptions:
         for f in fields(self):
             if f.metadata["choices"]:
                 need(getattr(self, f.name) in f.metadata["choices"], f.name, f"one of {', '.join(f.metadata['choices'])}")
-        known = {f.name for f in fields(AugmentOptions)}
+        known = set(AUGMENT)
         if unknown := set(self.augment) - known:
             raise InvalidOptions(f"augment has no {', '.join(sorted(unknown))}; it knows {', '.join(sorted(known))}")
         if self.from_scratch:
@@ -199,6 +242,11 @@ class RunOptions:
     def mnist_epoch_size(self, available: int) -> int:
         """MNIST images an epoch draws from the `available` ones (`mnist_per_epoch`; 0: all)."""
         return min(self.mnist_per_epoch or available, available)
+
+    @property
+    def augmentation(self) -> dict[str, Any]:
+        """Every augmentation setting of the run: AUGMENT, then the preset's and the run's own (`augment`)."""
+        return {**AUGMENT, **self.augment}
 
     def as_dict(self) -> dict:
         return asdict(self)

@@ -5,7 +5,7 @@ The admin's "Retrain now" asks for a run (`training_run_request`: a queued job t
 runs, see training.tasks); `manage.py train_digits` starts one in its own process
 (`training_run_start`). Either way only one run works at a time: the database lets a single
 TrainingRun hold `in_progress`, and a second request is refused with `RunRefused`. What a run
-does once it works is training.pipeline's.
+does once it works is training.steps.pipeline's.
 """
 
 import os

@@ -14,7 +14,7 @@ logger = logging.getLogger(__name__)
 def training_run_task(*, run_id: int) -> str:
     # The pipeline (torch, the training code) is imported by the worker that runs the job, not by
     # the web process that queues it.
-    from training.pipeline import training_run_execute
+    from training.steps.pipeline import training_run_execute
 
     claimed = TrainingRun.objects.filter(pk=run_id, status=TrainingRun.Status.QUEUED).update(
         status=TrainingRun.Status.RUNNING, worker=this_worker(), progress="starting"

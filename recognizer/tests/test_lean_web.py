@@ -9,7 +9,7 @@ from bench.server import ROOT
 
 # Modules a web process must never import: torch (about 750 MB resident with its CUDA libraries),
 # the ONNX exporter and quantizer, and the training code.
-FORBIDDEN = ["torch", "torchvision", "onnx", "safetensors.torch", "training.trainer", "training.pipeline", "recognizer.formbuild", "recognizer.publishing", "recognizer.modelfile"]
+FORBIDDEN = ["torch", "torchvision", "onnx", "safetensors.torch", "training.nn.trainer", "training.steps.pipeline", "recognizer.formbuild", "recognizer.publishing", "recognizer.modelfile"]
 
 WEB_PROCESS = """
 import json, os, runpy, sys

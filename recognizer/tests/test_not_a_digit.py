@@ -11,8 +11,8 @@ from recognizer.modelfile import ModelUnavailable, model_from_bytes, model_load,
 from recognizer.net import DigitNet, net_with_classes
 from recognizer.services import SURE_THRESHOLD, digit_predict, prediction_from_probabilities
 from recognizer.tests.drawings import strokes
-from training.negatives import letter_strokes
-from training.omniglot import HELD_OUT_SEED, layout, omniglot_drawings
+from training.nn.negatives import letter_strokes
+from training.nn.omniglot import HELD_OUT_SEED, layout, omniglot_drawings
 
 PREDICT = "/api/predict/"
 
@@ -46,7 +46,7 @@ def test_a_shape_and_letters_drawn_as_strokes_are_answered_not_a_digit_by_the_sh
 
 @pytest.mark.parametrize("letter, character, drawer", [("k", 11, 19), ("m", 13, 18), ("p", 16, 17)])
 def test_a_handwritten_letter_by_a_writer_never_trained_on_is_refused_through_the_predict_api(letter, character, drawer):
-    # Omniglot's drawer 16-20 are held out of every run (training.omniglot): a stranger's hand.
+    # Omniglot's drawer 16-20 are held out of every run (training.nn.omniglot): a stranger's hand.
     drawing = next(d for d in omniglot_drawings() if (d.alphabet, d.character, d.drawer) == ("Latin", character, drawer))
     assert drawing.held_out
     body = post({"strokes": as_json(layout(drawing, seed=HELD_OUT_SEED))})

@@ -18,7 +18,7 @@ from recognizer.preprocessing import (
     to_model_input,
 )
 from recognizer.tests.drawings import CANVAS, data_url, draw, png
-from training.data import mnist_load
+from training.nn.data import mnist_load
 
 
 def flatten_on_white(rgba: np.ndarray) -> np.ndarray:

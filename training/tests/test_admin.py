@@ -10,7 +10,7 @@ from django.core.management import call_command
 from django.urls import reverse
 
 from recognizer.modelfile import model_load
-from training.figures import confusion_png
+from training.runs.figures import confusion_png
 from training.models import TrainingRun
 from training.options import RunOptions
 

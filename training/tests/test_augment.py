@@ -1,6 +1,7 @@
 import torch
 
-from training.augment import Augment, add_styles, stroke_width, warp
+from training.nn.augment import Augment, add_styles, stroke_width, warp
+from training.options import AUGMENT
 
 
 def digits(n: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
@@ -11,9 +12,9 @@ def digits(n: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
 
 def test_augment_keeps_shape_and_range_and_is_reproducible_with_a_seed():
     images, labels = digits()
-    first = Augment()(images, labels, torch.Generator().manual_seed(1))
-    again = Augment()(images, labels, torch.Generator().manual_seed(1))
-    other = Augment()(images, labels, torch.Generator().manual_seed(2))
+    first = Augment(**AUGMENT)(images, labels, torch.Generator().manual_seed(1))
+    again = Augment(**AUGMENT)(images, labels, torch.Generator().manual_seed(1))
+    other = Augment(**AUGMENT)(images, labels, torch.Generator().manual_seed(2))
     assert first.shape == images.shape and first.dtype == images.dtype
     assert first.min() >= 0 and first.max() <= 1
     assert torch.equal(first, again) and not torch.equal(first, other)
@@ -21,7 +22,7 @@ def test_augment_keeps_shape_and_range_and_is_reproducible_with_a_seed():
 
 def test_augment_changes_images_but_keeps_most_ink_in_frame():
     images, labels = digits()
-    out = Augment(styles=0)(images, labels, torch.Generator().manual_seed(0))
+    out = Augment(**{**AUGMENT, "styles": 0})(images, labels, torch.Generator().manual_seed(0))
     assert not torch.allclose(out, images)
     ratio = out.sum(dim=(1, 2, 3)) / images.sum(dim=(1, 2, 3))
     assert (ratio > 0.4).all() and (ratio < 3).all()
@@ -29,7 +30,7 @@ def test_augment_changes_images_but_keeps_most_ink_in_frame():
 
 def test_warp_without_any_change_is_the_identity():
     images, _ = digits(4)
-    still = Augment(rotate=0, slant=0, scale=(1, 1), stretch=0, translate=0, elastic=0)
+    still = Augment(**{**AUGMENT, "rotate": 0, "slant": 0, "scale": (1, 1), "stretch": 0, "translate": 0, "elastic": 0})
     assert torch.allclose(warp(images, still, torch.Generator().manual_seed(0)), images, atol=1e-5)
 
 

@@ -1,6 +1,6 @@
 import torch
 
-from training.calibration import calibration_error, temperature_fit
+from training.nn.calibration import calibration_error, temperature_fit
 
 
 def overconfident(temperature: float, n: int = 20_000) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -3,7 +3,7 @@ import shutil
 import pytest
 from torchvision.datasets import MNIST
 
-from training.data import MNIST_FILES, MnistUnavailable, mnist_load
+from training.nn.data import MNIST_FILES, MnistUnavailable, mnist_load
 
 
 @pytest.fixture

@@ -7,16 +7,16 @@ import pytest
 import torch
 
 from recognizer.modelfile import model_load
-from training.data import Digits, mnist_load
-from training.decision import Decision, Failure, decision_text
-from training.decision_view import clause_rows
+from training.nn.data import Digits, mnist_load
+from training.runs.decision import Decision, Failure, decision_text
+from training.runs.presentation import clause_rows
 from recognizer.pen_digits import PEN_DIGITS_PATH
-from training.guard import pen_guard
-from training.evaluate import Readings
-from training.gate import FALSE_REFUSAL_RATE, MIN_HELD_OUT, blend_keeps, decide, holm, judge, sign_test
+from training.nn.guard import pen_guard
+from training.steps.evaluate import Readings
+from training.steps.gate import FALSE_REFUSAL_RATE, blend_keeps, decide, holm, judge, sign_test
 from training.options import RunOptions
-from training.run_data import RunData
-from training.trainer import blend, predictions
+from training.steps.data import RunData
+from training.nn.inference import blend, predictions
 
 NONE = Digits(torch.zeros(0, 28, 28, dtype=torch.uint8), torch.zeros(0, dtype=torch.long))
 
@@ -104,8 +104,8 @@ def test_a_decision_survives_the_report_and_its_words_carry_every_figure():
 
 
 def test_blends_step_from_the_new_model_toward_the_active_one_down_to_the_least_kept():
-    assert blend_keeps(least=0.7) == [0.9, 0.8, 0.7]
-    assert blend_keeps(least=0.05) == [pytest.approx(0.683333), pytest.approx(0.366667), 0.05]
+    assert blend_keeps(least=0.7, steps=3) == [0.9, 0.8, 0.7]
+    assert blend_keeps(least=0.05, steps=3) == [pytest.approx(0.683333), pytest.approx(0.366667), 0.05]
 
 
 def test_a_new_model_that_loses_mnist_is_published_blended_back_toward_the_active_one_as_little_as_passes(mnist_dir, settings):
@@ -121,13 +121,13 @@ def test_a_new_model_that_loses_mnist_is_published_blended_back_toward_the_activ
     before, after, options = read(active, ""), read(new, ""), RunOptions(fallback_keep=0.01)  # the shipped model loses 2 of these 1,000 images 5% of the way to random weights
     decision, published, readings = judge(new=new, active=active, data=data, before=before, after=after, options=options, read=read, say=lambda text: None)
 
-    assert decision.promote and decision.published == "blend" and decision.keep in blend_keeps(least=0.01)
+    assert decision.promote and decision.published == "blend" and decision.keep in blend_keeps(least=0.01, steps=3)
     assert decision.new_model_mnist_change < -options.mnist_tolerance
     expected = blend(active, new, keep=decision.keep).state_dict()
     assert all(torch.allclose(value, expected[name]) for name, value in published.state_dict().items())
     assert (readings.mnist == read(published, "").mnist).all()
     # Every blend that kept more of the new weights lost MNIST beyond the tolerance, the new model too.
-    keeps = blend_keeps(least=0.01)
+    keeps = blend_keeps(least=0.01, steps=3)
     for more in [1.0, *keeps[: keeps.index(decision.keep)]]:
         assert not decide(data=data, before=before, after=read(blend(active, new, keep=more), ""), options=options).promote
     # The decision keeps every net it judged, in order, with what each failed, through the report.
@@ -218,8 +218,9 @@ def test_approved_held_out_drawings_decide_and_unreviewed_ones_only_inform():
 
 
 def test_fewer_held_out_corrections_than_the_minimum_cannot_carry_a_promotion_but_can_hold_one_back():
-    assert MIN_HELD_OUT == 5  # a sign test: 4 of 4 going the new model's way happens by chance 1 time in 16
-    few = Digits(torch.zeros(MIN_HELD_OUT - 1, 28, 28, dtype=torch.uint8), torch.full((MIN_HELD_OUT - 1,), 7))
+    minimum = RunOptions().min_held_out
+    assert minimum == 5  # a sign test: 4 of 4 going the new model's way happens by chance 1 time in 16
+    few = Digits(torch.zeros(minimum - 1, 28, 28, dtype=torch.uint8), torch.full((minimum - 1,), 7))
     data = run_data(mnist_test=zeros(10_000), corrections_test=few)
     before = reading(mnist_wrong=0, corrections=[7, 1, 1, 1])
     unchanged = decide(data=data, before=before, after=before, options=RunOptions())
@@ -235,12 +236,13 @@ def test_fewer_held_out_corrections_than_the_minimum_cannot_carry_a_promotion_bu
 
 
 def test_from_the_minimum_on_the_held_out_corrections_must_improve_to_promote():
-    enough = Digits(torch.zeros(MIN_HELD_OUT, 28, 28, dtype=torch.uint8), torch.full((MIN_HELD_OUT,), 7))
+    minimum = RunOptions().min_held_out
+    enough = Digits(torch.zeros(minimum, 28, 28, dtype=torch.uint8), torch.full((minimum,), 7))
     data = run_data(mnist_test=zeros(10_000), corrections_test=enough)
-    before = reading(mnist_wrong=0, corrections=[1] * MIN_HELD_OUT)
+    before = reading(mnist_wrong=0, corrections=[1] * minimum)
     unchanged = decide(data=data, before=before, after=before, options=RunOptions())
     assert unchanged.corrections_carry and not unchanged.promote and unchanged.failures == (Failure.CORRECTIONS_NOT_BETTER,)
-    better = decide(data=data, before=before, after=reading(mnist_wrong=0, corrections=[7] + [1] * (MIN_HELD_OUT - 1)), options=RunOptions())
+    better = decide(data=data, before=before, after=reading(mnist_wrong=0, corrections=[7] + [1] * (minimum - 1)), options=RunOptions())
     assert better.promote and "under the 5 needed" not in decision_text(better)
 
 
@@ -331,7 +333,7 @@ def test_models_that_change_nothing_are_refused_at_most_at_the_false_refusal_rat
 @pytest.fixture(scope="module")
 def judged(mnist_dir):
     """The shipped model's judging sets, as a run reads them: MNIST test, the pen guard and the held-out not-digits."""
-    from training.negatives import negatives_held_out
+    from training.nn.negatives import negatives_held_out
 
     test = mnist_load(data_dir=mnist_dir, train=False)
     data = replace(run_data(mnist_test=test, pen_guard=pen_guard()), negatives_test=negatives_held_out().digits)

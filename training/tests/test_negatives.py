@@ -7,19 +7,19 @@ import torch
 from recognizer.labels import CLASSES, NOT_A_DIGIT
 from recognizer.net import DigitNet
 from recognizer.preprocessing import strokes_to_input
-from training.augment import Augment
-from training.data import Digits
-from training.decision import Failure, decision_text
-from training.evaluate import Readings, confusion
-from training.figures import confusion_png
-from training.gate import decide
-from training.negatives import (
+from training.nn.augment import Augment
+from training.nn.data import Digits
+from training.runs.decision import Failure, decision_text
+from training.steps.evaluate import Readings, confusion
+from training.runs.figures import confusion_png
+from training.steps.gate import decide
+from training.nn.negatives import (
     CHARACTERS, HELD_OUT_FONTS, LOOKS_LIKE_A_DIGIT, SCRIBBLES, SHAPES, TRAIN_FONTS, letter_strokes, negatives_make, strokes_bend,
 )  # fmt: skip
-from training.options import RunOptions
+from training.options import AUGMENT, RunOptions
 from training.tests.test_gate import NONE, run_data
 from training.tests.test_trainer import config
-from training.trainer import fit
+from training.nn.trainer import fit
 
 
 def test_glyphs_that_look_like_digits_are_never_negatives():
@@ -57,7 +57,7 @@ def test_training_with_a_sample_labelled_not_a_digit_works():
     digits = Digits(torch.randint(0, 256, (64, 28, 28), dtype=torch.uint8), torch.arange(64) % 10)
     refused = Digits(torch.randint(0, 256, (8, 28, 28), dtype=torch.uint8), torch.full((8,), NOT_A_DIGIT))
     net = DigitNet(width=4)
-    result = fit(net, mnist=digits, extra=refused, extra_repeats=2, val=digits, augment=Augment(), config=config())
+    result = fit(net, mnist=digits, extra=refused, extra_repeats=2, val=digits, augment=Augment(**AUGMENT), config=config())
     assert np.isfinite(result.epochs[0].loss)
     assert result.best(torch.zeros(2, 1, 28, 28)).shape == (2, CLASSES)
 
@@ -90,7 +90,7 @@ def test_a_model_that_refuses_fewer_held_out_negatives_beyond_the_tolerance_and_
 
 
 def test_a_model_that_refuses_digits_has_its_not_a_digit_bias_lowered_until_at_most_the_allowed_share_is_refused():
-    from training.refusal import refusal_bias_limit, refusal_margins
+    from training.steps.refusal import refusal_bias_limit, refusal_margins
 
     torch.manual_seed(0)
     net = DigitNet(width=4).eval()

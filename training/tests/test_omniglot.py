@@ -1,4 +1,4 @@
-"""Real handwritten negatives (training.omniglot): read from the published zip beside the checkout,
+"""Real handwritten negatives (training.nn.omniglot): read from the published zip beside the checkout,
 kept with the code unchanged, split by writer and alphabet, never a digit's look-alike."""
 
 import numpy as np
@@ -6,9 +6,10 @@ import pytest
 
 from recognizer.labels import NOT_A_DIGIT
 from recognizer.preprocessing import strokes_simplify, strokes_to_input
-from training.omniglot import (
-    ALPHABETS, CANVAS, DEFAULT_ZIP, HELD_OUT_ALPHABET, HELD_OUT_DRAWERS, LOOKS_LIKE_A_DIGIT, OmniglotMissing, layout, negatives_of,
-    omniglot_drawings, omniglot_held_out, omniglot_read, omniglot_train, omniglot_zip_path,
+from tools.omniglot_pack import DEFAULT_ZIP, OmniglotMissing, omniglot_read, omniglot_zip_path
+from training.nn.omniglot import (
+    ALPHABETS, CANVAS, HELD_OUT_ALPHABET, HELD_OUT_DRAWERS, LOOKS_LIKE_A_DIGIT, layout, negatives_of,
+    omniglot_drawings, omniglot_held_out, omniglot_train,
 )  # fmt: skip
 
 

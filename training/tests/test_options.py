@@ -9,7 +9,7 @@ from django.core.management.base import CommandError, SystemCheckError
 from django.urls import reverse
 
 from training import options as run_options
-from training.augment import Augment
+from training.nn.augment import Augment
 from training.models import TrainingRun
 from training.options import PRESETS, InvalidOptions, RunOptions, site_options
 
@@ -46,7 +46,7 @@ def test_a_fine_tune_and_a_run_from_scratch_fill_what_was_left_unset_from_their_
     assert RunOptions(augment={"styles": 0.3}).augment == {"styles": 0.3}
     from_scratch = scratch.augment
     assert from_scratch["elastic"] == from_scratch["slant"] == from_scratch["thicken"] == 0.0
-    assert Augment(**from_scratch).rotate > 0 and Augment(**from_scratch).styles > 0  # the classic levers and the styles stay
+    assert Augment(**scratch.augmentation).rotate > 0 and Augment(**scratch.augmentation).styles > 0  # the classic levers and the styles stay
     # A stored run's options make the same options again.
     assert RunOptions(**tune.as_dict()) == tune and RunOptions(**scratch.as_dict()) == scratch
 

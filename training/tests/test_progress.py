@@ -6,9 +6,9 @@ import pytest
 from django.utils import timezone
 
 from training.models import TrainingRun
-from training.progress import Progress
-from training.selectors import training_run_typical_seconds
-from training.text import time_left_text
+from training.runs.progress import Progress
+from training.runs.selectors import training_run_typical_seconds
+from training.runs.text import time_left_text
 
 pytestmark = pytest.mark.django_db
 
@@ -18,7 +18,7 @@ def test_the_time_left_is_the_elapsed_training_time_scaled_by_the_steps_to_come_
     progress = Progress(run, log=lambda text: None)
     progress.judging_s = 10.0
     now = [100.0]
-    monkeypatch.setattr("training.progress.time.monotonic", lambda: now[0])
+    monkeypatch.setattr("training.runs.progress.time.monotonic", lambda: now[0])
     progress.training_step(epoch=1, epochs=2, step=9, steps=100)  # under 5% of the steps: too early to tell
     assert TrainingRun.objects.get().finish_expected_at is None
     now[0] = 130.0

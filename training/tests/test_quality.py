@@ -14,8 +14,8 @@ from feedback.tests.factories import SampleFactory
 from recognizer.labels import CLASSES, NOT_A_DIGIT
 from recognizer.services import SURE_THRESHOLD
 from training.models import TrainingRun
-from training.figures import CELL, confusion_png
-from training.selectors import VersionQuality, model_version_before, model_versions_quality
+from training.runs.figures import CELL, confusion_png
+from training.runs.selectors import VersionQuality, model_version_before, model_versions_quality
 
 pytestmark = pytest.mark.django_db
 

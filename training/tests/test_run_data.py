@@ -6,7 +6,7 @@ import pytest
 from feedback.models import Sample
 from feedback.tests.factories import SampleFactory
 from training.options import RunOptions
-from training.run_data import run_data_load, samples_capped
+from training.steps.data import run_data_load, samples_capped
 
 APPROVED, NEW = Sample.Status.APPROVED, Sample.Status.NEW
 

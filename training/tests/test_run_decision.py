@@ -18,17 +18,17 @@ from recognizer.modelfile import model_load
 from recognizer.publishing import model_publish
 from recognizer.serving import active_model
 from recognizer.store import model_activate
-from training.decision import Decision, Failure, decision_text
-from training.decision_view import clause_rows, decision_view
-from training.evaluate import Readings
-from training.gate import blend_keeps, judge
-from training.guard import pen_guard
+from training.runs.decision import Decision, Failure, decision_text
+from training.runs.presentation import clause_rows, decision_view
+from training.steps.evaluate import Readings
+from training.steps.gate import blend_keeps, judge
+from training.nn.guard import pen_guard
 from training.models import TrainingRun
 from training.options import RunOptions
-from training.report import RunReport, run_report_save
+from training.runs.report import RunReport, run_report_save
 from training.tests.test_gate import NONE, digits, run_data
-from training.text import percent_text
-from training.trainer import blend, predictions
+from training.runs.text import percent_text
+from training.nn.inference import blend, predictions
 
 pytestmark = pytest.mark.django_db
 
@@ -107,7 +107,7 @@ def test_the_run_page_shows_a_row_per_clause_of_the_gate_with_the_failed_ones_ma
 
 def test_the_run_page_lists_every_blend_the_gate_tried_with_what_each_failed(admin_client, refused_run, refused):
     html = admin_client.get(reverse("admin:training_trainingrun_change", args=[refused_run.pk])).content.decode()
-    assert [net.keep for net in refused.tried] == [1.0, *blend_keeps(least=RunOptions().fallback_keep)] == [1.0, 0.9, 0.8, 0.7]
+    assert [net.keep for net in refused.tried] == [1.0, *blend_keeps(least=RunOptions().fallback_keep, steps=RunOptions().blend_steps)] == [1.0, 0.9, 0.8, 0.7]
     listed = re.findall(r'<li class="failed">(.*?)</li>', html)
     assert [item.split(":")[0] for item in listed] == [
         "the new model", "a blend keeping 90% of the new weights", "a blend keeping 80% of the new weights", "a blend keeping 70% of the new weights",

@@ -15,9 +15,9 @@ from recognizer.services import digit_predict
 from recognizer.serving import active_model
 from recognizer.store import version_path
 from recognizer.tests.drawings import CANVAS, png
-from training.gate import blend_keeps
+from training.steps.gate import blend_keeps
 from training.models import TrainingRun
-from training.report import RunReport
+from training.runs.report import RunReport
 
 pytestmark = pytest.mark.django_db
 
@@ -79,8 +79,8 @@ def test_a_run_whose_new_model_loses_mnist_publishes_a_blend_that_passes(mnist_d
     run = train(mnist_dir, *RECKLESS, "--fallback-keep", "0.05", "--refusal-tolerance", "100")
     decision = RunReport.of(run).decision
     assert run.status == TrainingRun.Status.PROMOTED and active_model().version == run.model_version
-    assert decision.published == "blend" and decision.keep in blend_keeps(least=0.05) and decision.new_model_mnist_change < -0.1
-    # What it lost of MNIST is within the tolerance or chance (training.gate: a sign test on the images that changed).
+    assert decision.published == "blend" and decision.keep in blend_keeps(least=0.05, steps=3) and decision.new_model_mnist_change < -0.1
+    # What it lost of MNIST is within the tolerance or chance (training.steps.gate: a sign test on the images that changed).
     assert not decision.mnist.lost and decision.failures == () and decision.mnist.chance is not None
     assert run.decision.startswith("Rests on 0 held-out drawings of the users' (0 corrections, 0 confirmed). ")
     assert f". Published {decision.keep:.0%} of the way from the active model to the new one" in run.decision

@@ -3,13 +3,19 @@ import torch
 
 from recognizer.modelfile import model_load
 from recognizer.net import DigitNet
-from training.augment import Augment
-from training.data import Digits, mnist_load
-from training.trainer import FitConfig, blend, fit, look_alikes_find, probabilities
+from training.nn.augment import Augment
+from training.nn.data import Digits, mnist_load
+from training.nn.inference import blend, probabilities
+from training.nn.trainer import FitConfig, fit, look_alikes_find
+from training.options import AUGMENT, RunOptions
 
 
 def config(**chosen) -> FitConfig:
-    values = dict(epochs=1, batch_size=128, lr=1e-2, mnist_per_epoch=0, distill=0.0, freeze_bn=False, bf16=False, seed=0, device="cpu", progress=False)
+    recipe = RunOptions()
+    values = dict(
+        epochs=1, batch_size=128, lr=1e-2, mnist_per_epoch=0, distill=0.0, freeze_bn=False, bf16=False, seed=0, device="cpu", progress=False,
+        weight_decay=recipe.weight_decay, label_smoothing=recipe.label_smoothing, softening=recipe.softening, warmup_share=recipe.warmup_share,
+    )  # fmt: skip
     return FitConfig(**{**values, **chosen})
 
 
@@ -66,7 +72,7 @@ def test_a_run_of_only_a_few_steps_trains_whatever_their_number():
     for steps in range(1, 9):
         net = DigitNet(width=4)
         start = [p.detach().clone() for p in net.parameters()]
-        result = fit(net, mnist=digits, extra=none, extra_repeats=0, val=digits, augment=Augment(), config=config(batch_size=-(-64 // steps)))
+        result = fit(net, mnist=digits, extra=none, extra_repeats=0, val=digits, augment=Augment(**AUGMENT), config=config(batch_size=-(-64 // steps)))
         assert len(result.epochs) == 1 and np.isfinite(result.epochs[0].loss)
         assert any(not torch.equal(a, b) for a, b in zip(start, net.parameters())), f"{steps} steps changed nothing"
 
@@ -89,7 +95,7 @@ def test_a_fine_tune_learns_a_drawing_it_read_wrong_from_its_repeats_beside_mnis
     tuned = config(epochs=2, lr=2e-3, distill=0.5, freeze_bn=True, bf16=True)
     result = fit(
         model_load(path=settings.SHIPPED_MODEL).net, mnist=mnist, extra=drawing, extra_repeats=128, val=mnist.take(slice(0, 100)),
-        augment=Augment(styles=0.0), config=tuned, teacher=shipped,
+        augment=Augment(**{**AUGMENT, "styles": 0.0}), config=tuned, teacher=shipped,
     )  # fmt: skip
 
     assert probabilities(result.best, drawing.images).argmax().item() == 8
@@ -97,8 +103,8 @@ def test_a_fine_tune_learns_a_drawing_it_read_wrong_from_its_repeats_beside_mnis
 
 
 def test_mnist_images_given_a_writing_style_follow_the_teacher_alone_in_a_fine_tune():
-    from training.augment import styles_marked
-    from training.trainer import _loss
+    from training.nn.augment import styles_marked
+    from training.nn.trainer import _loss
 
     torch.manual_seed(0)
     net = DigitNet(width=8).eval()

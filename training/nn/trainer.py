@@ -1,5 +1,6 @@
-"""The training loop: batched augmentation, AdamW with a one-cycle schedule, an evaluation per
-epoch. Reads top to bottom; `training.recipe` decides what it trains on and calls `fit`.
+"""The training loop, and only that: batched augmentation, AdamW with a one-cycle schedule, an
+evaluation per epoch. Reads top to bottom; `training.steps.fit` decides what it trains on and
+calls `fit`; reading with a net (logits, predictions, blends) is `training.nn.inference`'s.
 
 Each epoch draws a fresh random part of MNIST (`FitConfig.mnist_per_epoch`) beside every
 correction, oversampled; when fine-tuning, a frozen copy of the model it started from
@@ -14,22 +15,17 @@ from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
-from torch.fx.experimental.optimization import fuse
 from tqdm import tqdm
 
 from recognizer.net import normalize_tensor as normalize
-from training.augment import Augment
-from training.data import Digits
-
-
-WEIGHT_DECAY = 5e-4
-LABEL_SMOOTHING = 0.05
-SOFTENING = 2.0  # divides the teacher's logits before its softmax, so distillation sees its second guesses
+from training.nn.augment import Augment
+from training.nn.data import Digits
+from training.nn.inference import net_accuracy, probabilities, reading_copy
 
 
 @dataclass(frozen=True)
 class FitConfig:
-    """The loop's settings; `training.recipe` makes them from a run's options, the one set of defaults."""
+    """The loop's settings; `training.steps.fit` makes them from a run's options, the one set of defaults."""
 
     epochs: int
     batch_size: int
@@ -41,6 +37,10 @@ class FitConfig:
     seed: int
     device: str
     progress: bool
+    weight_decay: float  # AdamW's
+    label_smoothing: float
+    softening: float  # divides the teacher's logits before its softmax, so distillation sees its second guesses
+    warmup_share: float  # of the steps, the one-cycle schedule's warm-up
 
 
 @dataclass
@@ -121,12 +121,12 @@ def fit(
             x = normalize(x).contiguous(memory_format=torch.channels_last)
             y, is_mnist = labels[batch], distilled[batch]
             with torch.no_grad(), autocast:
-                target = F.softmax(teacher(x).float() / SOFTENING, dim=1) if teacher is not None and config.distill > 0 else None
+                target = F.softmax(teacher(x).float() / config.softening, dim=1) if teacher is not None and config.distill > 0 else None
             total_loss += learner.step(x, y, is_mnist & ~styled, styled & is_mnist, target, autocast)
             if step % 20 == 0:
                 bar.set_postfix(loss=f"{total_loss / (step + 1):.4f}")
 
-        report = EpochReport(epoch, total_loss / steps, accuracy(net, val, device=device), time.perf_counter() - started)
+        report = EpochReport(epoch, total_loss / steps, net_accuracy(net, val, device=device), time.perf_counter() - started)
         if on_epoch:
             report.extra = on_epoch(report, net)
         reports.append(report)
@@ -140,11 +140,11 @@ class _Learner:
 
     def __init__(self, net: torch.nn.Module, config: FitConfig, *, total: int):
         self.net, self.config = net, config
-        self.optimizer = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=WEIGHT_DECAY)
-        # Warm up for a fifth of the steps, ending half a step off a whole one: OneCycleLR divides
-        # by the warm-up's length, which is zero steps for a 5-step run at exactly a fifth.
+        self.optimizer = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        # Warm up for `warmup_share` of the steps, ending half a step off a whole one: OneCycleLR
+        # divides by the warm-up's length, which is zero steps for a 5-step run at exactly a fifth.
         self.schedule = torch.optim.lr_scheduler.OneCycleLR(
-            self.optimizer, max_lr=config.lr, total_steps=total, pct_start=(round(0.2 * total) + 0.5) / total
+            self.optimizer, max_lr=config.lr, total_steps=total, pct_start=(round(config.warmup_share * total) + 0.5) / total
         )
 
     def train(self) -> None:
@@ -181,65 +181,18 @@ def look_alikes_find(
     return torch.unique(torch.cat(chosen))
 
 
-def blend(start: torch.nn.Module, end: torch.nn.Module, *, keep: float) -> torch.nn.Module:
-    """A copy of `end` whose weights lie `keep` of the way from `start`'s to `end`'s (batch
-    norm's statistics included)."""
-    mixed = copy.deepcopy(end)
-    with torch.no_grad():
-        for (name, value), start_value in zip(mixed.state_dict().items(), start.state_dict().values()):
-            if value.is_floating_point():
-                value.copy_(start_value.to(value.device) + keep * (value - start_value.to(value.device)))
-    return mixed
-
-
 def _loss(net, x, labels, *, is_mnist: torch.Tensor, target: torch.Tensor | None, config: FitConfig, teacher_only: torch.Tensor | None = None) -> torch.Tensor:
     """Cross-entropy on the labels; on MNIST images, blended with the teacher's softened answers
     (`target`). The corrections are exactly where the teacher is wrong, so they follow their labels only.
     `teacher_only` images (MNIST given a writing style) follow the teacher alone: a label would
     move the line between 1 and 7 (a lead-in 1 is half a 7), the teacher keeps it where it was."""
     logits = net(x).float()
-    hard = F.cross_entropy(logits, labels, label_smoothing=LABEL_SMOOTHING, reduction="none")
+    hard = F.cross_entropy(logits, labels, label_smoothing=config.label_smoothing, reduction="none")
     if target is None:
         return hard.mean()
-    t = SOFTENING
+    t = config.softening
     soft = F.kl_div(F.log_softmax(logits / t, dim=1), target, reduction="none").sum(dim=1) * t * t
     weight = config.distill * is_mnist.float()
     if teacher_only is not None:
         weight = torch.where(teacher_only, 1.0, weight)
     return ((1 - weight) * hard + weight * soft).mean()
-
-
-def reading_copy(net: torch.nn.Module, *, device: torch.device | str) -> torch.nn.Module:
-    """A copy of `net` in eval mode for reading only (the teacher, every evaluation): batch norm
-    folded into the convolutions (the same logits to 1e-7, a fifth faster) and channels
-    last (1.6 times faster on CPU). `net` itself is left as it was."""
-    return fuse(copy.deepcopy(net).eval()).to(device).to(memory_format=torch.channels_last)
-
-
-@torch.inference_mode()
-def logits(net: torch.nn.Module, images: torch.Tensor, *, device: torch.device | str = "cpu", desc: str = "") -> torch.Tensor:
-    """(N, 28, 28) uint8 -> (N, classes) logits, in batches; a progress bar named `desc` if given. Reads
-    through a copy (`reading_copy`), so `net` stays in the mode it was in."""
-    classes = getattr(net, "classes", 10)
-    net = reading_copy(net, device=device)
-    # Chunks of 256: 40,000 images in 16 s on 2 AVX2 cores, against 21 s in chunks of 1,000.
-    chunks = tqdm(images.split(256), desc=desc, disable=not desc, leave=False)
-    out = [net(normalize(chunk.to(device)).contiguous(memory_format=torch.channels_last)).cpu() for chunk in chunks]
-    return torch.cat(out) if out else torch.zeros(0, classes)
-
-
-def probabilities(net: torch.nn.Module, images: torch.Tensor, *, device: torch.device | str = "cpu", temperature: float = 1.0, desc: str = "") -> torch.Tensor:
-    """(N, 28, 28) uint8 -> (N, classes) softmax probabilities, in batches."""
-    return F.softmax(logits(net, images, device=device, desc=desc) / temperature, dim=1)
-
-
-def predictions(net: torch.nn.Module, digits: Digits, *, device: torch.device | str = "cpu", desc: str = "") -> torch.Tensor:
-    """The class the net reads in each image, (N,) int64: a digit, or NOT_A_DIGIT."""
-    return probabilities(net, digits.images, device=device, desc=desc).argmax(dim=1)
-
-
-def accuracy(net: torch.nn.Module, digits: Digits, *, device: torch.device | str = "cpu") -> float:
-    """Share of `digits` the net reads right, in [0, 1]; NaN when there are none."""
-    if len(digits) == 0:
-        return math.nan
-    return (predictions(net, digits, device=device) == digits.labels.cpu()).float().mean().item()

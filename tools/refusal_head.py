@@ -5,13 +5,13 @@ even with the first two stages frozen (docs/results.md, "Not a digit"). Here the
 its ten digit outputs stay exactly as they were; the eleventh output alone, a linear function
 of the pooled features, is fitted by logistic regression against each image's own top digit
 logit (what it must beat): "not a digit" for the training negatives (real handwriting of
-Omniglot's training writers, training.omniglot, and the made ones, training.negatives; twice: as
+Omniglot's training writers, training.nn.omniglot, and the made ones, training.nn.negatives; twice: as
 drawn, and through training's own augmentation) against every MNIST training digit.
 Features are read once, so the fit takes seconds after that. Among the digits no answer can
 change; a digit can only be refused, and the bias is then lowered until at most
-training.refusal.MAX_REFUSED of MNIST's validation digits are (training.refusal).
+`RunOptions.max_refused` of MNIST's validation digits are (training.steps.refusal).
 
-    python -m training.refusal_head --out recognizer/weights/digitnet.safetensors   # the shipped model
+    python -m tools.refusal_head --out recognizer/weights/digitnet.safetensors   # the shipped model
 """
 
 import argparse
@@ -81,28 +81,28 @@ def main() -> None:
     from django.utils import timezone
 
     from recognizer.modelfile import model_load, model_save
-    from training.augment import Augment
-    from training.calibration import temperature_fit
-    from training.data import Digits, mnist_load, split
-    from training.negatives import negatives_train
-    from training.omniglot import omniglot_train
-    from training.refusal import refusal_bias_limit
-    from training.run_data import VALIDATION_SEED
-    from training.trainer import logits
+    from training.nn.augment import Augment
+    from training.nn.calibration import temperature_fit
+    from training.nn.data import Digits, mnist_load, split
+    from training.nn.negatives import negatives_train
+    from training.nn.omniglot import omniglot_train
+    from training.options import AUGMENT, RunOptions
+    from training.steps.refusal import refusal_bias_limit
+    from training.nn.inference import logits
 
     base = model_load(path=args.base or settings.SHIPPED_MODEL)
     net = base.net.eval()
-    train, val = split(mnist_load(data_dir=Path(settings.MNIST_DIR), train=True), holdout=5000, seed=VALIDATION_SEED)
+    train, val = split(mnist_load(data_dir=Path(settings.MNIST_DIR), train=True), holdout=RunOptions.val_size, seed=RunOptions.validation_seed)
     made = {"real": [], "made": [negatives_train().digits], "all": [negatives_train().digits]}[args.negatives]
     negatives = Digits.concat(made + ([] if args.negatives == "made" else [omniglot_train()]))
-    bent = Augment(styles=0.0)(negatives.images.unsqueeze(1).float() / 255.0, negatives.labels, torch.Generator().manual_seed(args.seed))
+    bent = Augment(**{**AUGMENT, "styles": 0.0})(negatives.images.unsqueeze(1).float() / 255.0, negatives.labels, torch.Generator().manual_seed(args.seed))
     print(f"reading features: {len(train)} MNIST training images, {len(negatives)} negatives twice (as drawn, augmented)")
     x = torch.cat([features(net, train.images), features(net, negatives.images), features(net, bent)])
     y = torch.cat([torch.zeros(len(train)), torch.ones(2 * len(negatives))])
     with torch.inference_mode():
         top = net.head[3](x).max(dim=1).values
     weight, bias = refusal_row_fit(x=x, top=top, y=y)
-    wide, lowered = refusal_bias_limit(net=net_with_refusal(net=net, weight=weight, bias=bias), digits=val)
+    wide, lowered = refusal_bias_limit(net=net_with_refusal(net=net, weight=weight, bias=bias), digits=val, max_refused=RunOptions.max_refused)
     refused = float((x[y == 1] @ weight + bias - lowered > top[y == 1]).float().mean())
     temperature = temperature_fit(logits=logits(wide, val.images), labels=val.labels)
     metadata = {
@@ -111,7 +111,7 @@ def main() -> None:
         "trained_at": timezone.now().isoformat(timespec="seconds"),
         "base_version": base.version,
         "temperature": round(temperature, 4),
-        "refusal": f"the not-a-digit output fitted alone (training.refusal_head, negatives: {args.negatives}); the digit outputs are the base model's",
+        "refusal": f"the not-a-digit output fitted alone (tools.refusal_head, negatives: {args.negatives}); the digit outputs are the base model's",
     }
     model_save(net=wide, metadata=metadata, path=args.out)
     print(f"bias lowered by {lowered:.3f}; training negatives refused {refused:.1%}; temperature {temperature:.4f} (base {base.temperature:.4f})")

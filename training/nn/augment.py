@@ -18,19 +18,28 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from training.augment_options import AugmentOptions
-
-
 @dataclass(frozen=True)
-class Augment(AugmentOptions):
-    """The options (training.augment_options, torch-free) applied to a batch."""
+class Augment:
+    """How much a batch is augmented, and the augmentation itself. Every setting comes in from the
+    run's options (`RunOptions.augmentation`: training.options.AUGMENT, the preset's, the run's)."""
+
+    rotate: float  # degrees, either way
+    slant: float  # horizontal shear, either way
+    scale: tuple[float, float]
+    stretch: float  # independent change of width against height
+    translate: float  # share of the image, either way
+    elastic: float  # pixels of smooth random displacement
+    elastic_sigma: float  # pixels; how smooth that displacement is
+    thicken: float  # chance to thicken the strokes by up to one pixel ...
+    thin: float  # ... or to thin them
+    styles: float  # chance that a 1 gets a lead-in stroke, a 7 a crossbar
 
     def __call__(self, images: torch.Tensor, labels: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         return self.marked(images, labels, gen)[0]
 
     def marked(self, images: torch.Tensor, labels: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """The augmented batch, and which of its images were given a writing style (a fine-tune
-        lets only its teacher say what those are: training.trainer)."""
+        lets only its teacher say what those are: training.nn.trainer)."""
         images, styled = styles_marked(images, labels, self.styles, gen)
         images = stroke_width(images, self.thicken, self.thin, gen)
         return warp(images, self, gen), styled

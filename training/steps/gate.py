@@ -1,19 +1,19 @@
-"""The promotion gate: whether a new model goes live, and which net is published.
+"""The gate step: whether a new model goes live, and which net is published.
 
 It judges on what the site trusts. Promotion needs every trusted guard to hold:
 - MNIST test, on the whole and digit by digit;
-- the pen guard set (real pen drawings shipped with the code, training.guard), on the whole and
+- the pen guard set (real pen drawings shipped with the code, training.nn.guard), on the whole and
   digit by digit;
 - the held-out drawings a reviewer approved: corrections must improve, confirmed right guesses
   may lose only their tolerance;
 - drawings that are not digits, never trained on: real handwritten characters of held-out writers
-  and a held-out alphabet (training.omniglot), and letters, scribbles and shapes made here and held
-  out by font and seed (training.negatives): the share answered "not a digit".
+  and a held-out alphabet (training.nn.omniglot), and letters, scribbles and shapes made here and held
+  out by font and seed (training.nn.negatives): the share answered "not a digit".
 Each of these guard clauses fails only when it lost more than its tolerance and beyond chance:
 judged on the drawings whose answer changed (a sign test, see FALSE_REFUSAL_RATE).
 Held-out drawings nobody reviewed can only hold a model back (when none are approved, the
 held-out corrections must improve too), never carry one past a guard: anyone can send them.
-Without held-out corrections the guards alone decide, and with fewer than MIN_HELD_OUT the
+Without held-out corrections the guards alone decide, and with fewer than `min_held_out` the
 corrections can only hold a model back (when it reads fewer of them right) and the guards decide.
 
 When the new model fails a guard, blends from the active model's weights toward the new ones (as
@@ -21,31 +21,31 @@ in WiSE-FT: most of what the corrections taught is kept, most of what was lost c
 judged by the same rule, keeping less of the new each time, and the first that passes is
 published instead.
 
-`judge` returns a typed `Decision` (training.decision, where its words are made too).
+`judge` returns a typed `Decision` (training.runs.decision, where its words are made too).
 """
 
 from collections.abc import Callable
 from dataclasses import replace
 from math import comb
+from typing import NamedTuple
 
 import numpy as np
 import torch
 
 from recognizer.net import net_with_classes
-from training.data import Digits
-from training.decision import Comparison, Decision, Failure, decision_text
-from training.evaluate import Readings, right
+from training.nn.data import Digits
+from training.runs.decision import Comparison, Decision, Failure, decision_text
+from training.steps.evaluate import Readings, right
 from training.options import RunOptions
-from training.run_data import RunData
-from training.trainer import blend
+from training.steps.data import RunData
+from training.nn.inference import blend
 
-# The fewest held-out corrections that may carry a promotion, by a sign test. If the new model
-# were no better than the active one, each held-out drawing that one reads right and the other
-# wrong would go either way with even odds, so k of k going the new model's way happens by chance
-# with probability 2^-k: 1/16 for 4, 1/32 (3.1%) for 5. Under 5 even a perfect score (0 -> 4 of
-# 4) is not evidence at the 5% level, so it cannot carry a promotion; it can still hold a model
-# back, and the trusted guards decide. From 5 on the rule asks for an improvement, as before.
-MIN_HELD_OUT = 5
+# The fewest held-out corrections that may carry a promotion (`RunOptions.min_held_out`, 5), by a
+# sign test. If the new model were no better than the active one, each held-out drawing that one
+# reads right and the other wrong would go either way with even odds, so k of k going the new
+# model's way happens by chance with probability 2^-k: 1/16 for 4, 1/32 (3.1%) for 5. Under 5
+# even a perfect score (0 -> 4 of 4) is not evidence at the 5% level, so it cannot carry a
+# promotion; it can still hold a model back, and the trusted guards decide.
 
 # The guard clauses (MNIST test and the pen guard set, whole and digit by digit, and the refusal
 # of held-out not-digits: 23) are judged the same way, on the drawings whose answer changed
@@ -54,10 +54,9 @@ MIN_HELD_OUT = 5
 # than its tolerance and the chance of losing at least that many of its changed drawings is at
 # most FALSE_REFUSAL_RATE, after Holm's correction for the clauses tested together. So a retrain
 # that changes nothing is refused by chance at most 1 time in 20, whatever the number of clauses,
-# the rate at which MIN_HELD_OUT was chosen; a real loss of one digit is refused once about 9
+# the rate at which min_held_out was chosen; a real loss of one digit is refused once about 9
 # more of its drawings are lost than gained (2^-9 = 0.2% < 5% / 23).
 FALSE_REFUSAL_RATE = 0.05
-BLEND_STEPS = 3  # blends tried at most: each costs one more reading of MNIST test (about 5 s)
 
 
 def decide(*, data: RunData, before: Readings | None, after: Readings, options: RunOptions, keep: float = 1.0) -> Decision:
@@ -100,7 +99,7 @@ def decide(*, data: RunData, before: Readings | None, after: Readings, options: 
     if before is not None:
         figures |= _sign_tested({name: figures[name] for name in GUARD_CLAUSES})
     decision = Decision(
-        promote=True, failures=(), published="new" if keep == 1.0 else "blend", keep=keep, held_out_minimum=MIN_HELD_OUT, **figures
+        promote=True, failures=(), published="new" if keep == 1.0 else "blend", keep=keep, held_out_minimum=options.min_held_out, **figures
     )  # fmt: skip
     if before is None:  # the first model: nothing to compare with
         return decision
@@ -163,10 +162,18 @@ def holm(chances: list[float]) -> list[float]:
     return adjusted
 
 
-def blend_keeps(*, least: float) -> list[float]:
-    """The shares of the new weights the fallback tries, most first: three steps from the new
-    model toward the active one, the last keeping `least` (0.9, 0.8, 0.7 for 0.7)."""
-    return [round(least + (1 - least) * step / BLEND_STEPS, 6) for step in range(BLEND_STEPS - 1, -1, -1)]
+def blend_keeps(*, least: float, steps: int) -> list[float]:
+    """The shares of the new weights the fallback tries, most first: `steps` steps from the new
+    model toward the active one, the last keeping `least` (0.9, 0.8, 0.7 for 0.7 in 3)."""
+    return [round(least + (1 - least) * step / steps, 6) for step in range(steps - 1, -1, -1)]
+
+
+class Judged(NamedTuple):
+    """What the gate gives the publish step: its decision, the net to publish and that net's readings."""
+
+    decision: Decision
+    net: torch.nn.Module
+    readings: Readings
 
 
 def judge(
@@ -179,7 +186,7 @@ def judge(
     options: RunOptions,
     read: Callable[[torch.nn.Module, str], Readings],
     say: Callable[[str], None],
-) -> tuple[Decision, torch.nn.Module, Readings]:
+) -> Judged:
     """The decision, the net to publish and its readings. When the new model failed a guard
     (and its held-out corrections did improve), blends toward it from the active model are
     tried (`blend_keeps`), each read with `read(net, who)`: the first that passes is published.
@@ -188,11 +195,11 @@ def judge(
     say(f"the gate: {decision_text(decision)}")
     tried = [decision]  # every net judged, kept in the decision for the run's page
     if decision.promote or active is None or not 0 < options.fallback_keep < 1 or {Failure.CORRECTIONS_NOT_BETTER, Failure.CORRECTIONS_WORSE} & set(decision.failures):
-        return replace(decision, tried=tuple(tried)), new, after
+        return Judged(replace(decision, tried=tuple(tried)), new, after)
     lost = decision.mnist.change
     active = net_with_classes(active, classes=new.classes)  # a model made before "not a digit" blends with a silent output for it
     say(f"the new model failed ({' and '.join(decision.failures)}): trying blends toward it from the active model")
-    for keep in blend_keeps(least=options.fallback_keep):
+    for keep in blend_keeps(least=options.fallback_keep, steps=options.blend_steps):
         net = blend(active, new, keep=keep)
         readings = read(net, f"the blend keeping {keep:.0%} of the new weights")
         blended = replace(
@@ -201,7 +208,7 @@ def judge(
         say(f"the gate on the blend: {decision_text(blended)}")
         tried.append(blended)
         if blended.promote:
-            return replace(blended, tried=tuple(tried)), net, readings
-    return replace(decision, tried=tuple(tried)), new, after
+            return Judged(replace(blended, tried=tuple(tried)), net, readings)
+    return Judged(replace(decision, tried=tuple(tried)), new, after)
 
 

@@ -2,13 +2,13 @@
 gate (before, after, allowed, held or not) and the nets the gate tried, with the command that
 activates or rolls back, naming real versions. Made here from the typed `Decision` alone, so
 reports from before a field existed still read; the admin's template only loops over the rows.
-(`training.decision.decision_text` makes the same decision's words for the run log and record.)"""
+(`training.runs.decision.decision_text` makes the same decision's words for the run log and record.)"""
 
 from dataclasses import dataclass
 from enum import StrEnum
 
-from training.decision import Comparison, Decision, Failure
-from training.text import many_text, percent_text
+from training.runs.decision import Comparison, Decision, Failure
+from training.runs.text import many_text, percent_text
 
 
 class Outcome(StrEnum):
@@ -127,7 +127,7 @@ def _corrections_rows(d: Decision) -> list[ClauseRow]:
         return [ClauseRow("held-out corrections: none held out, so the guards alone decide", "–", "–", "", "–", Outcome.NOT_JUDGED)]
     if d.corrections_carry:
         allowed = "must improve"
-    else:  # too few to show an improvement (training.gate.MIN_HELD_OUT): they can only hold it back
+    else:  # too few to show an improvement (training.steps.gate.MIN_HELD_OUT): they can only hold it back
         allowed = f"may not get worse (under the {d.held_out_minimum} that carry a promotion)"
     failed = {Failure.CORRECTIONS_NOT_BETTER, Failure.CORRECTIONS_WORSE} & set(d.failures)
     outcome = Outcome.NOT_JUDGED if deciding.right_before is None else Outcome.FAILED if failed else Outcome.HELD
@@ -155,10 +155,10 @@ def _allowed(c: Comparison) -> str:
     tolerance = c.tolerance
     if tolerance is None:
         return "must improve"
-    # A digit's tolerance is at least one drawing of it (training.gate.decide): 100/179 reads as 0.56.
+    # A digit's tolerance is at least one drawing of it (training.steps.gate.decide): 100/179 reads as 0.56.
     allowed = f"may lose {round(tolerance, 2):g} point{'' if tolerance == 1 else 's'}"
     if c.chance is not None and c.false_refusal_rate is not None:
-        # The sign test (training.gate): a larger loss fails only if chance explains it less than this often.
+        # The sign test (training.steps.gate): a larger loss fails only if chance explains it less than this often.
         allowed += f", or more by chance (here {c.chance:.0%}; fails under {c.false_refusal_rate:.0%})"
     return allowed
 

@@ -23,7 +23,7 @@ from HersheyFonts import HersheyFonts
 
 from recognizer.labels import NOT_A_DIGIT
 from recognizer.preprocessing import strokes_to_input
-from training.data import Digits
+from training.nn.data import Digits
 
 # Roman, script and gothic faces; single-stroke ones (futural, rowmans, scripts, cursive) are
 # nearest to a pen, the others' outlines draw like a broad nib.

@@ -1,13 +1,13 @@
 """Real handwritten characters that are not digits: Omniglot's "background, small 1" strokes
 (Lake, Salakhutdinov & Tenenbaum, "Human-level concept learning through probabilistic program
-induction", Science 2015; MIT licence, training/omniglot/LICENSE.omniglot), drawn with a mouse
+induction", Science 2015; MIT licence, training/nn/omniglot/LICENSE.omniglot), drawn with a mouse
 or pen in a web browser by 20 people per character: Latin a-z, Greek, Korean, Balinese, Early
 Aramaic.
 
-Read from the published zip (`omniglot_read`: ../shared/omniglot/strokes_background_small1.zip,
-or settings.OMNIGLOT_STROKES / DIGITSITE_OMNIGLOT_STROKES), and kept with the code as a compact
-file of the same strokes (`omniglot_pack` writes training/omniglot/omniglot.npz, `omniglot_drawings`
-reads it), as the pen guard set is (recognizer.pen_digits): a default retrain and the gate must
+Read once from the published zip (../shared/omniglot/strokes_background_small1.zip, or
+settings.OMNIGLOT_STROKES / DIGITSITE_OMNIGLOT_STROKES) by `python -m tools.omniglot_pack`, and kept
+with the code as a compact file of the same strokes (training/nn/omniglot/omniglot.npz, which
+`omniglot_drawings` reads), as the pen guard set is (recognizer.pen_digits): a default retrain and the gate must
 not depend on a folder beside the checkout.
 
 Split by writer, never by drawing: a model that has seen a person's "a" says nothing about a
@@ -25,13 +25,8 @@ digits are (bench.pendigits_data), rounded to a tenth of a pixel as the page rec
 and drawn into the 28x28 input by the serving code itself (recognizer.preprocessing.strokes_to_input).
 """
 
-import argparse
 import functools
-import io
-import os
 import random
-import re
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,9 +34,8 @@ import numpy as np
 
 from recognizer.labels import NOT_A_DIGIT
 from recognizer.preprocessing import strokes_simplify, strokes_to_input
-from training.data import Digits
+from training.nn.data import Digits
 
-DEFAULT_ZIP = Path(__file__).resolve().parent.parent.parent / "shared" / "omniglot" / "strokes_background_small1.zip"
 PACKED = Path(__file__).resolve().parent / "omniglot" / "omniglot.npz"
 ALPHABETS = ("Latin", "Greek", "Korean", "Balinese", "Early_Aramaic")
 HELD_OUT_ALPHABET = "Greek"  # chosen before measuring: besides Latin, the script a user of this site most likely draws
@@ -50,7 +44,7 @@ CANVAS = 400  # the page's canvas (bench.pendigits_data.CANVAS)
 MARGIN = 24  # the page's brush: a drawing keeps this far from the canvas's edge
 SIZES = (0.25, 0.80)  # the drawing's longer side as a share of the canvas, as the issue's letters were sent
 
-# Characters a person would read as a digit: no negative at all (as training.negatives.LOOKS_LIKE_A_DIGIT
+# Characters a person would read as a digit: no negative at all (as training.nn.negatives.LOOKS_LIKE_A_DIGIT
 # for fonts). Latin by letter; the others by looking at each character's drawings (rendered as the
 # model reads them) and at what the model before real negatives answered them "sure".
 LOOKS_LIKE_A_DIGIT: dict[tuple[str, int], str] = {
@@ -67,10 +61,6 @@ LOOKS_LIKE_A_DIGIT: dict[tuple[str, int], str] = {
 }  # fmt: skip
 
 
-class OmniglotMissing(FileNotFoundError):
-    """The Omniglot strokes zip is not where it was looked for."""
-
-
 @dataclass(frozen=True)
 class Drawing:
     alphabet: str
@@ -85,70 +75,6 @@ class Drawing:
     @property
     def kind(self) -> str:
         return f"{self.alphabet}/{self.character:02d}"
-
-
-def omniglot_zip_path() -> Path:
-    """Where the zip is read from: settings.OMNIGLOT_STROKES (DIGITSITE_OMNIGLOT_STROKES), or ../shared/omniglot
-    beside the checkout when run outside the site."""
-    from django.conf import settings
-
-    return Path(settings.OMNIGLOT_STROKES) if settings.configured else Path(os.environ.get("DIGITSITE_OMNIGLOT_STROKES", DEFAULT_ZIP))
-
-
-_NAME = re.compile(r"^[^/]+/(?P<alphabet>[^/]+)/character(?P<character>\d+)/\d+_(?P<drawer>\d+)\.txt$")
-
-
-def omniglot_read(path: Path | None = None) -> list[Drawing]:
-    """Every drawing in Omniglot's published strokes zip, y turned to grow downward as on a canvas."""
-    path = Path(path or omniglot_zip_path())
-    if not path.is_file():
-        raise OmniglotMissing(
-            f"Omniglot strokes not found at {path}: put strokes_background_small1.zip there (../shared/omniglot/ beside "
-            f"the checkout), or set DIGITSITE_OMNIGLOT_STROKES to where it is"
-        )
-    drawings = []
-    with zipfile.ZipFile(path) as archive:
-        for name in sorted(archive.namelist()):
-            match = _NAME.match(name)
-            if not match or name.startswith("__MACOSX"):
-                continue
-            drawings.append(
-                Drawing(match["alphabet"], int(match["character"]), int(match["drawer"]), _strokes(archive.read(name).decode()))
-            )
-    return drawings
-
-
-def _strokes(text: str) -> tuple[np.ndarray, ...]:
-    strokes, current = [], []
-    for line in text.splitlines():
-        line = line.strip()
-        if line in ("START", "BREAK"):
-            if current:
-                strokes.append(np.array(current))
-            current = []
-        elif line:
-            x, y, _ = line.split(",")
-            current.append((float(x), -float(y)))  # Omniglot's y grows upward; a canvas's down
-    if current:
-        strokes.append(np.array(current))
-    return tuple(strokes)
-
-
-def omniglot_pack(*, drawings: list[Drawing], out: Path = PACKED) -> None:
-    """The drawings as whole tenths of Omniglot's pixels (int16), strokes and drawings as point counts."""
-    points = [np.round(s * 10).astype(np.int16) for d in drawings for s in d.strokes]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with io.BytesIO() as buffer:
-        np.savez_compressed(
-            buffer,
-            points=np.concatenate(points),
-            stroke_points=np.array([len(p) for p in points], dtype=np.int32),
-            drawing_strokes=np.array([len(d.strokes) for d in drawings], dtype=np.int32),
-            alphabet=np.array([ALPHABETS.index(d.alphabet) for d in drawings], dtype=np.int8),
-            character=np.array([d.character for d in drawings], dtype=np.int8),
-            drawer=np.array([d.drawer for d in drawings], dtype=np.int8),
-        )
-        out.write_bytes(buffer.getvalue())
 
 
 @functools.cache
@@ -210,17 +136,3 @@ def omniglot_held_out() -> tuple[Digits, tuple[Drawing, ...]]:
     """What measures refusal, never trained on: held-out writers and the held-out alphabet, no look-alikes."""
     digits, sources = omniglot_digits([d for d in negatives_of(omniglot_drawings()) if d.held_out], seed=HELD_OUT_SEED)
     return digits, tuple(sources)
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--zip", type=Path, default=None, help=f"the strokes zip (default: {DEFAULT_ZIP})")
-    parser.add_argument("--out", type=Path, default=PACKED, help="where to write the packed drawings (default: %(default)s)")
-    args = parser.parse_args()
-    drawings = omniglot_read(args.zip)
-    omniglot_pack(drawings=drawings, out=args.out)
-    print(f"{len(drawings)} drawings written to {args.out} ({args.out.stat().st_size // 1024} kB)")
-
-
-if __name__ == "__main__":
-    main()

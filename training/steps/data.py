@@ -1,5 +1,6 @@
-"""The sets one training run learns from and is judged by: MNIST split three ways, the pen
-guard set, and the users' drawings, a share of them held out by id to judge with."""
+"""The data step: the active model a run starts from, and the sets it learns from and is judged
+by: MNIST split three ways, the pen guard set, and the users' drawings, a share of them held out
+by id to judge with."""
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -10,13 +11,24 @@ import torch
 from feedback.models import Sample
 from feedback.selectors import sample_is_held_out, samples_for_training
 from recognizer.labels import NOT_A_DIGIT
-from training.data import Digits, mnist_load, split
-from training.guard import pen_guard
-from training.negatives import negatives_held_out, negatives_train
-from training.omniglot import omniglot_held_out, omniglot_train
+from recognizer.modelfile import LoadedModel, ModelUnavailable
+from recognizer.publishing import active_weights_load
+from training.nn.data import Digits, mnist_load, split
+from training.nn.guard import pen_guard
+from training.nn.negatives import negatives_held_out, negatives_train
+from training.nn.omniglot import omniglot_held_out, omniglot_train
 from training.options import RunOptions
 
-VALIDATION_SEED = 0  # the shipped model held out the same 5,000 images
+
+def active_model_load(*, required: bool) -> LoadedModel | None:
+    """The active model a run fine-tunes and compares with; None when there is none and none is
+    `required` (from scratch)."""
+    try:
+        return active_weights_load()
+    except ModelUnavailable:
+        if required:
+            raise ModelUnavailable("there is no usable active model to fine-tune: train with --from-scratch") from None
+        return None
 
 
 @dataclass(frozen=True)
@@ -32,13 +44,13 @@ class RunData:
     train_sample_ids: list[int]
     corrections_test: Digits  # held out: drawings the active model got wrong
     confirmed_test: Digits  # held out: right guesses the users confirmed
-    pen_guard: Digits  # shipped with the code: no user writes to it (training.guard)
+    pen_guard: Digits  # shipped with the code: no user writes to it (training.nn.guard)
     # For each held-out drawing: approved by a reviewer (True), or not reviewed (False).
     corrections_approved: torch.Tensor
     confirmed_approved: torch.Tensor
     set_aside: int  # unreviewed drawings past their source's cap: neither trained on nor judged with
-    # Not digits, NOT_A_DIGIT: real handwritten characters (training.omniglot, training writers only)
-    # and letters, scribbles and shapes made here (training.negatives).
+    # Not digits, NOT_A_DIGIT: real handwritten characters (training.nn.omniglot, training writers only)
+    # and letters, scribbles and shapes made here (training.nn.negatives).
     negatives_train: Digits = field(default_factory=lambda: Digits.from_arrays([], []))
     # The refusal guard: real characters of held-out writers and a held-out alphabet, then the
     # made ones held out by font and by seed.
@@ -63,9 +75,9 @@ def run_data_load(*, options: RunOptions, learnt: set[int], say: Callable[[str],
     o = options
     data_dir = Path(o.data_dir)
     say(f"loading MNIST from {data_dir / 'MNIST'}")
-    # The same validation images whatever the run's seed, so that no model in a line of
-    # fine-tunes has trained on the images that judge the next one.
-    mnist_train, mnist_val = split(mnist_load(data_dir=data_dir, train=True), holdout=o.val_size, seed=VALIDATION_SEED)
+    # The same validation images whatever the run's seed (`validation_seed`), so that no model in a
+    # line of fine-tunes has trained on the images that judge the next one.
+    mnist_train, mnist_val = split(mnist_load(data_dir=data_dir, train=True), holdout=o.val_size, seed=o.validation_seed)
     if o.limit:
         mnist_train = mnist_train.take(slice(0, o.limit))
     mnist_test = mnist_load(data_dir=data_dir, train=False)

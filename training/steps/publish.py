@@ -7,13 +7,14 @@ import torch
 from django.utils import timezone
 
 from recognizer.publishing import model_publish
-from training.augment import Augment
-from training.calibration import temperature_fit
-from training.run_data import RunData
-from training.decision import Decision
+from training.nn.augment import Augment
+from training.nn.calibration import temperature_fit
+from training.steps.data import RunData
+from training.runs.decision import Decision
 from training.models import TrainingRun
 from training.options import RunOptions
-from training.trainer import FitResult, logits
+from training.nn.inference import logits
+from training.nn.trainer import FitResult
 
 
 def model_metadata(*, run: TrainingRun, options: RunOptions, data: RunData, result: FitResult, net: torch.nn.Module, decision: Decision, version: str) -> dict:
@@ -34,7 +35,7 @@ def model_metadata(*, run: TrainingRun, options: RunOptions, data: RunData, resu
         "mnist_samples": len(data.mnist_train),
         "feedback_samples": len(data.train_sample_ids),
         "seed": options.seed,
-        "augment": asdict(Augment(**options.augment)),
+        "augment": asdict(Augment(**options.augmentation)),
         "seconds_per_epoch": round(sum(r.seconds for r in result.epochs) / len(result.epochs), 1),
     }
 

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 
 from django.utils import timezone
 
-from training.decision import Decision, decision_text
+from training.runs.decision import Decision, decision_text
 from training.models import TrainingRun
 
 CONFUSIONS = ("mnist", "pen", "corrections")  # the judging sets whose confusion matrices are kept
@@ -34,7 +34,7 @@ class RunReport:
     # 10x10 counts (rows: true digit, columns: guess) for each of CONFUSIONS, "before" and "after"
     confusion: dict[str, dict[str, list[list[int]] | None]]
     seconds: float
-    set_aside: int = 0  # unreviewed drawings past their source's cap, not used (training.run_data)
+    set_aside: int = 0  # unreviewed drawings past their source's cap, not used (training.steps.data)
 
     def to_json(self) -> dict:
         return asdict(self)

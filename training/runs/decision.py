@@ -1,11 +1,11 @@
 """The gate's decision as data: whether a new model is promoted, what it failed, which net is
 published, and every figure it rests on; `decision_text` is the one place its words are made.
-Kept in a run's report (training.report) and read by the admin, so it needs no torch."""
+Kept in a run's report (training.runs.report) and read by the admin, so it needs no torch."""
 
 from dataclasses import asdict, dataclass
 from enum import StrEnum
 
-from training.text import many_text as _many, percent_text
+from training.runs.text import many_text as _many, percent_text
 
 
 class Failure(StrEnum):
@@ -27,7 +27,7 @@ class Comparison:
     right_after: int
     count: int
     tolerance: float | None = None  # points that may be lost; None: it must improve
-    # The drawings whose answer changed (a guard clause's sign test, training.gate), and the chance
+    # The drawings whose answer changed (a guard clause's sign test, training.steps.gate), and the chance
     # of losing this many of them if the new model were no worse, corrected for the number of
     # clauses tested (Holm). None in reports from before issue 37, 6 December 2026 (the tolerance alone
     # decided) and for the users' held-out drawings, which are not tested so.
@@ -47,7 +47,7 @@ class Comparison:
     def lost(self) -> bool:
         """Lost more than its tolerance and, where the changed drawings were counted, beyond
         chance: more of them went wrong than a model no worse would lose but 1 time in
-        1 / false_refusal_rate (training.gate)."""
+        1 / false_refusal_rate (training.steps.gate)."""
         if self.tolerance is None or not beyond(self.change, self.tolerance):
             return False
         return self.chance is None or self.false_refusal_rate is None or self.chance <= self.false_refusal_rate
@@ -69,18 +69,18 @@ class Decision:
     forced: bool = False
     # The trusted guards (reports from before 6 December 2026 have none of these).
     mnist_digits: tuple[Comparison, ...] = ()  # MNIST test digit by digit, 0 to 9
-    pen: Comparison = NO_COMPARISON  # the pen guard set shipped with the code (training.guard)
+    pen: Comparison = NO_COMPARISON  # the pen guard set shipped with the code (training.nn.guard)
     pen_digits: tuple[Comparison, ...] = ()
     approved_corrections: Comparison = NO_COMPARISON  # the held-out corrections a reviewer approved
     approved_confirmed: Comparison = NO_COMPARISON
     new_model_failures: tuple[Failure, ...] = ()  # with a blend: what the new model itself failed
-    # The fewest deciding held-out corrections that may carry a promotion (training.gate.MIN_HELD_OUT);
+    # The fewest deciding held-out corrections that may carry a promotion (training.steps.gate.MIN_HELD_OUT);
     # 0 in reports from before 6 December 2026, when any number did.
     held_out_minimum: int = 0
     # Held-out letters, scribbles and shapes answered "not a digit" (reports before 6 December 2026 have none).
     negatives: Comparison = NO_COMPARISON
     # Every net the gate judged in its run, in order: the new model, then each blend toward it
-    # (training.gate.judge), so a reviewer sees what was tried and what each failed. None in
+    # (training.steps.gate.judge), so a reviewer sees what was tried and what each failed. None in
     # reports made before the run page listed them (7 December 2026), and in each entry itself.
     tried: tuple["Decision", ...] | None = None
 

@@ -1,4 +1,5 @@
-"""What a run trains on, and how often: the step between the data and the training loop.
+"""The fit step: what a run trains on, and how often, between the data and the training loop
+(training.nn.trainer), with its news for the run's page after each epoch and step.
 
 Each new correction is seen up to a hundred times an epoch, so that corrections make up their
 share of it (`RunOptions.corrections_share`); confirmed right guesses have a share of their own,
@@ -15,28 +16,30 @@ import torch
 
 from recognizer.labels import CLASSES
 from recognizer.net import DigitNet, net_with_classes, stages_freeze
-from training.augment import Augment
-from training.data import Digits
-from training.run_data import RunData
+from training.nn.augment import Augment
+from training.nn.data import Digits
+from training.steps.data import RunData
 from training.options import RunOptions
-from training.trainer import EpochReport, FitConfig, FitResult, fit, look_alikes_find
+from training.nn.inference import predictions
+from training.nn.trainer import EpochReport, FitConfig, FitResult, fit, look_alikes_find
+from training.runs.progress import Progress
+from training.runs.text import percent_text
+from training.steps.evaluate import predicted_accuracy
 
-MAX_REPEATS = 100  # a drawing is seen at most this often per epoch, so none is memorised
-
-
-def repeats(*, mnist: int, drawings: int, share: float) -> int:
-    """How often each of `drawings` appears per epoch so that they make up `share` of it."""
+def repeats(*, mnist: int, drawings: int, share: float, most: int) -> int:
+    """How often each of `drawings` appears per epoch so that they make up `share` of it, at most
+    `most` times (`RunOptions.max_repeats`: so that none is memorised)."""
     if drawings == 0 or share <= 0:
         return 0
-    return max(1, min(MAX_REPEATS, round(share / (1 - share) * mnist / drawings)))
+    return max(1, min(most, round(share / (1 - share) * mnist / drawings)))
 
 
 def users_repeats(*, data: RunData, options: RunOptions) -> tuple[int, int]:
     """How often each new correction, and each new confirmed right guess, is seen an epoch."""
     per_epoch = options.mnist_epoch_size(len(data.mnist_train))
     return (
-        repeats(mnist=per_epoch, drawings=int(data.corrections_to_teach.sum()), share=options.corrections_share),
-        repeats(mnist=per_epoch, drawings=int(data.confirmed_to_teach.sum()), share=options.confirmed_share),
+        repeats(mnist=per_epoch, drawings=int(data.corrections_to_teach.sum()), share=options.corrections_share, most=options.max_repeats),
+        repeats(mnist=per_epoch, drawings=int(data.confirmed_to_teach.sum()), share=options.confirmed_share, most=options.max_repeats),
     )
 
 
@@ -94,8 +97,33 @@ def recipe_fit(
     config = FitConfig(
         epochs=o.epochs, batch_size=o.batch_size, lr=o.lr, mnist_per_epoch=o.mnist_per_epoch, distill=o.distill,
         freeze_bn=o.freeze_bn, bf16=o.precision == "bfloat16", seed=o.seed, device=o.device, progress=o.progress,
+        weight_decay=o.weight_decay, label_smoothing=o.label_smoothing, softening=o.softening, warmup_share=o.warmup_share,
     )  # fmt: skip
     return fit(
         net, mnist=data.mnist_train, extra=extra, extra_repeats=each, val=data.mnist_val, look_alikes=look_alikes, extra_distilled=distilled,
-        augment=Augment(**o.augment), teacher=None if o.from_scratch else active, config=config, on_epoch=on_epoch, on_step=on_step,
+        augment=Augment(**o.augmentation), teacher=None if o.from_scratch else active, config=config, on_epoch=on_epoch, on_step=on_step,
     )  # fmt: skip
+
+
+def model_fit(*, options: RunOptions, data: RunData, active: torch.nn.Module | None, progress: Progress) -> FitResult:
+    """Train the new model (`recipe_fit`), telling the run's page after each step and epoch."""
+
+    def on_step(epoch: int, step: int, steps: int) -> None:
+        progress.training_step(epoch=epoch, epochs=options.epochs, step=step, steps=steps)
+
+    return recipe_fit(options=options, data=data, active=active, say=progress.say, on_epoch=_epoch_figures(options, data, progress), on_step=on_step)
+
+
+def _epoch_figures(options: RunOptions, data: RunData, progress: Progress):
+    """After each epoch: MNIST validation and the held-out corrections, on the console and the run's page."""
+
+    def on_epoch(report: EpochReport, current: torch.nn.Module) -> dict[str, float]:
+        figures = {}
+        text = f"epoch {report.epoch} of {options.epochs} done: MNIST validation {percent_text(report.val_accuracy)}"
+        if len(data.corrections_test):
+            figures["corrections"] = predicted_accuracy(predictions(current, data.corrections_test, device=options.device).numpy(), data.corrections_test)
+            text += f", held-out corrections {percent_text(figures['corrections'])}"
+        progress.say(f"{text}; loss {report.loss:.4f}, {report.seconds:.0f} s")
+        return figures
+
+    return on_epoch

@@ -1,16 +1,16 @@
 """Teach "not a digit" from real handwriting: a short fine-tune of the net's last stage and head.
 
-The not-a-digit output fitted alone on the frozen features (training.refusal_head) refuses about
+The not-a-digit output fitted alone on the frozen features (tools.refusal_head) refuses about
 half of the held-out writers' characters and a quarter of a held-out alphabet (docs/results.md,
 "Not a digit from real handwriting"): the pooled features of a digit net do not tell a stranger's
 Korean or Greek from a digit. Here the first two stages stay frozen (the digits' strokes are read
 as before) and the third stage, batch norm's statistics kept, learns from the training writers'
-real characters (training.omniglot) beside the fonts, scribbles and shapes (training.negatives),
+real characters (training.nn.omniglot) beside the fonts, scribbles and shapes (training.nn.negatives),
 while distillation from the starting model on MNIST keeps the digits where they were. Then, as
-training.refusal does, the not-a-digit bias is lowered until at most MAX_REFUSED of MNIST's
+training.steps.refusal does, the not-a-digit bias is lowered until at most `RunOptions.max_refused` of MNIST's
 validation digits are refused, and the temperature is fitted again.
 
-    python -m training.refusal_tune --out /tmp/tuned.safetensors [--epochs 3] [--real-copies 6]
+    python -m tools.refusal_tune --out /tmp/tuned.safetensors [--epochs 3] [--real-copies 6]
 
 Made offline because it takes longer than a default retrain may (on the
 project's shared 2-core machine, 20 minutes for 3 epochs); shipped with the command that made it.
@@ -46,18 +46,19 @@ def main() -> None:
 
     from recognizer.modelfile import model_load, model_save
     from recognizer.net import stages_freeze
-    from training.augment import Augment
-    from training.calibration import temperature_fit
-    from training.data import Digits, mnist_load, split
-    from training.negatives import negatives_train
-    from training.omniglot import omniglot_train
-    from training.refusal import refusal_bias_limit
-    from training.run_data import VALIDATION_SEED
-    from training.trainer import FitConfig, fit, logits
+    from training.nn.augment import Augment
+    from training.nn.calibration import temperature_fit
+    from training.nn.data import Digits, mnist_load, split
+    from training.nn.negatives import negatives_train
+    from training.nn.omniglot import omniglot_train
+    from training.options import AUGMENT, RunOptions
+    from training.steps.refusal import refusal_bias_limit
+    from training.nn.inference import logits
+    from training.nn.trainer import FitConfig, fit
 
     started = time.perf_counter()
     base = model_load(path=args.base or settings.SHIPPED_MODEL)
-    train, val = split(mnist_load(data_dir=Path(settings.MNIST_DIR), train=True), holdout=5000, seed=VALIDATION_SEED)
+    train, val = split(mnist_load(data_dir=Path(settings.MNIST_DIR), train=True), holdout=RunOptions.val_size, seed=RunOptions.validation_seed)
     made, real = negatives_train().digits, omniglot_train(copies=args.real_copies)
     negatives = Digits.concat([made, real])
     print(f"fine-tuning {base.version}: {args.epochs} epochs of {args.mnist_per_epoch} MNIST, {len(made)} made and {len(real)} real negatives", flush=True)
@@ -65,15 +66,16 @@ def main() -> None:
     stages_freeze(net, stages=args.frozen_stages)
     config = FitConfig(
         epochs=args.epochs, batch_size=128, lr=args.lr, mnist_per_epoch=args.mnist_per_epoch, distill=args.distill,
-        freeze_bn=True, bf16=False, seed=args.seed, device="cpu", progress=False,
+        freeze_bn=True, bf16=False, seed=args.seed, device="cpu", progress=False, weight_decay=RunOptions.weight_decay,
+        label_smoothing=RunOptions.label_smoothing, softening=RunOptions.softening, warmup_share=RunOptions.warmup_share,
     )  # fmt: skip
     # The negatives follow their label, not the teacher: it refuses few real characters.
     fit(
-        net, mnist=train, extra=negatives, extra_repeats=1, val=val, augment=Augment(styles=0.5), config=config, teacher=base.net,
+        net, mnist=train, extra=negatives, extra_repeats=1, val=val, augment=Augment(**{**AUGMENT, "styles": 0.5}), config=config, teacher=base.net,
         on_epoch=lambda report, _: print(f"epoch {report.epoch}: loss {report.loss:.4f}, MNIST validation {report.val_accuracy:.2%}, {report.seconds:.0f} s", flush=True) or {},
     )  # fmt: skip
     # The last epoch, not the best by MNIST validation: the negatives are what it is for.
-    tuned, lowered = refusal_bias_limit(net=net.cpu().eval(), digits=val)
+    tuned, lowered = refusal_bias_limit(net=net.cpu().eval(), digits=val, max_refused=RunOptions.max_refused)
     temperature = temperature_fit(logits=logits(tuned, val.images), labels=val.labels)
     now = timezone.now()
     metadata = {
@@ -83,7 +85,7 @@ def main() -> None:
         "base_version": base.version,
         "temperature": round(temperature, 4),
         "refusal_bias_lowered": round(lowered, 4),
-        "refusal": f"training.refusal_tune: last stage and head fine-tuned on real handwriting (Omniglot's training writers) and made negatives, {args.epochs} epochs",
+        "refusal": f"tools.refusal_tune: last stage and head fine-tuned on real handwriting (Omniglot's training writers) and made negatives, {args.epochs} epochs",
     }
     model_save(net=tuned, metadata=metadata, path=args.out)
     print(f"bias lowered by {lowered:.3f}; temperature {temperature:.4f}; written {args.out} (version {metadata['version']}); {time.perf_counter() - started:.0f} s")

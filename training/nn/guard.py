@@ -8,7 +8,7 @@ from functools import lru_cache
 
 from recognizer.pen_digits import pen_digits_strokes
 from recognizer.preprocessing import strokes_to_input
-from training.data import Digits
+from training.nn.data import Digits
 
 
 @lru_cache(maxsize=1)

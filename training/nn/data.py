@@ -1,5 +1,5 @@
 """Training data: MNIST from disk (downloaded when missing), and the users' drawings in the
-same form (training.run_data chooses what a run trains on and is judged by).
+same form (training.steps.data chooses what a run trains on and is judged by).
 
 Everything is held as uint8 tensors of 28x28 images, ink bright, exactly what
 `recognizer.preprocessing.to_model_input` makes from a drawing: the corrections stored by the
