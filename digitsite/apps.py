@@ -1,6 +1,7 @@
 from django.apps import AppConfig
 from django.conf import settings
 from django.db.models.signals import post_migrate
+from django_tasks_db.apps import TasksAppConfig
 
 
 def secret_key_make(**kwargs) -> None:
@@ -22,3 +23,10 @@ class DigitsiteConfig(AppConfig):
 
     def ready(self) -> None:
         post_migrate.connect(secret_key_make, dispatch_uid="digitsite.secret_key_make")
+
+
+class TrainingQueueConfig(TasksAppConfig):
+    """django-tasks-db, which holds the training runs' queued jobs: named on the admin's index for
+    what it holds here (only a superuser sees it: training.admin.queue)."""
+
+    verbose_name = "Training queue: the worker's jobs (for debugging)"

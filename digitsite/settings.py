@@ -141,7 +141,7 @@ INSTALLED_APPS = [
     "training",
     # Training runs asked for in the admin are queued in the database (TASKS below).
     "django_tasks",
-    "django_tasks_db",
+    "digitsite.apps.TrainingQueueConfig",  # django_tasks_db, named for what it holds here
     "axes",  # the admin's login lockout (AXES_* below)
 ]
 

@@ -10,7 +10,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 
 from feedback.models import Sample
-from feedback.selectors import HOLDOUT_SHARE, sample_export_zip, sample_is_held_out, samples_from_source, sources_busiest
+from feedback.selectors import sample_export_zip, samples_from_source, sources_busiest
 from feedback.review import drawing_size, review_decide, review_page, review_queue_data, review_samples_data, short_source
 from feedback.services import sample_reject_sources, sample_relabel, sample_review
 from recognizer.preprocessing import to_data_url, to_png
@@ -109,16 +109,15 @@ class SampleAdmin(admin.ModelAdmin):
     )
     list_per_page = 50
     date_hierarchy = "created_at"
-    # training.admin adds "Approve selected samples and retrain now": feedback knows nothing of training.
     # Every action names the permissions it needs (a view-only user is offered none of them).
     actions = ["approve", "reject", "reject_sources", "export", *(relabel_action(label) for label in range(10))]
     fields = [
         "drawing_large", "model_input_large", "strokes_summary", "label", "answer_changed", "guess", "confidence_percent",
-        "status", "model_version", "created_at", "reviewed_at", "used_by", "client_id", "source", "user", "source_samples",
+        "status", "model_version", "created_at", "reviewed_at", "client_id", "source", "user", "source_samples",
     ]  # fmt: skip
     readonly_fields = [
         "drawing_large", "model_input_large", "strokes_summary", "answer_changed", "guess", "confidence_percent",
-        "model_version", "created_at", "reviewed_at", "used_by", "client_id", "source", "user", "source_samples",
+        "model_version", "created_at", "reviewed_at", "client_id", "source", "user", "source_samples",
     ]  # fmt: skip
 
     class Media:
@@ -251,14 +250,6 @@ class SampleAdmin(admin.ModelAdmin):
     @admin.display(description="confidence", ordering="confidence")
     def confidence_percent(self, sample):
         return f"{sample.confidence * 100:.1f}%"
-
-    @admin.display(description="used by training runs")
-    def used_by(self, sample):
-        runs = ", ".join(f"#{run.pk} ({run.model_version or run.status})" for run in sample.training_runs.order_by("-started_at"))
-        if not runs and sample_is_held_out(sample_id=sample.pk, holdout_share=HOLDOUT_SHARE):
-            # Otherwise "none yet" for ever: a reviewer would wait for it to teach.
-            return f"held out to judge new models with (the {HOLDOUT_SHARE:.0%} of drawings chosen by id): never trained on"
-        return runs or "none yet"
 
     @admin.action(description="Approve selected samples", permissions=["change"])
     def approve(self, request, queryset):

@@ -13,10 +13,8 @@ from recognizer.labels import label_text
 from recognizer.preprocessing import to_png
 from recognizer.services import SURE_THRESHOLD
 
-# A fixed share of samples, chosen by id, is held out from training: it judges how well a new
-# model reads drawings like the users' own. Chosen by a hash of the id, so it is the same share
-# in every run; HOLDOUT_SHARE is the default (training's --holdout).
-HOLDOUT_SHARE = 0.2
+# A share of samples, chosen by id, may be held out by whoever judges with them (training's
+# `holdout` option): chosen by a hash of the id, so it is the same share every time it is asked for.
 _HASH = 2654435761  # Knuth's multiplicative hash
 
 

@@ -17,3 +17,4 @@ def training_options_check(app_configs, **kwargs) -> list[checks.CheckMessage]:
 class TrainingConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "training"
+

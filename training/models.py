@@ -58,7 +58,8 @@ class TrainingRun(models.Model):
     error = models.TextField(blank=True)
     options = models.JSONField(default=dict, help_text="the run's options (training.options.RunOptions)")
     report = models.JSONField(default=dict, blank=True, help_text="per-epoch figures and confusion matrices")
-    samples = models.ManyToManyField("feedback.Sample", related_name="training_runs", blank=True)
+    # No reverse relation: feedback knows nothing of training, not even through the ORM.
+    samples = models.ManyToManyField("feedback.Sample", related_name="+", blank=True)
 
     class Meta:
         ordering = ["-started_at", "-id"]

@@ -18,8 +18,6 @@ from typing import Any
 
 from django.conf import settings
 
-from feedback.selectors import HOLDOUT_SHARE
-
 # How much a training batch is augmented (training.nn.augment applies it): every run's starting
 # point, which the presets and a run's own `augment` override. Plain numbers, no torch, so web
 # processes (the admin's "Retrain now" form, the system checks) check them.
@@ -129,7 +127,7 @@ class RunOptions:
     look_alikes: int | None = _option(
         None, f"MNIST images of other digits most like each correction, replayed as often in all as the corrections ({_preset('look_alikes')})"
     )
-    holdout: float = _option(HOLDOUT_SHARE, "share of the users' drawings held out (chosen by id) to judge new models with; never trained on")
+    holdout: float = _option(0.2, "share of the users' drawings held out (chosen by id) to judge new models with; never trained on")
     # An honest writer corrects a few guesses (61 corrections from 30 pen writers in the whole
     # feedback benchmark); a poisoner sends hundreds.
     per_source_cap: int = _option(

@@ -59,18 +59,6 @@ def test_sample_detail_shows_the_drawing_large_and_the_28x28_input(admin_client,
     assert "What the model saw (28x28)" in html
 
 
-def test_sample_detail_says_whether_runs_train_on_it_or_hold_it_out_to_judge_with(admin_client, db):
-    held, trained = [], []
-    while not (held and trained):  # both kinds, whatever ids the database gives
-        sample = SampleFactory(guess=1, label=7)
-        (held if sample_is_held_out(sample_id=sample.pk, holdout_share=0.2) else trained).append(sample)
-
-    held_page = admin_client.get(f"{CHANGELIST}{held[0].pk}/change/").content.decode()
-    trained_page = admin_client.get(f"{CHANGELIST}{trained[0].pk}/change/").content.decode()
-    assert "held out to judge new models with (the 20% of drawings chosen by id): never trained on" in held_page
-    assert "none yet" in trained_page and "held out" not in trained_page
-
-
 def bulk(admin_client, action, samples):
     return admin_client.post(CHANGELIST, {"action": action, "_selected_action": [s.pk for s in samples]}, follow=True)
 

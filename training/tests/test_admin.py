@@ -126,3 +126,36 @@ def test_a_working_run_shows_the_time_it_expects_to_take_still_on_its_page_and_t
     TrainingRun.objects.filter(pk=run.pk).update(status="promoted", in_progress=None, seconds=161.4)
     page = admin_client.get(reverse("admin:training_trainingrun_changelist")).content.decode()
     assert "161 s" in page and "left" not in page
+
+
+@pytest.mark.parametrize("share", [0.2, 0.5])
+def test_a_samples_page_says_whether_runs_train_on_it_or_hold_it_out_by_the_sites_own_holdout_share(admin_client, settings, share):
+    from feedback.selectors import sample_is_held_out
+    from feedback.tests.factories import SampleFactory
+
+    settings.TRAINING_OPTIONS = {"holdout": share}
+    held, trained = [], []
+    while not (held and trained):  # both kinds, whatever ids the database gives
+        sample = SampleFactory(guess=1, label=7)
+        (held if sample_is_held_out(sample_id=sample.pk, holdout_share=share) else trained).append(sample)
+
+    held_page = admin_client.get(reverse("admin:feedback_sample_change", args=[held[0].pk])).content.decode()
+    trained_page = admin_client.get(reverse("admin:feedback_sample_change", args=[trained[0].pk])).content.decode()
+    assert f"held out to judge new models with (the {share:.0%} of drawings chosen by id): never trained on" in held_page
+    assert "none yet" in trained_page and "held out" not in trained_page
+    run = TrainingRun.objects.create(status="promoted", epochs=1, model_version="v-trained")
+    run.samples.add(trained[0])
+    assert f"#{run.pk} (v-trained)" in admin_client.get(reverse("admin:feedback_sample_change", args=[trained[0].pk])).content.decode()
+
+
+def test_feedbacks_own_samples_admin_knows_nothing_of_training():
+    from django.contrib import admin
+
+    from feedback.admin import SampleAdmin
+    from feedback.models import Sample
+    from training.admin.samples import TrainingSampleAdmin
+
+    assert type(admin.site._registry[Sample]) is TrainingSampleAdmin and issubclass(TrainingSampleAdmin, SampleAdmin)
+    assert "approve_and_retrain" not in SampleAdmin.actions and "used_by" not in SampleAdmin.fields
+    assert not hasattr(SampleAdmin, "has_approve_and_train_permission")
+    assert TrainingSampleAdmin.actions[:2] == ["approve", "approve_and_retrain"]

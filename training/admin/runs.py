@@ -1,4 +1,6 @@
-from django.apps import apps
+"""The training runs' pages: the list, a run's page (its decision, figures and options), and the
+buttons: retrain, cancel, activate a run's model or the shipped one."""
+
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect
@@ -9,24 +11,18 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from django_tasks_db.admin import DBTaskResultAdmin
-from feedback.admin import SampleAdmin
-from feedback.models import Sample
-from feedback.services import sample_review
-from recognizer.labels import CLASSES, NOT_A_DIGIT, label_text
 from recognizer.preprocessing import to_data_url
 from recognizer.serving import active_model
-from recognizer.services import SURE_THRESHOLD
 from recognizer.servingform import ModelUnavailable
 from recognizer.store import model_activate, shipped_version
-from training.runs.presentation import DecisionView, decision_view
-from training.runs.text import change_text, count_text, percent_text, time_left_text
-from training.runs.figures import confusion_png, per_digit
+from training.admin.quality import QualityPages, quality_url
 from training.models import TrainingRun
-from training.options import form_class, site_options
+from training.options import form_class
 from training.queue import RunRefused, training_run_cancel, training_run_request
+from training.runs.figures import confusion_png, per_digit
+from training.runs.presentation import DecisionView, decision_view
 from training.runs.report import RunReport
-from training.runs.selectors import VersionQuality, model_version_before, model_versions_quality
+from training.runs.text import change_text, count_text, percent_text, time_left_text
 
 RetrainForm = form_class()
 REFRESH_S = 3  # a queued or working run's page reloads itself this often
@@ -65,7 +61,7 @@ def retrain_request(modeladmin: admin.ModelAdmin, request, options) -> HttpRespo
 
 
 @admin.register(TrainingRun)
-class TrainingRunAdmin(admin.ModelAdmin):
+class TrainingRunAdmin(QualityPages, admin.ModelAdmin):
     # Eight short columns fit beside the sidebar at 1280 px, with no filter panel taking a third
     # of the width (the status column says it all, and runs are few); a run's page has the rest.
     list_display = ["run_number", "asked_for", "status_now", "time_text", "model_link", "mnist_figures", "corrections_figures", "confirmed_figures"]
@@ -150,7 +146,7 @@ class TrainingRunAdmin(admin.ModelAdmin):
     def model_link(self, run):
         if not run.model_version:
             return "–"
-        return format_html('<a href="{}" title="its quality page: how the users answered its guesses">{}</a>', _quality_url(run.model_version), run.model_version)
+        return format_html('<a href="{}" title="its quality page: how the users answered its guesses">{}</a>', quality_url(run.model_version), run.model_version)
 
     @admin.display(description="MNIST test")
     def mnist_figures(self, run):
@@ -279,48 +275,6 @@ class TrainingRunAdmin(admin.ModelAdmin):
     def sample_count(self, run):
         return run.samples.count()
 
-    # -- the quality pages: how the users answered each model version's guesses ----------------
-
-    def quality_list_view(self, request):
-        if not self.has_view_permission(request):
-            raise PermissionDenied
-        qualities = model_versions_quality()
-        served = [q.version for q in qualities]
-        by_version = {q.version: q for q in qualities}
-        rows = []
-        for q in reversed(qualities):  # newest first
-            before = by_version.get(model_version_before(version=q.version, served=served) or "")
-            rows.append({"quality": q, "url": _quality_url(q.version), **_quality_figures(q, before)})
-        context = {**self.admin_site.each_context(request), "opts": self.model._meta, "title": "Model quality", "rows": rows, "sure": f"{SURE_THRESHOLD:.0%}"}
-        return TemplateResponse(request, "admin/training/trainingrun/quality_list.html", context)
-
-    def quality_view(self, request, version: str):
-        if not self.has_view_permission(request):
-            raise PermissionDenied
-        qualities = model_versions_quality()
-        by_version = {q.version: q for q in qualities}
-        quality = by_version.get(version)
-        if quality is None:  # a new model, say, that no one has answered yet
-            context = {**self.admin_site.each_context(request), "opts": self.model._meta, "title": f"Model {version}: how the users answered", "quality": None}
-            return TemplateResponse(request, "admin/training/trainingrun/quality.html", context)
-        before = by_version.get(model_version_before(version=version, served=[q.version for q in qualities]) or "")
-        made_by = TrainingRun.objects.filter(model_version=version).first()
-        shown = [q for q in (before, quality) if q]  # before, then after, as on a run's page
-        digits = [
-            {"name": label_text(c), "cells": [_guess_cells(q, c) for q in shown]}
-            for c in range(CLASSES)
-            if c != NOT_A_DIGIT or any(sum(q.counts[NOT_A_DIGIT]) or sum(row[NOT_A_DIGIT] for row in q.counts) for q in shown)
-        ]
-        pictures = [(_role(q, quality), q.version, to_data_url(confusion_png(q.corrections()))) for q in shown if q.corrected]
-        context = {
-            **self.admin_site.each_context(request), "opts": self.model._meta, "title": f"Model {version}: how the users answered",
-            "quality": quality, "before": before, "shown": [(_role(q, quality), q) for q in shown], "digits": digits, "pictures": pictures, "made_by": made_by,
-            "before_is_base": bool(before and made_by and made_by.base_version == before.version),
-            "figures": _quality_figures(quality, before), "sure": f"{SURE_THRESHOLD:.0%}",
-            "before_url": _quality_url(before.version) if before else None,
-        }  # fmt: skip
-        return TemplateResponse(request, "admin/training/trainingrun/quality.html", context)
-
     # -- buttons and actions ------------------------------------------------------------------
 
     def retrain_view(self, request):
@@ -400,39 +354,12 @@ class TrainingRunAdmin(admin.ModelAdmin):
         self.message_user(request, f"Model {run.model_version} is now active.", messages.SUCCESS)
 
 
-def _share_text(part: int, whole: int) -> str:
-    return f"{part / whole:.1%}" if whole else "–"
-
-
-def _quality_figures(q: VersionQuality, before: VersionQuality | None) -> dict:
-    """The shares that compare versions whatever their traffic: corrected and "not sure"."""
-    return {
-        "before": before,
-        "corrected": _share_text(q.corrected, q.answered), "not_sure": _share_text(q.not_sure, q.answered),
-        "corrected_before": _share_text(before.corrected, before.answered) if before else None,
-        "not_sure_before": _share_text(before.not_sure, before.answered) if before else None,
-    }  # fmt: skip
-
-
-def _role(q: VersionQuality, this: VersionQuality) -> str:
-    return "this model" if q is this else "before"
-
-
-def _guess_cells(q: VersionQuality, c: int) -> tuple[str, str]:
-    _, confirmed, corrected = q.by_guess()[c]
-    return f"{confirmed:,}", f"{corrected:,} of {confirmed + corrected:,}" if confirmed + corrected else "–"
-
-
 def _time_left(run: TrainingRun) -> str:
     if run.status == TrainingRun.Status.QUEUED:
         return "waiting for the worker"
     if run.finish_expected_at is None:
         return "no estimate yet"
     return time_left_text((run.finish_expected_at - timezone.now()).total_seconds())
-
-
-def _quality_url(version: str) -> str:
-    return reverse("admin:training_trainingrun_quality", args=[version])
 
 
 def _decision_view(run: TrainingRun) -> DecisionView | None:
@@ -473,40 +400,3 @@ def _option_text(value) -> str:
     if isinstance(value, (list, tuple)):
         return " to ".join(_option_text(v) for v in value)
     return str(value) if value not in ("", None) else "–"
-
-
-
-# -- on the samples' list ---------------------------------------------------------------------
-
-
-# Django offers an action to a user holding any one of its allowed_permissions, not all of
-# them: approving and retraining names one that needs both change_sample and train_model.
-@admin.action(description="Approve selected samples and retrain now", permissions=["approve_and_train"])
-def approve_and_retrain(modeladmin: admin.ModelAdmin, request, queryset):
-    count = sample_review(samples=queryset, status=Sample.Status.APPROVED)
-    modeladmin.message_user(request, f"{count} sample(s) approved.", messages.SUCCESS)
-    return retrain_request(modeladmin, request, site_options())
-
-
-def _samples_may_approve_and_train(modeladmin: admin.ModelAdmin, request) -> bool:
-    return modeladmin.has_change_permission(request) and may_train(user=request.user)
-
-
-# Registered from here, so that feedback never imports training (training reads feedback); the
-# samples' list learns the permission the action needs.
-SampleAdmin.actions = [SampleAdmin.actions[0], approve_and_retrain, *SampleAdmin.actions[1:]]
-SampleAdmin.has_approve_and_train_permission = _samples_may_approve_and_train
-
-
-# -- the queue's own records --------------------------------------------------------------------
-
-
-def _task_results_listed(self, request) -> bool:
-    return request.user.is_active and request.user.is_superuser
-
-
-# django-tasks-db lists its jobs on the admin's index as "Task Results", which told a reviewer
-# nothing: a run's page already follows its job. Only a superuser, who may need to see why the
-# worker failed a job, sees the section, named for what it is.
-DBTaskResultAdmin.has_module_permission = _task_results_listed
-apps.get_app_config("django_tasks_database").verbose_name = "Training queue: the worker's jobs (for debugging)"
