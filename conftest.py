@@ -77,7 +77,7 @@ def mnist_dir(tmp_path_factory) -> Path:
 def browser():
     from playwright.sync_api import sync_playwright
 
-    from bench.browser import launch
+    from testing.browser import launch
 
     # Playwright's sync API runs an event loop in this thread; Django would take the tests'
     # own database calls for calls from async code.
@@ -130,7 +130,7 @@ def redis_url(tmp_path_factory):
     binary = shutil.which("redis-server")
     if binary is None:
         pytest.skip("needs redis-server (Debian's redis-server; .ci/run installs it)")
-    from bench.server import free_port
+    from testing.server import free_port
 
     port = free_port()
     folder = tmp_path_factory.mktemp("redis")

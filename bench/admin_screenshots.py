@@ -17,8 +17,8 @@ import os
 import tempfile
 from pathlib import Path
 
-from bench.pendigits_data import DEFAULT_PATH
-from bench.server import ROOT
+from testing.pendigits_data import DEFAULT_PATH
+from testing.server import ROOT
 
 USER, PASSWORD = "admin", "a-long-password-42"
 SHOTS = {"run-page.png": "run", "quality-page.png": "quality"}
@@ -48,7 +48,7 @@ def _make_history(pendigits: Path) -> tuple[int, str]:
     from django.core.management import call_command
     from django.db import connections
 
-    from bench.pendigits_data import layout, load_digits, stratified_subset
+    from testing.pendigits_data import layout, load_digits, stratified_subset
     from feedback.services import sample_create
     from recognizer.store import model_activate
     from training.models import TrainingRun
@@ -78,8 +78,8 @@ def _make_history(pendigits: Path) -> tuple[int, str]:
 def _shoot(out: Path, port: int, env: dict[str, str], paths: dict[str, str]) -> None:
     from playwright.sync_api import sync_playwright
 
-    from bench.browser import launch
-    from bench.server import running_server
+    from testing.browser import launch
+    from testing.server import running_server
 
     out.mkdir(parents=True, exist_ok=True)
     with running_server(env=env, port=port) as url, sync_playwright() as playwright:

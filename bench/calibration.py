@@ -18,7 +18,7 @@ import os
 import numpy as np
 import torch
 
-from bench.pendigits_data import load_digits, layout
+from testing.pendigits_data import load_digits, layout
 
 FOLDS = 5
 CANDIDATES = np.round(np.arange(0.50, 0.995, 0.01), 2)

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bench.pendigits_data import BAND_NAMES, layout, load_digits, size_band
+from testing.pendigits_data import BAND_NAMES, layout, load_digits, size_band
 from bench.stroke_width import FOLDS, writer_folds
 
 

@@ -26,8 +26,8 @@ import urllib.request
 from pathlib import Path
 
 from bench.pendigits import replay_in_browser, report, summary
-from bench.pendigits_data import PenDigit, load_digits, stratified_subset
-from bench.server import manage, running_server
+from testing.pendigits_data import PenDigit, load_digits, stratified_subset
+from testing.server import manage, running_server
 
 
 def halves(digits: list[PenDigit], seed: int) -> tuple[list[PenDigit], list[PenDigit]]:

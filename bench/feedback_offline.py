@@ -38,7 +38,7 @@ import numpy as np
 
 from bench.feedback_loop import halves
 from bench.pendigits import RESULTS, confirms
-from bench.pendigits_data import PenDigit, layout, load_digits, outside_guard, stratified_subset
+from testing.pendigits_data import PenDigit, layout, load_digits, outside_guard, stratified_subset
 
 
 def model_inputs(digits: list[PenDigit], seed: int) -> np.ndarray:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.pendigits_data import DEFAULT_PATH, GUARD_WRITERS, layout, load_digits
+from testing.pendigits_data import DEFAULT_PATH, GUARD_WRITERS, layout, load_digits
 from recognizer.pen_digits import PEN_DIGITS_PATH
 from recognizer.preprocessing import strokes_simplify
 

@@ -27,7 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.server import ROOT, running_gunicorn
+from testing.server import ROOT, running_gunicorn
 
 CSRF = "loadloadloadloadloadloadloadload"  # any 32 letters and digits: cookie and header agree
 
@@ -83,7 +83,7 @@ def lua_string(text: str) -> str:
 
 
 def drawing_bodies() -> dict[str, bytes]:
-    """One real drawing (a pen digit from bench.pendigits_data, as the page would send it): as
+    """One real drawing (a pen digit from testing.pendigits_data, as the page would send it): as
     a 400x400 PNG data URL, and as strokes."""
     from bench.latency import drawings
     from recognizer.preprocessing import to_data_url

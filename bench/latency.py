@@ -19,7 +19,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from bench.pendigits_data import layout, load_digits, render, stratified_subset
+from testing.pendigits_data import layout, load_digits, render, stratified_subset
 
 
 def percentiles(samples_ms: list[float]) -> str:
@@ -105,7 +105,7 @@ def main() -> None:
           f"model {active_model().version}; torch threads {torch.get_num_threads()}; {os.cpu_count()} CPUs")
     print(f"service (read the drawing + preprocess + model): {percentiles(service_latency(drawn))}")
 
-    from bench.server import running_server
+    from testing.server import running_server
 
     with running_server() as url:
         http_latency(url, bodies[:20], 1)  # warm up: the server loads the model on first use

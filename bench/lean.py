@@ -27,7 +27,7 @@ import urllib.request
 from pathlib import Path
 
 from bench.http_load import drawing_bodies, script_for, worker_rss_mb, wrk
-from bench.server import ROOT, free_port
+from testing.server import ROOT, free_port
 
 
 def install_mb(venv: Path) -> float:
@@ -96,7 +96,8 @@ def main() -> None:
     import django
 
     django.setup()
-    from bench import latency, pendigits_data
+    from bench import latency
+    from testing import pendigits_data
 
     if not pendigits_data.DEFAULT_PATH.exists():  # a worktree beside others: ../shared is further up
         latency.load_digits = lambda: pendigits_data.load_digits(args.pendigits)

@@ -16,7 +16,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench.server import ROOT, manage
+from testing.server import ROOT, manage
 
 LEVERS = [
     ("rotation ±15°, translation ±10% (classic)", "slant=0,scale=1:1,stretch=0,elastic=0,thicken=0,thin=0,styles=0"),

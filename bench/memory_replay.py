@@ -31,7 +31,7 @@ from collections import defaultdict
 import numpy as np
 
 from bench.feedback_loop import halves
-from bench.pendigits_data import PenDigit, layout, load_digits
+from testing.pendigits_data import PenDigit, layout, load_digits
 
 SEED = 0
 
@@ -181,7 +181,7 @@ def replay(digits: list[PenDigit], *, url: str, writers: set[int]) -> dict:
 def site():
     """gunicorn as `make serve` starts it, on a fresh SQLite database in a temporary folder, the
     rate limits off; the shipped model serves."""
-    from bench.server import running_gunicorn
+    from testing.server import running_gunicorn
 
     with tempfile.TemporaryDirectory(prefix="digitsite-memory-") as folder:
         env = {"DATABASE_URL": "", "DIGITSITE_VAR_DIR": folder, "DIGITSITE_CACHE_URL": "", "DIGITSITE_ACCESS_LOG": "off",

@@ -27,7 +27,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from bench.pendigits_data import BAND_NAMES, DEFAULT_PATH, PenDigit, layout, load_digits, render, size_band, stratified_subset
+from testing.pendigits_data import BAND_NAMES, DEFAULT_PATH, PenDigit, layout, load_digits, render, size_band, stratified_subset
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -81,7 +81,7 @@ def replay_in_browser(
 def _replay_on_one_page(digits: list[PenDigit], *, url: str, seed: int, teach: bool, progress: bool, send: str, confirm: float) -> list[Result]:
     from playwright.sync_api import expect, sync_playwright
 
-    from bench.browser import Pad, launch
+    from testing.browser import Pad, launch
 
     results = []
     with sync_playwright() as playwright:
@@ -198,7 +198,7 @@ def main() -> None:
     elif args.url:
         results, mode = replay_in_browser(digits, url=args.url, seed=args.seed, workers=args.workers, send=args.input), "browser"
     else:
-        from bench.server import running_server
+        from testing.server import running_server
 
         with running_server() as url:
             results, mode = replay_in_browser(digits, url=url, seed=args.seed, workers=args.workers, send=args.input), "browser"

@@ -69,7 +69,7 @@ def scenario(name: str, seed: int, options) -> dict:
     from django.utils import timezone
 
     from bench.feedback_offline import model_inputs, read
-    from bench.pendigits_data import layout, load_digits, stratified_subset
+    from testing.pendigits_data import layout, load_digits, stratified_subset
     from feedback.models import Sample
     from feedback.services import SourceOverDailyLimit, sample_create, sample_review
     from recognizer.services import SURE_THRESHOLD

@@ -27,7 +27,7 @@ import numpy as np
 from PIL import Image
 
 from bench.memory import hostile_inputs
-from bench.server import drop_root_file_powers, running_server
+from testing.server import drop_root_file_powers, running_server
 
 CSRF = "probeprobeprobeprobeprobeprobe12"  # any 32 letters and digits: cookie and header agree
 

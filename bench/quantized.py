@@ -33,7 +33,7 @@ def prepare(model: Path | None, pendigits: Path, folder: Path, *, every: int = 1
     import torch
     from django.conf import settings
 
-    from bench.pendigits_data import layout, load_digits
+    from testing.pendigits_data import layout, load_digits
     from recognizer.modelfile import model_load
     from recognizer.net import normalize_tensor
     from recognizer.preprocessing import strokes_to_input

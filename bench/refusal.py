@@ -72,7 +72,7 @@ def main() -> None:
     from recognizer.servingform import served_model_from_bytes
     from recognizer.store import shipped_model
     from training.nn.data import mnist_load
-    from bench.pendigits_data import DEFAULT_PATH, layout, load_digits
+    from testing.pendigits_data import DEFAULT_PATH, layout, load_digits
     from recognizer.preprocessing import strokes_to_input
     from training.nn.negatives import HELD_OUT_FONTS, negatives_held_out
     from training.nn.omniglot import HELD_OUT_ALPHABET, HELD_OUT_DRAWERS, omniglot_held_out

@@ -26,8 +26,8 @@ from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
-from bench.browser import launch
-from bench.server import ROOT, running_server
+from testing.browser import launch
+from testing.server import ROOT, running_server
 
 REVIEW = "/admin/feedback/sample/review/"
 KEYS = ["a", "a", "r", "a", "3", "a", "r", "a", "7", "a"]  # mostly approvals, some rejections and relabels

@@ -16,9 +16,9 @@ from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
-from bench.browser import Pad, launch
-from bench.pendigits_data import layout, load_digits
-from bench.server import ROOT, running_server
+from testing.browser import Pad, launch
+from testing.pendigits_data import layout, load_digits
+from testing.server import ROOT, running_server
 
 SCREENS = {
     "screenshot.png": {"viewport": {"width": 1280, "height": 800}},

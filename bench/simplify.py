@@ -3,7 +3,7 @@ canvas pixel) does to real pen digits: how many points the page sends and how ma
 and whether the 28x28 input and the guess change.
 
 Every one of the 7,494 pen digits is laid out on the canvas as the page would send it
-(bench.pendigits_data.layout: one point per pointer event, to a tenth of a pixel; draw.js
+(testing.pendigits_data.layout: one point per pointer event, to a tenth of a pixel; draw.js
 thins nothing). A pointer faster than the pen digits' tablet sends more points along the same
 path: --denser K puts K-1 more points on each segment (rounded to a tenth of a pixel, as the
 page records them) to see what such a pointer would send.
@@ -38,7 +38,7 @@ def main() -> None:
     import django
 
     django.setup()
-    from bench.pendigits_data import load_digits, layout
+    from testing.pendigits_data import load_digits, layout
     from recognizer.preprocessing import strokes_simplify, strokes_to_input
     from recognizer.services import digit_predict
 

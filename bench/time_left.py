@@ -13,7 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.server import ROOT
+from testing.server import ROOT
 
 
 def main() -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-from bench.server import free_port
+from testing.server import free_port
 
 ROOT = Path(settings.BASE_DIR)
 

@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench.server import ROOT, free_port, manage, wait_until_up
+from testing.server import ROOT, free_port, manage, wait_until_up
 
 BODY = b'{"strokes": [[[200, 60], [200, 340]]]}'
 

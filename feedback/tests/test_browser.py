@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from playwright.sync_api import expect
 
-from bench.browser import Pad
+from testing.browser import Pad
 from feedback.models import Sample
 from recognizer.tests.drawings import strokes
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from playwright.sync_api import expect
 
-from bench.browser import Pad
+from testing.browser import Pad
 from feedback.models import Sample
 from recognizer.labels import NOT_A_DIGIT
 from recognizer.tests.drawings import strokes

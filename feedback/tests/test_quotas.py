@@ -5,7 +5,7 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from bench.worst_drawing import stored_bytes, worst_strokes
+from testing.worst_drawing import stored_bytes, worst_strokes
 from digitsite.storage import disk_full_clear
 from feedback.models import Sample
 from recognizer.fields import MAX_KEPT_POINTS, MAX_POINTS

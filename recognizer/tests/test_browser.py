@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from playwright.sync_api import expect
 
-from bench.browser import Pad, is_predict_post
+from testing.browser import Pad, is_predict_post
 from recognizer.tests.drawings import EIGHT, ONE_OR_SEVEN, strokes
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

@@ -4,7 +4,7 @@
 import pytest
 from playwright.sync_api import expect
 
-from bench.browser import Pad
+from testing.browser import Pad
 from recognizer.tests.drawings import ONE_OR_SEVEN, strokes
 from recognizer.tests.versions import publish
 

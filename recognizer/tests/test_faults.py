@@ -18,7 +18,7 @@ from rest_framework.test import APIClient
 from safetensors.torch import load as safetensors_load
 from safetensors.torch import save as safetensors_save
 
-from bench.server import drop_root_file_powers
+from testing.server import drop_root_file_powers
 from recognizer.models import ModelVersion
 from recognizer.modelfile import model_load
 from recognizer.serving import active_model

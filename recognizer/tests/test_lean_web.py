@@ -5,7 +5,7 @@ import os
 import subprocess
 import sys
 
-from bench.server import ROOT
+from testing.server import ROOT
 
 # Modules a web process must never import: torch (about 750 MB resident with its CUDA libraries),
 # the ONNX exporter and quantizer, and the training code.

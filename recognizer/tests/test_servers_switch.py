@@ -14,7 +14,7 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from bench.server import ROOT, running_gunicorn
+from testing.server import ROOT, running_gunicorn
 from recognizer.modelfile import model_load
 from recognizer.servingform import serving_form_from_bytes
 

@@ -21,7 +21,7 @@ alphabets: so the same drawer numbers are held out in every alphabet, and the he
 is also reported on those drawers alone (bench.refusal).
 
 Each drawing is laid out on the page's 400x400 canvas at a seeded size and place, as the pen
-digits are (bench.pendigits_data), rounded to a tenth of a pixel as the page records a pointer,
+digits are (testing.pendigits_data), rounded to a tenth of a pixel as the page records a pointer,
 and drawn into the 28x28 input by the serving code itself (recognizer.preprocessing.strokes_to_input).
 """
 
@@ -40,7 +40,7 @@ PACKED = Path(__file__).resolve().parent / "omniglot" / "omniglot.npz"
 ALPHABETS = ("Latin", "Greek", "Korean", "Balinese", "Early_Aramaic")
 HELD_OUT_ALPHABET = "Greek"  # chosen before measuring: besides Latin, the script a user of this site most likely draws
 HELD_OUT_DRAWERS = frozenset({16, 17, 18, 19, 20})  # of each alphabet's 20
-CANVAS = 400  # the page's canvas (bench.pendigits_data.CANVAS)
+CANVAS = 400  # the page's canvas (testing.pendigits_data.CANVAS)
 MARGIN = 24  # the page's brush: a drawing keeps this far from the canvas's edge
 SIZES = (0.25, 0.80)  # the drawing's longer side as a share of the canvas, as the issue's letters were sent
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from bench.server import ROOT, running_server
+from testing.server import ROOT, running_server
 
 pytestmark = pytest.mark.django_db  # for the live settings (MODEL_DIR) fixtures; data lives in files
 
@@ -110,7 +110,7 @@ def test_retrain_now_in_the_admin_with_a_worker_running_puts_the_new_model_on_th
 
         health = page.request.get(f"{url}/api/health/").json()
         assert health["model"]["version"] == run["model_version"]
-        from bench.browser import Pad
+        from testing.browser import Pad
         from recognizer.tests.drawings import strokes
 
         visitor = browser.new_page()  # not logged in, as a person drawing on the site
