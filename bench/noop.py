@@ -27,7 +27,7 @@ def one_run(seed: int, options) -> dict:
 
     from django.core.management import call_command
 
-    from training.runs.decision import Decision
+    from training.runs.decision import FAILURE_TEXT, Decision
     from training.runs.presentation import clause_rows
     from training.steps.pipeline import training_run_execute
     from training.queue import training_run_start
@@ -39,7 +39,7 @@ def one_run(seed: int, options) -> dict:
     decision = Decision.from_dict(run.report["decision"])
     return {
         "seed": seed, "status": run.status, "published": decision.published, "keep": decision.keep,
-        "failures": list(decision.failures), "new_model_failures": list(decision.new_model_failures),
+        "failures": [FAILURE_TEXT[f] for f in decision.failures], "new_model_failures": [FAILURE_TEXT[f] for f in decision.new_model_failures],
         "clauses": [
             {"name": row.clause, "before": row.before, "after": row.after, "held": not row.failed, "worse": row.comparison.worse,
              "better": row.comparison.better, "chance": row.comparison.chance, "change": row.comparison.change}

@@ -73,6 +73,7 @@ def scenario(name: str, seed: int, options) -> dict:
     from feedback.models import Sample
     from feedback.services import SourceOverDailyLimit, sample_create, sample_review
     from recognizer.services import SURE_THRESHOLD
+    from training.runs.decision import FAILURE_TEXT, failure_of
     from training.steps.pipeline import training_run_execute
     from training.queue import training_run_start
 
@@ -134,7 +135,7 @@ def scenario(name: str, seed: int, options) -> dict:
         "reviewer_approved": approved, "trained_on": run.feedback_samples,
         "attack_trained_on": run.samples.filter(source__startswith="anon:attacker").count(),
         "held_out": run.feedback_holdout, "confirmed_held_out": run.confirmed_holdout, "set_aside": report.get("set_aside"),
-        "status": run.status, "decision": run.decision, "failures": report.get("decision", {}).get("failures", []),
+        "status": run.status, "decision": run.decision, "failures": [FAILURE_TEXT[failure_of(f)] for f in report.get("decision", {}).get("failures", [])],
         "published": report.get("decision", {}).get("published"), "keep": report.get("decision", {}).get("keep"),
         "unused_writers": {"drawings": len(unused), "attacked_drawings": int(attacked.sum()),
                            "before": pen(before), "after": pen(after), "run_model": pen(made)},

@@ -9,14 +9,39 @@ from training.runs.text import many_text as _many, percent_text
 
 
 class Failure(StrEnum):
-    MNIST_WORSE = "MNIST test got worse beyond its tolerance"
-    MNIST_DIGIT_WORSE = "a digit of MNIST test got worse beyond its tolerance"
-    PEN_WORSE = "the pen guard set got worse beyond its tolerance"
-    PEN_DIGIT_WORSE = "a digit of the pen guard set got worse beyond its tolerance"
-    CORRECTIONS_NOT_BETTER = "the held-out corrections did not improve"
-    CORRECTIONS_WORSE = "the held-out corrections got worse"  # too few to carry a promotion, enough to hold one back
-    CONFIRMED_WORSE = "the held-out confirmed drawings got worse beyond their tolerance"
-    REFUSAL_WORSE = "held-out drawings that are not digits were answered \"not a digit\" less, beyond the tolerance"
+    """A clause of the gate the published net failed, stored as a short code; its words are
+    FAILURE_TEXT's (`failures_text`), made here beside `decision_text`."""
+
+    MNIST_WORSE = "mnist_lost"
+    MNIST_DIGIT_WORSE = "mnist_digit_lost"
+    PEN_WORSE = "pen_lost"
+    PEN_DIGIT_WORSE = "pen_digit_lost"
+    CORRECTIONS_NOT_BETTER = "corrections_not_better"
+    CORRECTIONS_WORSE = "corrections_worse"  # too few to carry a promotion, enough to hold one back
+    CONFIRMED_WORSE = "confirmed_lost"
+    REFUSAL_WORSE = "refusal_lost"
+
+
+FAILURE_TEXT = {
+    Failure.MNIST_WORSE: "MNIST test got worse beyond its tolerance",
+    Failure.MNIST_DIGIT_WORSE: "a digit of MNIST test got worse beyond its tolerance",
+    Failure.PEN_WORSE: "the pen guard set got worse beyond its tolerance",
+    Failure.PEN_DIGIT_WORSE: "a digit of the pen guard set got worse beyond its tolerance",
+    Failure.CORRECTIONS_NOT_BETTER: "the held-out corrections did not improve",
+    Failure.CORRECTIONS_WORSE: "the held-out corrections got worse",
+    Failure.CONFIRMED_WORSE: "the held-out confirmed drawings got worse beyond their tolerance",
+    Failure.REFUSAL_WORSE: "held-out drawings that are not digits were answered \"not a digit\" less, beyond the tolerance",
+}
+
+
+def failure_of(stored: str) -> Failure:
+    """A stored failure: its code, or the words reports stored before the codes (7 December 2026) kept."""
+    return Failure(stored) if stored in Failure._value2member_map_ else next(f for f, text in FAILURE_TEXT.items() if text == stored)
+
+
+def failures_text(failures: tuple[Failure | str, ...]) -> str:
+    """"MNIST test got worse beyond its tolerance and ...": failures (or stored ones) in words."""
+    return " and ".join(FAILURE_TEXT[failure_of(f)] for f in failures)
 
 
 @dataclass(frozen=True)
@@ -117,7 +142,7 @@ class Decision:
         for name in ("mnist_digits", "pen_digits"):
             values[name] = tuple(Comparison(**c) for c in values.get(name, ()))
         for name in ("failures", "new_model_failures"):
-            values[name] = tuple(Failure(f) for f in values.get(name, ()))
+            values[name] = tuple(failure_of(f) for f in values.get(name, ()))
         if values.get("tried") is not None:
             values["tried"] = tuple(cls.from_dict(net) for net in values["tried"])
         return cls(**values)
@@ -155,12 +180,12 @@ def _decision_words(d: Decision, version: str | None) -> str:
         lines.append(f"held-out not digits answered so {_change_text(d.negatives)}")
     figures = "; ".join(lines)
     if d.published == "blend":
-        failed = " and ".join(d.new_model_failures) or f"lost {-(d.new_model_mnist_change or 0):.2f} points of MNIST test"
+        failed = failures_text(d.new_model_failures) or f"lost {-(d.new_model_mnist_change or 0):.2f} points of MNIST test"
         verb = "Published" if d.promote else "Tried"  # a blend the gate refused was published nowhere
         figures = f"{verb} {d.keep:.0%} of the way from the active model to the new one, which failed ({failed}): {figures}"
     if not d.failures:
         return f"{figures}: promoted."
-    why = " and ".join(d.failures)
+    why = failures_text(d.failures)
     if d.forced:
         return f"{figures}: {why}, but promoted because of force."
     # While the gate judges, the model has no version yet: the hint waits for the run's record.

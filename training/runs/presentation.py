@@ -7,7 +7,7 @@ reports from before a field existed still read; the admin's template only loops 
 from dataclasses import dataclass
 from enum import StrEnum
 
-from training.runs.decision import Comparison, Decision, Failure
+from training.runs.decision import Comparison, Decision, Failure, failures_text
 from training.runs.text import many_text, percent_text
 
 
@@ -188,7 +188,7 @@ def _verdict(d: Decision, rows: list[ClauseRow], tried: list[TriedRow]) -> str:
         also = "" if blends < 1 else ", and so did the blend tried" if blends == 1 else f", and so did all {blends} blends tried"
         return f"Kept as a candidate because it failed {failed}{also}, {rests}."
     if d.published == "blend":
-        new_model = _failed_text([row for row in clause_rows(d.tried[0]) if row.failed]) if d.tried else " and ".join(d.new_model_failures)
+        new_model = _failed_text([row for row in clause_rows(d.tried[0]) if row.failed]) if d.tried else failures_text(d.new_model_failures)
         return f"Promoted a blend keeping {d.keep:.0%} of the new weights, which held every clause (the new model failed {new_model}), {rests}."
     return f"Promoted: it held every clause, {rests}."
 
@@ -205,7 +205,7 @@ def _tried(d: Decision) -> tuple[list[TriedRow], str]:
     if d.tried is None:  # an older report: only the published net and the new model's failures are known
         if d.published == "blend":
             return [
-                TriedRow("the new model", "failed " + " and ".join(d.new_model_failures or ("MNIST test",)), True, False),
+                TriedRow("the new model", "failed " + (failures_text(d.new_model_failures) or "MNIST test"), True, False),
                 TriedRow(f"a blend keeping {d.keep:.0%} of the new weights", "held every clause: published", False, True),
             ], "This run's report is older than the record of every blend tried: any tried between these are not listed."
         return [], "" if d.promote else "This run's report is older than the record of the blends tried."

@@ -34,7 +34,7 @@ import torch
 
 from recognizer.net import net_with_classes
 from training.nn.data import Digits
-from training.runs.decision import Comparison, Decision, Failure, decision_text
+from training.runs.decision import Comparison, Decision, Failure, decision_text, failures_text
 from training.steps.evaluate import Readings, right
 from training.options import RunOptions
 from training.steps.data import RunData
@@ -198,7 +198,7 @@ def judge(
         return Judged(replace(decision, tried=tuple(tried)), new, after)
     lost = decision.mnist.change
     active = net_with_classes(active, classes=new.classes)  # a model made before "not a digit" blends with a silent output for it
-    say(f"the new model failed ({' and '.join(decision.failures)}): trying blends toward it from the active model")
+    say(f"the new model failed ({failures_text(decision.failures)}): trying blends toward it from the active model")
     for keep in blend_keeps(least=options.fallback_keep, steps=options.blend_steps):
         net = blend(active, new, keep=keep)
         readings = read(net, f"the blend keeping {keep:.0%} of the new weights")

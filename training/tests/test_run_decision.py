@@ -234,3 +234,22 @@ def test_a_refused_runs_decision_reads_on_a_laptop_and_its_question_works_withou
     expect(page.locator(".messagelist")).to_contain_text(f"Model {NEW} is now active.")
     assert active_model().version == NEW
     context.close()
+
+
+def test_failures_are_stored_as_short_codes_and_a_report_stored_with_english_failures_reads_the_same(refused):
+    from training.runs.decision import FAILURE_TEXT
+
+    stored = refused.as_dict()
+    assert stored["failures"] and all(" " not in f for f in stored["failures"])  # codes: "pen_digit_lost", not sentences
+    assert set(stored["failures"]) <= {f.value for f in Failure}
+
+    def in_words(values: dict) -> dict:  # as reports were stored before the codes
+        words = {**values, **{name: [FAILURE_TEXT[Failure(f)] for f in values[name]] for name in ("failures", "new_model_failures")}}
+        if values.get("tried") is not None:
+            words["tried"] = [in_words(net) for net in values["tried"]]
+        return words
+
+    old = Decision.from_dict(in_words(stored))
+    assert old == Decision.from_dict(stored) == refused
+    assert decision_text(old, version=NEW) == decision_text(refused, version=NEW)
+    assert "the pen guard set got worse beyond its tolerance" in decision_text(old) or "a digit of the pen guard set got worse" in decision_text(old)

@@ -17,6 +17,7 @@ from recognizer.store import version_path
 from recognizer.tests.drawings import CANVAS, png
 from training.steps.gate import blend_keeps
 from training.models import TrainingRun
+from training.runs.decision import Failure
 from training.runs.report import RunReport
 
 pytestmark = pytest.mark.django_db
@@ -91,7 +92,7 @@ def test_a_blend_that_loses_mnist_too_leaves_the_new_model_a_candidate(mnist_dir
     run = train(mnist_dir, *RECKLESS, "--fallback-keep", "0.9")
     decision = RunReport.of(run).decision
     assert run.status == TrainingRun.Status.CANDIDATE and decision.published == "new" and not decision.promote
-    assert "MNIST test got worse beyond its tolerance" in decision.failures
+    assert Failure.MNIST_WORSE in decision.failures and run.report["decision"]["failures"][0] == "mnist_lost"
     assert active_model().version == shipped
 
 
