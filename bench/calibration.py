@@ -58,7 +58,7 @@ def main() -> None:
     from training.nn.inference import logits
 
     shipped = model_load(path=settings.SHIPPED_MODEL)
-    _, val = split(mnist_load(data_dir=settings.MNIST_DIR, train=True), holdout=5000, seed=0)
+    _, val = split(mnist_load(data_dir=settings.MNIST_DIR, train=True), count=5000, seed=0)
     temperature = temperature_fit(logits=logits(shipped.net, val.images), labels=val.labels)
     print(f"model {shipped.version}: temperature {temperature:.3f} (fitted on 5,000 held-out MNIST training images)")
 

@@ -101,8 +101,8 @@ def main() -> None:
 
     with sqlite3.connect(workdir / "db.sqlite3") as db:
         run = db.execute(
-            "SELECT status, model_version, mnist_accuracy_before, mnist_accuracy, feedback_samples, feedback_holdout, "
-            "feedback_accuracy_before, feedback_accuracy FROM training_trainingrun ORDER BY id DESC LIMIT 1"
+            "SELECT status, model_version, mnist_accuracy_before, mnist_accuracy, users_samples, corrections_held_out, "
+            "corrections_accuracy_before, corrections_accuracy FROM training_trainingrun ORDER BY id DESC LIMIT 1"
         ).fetchone()
         stored = db.execute("SELECT COUNT(*) FROM feedback_sample WHERE label != guess").fetchone()[0]
         confirmed = db.execute("SELECT COUNT(*) FROM feedback_sample WHERE label = guess").fetchone()[0]

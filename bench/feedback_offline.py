@@ -178,9 +178,9 @@ def main() -> None:
         "train_seed": options.seed,
         "corrections": len(wrong),
         "confirmed": len(confirmed),
-        "trained_on": run.feedback_samples,
-        "held_out": run.feedback_holdout,
-        "confirmed_held_out": run.confirmed_holdout,
+        "trained_on": run.users_samples,
+        "held_out": run.corrections_held_out,
+        "confirmed_held_out": run.confirmed_held_out,
         "test_before": before.mean(),
         "test_after": after.mean(),
         "errors_before": int((~before).sum()),
@@ -191,8 +191,8 @@ def main() -> None:
         "errors_made": int((before & ~made).sum()),
         "mnist_before": first.mnist_accuracy_before,
         "mnist_after": run.mnist_accuracy,
-        "held_out_before": run.feedback_accuracy_before,
-        "held_out_after": run.feedback_accuracy,
+        "held_out_before": run.corrections_accuracy_before,
+        "held_out_after": run.corrections_accuracy,
         "seconds": round(seconds, 1),
         "cpu_seconds": round(cpu_seconds, 1),
         "load_average": os.getloadavg()[0],
@@ -201,7 +201,7 @@ def main() -> None:
         "epochs": run.report.get("epochs"),
         "options": run.options,
         "runs": [
-            {"status": r.status, "trained_on": r.feedback_samples, "held_out": r.feedback_holdout, "mnist_before": r.mnist_accuracy_before,
+            {"status": r.status, "trained_on": r.users_samples, "held_out": r.corrections_held_out, "mnist_before": r.mnist_accuracy_before,
              "mnist_after": r.mnist_accuracy, "decision": r.decision}
             for r in runs
         ],  # fmt: skip
@@ -209,8 +209,8 @@ def main() -> None:
     print()
     print(f"recipe: {figures['label']}")
     print(
-        f"users' drawings: {len(wrong)} corrections and {len(confirmed)} confirmed stored, {run.feedback_samples} trained on; "
-        f"held out: {run.feedback_holdout} corrections, {run.confirmed_holdout} confirmed"
+        f"users' drawings: {len(wrong)} corrections and {len(confirmed)} confirmed stored, {run.users_samples} trained on; "
+        f"held out: {run.corrections_held_out} corrections, {run.confirmed_held_out} confirmed"
     )
     print(
         f"test half: {figures['test_before']:.2%} -> {figures['test_after']:.2%} (errors {figures['errors_before']} -> "
@@ -224,7 +224,7 @@ def main() -> None:
         f"of the errors before and misread {figures['errors_made']} drawings read right before"
     )
     for number, r in enumerate(runs[:-1], 1):
-        print(f"run {number} of {len(runs)}: {r.status}, {r.feedback_samples} trained on, {r.feedback_holdout} corrections held out; {r.decision}")
+        print(f"run {number} of {len(runs)}: {r.status}, {r.users_samples} trained on, {r.corrections_held_out} corrections held out; {r.decision}")
     print(f"MNIST test: {first.mnist_accuracy_before:.2%} -> {run.mnist_accuracy:.2%} ({(run.mnist_accuracy - first.mnist_accuracy_before) * 100:+.2f} points)")
     print(f"run: {run.status} in {seconds:.0f} s ({cpu_seconds:.0f} CPU seconds, load average {os.getloadavg()[0]:.1f}); {run.decision}")
     out = RESULTS / "feedback-offline.jsonl"

@@ -132,9 +132,9 @@ def scenario(name: str, seed: int, options) -> dict:
     result = {
         "scenario": name, "attack": vars(attack), "seed": seed, "posts": {"honest": len(wrong), "attack": ATTACK_POSTS},
         "stored": stored, "attack_stored": attack_stored, "attack_sure": attack_sure, "refused": dict(refused),
-        "reviewer_approved": approved, "trained_on": run.feedback_samples,
+        "reviewer_approved": approved, "trained_on": run.users_samples,
         "attack_trained_on": run.samples.filter(source__startswith="anon:attacker").count(),
-        "held_out": run.feedback_holdout, "confirmed_held_out": run.confirmed_holdout, "set_aside": report.get("set_aside"),
+        "held_out": run.corrections_held_out, "confirmed_held_out": run.confirmed_held_out, "set_aside": report.get("set_aside"),
         "status": run.status, "decision": run.decision, "failures": [FAILURE_TEXT[failure_of(f)] for f in report.get("decision", {}).get("failures", [])],
         "published": report.get("decision", {}).get("published"), "keep": report.get("decision", {}).get("keep"),
         "unused_writers": {"drawings": len(unused), "attacked_drawings": int(attacked.sum()),

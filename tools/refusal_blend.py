@@ -26,6 +26,7 @@ def main() -> None:
     from training.nn.calibration import temperature_fit
     from training.nn.data import mnist_load, split
     from training.nn.inference import blend, logits
+    from training.steps.publish import model_metadata_read
     from training.options import RunOptions
     from training.steps.refusal import refusal_bias_limit
 
@@ -39,14 +40,14 @@ def main() -> None:
     args = parser.parse_args()
 
     model = model_load(path=args.model)
-    net, metadata = model.net, dict(model.metadata)
+    net, metadata = model.net, model_metadata_read(model.metadata)
     if args.blend_from:
         start = model_load(path=args.blend_from)
         net = blend(start.net, net, keep=args.keep)
         metadata["blend_of"] = f"{args.keep} of the way from {start.version} to {model.version}"
     if args.version:
         metadata["version"] = args.version
-    _, val = split(mnist_load(data_dir=Path(settings.MNIST_DIR), train=True), holdout=RunOptions.val_size, seed=RunOptions.validation_seed)
+    _, val = split(mnist_load(data_dir=Path(settings.MNIST_DIR), train=True), count=RunOptions.val_size, seed=RunOptions.validation_seed)
     net, lower = refusal_bias_limit(net=net, digits=val, max_refused=args.max_refused)
     temperature = temperature_fit(logits=logits(net, val.images), labels=val.labels)
     metadata = {**metadata, "temperature": round(temperature, 4), "refusal_bias_lowered": round(lower, 4)}

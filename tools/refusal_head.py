@@ -86,13 +86,14 @@ def main() -> None:
     from training.nn.data import Digits, mnist_load, split
     from training.nn.negatives import negatives_train
     from training.nn.omniglot import omniglot_train
+    from training.steps.publish import model_metadata_read
     from training.options import AUGMENT, RunOptions
     from training.steps.refusal import refusal_bias_limit
     from training.nn.inference import logits
 
     base = model_load(path=args.base or settings.SHIPPED_MODEL)
     net = base.net.eval()
-    train, val = split(mnist_load(data_dir=Path(settings.MNIST_DIR), train=True), holdout=RunOptions.val_size, seed=RunOptions.validation_seed)
+    train, val = split(mnist_load(data_dir=Path(settings.MNIST_DIR), train=True), count=RunOptions.val_size, seed=RunOptions.validation_seed)
     made = {"real": [], "made": [negatives_train().digits], "all": [negatives_train().digits]}[args.negatives]
     negatives = Digits.concat(made + ([] if args.negatives == "made" else [omniglot_train()]))
     bent = Augment(**{**AUGMENT, "styles": 0.0})(negatives.images.unsqueeze(1).float() / 255.0, negatives.labels, torch.Generator().manual_seed(args.seed))
@@ -106,7 +107,7 @@ def main() -> None:
     refused = float((x[y == 1] @ weight + bias - lowered > top[y == 1]).float().mean())
     temperature = temperature_fit(logits=logits(wide, val.images), labels=val.labels)
     metadata = {
-        **base.metadata,
+        **model_metadata_read(base.metadata),
         "version": f"{timezone.now():%Y%m%d-%H%M%S}-refusal",
         "trained_at": timezone.now().isoformat(timespec="seconds"),
         "base_version": base.version,

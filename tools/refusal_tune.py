@@ -51,6 +51,7 @@ def main() -> None:
     from training.nn.data import Digits, mnist_load, split
     from training.nn.negatives import negatives_train
     from training.nn.omniglot import omniglot_train
+    from training.steps.publish import model_metadata_read
     from training.options import AUGMENT, RunOptions
     from training.steps.refusal import refusal_bias_limit
     from training.nn.inference import logits
@@ -58,7 +59,7 @@ def main() -> None:
 
     started = time.perf_counter()
     base = model_load(path=args.base or settings.SHIPPED_MODEL)
-    train, val = split(mnist_load(data_dir=Path(settings.MNIST_DIR), train=True), holdout=RunOptions.val_size, seed=RunOptions.validation_seed)
+    train, val = split(mnist_load(data_dir=Path(settings.MNIST_DIR), train=True), count=RunOptions.val_size, seed=RunOptions.validation_seed)
     made, real = negatives_train().digits, omniglot_train(copies=args.real_copies)
     negatives = Digits.concat([made, real])
     print(f"fine-tuning {base.version}: {args.epochs} epochs of {args.mnist_per_epoch} MNIST, {len(made)} made and {len(real)} real negatives", flush=True)
@@ -79,7 +80,7 @@ def main() -> None:
     temperature = temperature_fit(logits=logits(tuned, val.images), labels=val.labels)
     now = timezone.now()
     metadata = {
-        **base.metadata,
+        **model_metadata_read(base.metadata),
         "version": args.version or f"{now:%Y%m%d-%H%M%S}-realneg",
         "trained_at": now.isoformat(timespec="seconds"),
         "base_version": base.version,

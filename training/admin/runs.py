@@ -17,7 +17,7 @@ from recognizer.servingform import ModelUnavailable
 from recognizer.store import model_activate, shipped_version
 from training.admin.quality import QualityPages, quality_url
 from training.models import TrainingRun
-from training.options import form_class
+from training.options import form_class, site_options
 from training.queue import RunRefused, training_run_cancel, training_run_request
 from training.runs.figures import confusion_png, per_digit
 from training.runs.presentation import DecisionView, decision_view
@@ -73,7 +73,7 @@ class TrainingRunAdmin(QualityPages, admin.ModelAdmin):
     fieldsets = [
         (None, {"fields": ["status_now", "decision_summary", "error", "started_at", "finished_at", "time_taken", "requested_by", "worker"]}),
         ("Figures (the active model when the run started, then the new one)", {"fields": ["figures", "per_digit_table", "confusion_pictures", "epoch_table"]}),
-        ("What it trained", {"fields": ["base_version", "model_link", "epochs", "from_scratch", "mnist_samples", "feedback_samples", "sample_count", "options_table"]}),
+        ("What it trained", {"fields": ["base_version", "model_link", "epochs", "from_scratch", "mnist_samples", "users_samples", "sample_count", "options_table"]}),
     ]  # fmt: skip
 
     def get_readonly_fields(self, request, obj=None):
@@ -110,6 +110,7 @@ class TrainingRunAdmin(QualityPages, admin.ModelAdmin):
             "shipped_version": shipped,
             "shipped_is_active": _active_version() == shipped,
             "can_train": self.has_train_permission(request),
+            "holdout_share": f"{site_options().holdout:.0%}",  # the site's, not a number written here
         }
         return super().changelist_view(request, extra_context={**(extra_context or {}), **extra})
 
@@ -155,20 +156,20 @@ class TrainingRunAdmin(QualityPages, admin.ModelAdmin):
     @admin.display(description="corrections")
     def corrections_figures(self, run):
         """As counts: a handful of drawings reads better as "0 → 3 of 4" than as 75%."""
-        if not run.feedback_holdout:
+        if not run.corrections_held_out:
             return "none held out"
-        count = run.feedback_holdout
+        count = run.corrections_held_out
 
         def right(share: float | None) -> str:
             return "–" if share is None else f"{round(share * count):,}"
 
-        return f"{right(run.feedback_accuracy_before)} → {right(run.feedback_accuracy)} of {count:,}"
+        return f"{right(run.corrections_accuracy_before)} → {right(run.corrections_accuracy)} of {count:,}"
 
     @admin.display(description="confirmed")
     def confirmed_figures(self, run):
-        if not run.confirmed_holdout:
+        if not run.confirmed_held_out:
             return "none held out"
-        return f"{change_text(run.confirmed_accuracy_before, run.confirmed_accuracy)} of {run.confirmed_holdout:,}"
+        return f"{change_text(run.confirmed_accuracy_before, run.confirmed_accuracy)} of {run.confirmed_held_out:,}"
 
     # -- a run's page -------------------------------------------------------------------------
 
@@ -197,8 +198,8 @@ class TrainingRunAdmin(QualityPages, admin.ModelAdmin):
     def figures(self, run):
         rows = [
             ("MNIST test", run.mnist_accuracy_before, run.mnist_accuracy, _mnist_count(run)),
-            ("users' held-out corrections", run.feedback_accuracy_before, run.feedback_accuracy, run.feedback_holdout),
-            ("users' held-out confirmed right guesses", run.confirmed_accuracy_before, run.confirmed_accuracy, run.confirmed_holdout),
+            ("users' held-out corrections", run.corrections_accuracy_before, run.corrections_accuracy, run.corrections_held_out),
+            ("users' held-out confirmed right guesses", run.confirmed_accuracy_before, run.confirmed_accuracy, run.confirmed_held_out),
         ]
         report = RunReport.of(run)
         if report and (pen := report.decision.pen).count:

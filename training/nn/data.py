@@ -99,8 +99,8 @@ def mnist_corrupt_files(*, raw: Path) -> list[str]:
     return corrupt
 
 
-def split(digits: Digits, *, holdout: int, seed: int) -> tuple[Digits, Digits]:
-    """A seeded random split: (the rest, `holdout` digits)."""
+def split(digits: Digits, *, count: int, seed: int) -> tuple[Digits, Digits]:
+    """A seeded random split: (the rest, `count` digits set apart)."""
     order = torch.randperm(len(digits), generator=torch.Generator().manual_seed(seed))
-    return digits.take(order[holdout:]), digits.take(order[:holdout])
+    return digits.take(order[count:]), digits.take(order[:count])
 

@@ -119,10 +119,10 @@ def fit(
             batch = order[step * config.batch_size : (step + 1) * config.batch_size]
             x, styled = augment.marked(images[batch].unsqueeze(1).float() / 255.0, labels[batch], gen)
             x = normalize(x).contiguous(memory_format=torch.channels_last)
-            y, is_mnist = labels[batch], distilled[batch]
+            y, follows_teacher = labels[batch], distilled[batch]
             with torch.no_grad(), autocast:
                 target = F.softmax(teacher(x).float() / config.softening, dim=1) if teacher is not None and config.distill > 0 else None
-            total_loss += learner.step(x, y, is_mnist & ~styled, styled & is_mnist, target, autocast)
+            total_loss += learner.step(x, y, follows_teacher & ~styled, styled & follows_teacher, target, autocast)
             if step % 20 == 0:
                 bar.set_postfix(loss=f"{total_loss / (step + 1):.4f}")
 
@@ -154,9 +154,9 @@ class _Learner:
                 if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
                     module.eval()
 
-    def step(self, x, labels, is_mnist, teacher_only, target, autocast) -> float:
+    def step(self, x, labels, follows_teacher, teacher_only, target, autocast) -> float:
         with autocast:
-            loss = _loss(self.net, x, labels, is_mnist=is_mnist, teacher_only=teacher_only, target=target, config=self.config)
+            loss = _loss(self.net, x, labels, follows_teacher=follows_teacher, teacher_only=teacher_only, target=target, config=self.config)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
@@ -181,8 +181,9 @@ def look_alikes_find(
     return torch.unique(torch.cat(chosen))
 
 
-def _loss(net, x, labels, *, is_mnist: torch.Tensor, target: torch.Tensor | None, config: FitConfig, teacher_only: torch.Tensor | None = None) -> torch.Tensor:
-    """Cross-entropy on the labels; on MNIST images, blended with the teacher's softened answers
+def _loss(net, x, labels, *, follows_teacher: torch.Tensor, target: torch.Tensor | None, config: FitConfig, teacher_only: torch.Tensor | None = None) -> torch.Tensor:
+    """Cross-entropy on the labels; on the images that `follows_teacher` marks (MNIST's, and the
+    negatives when the teacher knew "not a digit"), blended with the teacher's softened answers
     (`target`). The corrections are exactly where the teacher is wrong, so they follow their labels only.
     `teacher_only` images (MNIST given a writing style) follow the teacher alone: a label would
     move the line between 1 and 7 (a lead-in 1 is half a 7), the teacher keeps it where it was."""
@@ -192,7 +193,7 @@ def _loss(net, x, labels, *, is_mnist: torch.Tensor, target: torch.Tensor | None
         return hard.mean()
     t = config.softening
     soft = F.kl_div(F.log_softmax(logits / t, dim=1), target, reduction="none").sum(dim=1) * t * t
-    weight = config.distill * is_mnist.float()
+    weight = config.distill * follows_teacher.float()
     if teacher_only is not None:
         weight = torch.where(teacher_only, 1.0, weight)
     return ((1 - weight) * hard + weight * soft).mean()

@@ -62,7 +62,7 @@ def run_report_save(*, run: TrainingRun, report: RunReport, model_version: str, 
         "report": report.to_json(), "model_version": model_version, "decision": decision_text(d, version=model_version),
         "status": TrainingRun.Status.PROMOTED if d.promote else TrainingRun.Status.CANDIDATE,
         "mnist_accuracy": share(d.mnist.right_after, d.mnist.count),
-        "feedback_accuracy": share(d.corrections.right_after, d.corrections.count),
+        "corrections_accuracy": share(d.corrections.right_after, d.corrections.count),
         "confirmed_accuracy": share(d.confirmed.right_after, d.confirmed.count),
         "progress": f"done in {report.seconds:.0f} s", "in_progress": None, "finished_at": timezone.now(), "seconds": report.seconds,
     }  # fmt: skip

@@ -77,7 +77,7 @@ def run_data_load(*, options: RunOptions, learnt: set[int], say: Callable[[str],
     say(f"loading MNIST from {data_dir / 'MNIST'}")
     # The same validation images whatever the run's seed (`validation_seed`), so that no model in a
     # line of fine-tunes has trained on the images that judge the next one.
-    mnist_train, mnist_val = split(mnist_load(data_dir=data_dir, train=True), holdout=o.val_size, seed=o.validation_seed)
+    mnist_train, mnist_val = split(mnist_load(data_dir=data_dir, train=True), count=o.val_size, seed=o.validation_seed)
     if o.limit:
         mnist_train = mnist_train.take(slice(0, o.limit))
     mnist_test = mnist_load(data_dir=data_dir, train=False)

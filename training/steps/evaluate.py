@@ -74,13 +74,13 @@ def active_model_record(*, run: TrainingRun, data: RunData, version: str, before
     """What the run trains on and how the active model (`version`, "" for none) reads the judging
     sets (`before`), for its page while it works."""
     run.base_version = version
-    run.mnist_samples, run.feedback_samples = len(data.mnist_train), len(data.users_train)
-    run.feedback_holdout, run.confirmed_holdout = len(data.corrections_test), len(data.confirmed_test)
+    run.mnist_samples, run.users_samples = len(data.mnist_train), len(data.users_train)
+    run.corrections_held_out, run.confirmed_held_out = len(data.corrections_test), len(data.confirmed_test)
     if before:
         run.mnist_accuracy_before = predicted_accuracy(before.mnist, data.mnist_test)
-        run.feedback_accuracy_before = predicted_accuracy(before.corrections, data.corrections_test)
+        run.corrections_accuracy_before = predicted_accuracy(before.corrections, data.corrections_test)
         run.confirmed_accuracy_before = predicted_accuracy(before.confirmed, data.confirmed_test)
     run.save(update_fields=[
-        "base_version", "mnist_samples", "feedback_samples", "feedback_holdout", "confirmed_holdout",
-        "mnist_accuracy_before", "feedback_accuracy_before", "confirmed_accuracy_before",
+        "base_version", "mnist_samples", "users_samples", "corrections_held_out", "confirmed_held_out",
+        "mnist_accuracy_before", "corrections_accuracy_before", "confirmed_accuracy_before",
     ])  # fmt: skip

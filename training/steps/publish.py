@@ -27,17 +27,26 @@ def model_metadata(*, run: TrainingRun, options: RunOptions, data: RunData, resu
         "trained_at": timezone.now().isoformat(timespec="seconds"),
         "mnist_test_accuracy": round(d.mnist.right_after / d.mnist.count, 6),
         "temperature": round(temperature, 4),
-        "feedback_accuracy": round(d.corrections.right_after / d.corrections.count, 6) if d.corrections.count else None,
+        "corrections_accuracy": round(d.corrections.right_after / d.corrections.count, 6) if d.corrections.count else None,
         "base_version": run.base_version,
         "run": run.pk,
         "epochs": options.epochs,
         "best_epoch": result.best_epoch,
         "mnist_samples": len(data.mnist_train),
-        "feedback_samples": len(data.train_sample_ids),
+        "users_samples": len(data.train_sample_ids),
         "seed": options.seed,
         "augment": asdict(Augment(**options.augmentation)),
         "seconds_per_epoch": round(sum(r.seconds for r in result.epochs) / len(result.epochs), 1),
     }
+
+
+# Metadata keys as models published before one vocabulary (7 December 2026) wrote them, the shipped one too.
+METADATA_RENAMED = {"feedback_accuracy": "corrections_accuracy", "feedback_samples": "users_samples"}
+
+
+def model_metadata_read(metadata: dict) -> dict:
+    """A published model's metadata under today's keys, whichever keys it was written with."""
+    return {METADATA_RENAMED.get(key, key): value for key, value in metadata.items()}
 
 
 def model_version_publish(*, run: TrainingRun, options: RunOptions, data: RunData, result: FitResult, net: torch.nn.Module, decision: Decision) -> str:

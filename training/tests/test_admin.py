@@ -64,7 +64,7 @@ def test_the_runs_list_shows_figures_before_and_after_and_the_status_that_holds_
     shipped = model_load(path=settings.SHIPPED_MODEL).version
     replaced = TrainingRun.objects.create(
         status="promoted", epochs=2, model_version="20260101-000000-abcd",
-        feedback_accuracy_before=0.0, feedback_accuracy=0.75, feedback_holdout=4, mnist_accuracy=0.9961,
+        corrections_accuracy_before=0.0, corrections_accuracy=0.75, corrections_held_out=4, mnist_accuracy=0.9961,
     )  # fmt: skip
     failed = TrainingRun.objects.create(status="failed", epochs=2, error="boom")
     page = admin_client.get(reverse("admin:training_trainingrun_changelist")).content.decode()

@@ -31,13 +31,13 @@ def logged_in(page, live_server, path: str):
 def runs() -> TrainingRun:
     """A promoted run, a candidate and a working one, with figures as long as real ones; returns the working one."""
     TrainingRun.objects.create(
-        status="promoted", epochs=2, seconds=161.43, base_version=OLD, model_version=NEW, feedback_holdout=37, confirmed_holdout=1_204,
-        mnist_accuracy_before=0.9954, mnist_accuracy=0.9956, feedback_accuracy_before=3 / 37, feedback_accuracy=21 / 37,
+        status="promoted", epochs=2, seconds=161.43, base_version=OLD, model_version=NEW, corrections_held_out=37, confirmed_held_out=1_204,
+        mnist_accuracy_before=0.9954, mnist_accuracy=0.9956, corrections_accuracy_before=3 / 37, corrections_accuracy=21 / 37,
         confirmed_accuracy_before=0.99834, confirmed_accuracy=0.99751, finished_at=timezone.now(),
     )  # fmt: skip
     TrainingRun.objects.create(
-        status="candidate", epochs=2, seconds=158.9, base_version=NEW, model_version="20261206-051212-9a1c", feedback_holdout=40,
-        mnist_accuracy_before=0.9956, mnist_accuracy=0.9931, feedback_accuracy_before=0.5, feedback_accuracy=0.5, finished_at=timezone.now(),
+        status="candidate", epochs=2, seconds=158.9, base_version=NEW, model_version="20261206-051212-9a1c", corrections_held_out=40,
+        mnist_accuracy_before=0.9956, mnist_accuracy=0.9931, corrections_accuracy_before=0.5, corrections_accuracy=0.5, finished_at=timezone.now(),
     )  # fmt: skip
     return TrainingRun.objects.create(
         status="running", in_progress=True, epochs=2, base_version=NEW, progress="epoch 1 of 2: step 120 of 412",

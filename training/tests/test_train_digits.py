@@ -135,11 +135,11 @@ def test_corrections_teach_the_model_a_kind_of_drawing_it_got_wrong(mnist_dir):
     )  # fmt: skip
 
     assert run.status == TrainingRun.Status.PROMOTED and RunReport.of(run).decision.published == "new"
-    assert 0 < run.feedback_holdout < 20 and run.feedback_samples == 40 - run.feedback_holdout
+    assert 0 < run.corrections_held_out < 20 and run.users_samples == 40 - run.corrections_held_out
     # The gate judged on drawings the new model never saw.
-    assert run.samples.count() == 40 - run.feedback_holdout and run.decision.endswith("promoted.")
-    assert run.feedback_accuracy_before < 0.2 and run.feedback_accuracy > 0.8  # held-out corrections
-    assert f"held-out corrections {round(run.feedback_accuracy_before * run.feedback_holdout)} -> " in run.decision
+    assert run.samples.count() == 40 - run.corrections_held_out and run.decision.endswith("promoted.")
+    assert run.corrections_accuracy_before < 0.2 and run.corrections_accuracy > 0.8  # held-out corrections
+    assert f"held-out corrections {round(run.corrections_accuracy_before * run.corrections_held_out)} -> " in run.decision
     assert sum(digit_predict(image=image).digit == 8 for image in unseen) >= 17  # new drawings of that kind
     assert run.mnist_accuracy > run.mnist_accuracy_before - 0.01  # without forgetting MNIST
 
@@ -185,9 +185,20 @@ def test_held_out_drawings_that_the_active_model_has_learnt_judge_no_more(mnist_
         SampleFactory(label=index % 10, guess=(index + 1) % 10)
     tiny = ("--limit", "200", "--epochs", "1", "--test-limit", "200", "--force")
     first = train(mnist_dir, *tiny, "--holdout", "0")  # a run that held none out learnt them all
-    assert first.feedback_holdout == 0 and first.samples.count() == 30
+    assert first.corrections_held_out == 0 and first.samples.count() == 30
 
     second = train(mnist_dir, *tiny, "--holdout", "0.2")
     # Its held-out fifth was learnt by the active model: it judges no more, and the rest teach no more.
-    assert second.feedback_holdout == 0 and RunReport.of(second).learnt_before == second.samples.count() < 30
+    assert second.corrections_held_out == 0 and RunReport.of(second).learnt_before == second.samples.count() < 30
     assert "no held-out corrections to improve on" in second.decision
+
+
+def test_a_models_metadata_reads_under_todays_keys_whichever_it_was_written_with(settings):
+    from training.steps.publish import model_metadata_read
+
+    shipped = model_load(path=settings.SHIPPED_MODEL).metadata  # published before one vocabulary
+    assert "feedback_samples" in shipped and "feedback_accuracy" in shipped
+    read = model_metadata_read(shipped)
+    assert read["users_samples"] == shipped["feedback_samples"] and read["corrections_accuracy"] == shipped["feedback_accuracy"]
+    assert "feedback_samples" not in read and read["version"] == shipped["version"]
+    assert model_metadata_read(read) == read  # today's keys stay as they are

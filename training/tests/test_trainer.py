@@ -111,11 +111,11 @@ def test_mnist_images_given_a_writing_style_follow_the_teacher_alone_in_a_fine_t
     x, labels = torch.rand(6, 1, 28, 28), torch.tensor([1, 7, 1, 7, 3, 4])
     target = torch.softmax(torch.randn(6, 11), dim=1)
     styled = torch.tensor([True, True, False, False, False, False])
-    mixed = _loss(net, x[:2], labels[:2], is_mnist=torch.ones(2, dtype=torch.bool), target=target[:2], config=config(distill=0.9), teacher_only=styled[:2])
-    teacher_alone = _loss(net, x[:2], labels[:2], is_mnist=torch.ones(2, dtype=torch.bool), target=target[:2], config=config(distill=1.0))
+    mixed = _loss(net, x[:2], labels[:2], follows_teacher=torch.ones(2, dtype=torch.bool), target=target[:2], config=config(distill=0.9), teacher_only=styled[:2])
+    teacher_alone = _loss(net, x[:2], labels[:2], follows_teacher=torch.ones(2, dtype=torch.bool), target=target[:2], config=config(distill=1.0))
     assert torch.allclose(mixed, teacher_alone)  # no label moves the line a style blurs (a lead-in 1 is half a 7)
-    plain = _loss(net, x[2:], labels[2:], is_mnist=torch.ones(4, dtype=torch.bool), target=target[2:], config=config(distill=0.9), teacher_only=styled[2:])
-    assert not torch.allclose(plain, _loss(net, x[2:], labels[2:], is_mnist=torch.ones(4, dtype=torch.bool), target=target[2:], config=config(distill=1.0)))
+    plain = _loss(net, x[2:], labels[2:], follows_teacher=torch.ones(4, dtype=torch.bool), target=target[2:], config=config(distill=0.9), teacher_only=styled[2:])
+    assert not torch.allclose(plain, _loss(net, x[2:], labels[2:], follows_teacher=torch.ones(4, dtype=torch.bool), target=target[2:], config=config(distill=1.0)))
     # Only 1s and 7s are styled, and the mask says which.
     images, marked = styles_marked(torch.zeros(6, 1, 28, 28), labels, chance=1.0, gen=torch.Generator().manual_seed(0))
     assert marked.tolist() == [True, True, True, True, False, False]
