@@ -2,6 +2,7 @@
 
 Every setting that differs between a laptop and a server comes from a `DIGITSITE_*` variable;
 the defaults give a private, single-machine site: SQLite, DEBUG off, only 127.0.0.1 allowed.
+Grouped as `.env.example` groups them, which documents each variable once (a test checks it).
 """
 
 import json
@@ -34,11 +35,9 @@ def env_rate(name: str, default: str) -> str | None:
     return None if value.lower() in {"", "none", "off"} else value
 
 
+# -- where data lives: the database, the shared cache, the site's own folder -------------------
 # Where the site keeps what it writes: database, secret key, published models.
 VAR_DIR = Path(os.environ.get("DIGITSITE_VAR_DIR", BASE_DIR / "var"))
-
-DEBUG = env_bool("DIGITSITE_DEBUG")
-
 
 def secret_key_file(path: Path) -> str:
     """The key kept in `path`, made there first if there is none.
@@ -55,7 +54,6 @@ def secret_key_file(path: Path) -> str:
         except FileExistsError:
             pass
     return path.read_text().strip()
-
 
 def database_url() -> str:
     # An empty DATABASE_URL counts as unset, so a test or a benchmark can ask for SQLite in a
@@ -95,6 +93,27 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         connect_timeout=max(1, round(DB_TIMEOUT)), options=f"-c lock_timeout={round(DB_TIMEOUT * 1000)}"
     )
 
+# Rate-limit counters and the active model's version hint live here. Local memory is per
+# process; with DIGITSITE_CACHE_URL (redis://host:6379/0) every worker on every machine shares
+# one count, so the rates below hold for the whole site.
+CACHE_URL = os.environ.get("DIGITSITE_CACHE_URL", "").strip()
+if CACHE_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": CACHE_URL,
+            "KEY_PREFIX": "digitsite",
+            # A stalled Redis must not stall every request: a request that needs the cache (the
+            # rate limits) fails within a second, answered 500, instead of waiting on it.
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+
+# -- the site and its security -----------------------------------------------------------------
+DEBUG = env_bool("DIGITSITE_DEBUG")
 
 def _secret_key() -> str:
     """A key from the environment wins. Several machines on one database must share one key
@@ -124,6 +143,71 @@ SECRET_KEY = _secret_key()
 ALLOWED_HOSTS = env_list("DIGITSITE_ALLOWED_HOSTS", "127.0.0.1,localhost")
 CSRF_TRUSTED_ORIGINS = env_list("DIGITSITE_CSRF_TRUSTED_ORIGINS", "")
 
+if not DEBUG:
+    SESSION_COOKIE_HTTPONLY = True
+    X_FRAME_OPTIONS = "DENY"
+    SECURE_CONTENT_TYPE_NOSNIFF = True
+
+# Behind a TLS-terminating proxy (DIGITSITE_HTTPS=on): the proxy's X-Forwarded-Proto says a request
+# came over HTTPS; plain HTTP is redirected, browsers are told to use HTTPS only (HSTS), and the
+# session and CSRF cookies are sent over HTTPS only. The proxy must set X-Forwarded-Proto itself
+# and drop a client's own.
+HTTPS = env_bool("DIGITSITE_HTTPS")
+if HTTPS:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = True
+    # The health check of a load balancer speaking plain HTTP inside the network still answers.
+    SECURE_REDIRECT_EXEMPT = [r"^api/health/$"]
+    SECURE_HSTS_SECONDS = int(os.environ.get("DIGITSITE_HSTS_SECONDS", str(365 * 24 * 3600)))
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DIGITSITE_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = env_bool("DIGITSITE_HSTS_PRELOAD", False)
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+
+# Content-Security-Policy on every answer (django-csp): scripts only from this site's own files, so
+# an injected <script> or on*= attribute does not run. The page, the admin and the API docs keep
+# their JavaScript in files (the docs through drf-spectacular's split view); inline styles stay
+# allowed for the admin's and the docs' style attributes. Pictures may be data: URLs (the model's
+# 28x28 input, the admin's thumbnails). Only on pages: digitsite.middleware.DocumentCSPMiddleware.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+    }
+}
+
+# Admin logins (django-axes): after DIGITSITE_LOGIN_FAILURES wrong passwords from one client address,
+# that address may not log in for DIGITSITE_LOGIN_COOLOFF_MINUTES after its last attempt; other
+# addresses are unaffected. The address is the rate limits' (digitsite.clients, DIGITSITE_NUM_PROXIES).
+# Failures are kept in the database, so every web machine counts together.
+from datetime import timedelta  # noqa: E402  (kept with the login settings it serves)
+
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = max(1, int(os.environ.get("DIGITSITE_LOGIN_FAILURES", "5")))
+AXES_COOLOFF_TIME = timedelta(minutes=max(1.0, float(os.environ.get("DIGITSITE_LOGIN_COOLOFF_MINUTES", "15"))))
+AXES_LOCKOUT_PARAMETERS = ["ip_address"]
+AXES_CLIENT_IP_CALLABLE = "digitsite.clients.client_address"
+AXES_LOCKOUT_CALLABLE = "digitsite.clients.login_lockout_response"
+AXES_RESET_ON_SUCCESS = True  # a right password clears the address's earlier failures
+
+
+# -- metrics -----------------------------------------------------------------------------------
+# Prometheus metrics at /metrics (digitsite.metrics): off unless DIGITSITE_METRICS=on, and then only
+# for these addresses or a client with the token.
+METRICS = env_bool("DIGITSITE_METRICS")
+METRICS_ALLOWED_IPS = env_list("DIGITSITE_METRICS_ALLOWED_IPS", "127.0.0.1")
+METRICS_TOKEN = os.environ.get("DIGITSITE_METRICS_TOKEN", "").strip()
+
+
+# -- Django and its apps -----------------------------------------------------------------------
 INSTALLED_APPS = [
     "digitsite.apps.DigitsiteConfig",  # makes the secret key file on `migrate`
     "recognizer",  # first, so that its runserver (Nagle off) replaces staticfiles' one
@@ -144,12 +228,6 @@ INSTALLED_APPS = [
     "digitsite.apps.TrainingQueueConfig",  # django_tasks_db, named for what it holds here
     "axes",  # the admin's login lockout (AXES_* below)
 ]
-
-# Prometheus metrics at /metrics (digitsite.metrics): off unless DIGITSITE_METRICS=on, and then only
-# for these addresses or a client with the token.
-METRICS = env_bool("DIGITSITE_METRICS")
-METRICS_ALLOWED_IPS = env_list("DIGITSITE_METRICS_ALLOWED_IPS", "127.0.0.1")
-METRICS_TOKEN = os.environ.get("DIGITSITE_METRICS_TOKEN", "").strip()
 
 MIDDLEWARE = [
     *(["digitsite.metrics.MetricsMiddleware"] if METRICS else []),  # outermost: sees every answer as sent
@@ -212,6 +290,36 @@ WHITENOISE_USE_FINDERS = True
 # refuses anything bigger before it is read into memory.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 
+SPECTACULAR_SETTINGS = {
+    "TITLE": "digitsite API",
+    "DESCRIPTION": "Guess hand-drawn digits and teach the model with corrections.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # One handler, on the root logger, that the apps' loggers propagate to. A handler of their
+    # own as well printed each line twice once anything gave the root logger one: ONNX Runtime's
+    # quantizer logs through logging.info(), which calls basicConfig() on a root without handlers
+    # (the training worker, after its first promotion). Holding one, the root is left as it is.
+    "root": {"handlers": ["console"], "level": "WARNING"},
+    "loggers": {
+        "recognizer": {"level": "INFO"},
+        "feedback": {"level": "INFO"},
+        "training": {"level": "INFO"},
+        # Django logs each 5xx here with its traceback; by default only with DEBUG on.
+        "django.request": {"handlers": ["console"], "level": "ERROR", "propagate": False},
+    },
+}
+
+
+# -- models ------------------------------------------------------------------------------------
 # Published models live in the database (recognizer.models.ModelVersion); this machine keeps its
 # local copies of them here. The shipped model in recognizer/weights/ serves until one is active.
 MODEL_DIR = Path(os.environ.get("DIGITSITE_MODEL_DIR", VAR_DIR / "models"))
@@ -219,29 +327,8 @@ MODEL_DIR = Path(os.environ.get("DIGITSITE_MODEL_DIR", VAR_DIR / "models"))
 MODEL_CHECK_S = float(os.environ.get("DIGITSITE_MODEL_CHECK_S", "1"))
 SHIPPED_MODEL = BASE_DIR / "recognizer" / "weights" / "digitnet.safetensors"
 
-# MNIST in torchvision's layout (data/MNIST/raw/*.gz); downloaded there when missing.
-MNIST_DIR = Path(os.environ.get("DIGITSITE_MNIST_DIR", BASE_DIR / "data"))
-# Omniglot's published strokes zip (training.nn.omniglot): read only to pack training/nn/omniglot/omniglot.npz.
-OMNIGLOT_STROKES = Path(os.environ.get("DIGITSITE_OMNIGLOT_STROKES", BASE_DIR.parent / "shared" / "omniglot" / "strokes_background_small1.zip"))
 
-# Rate-limit counters and the active model's version hint live here. Local memory is per
-# process; with DIGITSITE_CACHE_URL (redis://host:6379/0) every worker on every machine shares
-# one count, so the rates below hold for the whole site.
-CACHE_URL = os.environ.get("DIGITSITE_CACHE_URL", "").strip()
-if CACHE_URL:
-    CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": CACHE_URL,
-            "KEY_PREFIX": "digitsite",
-            # A stalled Redis must not stall every request: a request that needs the cache (the
-            # rate limits) fails within a second, answered 500, instead of waiting on it.
-            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
-        }
-    }
-else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-
+# -- guesses and corrections -------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["digitsite.parsers.SafeJSONParser"],
@@ -294,74 +381,12 @@ MEMORY_SIZE = int(os.environ.get("DIGITSITE_MEMORY_SIZE", "50"))
 MEMORY_HOURS = float(os.environ.get("DIGITSITE_MEMORY_HOURS", "24"))
 MEMORY_DISTANCE = float(os.environ.get("DIGITSITE_MEMORY_DISTANCE", "0.12"))
 
-SPECTACULAR_SETTINGS = {
-    "TITLE": "digitsite API",
-    "DESCRIPTION": "Guess hand-drawn digits and teach the model with corrections.",
-    "VERSION": "1.0.0",
-    "SERVE_INCLUDE_SCHEMA": False,
-    "SWAGGER_UI_DIST": "SIDECAR",
-    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
-}
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    # One handler, on the root logger, that the apps' loggers propagate to. A handler of their
-    # own as well printed each line twice once anything gave the root logger one: ONNX Runtime's
-    # quantizer logs through logging.info(), which calls basicConfig() on a root without handlers
-    # (the training worker, after its first promotion). Holding one, the root is left as it is.
-    "root": {"handlers": ["console"], "level": "WARNING"},
-    "loggers": {
-        "recognizer": {"level": "INFO"},
-        "feedback": {"level": "INFO"},
-        "training": {"level": "INFO"},
-        # Django logs each 5xx here with its traceback; by default only with DEBUG on.
-        "django.request": {"handlers": ["console"], "level": "ERROR", "propagate": False},
-    },
-}
-
-if not DEBUG:
-    SESSION_COOKIE_HTTPONLY = True
-    X_FRAME_OPTIONS = "DENY"
-    SECURE_CONTENT_TYPE_NOSNIFF = True
-
-# Behind a TLS-terminating proxy (DIGITSITE_HTTPS=on): the proxy's X-Forwarded-Proto says a request
-# came over HTTPS; plain HTTP is redirected, browsers are told to use HTTPS only (HSTS), and the
-# session and CSRF cookies are sent over HTTPS only. The proxy must set X-Forwarded-Proto itself
-# and drop a client's own.
-HTTPS = env_bool("DIGITSITE_HTTPS")
-if HTTPS:
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-    SECURE_SSL_REDIRECT = True
-    # The health check of a load balancer speaking plain HTTP inside the network still answers.
-    SECURE_REDIRECT_EXEMPT = [r"^api/health/$"]
-    SECURE_HSTS_SECONDS = int(os.environ.get("DIGITSITE_HSTS_SECONDS", str(365 * 24 * 3600)))
-    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DIGITSITE_HSTS_INCLUDE_SUBDOMAINS", True)
-    SECURE_HSTS_PRELOAD = env_bool("DIGITSITE_HSTS_PRELOAD", False)
-    SESSION_COOKIE_SECURE = True
-    CSRF_COOKIE_SECURE = True
-    SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
-
-# Content-Security-Policy on every answer (django-csp): scripts only from this site's own files, so
-# an injected <script> or on*= attribute does not run. The page, the admin and the API docs keep
-# their JavaScript in files (the docs through drf-spectacular's split view); inline styles stay
-# allowed for the admin's and the docs' style attributes. Pictures may be data: URLs (the model's
-# 28x28 input, the admin's thumbnails). Only on pages: digitsite.middleware.DocumentCSPMiddleware.
-CONTENT_SECURITY_POLICY = {
-    "DIRECTIVES": {
-        "default-src": ["'self'"],
-        "script-src": ["'self'"],
-        "style-src": ["'self'", "'unsafe-inline'"],
-        "img-src": ["'self'", "data:"],
-        "connect-src": ["'self'"],
-        "object-src": ["'none'"],
-        "base-uri": ["'none'"],
-        "frame-ancestors": ["'none'"],
-        "form-action": ["'self'"],
-    }
-}
+# -- training ----------------------------------------------------------------------------------
+# MNIST in torchvision's layout (data/MNIST/raw/*.gz); downloaded there when missing.
+MNIST_DIR = Path(os.environ.get("DIGITSITE_MNIST_DIR", BASE_DIR / "data"))
+# Omniglot's published strokes zip (training.nn.omniglot): read only to pack training/nn/omniglot/omniglot.npz.
+OMNIGLOT_STROKES = Path(os.environ.get("DIGITSITE_OMNIGLOT_STROKES", BASE_DIR.parent / "shared" / "omniglot" / "strokes_background_small1.zip"))
 
 # Training runs asked for in the admin are queued in the database (django-tasks' Tasks API, the
 # same as Django 6's django.tasks) and run by `manage.py training_worker`: no other service.
@@ -369,17 +394,3 @@ TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["d
 # Options for runs queued from the admin beyond its form's, as JSON, e.g. '{"device": "cuda"}';
 # the rest are training.options.RunOptions' defaults, shared with `manage.py train_digits`.
 TRAINING_OPTIONS = json.loads(os.environ.get("DIGITSITE_TRAINING_OPTIONS") or "{}")
-
-# Admin logins (django-axes): after DIGITSITE_LOGIN_FAILURES wrong passwords from one client address,
-# that address may not log in for DIGITSITE_LOGIN_COOLOFF_MINUTES after its last attempt; other
-# addresses are unaffected. The address is the rate limits' (digitsite.clients, DIGITSITE_NUM_PROXIES).
-# Failures are kept in the database, so every web machine counts together.
-from datetime import timedelta  # noqa: E402  (kept with the login settings it serves)
-
-AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
-AXES_FAILURE_LIMIT = max(1, int(os.environ.get("DIGITSITE_LOGIN_FAILURES", "5")))
-AXES_COOLOFF_TIME = timedelta(minutes=max(1.0, float(os.environ.get("DIGITSITE_LOGIN_COOLOFF_MINUTES", "15"))))
-AXES_LOCKOUT_PARAMETERS = ["ip_address"]
-AXES_CLIENT_IP_CALLABLE = "digitsite.clients.client_address"
-AXES_LOCKOUT_CALLABLE = "digitsite.clients.login_lockout_response"
-AXES_RESET_ON_SUCCESS = True  # a right password clears the address's earlier failures

@@ -42,3 +42,18 @@ def test_a_kept_key_is_read_back_and_the_environment_wins(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], env=env | {"DJANGO_SETTINGS_MODULE": "digitsite.settings"},
                          capture_output=True, text=True, check=True, cwd=settings.BASE_DIR).stdout
     assert out.strip() == "from-the-environment"
+
+
+def test_every_setting_the_site_reads_from_the_environment_is_documented_once_in_env_example():
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    read = set()
+    for source in (root / "digitsite" / "settings.py", root / "gunicorn.conf.py"):
+        read |= set(re.findall(r"[\"'](DIGITSITE_[A-Z_]+|DATABASE_URL|PROMETHEUS_MULTIPROC_DIR)[\"']", source.read_text()))
+    named = re.findall(r"^(?:# )?([A-Z_]+)=", (root / ".env.example").read_text(), flags=re.MULTILINE)
+    assert len(read) > 30
+    assert sorted(read - set(named)) == []  # documented
+    assert sorted({name for name in named if named.count(name) > 1}) == []  # once
+    assert sorted(set(named) - read) == []  # and nothing the site does not read
