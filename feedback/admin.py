@@ -1,3 +1,8 @@
+"""The samples' pages in the admin: the list (filters, search, bulk actions), a sample's page, and
+the review queue's URLs (feedback.review). Read top to bottom: what the list's class needs when
+it is defined (the relabel actions, the filters), the class, then the pictures it draws.
+Nothing here knows of training: the training app registers its own subclass (training.admin.samples)."""
+
 from urllib.parse import urlencode
 
 from django.contrib import admin, messages
@@ -18,26 +23,6 @@ from recognizer.labels import label_text
 
 SOURCE_PREFIXES = ("user:", "anon:")
 SOURCE_SAMPLES_LISTED = 20
-
-
-def _image(data_url: str, size: int, alt: str, pixelated: bool = False, aspect: tuple[int, int] = (1, 1)) -> str:
-    # Sizes as attributes and looks in feedback/admin.css: no inline style, which a
-    # Content-Security-Policy may forbid. A drawing keeps its own aspect, scaled to fit the
-    # size-by-size box: forced square, a tall thin 1 became a black block.
-    width, height = _fit(aspect, size)
-    classes = "sample-image pixelated" if pixelated else "sample-image"
-    return format_html('<img src="{}" alt="{}" width="{}" height="{}" class="{}">', data_url, alt, width, height, classes)
-
-
-def _fit(aspect: tuple[int, int], size: int) -> tuple[int, int]:
-    width, height = aspect
-    scale = size / max(width, height, 1)
-    return max(1, round(width * scale)), max(1, round(height * scale))
-
-
-def _drawing(sample: Sample, size: int, alt: str) -> str:
-    png = bytes(sample.drawing)
-    return _image(to_data_url(png), size, alt, aspect=drawing_size(png))
 
 
 def relabel_action(label: int):
@@ -284,3 +269,26 @@ class SampleAdmin(admin.ModelAdmin):
         if change and "status" in form.changed_data:
             sample_review(samples=[obj], status=obj.status)
         obj.refresh_from_db()
+
+
+# -- the pictures in the list and on a sample's page -------------------------------------------
+
+
+def _image(data_url: str, size: int, alt: str, pixelated: bool = False, aspect: tuple[int, int] = (1, 1)) -> str:
+    # Sizes as attributes and looks in feedback/admin.css: no inline style, which a
+    # Content-Security-Policy may forbid. A drawing keeps its own aspect, scaled to fit the
+    # size-by-size box: forced square, a tall thin 1 became a black block.
+    width, height = _fit(aspect, size)
+    classes = "sample-image pixelated" if pixelated else "sample-image"
+    return format_html('<img src="{}" alt="{}" width="{}" height="{}" class="{}">', data_url, alt, width, height, classes)
+
+
+def _fit(aspect: tuple[int, int], size: int) -> tuple[int, int]:
+    width, height = aspect
+    scale = size / max(width, height, 1)
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def _drawing(sample: Sample, size: int, alt: str) -> str:
+    png = bytes(sample.drawing)
+    return _image(to_data_url(png), size, alt, aspect=drawing_size(png))

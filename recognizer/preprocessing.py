@@ -23,7 +23,6 @@ SIZE = 28  # the frame MNIST digits sit in
 BOX = 20  # the box the longer side of a digit is scaled to
 MEAN = 0.1307  # MNIST training set, pixel values in [0, 1]
 STD = 0.3081
-
 # After inversion (ink bright, 0..255): anti-aliasing fringes and JPEG noise stay below this,
 # so they neither count as ink on an empty canvas nor widen the digit's bounding box.
 INK_THRESHOLD = 48
@@ -40,8 +39,29 @@ MAX_DECODED_SIDE = 1024
 MAX_DECODED_BYTES = 16 * 2**20
 DRAWING_SIDE = 400  # the page's canvas: a stored drawing is at most this many pixels a side
 FORMATS = {"PNG": "image/png", "JPEG": "image/jpeg"}
-
 _DATA_URL = re.compile(r"^data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?:;[\w-]+=[^;,]*)*;base64,", re.I)
+_JPEG_REDUCED = {
+    1: cv2.IMREAD_GRAYSCALE,  # the grayscale flags apply EXIF orientation; IMREAD_UNCHANGED does not
+    2: cv2.IMREAD_REDUCED_GRAYSCALE_2,
+    4: cv2.IMREAD_REDUCED_GRAYSCALE_4,
+    8: cv2.IMREAD_REDUCED_GRAYSCALE_8,
+}
+_PNG_CHANNELS = {0: 1, 2: 3, 3: 4, 4: 4, 6: 4}  # by colour type, as OpenCV decodes them
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+Strokes = Sequence[np.ndarray]  # each stroke an (n, 2) float array of x, y points, y down
+
+LINE_WIDTH = 2.0  # px of the 28x28 frame; chosen by measurement: bench/stroke_width.py, docs/notebook.md
+SUPERSAMPLE = 4  # drawn this many times larger, then shrunk with area averaging: anti-aliasing
+MIN_STROKE_EXTENT = 12.0  # input px: a mark whose longer side is shorter is a tap or a dot
+MIN_IMAGE_EXTENT = 0.1  # of an image's longer side: the same for a picture
+PAGE_BRUSH = 24  # canvas px: the page's pen (draw.js reads it from data-brush); drawings kept for review
+_SHIFT = 4  # OpenCV draws with sub-pixel precision in fixed point: 4 fractional bits
+SIMPLIFY_TOLERANCE = 0.5  # canvas px: no kept point of the path moves further than this
+STORED_DECIMALS = 1  # a tenth of a canvas pixel, as the page records a pointer (draw.js)
+
+DRAWING_MAX_BYTES = 9_000  # a stored drawing's PNG; with the strokes and the input a sample is under 20 kB
+DRAWING_GRAYS = 16  # anti-aliased edges in 16 grays look as in 256 on any screen; half the bytes
 
 
 class PreprocessingError(ValueError):
@@ -52,6 +72,43 @@ class PreprocessingError(ValueError):
 
 class ImageTooLarge(PreprocessingError):
     status = 413
+
+
+@dataclass(frozen=True)
+class ModelInput:
+    """What the network is asked about, or why there is nothing to ask."""
+
+    image: np.ndarray | None  # 28x28 uint8, ink bright; None when there is nothing to read
+    reason: str | None = None  # "no_ink" or "too_small" when image is None
+
+
+NO_INK = ModelInput(None, "no_ink")
+TOO_SMALL = ModelInput(None, "too_small")
+
+
+# -- an image: decoded, its ink found, placed as MNIST's digits are ----------------------------
+
+
+def image_to_input(data: bytes) -> ModelInput:
+    """PNG or JPEG bytes -> the 28x28 input, MNIST's recipe. Raises PreprocessingError.
+
+    A bitmap carries its pen: scaled into the box, a small digit drawn with a wide brush stays
+    a blob. Thinning its strokes and drawing them again at LINE_WIDTH was measured and read
+    worse at every size below half the canvas (docs/notebook.md), so it is not done."""
+    ink = decode_image(data)
+    digit = crop_ink(ink)
+    if digit is None:
+        return NO_INK
+    # Without the pen's path, "small" is relative to the picture: a tap on the page's canvas is
+    # one brush-sized disc, 6% of its side; the smallest digits people draw are 14% or more.
+    if max(digit.shape) < MIN_IMAGE_EXTENT * max(ink.shape):
+        return TOO_SMALL
+    return ModelInput(fit_in_box(digit))
+
+
+def to_model_input(data: bytes) -> np.ndarray | None:
+    """Image bytes -> 28x28 uint8 (ink bright) as MNIST would have it, or None if no ink."""
+    return image_to_input(data).image
 
 
 def decode_data_url(data_url: str) -> bytes:
@@ -105,26 +162,6 @@ def decode_image(data: bytes) -> np.ndarray:
     return _at_most(MAX_DECODED_SIDE, _ink(pixels))
 
 
-def _at_most(side: int, ink: np.ndarray) -> np.ndarray:
-    # What follows decoding (cropping, scaling into the box) costs time and
-    # memory with every pixel; a digit needs far fewer than a 4096x4096 image has.
-    height, width = ink.shape
-    if max(height, width) <= side:
-        return ink
-    scale = side / max(height, width)
-    return cv2.resize(ink, (max(1, round(width * scale)), max(1, round(height * scale))), interpolation=cv2.INTER_AREA)
-
-
-_JPEG_REDUCED = {
-    1: cv2.IMREAD_GRAYSCALE,  # the grayscale flags apply EXIF orientation; IMREAD_UNCHANGED does not
-    2: cv2.IMREAD_REDUCED_GRAYSCALE_2,
-    4: cv2.IMREAD_REDUCED_GRAYSCALE_4,
-    8: cv2.IMREAD_REDUCED_GRAYSCALE_8,
-}
-_PNG_CHANNELS = {0: 1, 2: 3, 3: 4, 4: 4, 6: 4}  # by colour type, as OpenCV decodes them
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-
-
 def _image_header(data: bytes) -> tuple[str, int, int, int]:
     """Format, width, height and the bytes decoding would take, read from the header alone."""
     if data[:8] == _PNG_SIGNATURE and data[12:16] == b"IHDR" and len(data) >= 26:
@@ -152,6 +189,16 @@ def _image_header(data: bytes) -> tuple[str, int, int, int]:
     return fmt, width, height, cost
 
 
+def _at_most(side: int, ink: np.ndarray) -> np.ndarray:
+    # What follows decoding (cropping, scaling into the box) costs time and
+    # memory with every pixel; a digit needs far fewer than a 4096x4096 image has.
+    height, width = ink.shape
+    if max(height, width) <= side:
+        return ink
+    scale = side / max(height, width)
+    return cv2.resize(ink, (max(1, round(width * scale)), max(1, round(height * scale))), interpolation=cv2.INTER_AREA)
+
+
 def _ink(pixels: np.ndarray) -> np.ndarray:
     """8-bit gray, BGR or BGRA -> ink bright over a background of 0, in as few full-size copies
     as the conversions allow. A canvas exports transparent black around the ink: the
@@ -169,72 +216,20 @@ def _ink(pixels: np.ndarray) -> np.ndarray:
     return ink
 
 
-DRAWING_MAX_BYTES = 9_000  # a stored drawing's PNG; with the strokes and the input a sample is under 20 kB
-DRAWING_GRAYS = 16  # anti-aliased edges in 16 grays look as in 256 on any screen; half the bytes
-
-
-def drawing_png(data: bytes) -> bytes:
-    """A drawing as it is kept: decoded, then re-encoded as a grayscale PNG (dark ink on white)
-    at most DRAWING_SIDE pixels a side (`drawing_to_png`). Never the client's bytes, which may
-    carry anything after the image's end."""
-    return drawing_to_png(255 - _at_most(DRAWING_SIDE, decode_image(data)))
-
-
-def drawing_to_png(gray: np.ndarray, *, max_bytes: int = DRAWING_MAX_BYTES) -> bytes:
-    """A drawing (uint8 gray, ink dark) -> a 4-bit PNG of at most `max_bytes`: halved in size
-    until it fits. A digit's drawing fits at full size (a pen digit's is 1-5 kB); only noise or
-    a scribble over the whole canvas is shrunk, so one stored sample stays small whatever was sent."""
-    levels = DRAWING_GRAYS - 1
-    while True:
-        quantized = cv2.convertScaleAbs(gray, alpha=levels / 255)  # rounds to 0..15
-        image = Image.fromarray(quantized, "P")
-        image.putpalette([round(i * 255 / levels) for i in range(DRAWING_GRAYS) for _ in range(3)])
-        out = io.BytesIO()
-        image.save(out, "PNG", bits=4)
-        if out.tell() <= max_bytes or max(gray.shape) <= 8:
-            return out.getvalue()
-        height, width = gray.shape
-        gray = cv2.resize(gray, (max(1, width // 2), max(1, height // 2)), interpolation=cv2.INTER_AREA)
-
-
-@dataclass(frozen=True)
-class ModelInput:
-    """What the network is asked about, or why there is nothing to ask."""
-
-    image: np.ndarray | None  # 28x28 uint8, ink bright; None when there is nothing to read
-    reason: str | None = None  # "no_ink" or "too_small" when image is None
-
-
-NO_INK = ModelInput(None, "no_ink")
-TOO_SMALL = ModelInput(None, "too_small")
-
-
-def image_to_input(data: bytes) -> ModelInput:
-    """PNG or JPEG bytes -> the 28x28 input, MNIST's recipe. Raises PreprocessingError.
-
-    A bitmap carries its pen: scaled into the box, a small digit drawn with a wide brush stays
-    a blob. Thinning its strokes and drawing them again at LINE_WIDTH was measured and read
-    worse at every size below half the canvas (docs/notebook.md), so it is not done."""
-    ink = decode_image(data)
-    digit = crop_ink(ink)
-    if digit is None:
-        return NO_INK
-    # Without the pen's path, "small" is relative to the picture: a tap on the page's canvas is
-    # one brush-sized disc, 6% of its side; the smallest digits people draw are 14% or more.
-    if max(digit.shape) < MIN_IMAGE_EXTENT * max(ink.shape):
-        return TOO_SMALL
-    return ModelInput(fit_in_box(digit))
-
-
-def to_model_input(data: bytes) -> np.ndarray | None:
-    """Image bytes -> 28x28 uint8 (ink bright) as MNIST would have it, or None if no ink."""
-    return image_to_input(data).image
-
-
 def center_digit(ink: np.ndarray) -> np.ndarray | None:
     """Grayscale, ink bright -> 28x28 uint8: crop, fit to the 20 px box, centre of mass."""
     digit = crop_ink(ink)
     return None if digit is None else fit_in_box(digit)
+
+
+def crop_ink(ink: np.ndarray) -> np.ndarray | None:
+    """The bounding box of the ink, or None when there is none."""
+    ink_mask = ink > INK_THRESHOLD
+    rows = np.flatnonzero(ink_mask.any(axis=1))
+    cols = np.flatnonzero(ink_mask.any(axis=0))
+    if rows.size == 0:
+        return None
+    return ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
 
 
 def fit_in_box(digit: np.ndarray) -> np.ndarray:
@@ -246,16 +241,6 @@ def fit_in_box(digit: np.ndarray) -> np.ndarray:
     # nearest-neighbour, so a tiny scribble is interpolated instead.
     digit = cv2.resize(digit, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
     return place_by_mass(digit)
-
-
-def crop_ink(ink: np.ndarray) -> np.ndarray | None:
-    """The bounding box of the ink, or None when there is none."""
-    ink_mask = ink > INK_THRESHOLD
-    rows = np.flatnonzero(ink_mask.any(axis=1))
-    cols = np.flatnonzero(ink_mask.any(axis=0))
-    if rows.size == 0:
-        return None
-    return ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
 
 
 def place_by_mass(digit: np.ndarray) -> np.ndarray:
@@ -278,20 +263,11 @@ def place_by_mass(digit: np.ndarray) -> np.ndarray:
     return frame
 
 
-# -- strokes: the pen's own path ---------------------------------------------------------
+# -- strokes: the pen's own path, drawn as MNIST's pen drew ------------------------------------
 #
 # A bitmap from the canvas carries the page's brush (PAGE_BRUSH) whatever the digit's size, so a
 # small digit arrives as a blob. Strokes carry only the path, and are drawn here with a line as
 # wide, relative to the 20 px box, as MNIST's pen strokes are, whatever size they were drawn.
-
-Strokes = Sequence[np.ndarray]  # each stroke an (n, 2) float array of x, y points, y down
-
-LINE_WIDTH = 2.0  # px of the 28x28 frame; chosen by measurement: bench/stroke_width.py, docs/notebook.md
-SUPERSAMPLE = 4  # drawn this many times larger, then shrunk with area averaging: anti-aliasing
-MIN_STROKE_EXTENT = 12.0  # input px: a mark whose longer side is shorter is a tap or a dot
-MIN_IMAGE_EXTENT = 0.1  # of an image's longer side: the same for a picture
-PAGE_BRUSH = 24  # canvas px: the page's pen (draw.js reads it from data-brush); drawings kept for review
-_SHIFT = 4  # OpenCV draws with sub-pixel precision in fixed point: 4 fractional bits
 
 
 def strokes_to_input(strokes: Strokes, *, line_width: float | None = None, supersample: int = SUPERSAMPLE) -> ModelInput:
@@ -320,6 +296,24 @@ def draw_path(strokes: list[np.ndarray], *, line_width: float, supersample: int)
     return place_by_mass(cv2.resize(digit, size, interpolation=cv2.INTER_AREA))
 
 
+def draw_strokes(strokes: Strokes, *, width: float, canvas: np.ndarray | None = None) -> np.ndarray:
+    """Round-capped, anti-aliased strokes, ink bright (255) on 0, like a 2D canvas draws them.
+    Points are pixels; without a canvas, one just big enough is made, points offset by half a line."""
+    if canvas is None:
+        margin = width / 2 + 1
+        strokes = [stroke + margin for stroke in strokes]
+        extent = np.concatenate(strokes).max(axis=0) + margin
+        canvas = np.zeros((int(np.ceil(extent[1])) + 1, int(np.ceil(extent[0])) + 1), np.uint8)
+    thickness = max(1, round(width))
+    for stroke in strokes:
+        path = np.round(stroke * (1 << _SHIFT)).astype(np.int32)
+        if (path == path[0]).all():  # a tap: the canvas draws a dot
+            cv2.circle(canvas, tuple(path[0]), round(width / 2 * (1 << _SHIFT)), 255, -1, cv2.LINE_AA, _SHIFT)
+        else:
+            cv2.polylines(canvas, [path], False, 255, thickness, cv2.LINE_AA, _SHIFT)
+    return canvas
+
+
 def strokes_to_drawing(strokes: Strokes, *, brush: float = PAGE_BRUSH, max_side: int = DRAWING_SIDE) -> np.ndarray:
     """What the person saw on the page: black strokes on white, cropped to the drawing, at
     most `max_side` px a side (a drawing is kept for review, its size bounded)."""
@@ -329,10 +323,6 @@ def strokes_to_drawing(strokes: Strokes, *, brush: float = PAGE_BRUSH, max_side:
     scale = min(1.0, (max_side - brush) / max(float((high - low).max()), 1.0))
     ink = draw_strokes([(stroke - low) * scale for stroke in strokes], width=brush * scale)
     return 255 - ink
-
-
-SIMPLIFY_TOLERANCE = 0.5  # canvas px: no kept point of the path moves further than this
-STORED_DECIMALS = 1  # a tenth of a canvas pixel, as the page records a pointer (draw.js)
 
 
 def strokes_simplify(strokes: Strokes, *, tolerance: float = SIMPLIFY_TOLERANCE) -> list[np.ndarray]:
@@ -365,22 +355,31 @@ def _point_arrays(strokes: Strokes) -> list[np.ndarray]:
     return [np.asarray(stroke, dtype=np.float64).reshape(-1, 2) for stroke in strokes]
 
 
-def draw_strokes(strokes: Strokes, *, width: float, canvas: np.ndarray | None = None) -> np.ndarray:
-    """Round-capped, anti-aliased strokes, ink bright (255) on 0, like a 2D canvas draws them.
-    Points are pixels; without a canvas, one just big enough is made, points offset by half a line."""
-    if canvas is None:
-        margin = width / 2 + 1
-        strokes = [stroke + margin for stroke in strokes]
-        extent = np.concatenate(strokes).max(axis=0) + margin
-        canvas = np.zeros((int(np.ceil(extent[1])) + 1, int(np.ceil(extent[0])) + 1), np.uint8)
-    thickness = max(1, round(width))
-    for stroke in strokes:
-        path = np.round(stroke * (1 << _SHIFT)).astype(np.int32)
-        if (path == path[0]).all():  # a tap: the canvas draws a dot
-            cv2.circle(canvas, tuple(path[0]), round(width / 2 * (1 << _SHIFT)), 255, -1, cv2.LINE_AA, _SHIFT)
-        else:
-            cv2.polylines(canvas, [path], False, 255, thickness, cv2.LINE_AA, _SHIFT)
-    return canvas
+# -- what is stored and shown: the drawing's PNG, the input as a picture -----------------------
+
+
+def drawing_png(data: bytes) -> bytes:
+    """A drawing as it is kept: decoded, then re-encoded as a grayscale PNG (dark ink on white)
+    at most DRAWING_SIDE pixels a side (`drawing_to_png`). Never the client's bytes, which may
+    carry anything after the image's end."""
+    return drawing_to_png(255 - _at_most(DRAWING_SIDE, decode_image(data)))
+
+
+def drawing_to_png(gray: np.ndarray, *, max_bytes: int = DRAWING_MAX_BYTES) -> bytes:
+    """A drawing (uint8 gray, ink dark) -> a 4-bit PNG of at most `max_bytes`: halved in size
+    until it fits. A digit's drawing fits at full size (a pen digit's is 1-5 kB); only noise or
+    a scribble over the whole canvas is shrunk, so one stored sample stays small whatever was sent."""
+    levels = DRAWING_GRAYS - 1
+    while True:
+        quantized = cv2.convertScaleAbs(gray, alpha=levels / 255)  # rounds to 0..15
+        image = Image.fromarray(quantized, "P")
+        image.putpalette([round(i * 255 / levels) for i in range(DRAWING_GRAYS) for _ in range(3)])
+        out = io.BytesIO()
+        image.save(out, "PNG", bits=4)
+        if out.tell() <= max_bytes or max(gray.shape) <= 8:
+            return out.getvalue()
+        height, width = gray.shape
+        gray = cv2.resize(gray, (max(1, width // 2), max(1, height // 2)), interpolation=cv2.INTER_AREA)
 
 
 def normalize(images: np.ndarray) -> np.ndarray:
