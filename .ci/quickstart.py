@@ -3,8 +3,9 @@
 
     python3 .ci/quickstart.py            # what CI runs on its clean clone, before the suite
 
-For `make run` and then `make serve`, each in the background on a free port, exactly as the
-README says (the first one creates .venv and the SQLite database): wait until the page answers,
+First the quickest way to try the site, `make serve LEAN=1` (it creates .venv-web and the SQLite
+database), then `make run` and `make serve` (the full install, .venv), each in the background on a
+free port, in the README's order: wait until the page answers,
 GET / and /admin/login/, POST a guess as strokes and a correction, find the correction in the
 SQLite database under the data folder (var/), and stop the server. Then `make worker` must
 start, wait for runs, and stop cleanly on Ctrl+C (SIGINT). Any failure prints the command's log and
@@ -30,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DATABASE = ROOT / "var" / "db.sqlite3"
 # A 7 as the page sends it: strokes in canvas pixels.
 SEVEN = [[[120, 80], [280, 80], [170, 320]], [[150, 200], [250, 200]]]
-FIRST_START_S = 900  # `make run` on a clean clone installs requirements.txt first
+FIRST_START_S = 900  # `make serve LEAN=1` and `make run` on a clean clone install their requirements first
 START_S = 180
 STOP_S = 30
 
@@ -123,10 +124,11 @@ def expect(condition: bool, what: str) -> None:
         raise WalkFailed(what)
 
 
-def walk_site(target: str, limit_s: float) -> None:
+def walk_site(target: str, limit_s: float, *args: str) -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    server = Background(target, f"PORT={port}")
+    server = Background(target, f"PORT={port}", *args)
+    target = " ".join([target, *args])  # as the README writes it
     try:
         started = time.monotonic()
         wait_for_page(server, base, limit_s)
@@ -178,6 +180,7 @@ def walk_worker() -> None:
 
 def main() -> int:
     try:
+        walk_site("serve", FIRST_START_S, "LEAN=1")  # the README's quickest way: the lean install
         walk_site("run", FIRST_START_S)
         walk_site("serve", START_S)
         walk_worker()
