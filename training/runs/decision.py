@@ -99,7 +99,7 @@ class Decision:
     approved_corrections: Comparison = NO_COMPARISON  # the held-out corrections a reviewer approved
     approved_confirmed: Comparison = NO_COMPARISON
     new_model_failures: tuple[Failure, ...] = ()  # with a blend: what the new model itself failed
-    # The fewest deciding held-out corrections that may carry a promotion (training.steps.gate.MIN_HELD_OUT);
+    # The fewest deciding held-out corrections that may carry a promotion (RunOptions.min_held_out);
     # 0 in reports from before 6 December 2026, when any number did.
     held_out_minimum: int = 0
     # Held-out letters, scribbles and shapes answered "not a digit" (reports before 6 December 2026 have none).

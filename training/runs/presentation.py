@@ -127,7 +127,7 @@ def _corrections_rows(d: Decision) -> list[ClauseRow]:
         return [ClauseRow("held-out corrections: none held out, so the guards alone decide", "–", "–", "", "–", Outcome.NOT_JUDGED)]
     if d.corrections_carry:
         allowed = "must improve"
-    else:  # too few to show an improvement (training.steps.gate.MIN_HELD_OUT): they can only hold it back
+    else:  # too few to show an improvement (RunOptions.min_held_out): they can only hold it back
         allowed = f"may not get worse (under the {d.held_out_minimum} that carry a promotion)"
     failed = {Failure.CORRECTIONS_NOT_BETTER, Failure.CORRECTIONS_WORSE} & set(d.failures)
     outcome = Outcome.NOT_JUDGED if deciding.right_before is None else Outcome.FAILED if failed else Outcome.HELD
