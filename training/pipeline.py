@@ -65,7 +65,9 @@ def training_run_execute(*, run: TrainingRun, log: Log = print) -> TrainingRun:
         )  # fmt: skip
         result.best, lowered = refusal_bias_limit(net=result.best, digits=data.mnist_val, max_refused=options.max_refused)
         if lowered:
-            progress.say(f"'not a digit' made less ready by {lowered:.2f} logits, so that at most {options.max_refused:.2%} of MNIST validation is refused")
+            progress.say(
+                f"'not a digit' made {'less' if lowered > 0 else 'more'} ready by {abs(lowered):.2f} logits, so that {options.max_refused:.2%} of MNIST validation is refused, no more"
+            )
         progress.stage(TrainingRun.Status.GATING, "judging the new model")
         after = judge_read(result.best, "the new model")
         decision, net, after = judge(
