@@ -172,10 +172,23 @@ def session_with_corrections(url: str, *, corrections: int, strokes: list, label
     return "; ".join(f"{c.name}={c.value}" for c in jar)
 
 
-def memory_against_baseline(url: str, args, bodies: dict[str, bytes], env: dict[str, str]) -> dict:
+def workers_cpu_seconds(master_pid: int) -> float:
+    """CPU seconds (user and system) the gunicorn master's workers have used so far."""
+    children = Path(f"/proc/{master_pid}/task/{master_pid}/children").read_text().split()
+    ticks = 0
+    for pid in children:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime: the stat file's 14th and 15th fields
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def memory_against_baseline(url: str, pid: int, args, bodies: dict[str, bytes], env: dict[str, str]) -> dict:
     """The memory's cases and the baseline checkout's strokes, in turn, `args.rounds` bursts each:
     on a machine others share, load drifts by the minute, and bursts taken in turn see the same
-    drift. Prints the median of each case and its ratio to the baseline's median."""
+    drift. Prints the median of each case and its ratio to the baseline's median, and the
+    workers' CPU time per answer: on a shared machine requests/s follow the neighbours' load,
+    while the CPU an answer costs does not (a server whose workers keep the cores busy answers
+    in inverse proportion to it)."""
     strokes, label = misread_drawing()
     misread = json.dumps({"strokes": strokes}).encode()
     cases = {
@@ -183,21 +196,28 @@ def memory_against_baseline(url: str, args, bodies: dict[str, bytes], env: dict[
         "session, no corrections, a misread drawing": (url, misread, session_with_corrections(url, corrections=0, strokes=strokes, label=label)),
         "session, 50 corrections, a misread drawing": (url, misread, session_with_corrections(url, corrections=50, strokes=strokes, label=label)),
     }  # fmt: skip
-    with tempfile.TemporaryDirectory(prefix="digitsite-baseline-") as folder, running_gunicorn({**env, "DIGITSITE_VAR_DIR": folder}, root=args.baseline) as (base, _):
-        cases = {"baseline: stranger": (base, bodies["strokes"], ""), **cases}
-        for where, body, cookie in cases.values():
+    with tempfile.TemporaryDirectory(prefix="digitsite-baseline-") as folder, running_gunicorn({**env, "DIGITSITE_VAR_DIR": folder}, root=args.baseline) as (base, base_process):
+        cases = {name: (where, body, cookie, pid) for name, (where, body, cookie) in cases.items()}
+        cases = {"baseline: stranger": (base, bodies["strokes"], "", base_process.pid), **cases}
+        for where, body, cookie, _ in cases.values():
             wrk(where, script_for([("predict", body)], cookie), 2, 2, 1)  # warm
         runs: dict[str, list[dict]] = {name: [] for name in cases}
         for _ in range(args.rounds):
-            for name, (where, body, cookie) in cases.items():
-                runs[name].append(wrk(where, script_for([("predict", body)], cookie), args.connections, args.seconds, args.threads))
+            for name, (where, body, cookie, server) in cases.items():
+                cpu = workers_cpu_seconds(server)
+                result = wrk(where, script_for([("predict", body)], cookie), args.connections, args.seconds, args.threads)
+                runs[name].append(result | {"cpu_ms": (workers_cpu_seconds(server) - cpu) * 1000 / max(result["requests"], 1)})
     baseline = statistics.median(r["rps"] for r in runs["baseline: stranger"])
+    baseline_cpu = statistics.median(r["cpu_ms"] for r in runs["baseline: stranger"])
     figures = {}
     for name, results in runs.items():
         rps = statistics.median(r["rps"] for r in results)
         p99 = statistics.median(r["p99_ms"] for r in results)
-        figures[name] = {"rps_median": rps, "p99_median_ms": p99, "rps": [round(r["rps"]) for r in results], "errors": sum(r["errors"] for r in results)}
+        cpu = statistics.median(r["cpu_ms"] for r in results)
+        figures[name] = {"rps_median": rps, "p99_median_ms": p99, "cpu_ms_median": cpu, "rps": [round(r["rps"]) for r in results],
+                         "cpu_ms": [round(r["cpu_ms"], 3) for r in results], "errors": sum(r["errors"] for r in results)}  # fmt: skip
         print(f"{name:45s} median {rps:5.0f} requests/s ({rps / baseline - 1:+.0%} against the baseline), median p99 {p99:.1f} ms; "
+              f"workers' CPU {cpu:.3f} ms an answer ({baseline_cpu / cpu - 1:+.0%} in answers per CPU second against the baseline); "
               f"bursts {', '.join(str(round(r['rps'])) for r in results)}; errors {figures[name]['errors']}", flush=True)
     return figures
 
@@ -263,7 +283,7 @@ def main() -> None:
                       + ", ".join(f"{before[pid]:.0f} -> {after.get(pid, float('nan')):.0f} MB ({growth[pid]:+.1f}%)" for pid in before))
                 results["soak"] = result
             elif args.memory and args.baseline:
-                results["memory_against_baseline"] = memory_against_baseline(url, args, bodies, env)
+                results["memory_against_baseline"] = memory_against_baseline(url, process.pid, args, bodies, env)
             elif args.memory:
                 # The usual drawing from a stranger (as above, today's figure), then a drawing the net
                 # misreads: from a stranger, a browser with a session and nothing remembered, and one

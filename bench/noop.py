@@ -64,12 +64,15 @@ def show(r: dict) -> None:
 
 def table(results: list[dict]) -> str:
     """Each clause's change per seed, in points (lost/gained drawings)."""
-    names = [c["name"] for c in results[0]["clauses"] if c["worse"] is not None]
+    names = sorted({c["name"] for r in results for c in r["clauses"] if c["worse"] is not None})  # a clause no drawing moved in is left out of a seed's list
     lines = ["| clause | " + " | ".join(f"seed {r['seed']}" for r in results) + " |", "| --- |" + " --- |" * len(results)]
     for name in names:
         cells = []
         for r in results:
-            c = next(c for c in r["clauses"] if c["name"] == name)
+            c = next((c for c in r["clauses"] if c["name"] == name), None)
+            if c is None or c["worse"] is None:
+                cells.append("0.00 (0/0)")
+                continue
             cells.append(f"{c['change']:+.2f} ({c['worse']}/{c['better']}){'' if c['held'] else ' **failed**'}")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     decisions = [r["status"] + (f", blend {r['keep']:.0%}" if r["published"] == "blend" else "") for r in results]

@@ -138,15 +138,18 @@ def memory_recall(
     of (N, 28, 28) uint8 inputs with the same graph, for corrections another graph read."""
     if not memory_on() or not source or features is None:
         return None
-    rows = [row for row in _recent_rows(source=source) if probabilities[row[1]] >= PLAUSIBLE]  # recall's first rule, before any features are made again
+    plausible = [label for label in range(min(len(probabilities), NOT_A_DIGIT)) if probabilities[label] >= PLAUSIBLE]
+    rows = _recent_rows(source=source, labels=plausible)  # recall's first rule, in the query: only those rows' features travel
     if not rows:
         return None
-    stored = [np.frombuffer(bytes(row[2]), dtype=np.float32) if row[3] == made_by else None for row in rows]
-    if any(item is None for item in stored):
-        # Keyed by id and time: SQLite may give a taken-back sample's id to the next one.
-        _remade_fill(stored, ids=[(row[0], str(row[4])) for row in rows], made_by=made_by, remake=remake, size=np.size(features))
+    if all(row[3] == made_by for row in rows):  # the usual case: every correction read by this graph, one buffer
+        stored = np.frombuffer(b"".join(bytes(row[2]) for row in rows), dtype=np.float32).reshape(len(rows), -1)
+    else:
+        stored = [np.frombuffer(bytes(row[2]), dtype=np.float32) if row[3] == made_by else None for row in rows]
+        _remade_fill(stored, sample_ids=[row[0] for row in rows], made_by=made_by, remake=remake, size=np.size(features))
+        stored = np.stack(stored)
     found = recall(
-        features=features, probabilities=probabilities, stored=np.stack(stored), labels=[row[1] for row in rows],
+        features=features, probabilities=probabilities, stored=stored, labels=[row[1] for row in rows],
         threshold=settings.MEMORY_DISTANCE,
     )  # fmt: skip
     if found is None:
@@ -182,49 +185,59 @@ def nearest(*, features: np.ndarray, stored: np.ndarray, threshold: float) -> tu
     return (index, distance) if distance <= threshold else None
 
 
-def _recent_rows(*, source: str) -> list[tuple]:
+def _recent_rows(*, source: str, labels: list[int] | None = None) -> list[tuple]:
     """The source's newest MEMORY_SIZE corrections of the last MEMORY_HOURS, newest first, as
-    (sample_id, label, features, features_of, created_at), in one plain query: this is read on
-    every guess from a browser with a session, and building the ORM's query cost about as much
-    as running it (bench/http_load.py --memory)."""
+    (sample_id, label, features, features_of); with `labels`, only those of them with one of
+    these labels (the bound is still the newest MEMORY_SIZE of all). One plain query: this is
+    read on every guess from a browser with a session, and building the ORM's query cost about
+    as much as running it (bench/http_load.py --memory)."""
+    if labels is not None and not labels:
+        return []
     table = RememberedCorrection._meta.db_table
     since = connection.ops.adapt_datetimefield_value(timezone.now() - timedelta(hours=float(settings.MEMORY_HOURS)))
+    recent = (
+        f"SELECT sample_id, label, features, features_of, created_at, id FROM {table} WHERE source = %s AND created_at >= %s "
+        "ORDER BY created_at DESC, id DESC LIMIT %s"
+    )
+    chosen = "" if labels is None else f" WHERE label IN ({', '.join(['%s'] * len(labels))})"
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT sample_id, label, features, features_of, created_at FROM {table} WHERE source = %s AND created_at >= %s "
-            "ORDER BY created_at DESC, id DESC LIMIT %s",
-            [source, since, int(settings.MEMORY_SIZE)],
+            f"SELECT sample_id, label, features, features_of FROM ({recent}) AS recent{chosen} ORDER BY created_at DESC, id DESC",
+            [source, since, int(settings.MEMORY_SIZE), *(labels or [])],
         )
         return cursor.fetchall()
 
 
-_remade: "OrderedDict[tuple[tuple[int, str], str], np.ndarray]" = OrderedDict()  # ((sample id, created at), graph) -> features
+_remade: "OrderedDict[tuple[tuple[int, str], str], np.ndarray]" = OrderedDict()  # ((sample id, remembered at), graph) -> features
 _remade_lock = threading.Lock()
 
 
-def _remade_fill(stored: list, *, ids: list[tuple[int, str]], made_by: str, remake: Callable[[np.ndarray], np.ndarray], size: int) -> None:
+def _remade_fill(stored: list, *, sample_ids: list[int], made_by: str, remake: Callable[[np.ndarray], np.ndarray], size: int) -> None:
     """Fill the gaps of `stored` with features this process's graph makes of those corrections'
-    inputs: once per correction and graph, then kept (a cache of what the rows determine)."""
-    missing = []
+    inputs: once per correction and graph, then kept (a cache of what the rows determine).
+    Keyed by sample id and the time it was remembered: SQLite may give a taken-back sample's id
+    to the next one."""
+    missing = [i for i, item in enumerate(stored) if item is None]
+    rows = RememberedCorrection.objects.filter(sample_id__in=[sample_ids[i] for i in missing]).values_list("sample_id", "created_at", "model_input")
+    found = {sample_id: (str(created_at), model_input) for sample_id, created_at, model_input in rows}
+    to_make = []
     with _remade_lock:
-        for i, key in enumerate(ids):
-            if stored[i] is None:
-                if (hit := _remade.get((key, made_by))) is not None:
-                    stored[i] = hit
-                else:
-                    missing.append(i)
-    if not missing:
-        return
-    inputs = dict(
-        RememberedCorrection.objects.filter(sample_id__in=[ids[i][0] for i in missing]).values_list("sample_id", "model_input")
-    )
-    wanted = [i for i in missing if ids[i][0] in inputs]
-    made = remake(np.stack([np.frombuffer(bytes(inputs[ids[i][0]]), dtype=np.uint8).reshape(28, 28) for i in wanted])) if wanted else []
-    with _remade_lock:
-        for i, row in zip(wanted, made):
-            stored[i] = _remade[(ids[i], made_by)] = np.asarray(row, dtype=np.float32)
-            while len(_remade) > REMADE_KEPT:
-                _remade.popitem(last=False)
+        for i in missing:
+            if sample_ids[i] not in found:
+                continue  # taken back between the two reads
+            key = ((sample_ids[i], found[sample_ids[i]][0]), made_by)
+            if (hit := _remade.get(key)) is not None:
+                stored[i] = hit
+            else:
+                to_make.append((i, key))
+    if to_make:
+        inputs = np.stack([np.frombuffer(bytes(found[sample_ids[i]][1]), dtype=np.uint8).reshape(28, 28) for i, _ in to_make])
+        made = remake(inputs)
+        with _remade_lock:
+            for (i, key), row in zip(to_make, made):
+                stored[i] = _remade[key] = np.asarray(row, dtype=np.float32)
+                while len(_remade) > REMADE_KEPT:
+                    _remade.popitem(last=False)
     for i in missing:  # taken back between the two reads: a zero vector is never near (distance 1)
         if stored[i] is None:
             stored[i] = np.zeros(size, dtype=np.float32)

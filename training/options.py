@@ -123,7 +123,7 @@ class RunOptions:
     # "Not a digit": letters, scribbles and shapes made by training.nn.negatives. About 9,600 of
     # them beside 40,000 MNIST images an epoch is 0.16; each is seen once an epoch.
     negatives_share: float = _option(0.15, "share of each epoch made of drawings that are not digits (letters, scribbles, shapes; training.nn.negatives), 0 for none")
-    max_refused: float = _option(0.0004, "share of MNIST validation digits the new model may answer \"not a digit\"; its not-a-digit bias is lowered until so (training.steps.refusal)")
+    max_refused: float = _option(0.0004, "share of MNIST validation digits the new model may answer \"not a digit\"; its not-a-digit bias is set so (lowered or raised; training.steps.refusal)")
     look_alikes: int | None = _option(
         None, f"MNIST images of other digits most like each correction, replayed as often in all as the corrections ({_preset('look_alikes')})"
     )

@@ -101,5 +101,19 @@ def test_a_model_that_refuses_digits_has_its_not_a_digit_bias_lowered_until_at_m
     limited, lowered = refusal_bias_limit(net=net, digits=digits, max_refused=0.1)
     assert lowered > 0 and (refusal_margins(limited, digits.images) > 0).sum() <= 4
     assert torch.equal(limited.head[3].weight, net.head[3].weight) and net.head[3].bias[NOT_A_DIGIT] == 50.0  # a copy
-    again, none = refusal_bias_limit(net=limited, digits=digits, max_refused=0.1)
-    assert none == 0.0  # never raised
+    again, moved = refusal_bias_limit(net=limited, digits=digits, max_refused=0.1)
+    assert abs(moved) < 2e-3  # set where it is already
+
+
+def test_a_model_that_refuses_fewer_digits_than_allowed_has_its_not_a_digit_bias_raised_until_that_share_is_refused():
+    from training.steps.refusal import refusal_bias_limit, refusal_margins
+
+    torch.manual_seed(0)
+    net = DigitNet(width=4).eval()
+    with torch.no_grad():
+        net.head[3].bias[NOT_A_DIGIT] = -50.0  # refuses nothing
+        net.head[3].weight[NOT_A_DIGIT] *= 1000  # and the drawings' margins lie apart
+    digits = Digits(torch.randint(0, 256, (40, 28, 28), dtype=torch.uint8), torch.arange(40) % 10)
+    assert (refusal_margins(net, digits.images) > 0).sum() == 0
+    raised, lowered = refusal_bias_limit(net=net, digits=digits, max_refused=0.1)
+    assert lowered < 0 and (refusal_margins(raised, digits.images) > 0).sum() == 4
