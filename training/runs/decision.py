@@ -60,6 +60,9 @@ class Comparison:
     better: int | None = None  # read wrong before, right after
     chance: float | None = None
     false_refusal_rate: float | None = None  # the chance below which a loss beyond the tolerance fails
+    # A blend's clause that the new model lost beyond chance: the loss is shown to be real, so the
+    # blend must bring it within the tolerance; chance no longer excuses it (training.steps.gate.judge).
+    proven: bool = False
 
     @property
     def change(self) -> float:
@@ -75,7 +78,7 @@ class Comparison:
         1 / false_refusal_rate (training.steps.gate)."""
         if self.tolerance is None or not beyond(self.change, self.tolerance):
             return False
-        return self.chance is None or self.false_refusal_rate is None or self.chance <= self.false_refusal_rate
+        return self.proven or self.chance is None or self.false_refusal_rate is None or self.chance <= self.false_refusal_rate
 
 
 NO_COMPARISON = Comparison(right_before=0, right_after=0, count=0)
@@ -223,6 +226,8 @@ def _change_text(c: Comparison) -> str:
         changed = f": {c.worse:,} lost, {c.better:,} gained"
         if c.chance is not None and c.worse > c.better:
             changed += f", by chance {_chance_text(c.chance)}"
+        if c.proven:
+            changed += ", a loss the new model showed real"
     return f"{_share(c.right_before, c.count)} -> {_share(c.right_after, c.count)} ({c.change:+.2f} points{changed}{';' if changed else ','} tolerance {c.tolerance:.3g})"
 
 

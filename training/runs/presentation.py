@@ -157,7 +157,9 @@ def _allowed(c: Comparison) -> str:
         return "must improve"
     # A digit's tolerance is at least one drawing of it (training.steps.gate.decide): 100/179 reads as 0.56.
     allowed = f"may lose {round(tolerance, 2):g} point{'' if tolerance == 1 else 's'}"
-    if c.chance is not None and c.false_refusal_rate is not None:
+    if c.proven:
+        allowed += " (the new model lost it beyond chance: this blend must hold it)"
+    elif c.chance is not None and c.false_refusal_rate is not None:
         # The sign test (training.steps.gate): a larger loss fails only if chance explains it less than this often.
         allowed += f", or more by chance (here {c.chance:.0%}; fails under {c.false_refusal_rate:.0%})"
     return allowed

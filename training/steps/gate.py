@@ -59,8 +59,12 @@ from training.nn.inference import blend
 FALSE_REFUSAL_RATE = 0.05
 
 
-def decide(*, data: RunData, before: Readings | None, after: Readings, options: RunOptions, keep: float = 1.0) -> Decision:
-    """The gate's rule applied to one net's readings (`after`) against the active model's."""
+def decide(
+    *, data: RunData, before: Readings | None, after: Readings, options: RunOptions, keep: float = 1.0, proven: frozenset = frozenset()
+) -> Decision:
+    """The gate's rule applied to one net's readings (`after`) against the active model's.
+    `proven`: the guard clauses (`lost_clauses` of the new model's decision) a blend is judged on
+    by their tolerance alone."""
     def compare(name: str, digits: Digits, tolerance: float | None = None, rows: np.ndarray | None = None) -> Comparison:
         was, now = (None if before is None else getattr(before, name)), getattr(after, name)
         if rows is not None:
@@ -97,7 +101,7 @@ def decide(*, data: RunData, before: Readings | None, after: Readings, options: 
         negatives=guard("negatives", data.negatives_test, o.refusal_tolerance),
     )
     if before is not None:
-        figures |= _sign_tested({name: figures[name] for name in GUARD_CLAUSES})
+        figures |= _sign_tested({name: figures[name] for name in GUARD_CLAUSES}, proven=proven)
     decision = Decision(
         promote=True, failures=(), published="new" if keep == 1.0 else "blend", keep=keep, held_out_minimum=options.min_held_out, **figures
     )  # fmt: skip
@@ -127,14 +131,15 @@ def decide(*, data: RunData, before: Readings | None, after: Readings, options: 
 GUARD_CLAUSES = ("mnist", "mnist_digits", "pen", "pen_digits", "negatives")  # the Decision's fields tested together
 
 
-def _sign_tested(clauses: dict[str, Comparison | tuple[Comparison, ...]]) -> dict[str, Comparison | tuple[Comparison, ...]]:
+def _sign_tested(clauses: dict[str, Comparison | tuple[Comparison, ...]], *, proven: frozenset = frozenset()) -> dict[str, Comparison | tuple[Comparison, ...]]:
     """The guard clauses with their chance (FALSE_REFUSAL_RATE): each clause's one-sided sign
-    test on its changed drawings, Holm-adjusted over every clause with drawings to judge."""
+    test on its changed drawings, Holm-adjusted over every clause with drawings to judge; those
+    in `proven` marked so (judged by their tolerance alone)."""
     flat = [(name, i, c) for name, value in clauses.items() for i, c in (enumerate(value) if isinstance(value, tuple) else [(None, value)]) if c.count]
     adjusted = holm([sign_test(worse=c.worse, better=c.better) for _, _, c in flat])
     out = {name: list(value) if isinstance(value, tuple) else value for name, value in clauses.items()}
     for (name, i, c), chance in zip(flat, adjusted):
-        tested = replace(c, chance=chance, false_refusal_rate=FALSE_REFUSAL_RATE)
+        tested = replace(c, chance=chance, false_refusal_rate=FALSE_REFUSAL_RATE, proven=(name, i) in proven)
         if i is None:
             out[name] = tested
         else:
@@ -160,6 +165,18 @@ def holm(chances: list[float]) -> list[float]:
         running = max(running, min(1.0, (len(chances) - rank) * chances[index]))
         adjusted[index] = running
     return adjusted
+
+
+def lost_clauses(decision: Decision) -> frozenset:
+    """The guard clauses `decision`'s net lost (beyond the tolerance and beyond chance), as
+    (field, digit or None)."""
+    lost = set()
+    for name in GUARD_CLAUSES:
+        value = getattr(decision, name)
+        for i, c in enumerate(value) if isinstance(value, tuple) else [(None, value)]:
+            if c.lost:
+                lost.add((name, i))
+    return frozenset(lost)
 
 
 def blend_keeps(*, least: float, steps: int) -> list[float]:
@@ -190,20 +207,25 @@ def judge(
     """The decision, the net to publish and its readings. When the new model failed a guard
     (and its held-out corrections did improve), blends toward it from the active model are
     tried (`blend_keeps`), each read with `read(net, who)`: the first that passes is published.
+    A guard the new model lost beyond chance is a real loss, and a blend lies on the line toward
+    it: it must bring that guard within its tolerance, not merely lose too few drawings for the
+    test to show it (a 4 -> 9 attack's 90% blend lost 8 pen 4s, none gained, chance 9% after
+    Holm, and served unused writers' 4s at 84%: docs/results.md, "Poisoning").
     The decision keeps every net's own decision in `tried`, the new model first."""
     decision = decide(data=data, before=before, after=after, options=options)
     say(f"the gate: {decision_text(decision)}")
     tried = [decision]  # every net judged, kept in the decision for the run's page
     if decision.promote or active is None or not 0 < options.fallback_keep < 1 or {Failure.CORRECTIONS_NOT_BETTER, Failure.CORRECTIONS_WORSE} & set(decision.failures):
         return Judged(replace(decision, tried=tuple(tried)), new, after)
-    lost = decision.mnist.change
+    lost, proven = decision.mnist.change, lost_clauses(decision)
     active = net_with_classes(active, classes=new.classes)  # a model made before "not a digit" blends with a silent output for it
     say(f"the new model failed ({failures_text(decision.failures)}): trying blends toward it from the active model")
     for keep in blend_keeps(least=options.fallback_keep, steps=options.blend_steps):
         net = blend(active, new, keep=keep)
         readings = read(net, f"the blend keeping {keep:.0%} of the new weights")
         blended = replace(
-            decide(data=data, before=before, after=readings, options=options, keep=keep), new_model_mnist_change=lost, new_model_failures=decision.failures
+            decide(data=data, before=before, after=readings, options=options, keep=keep, proven=proven),
+            new_model_mnist_change=lost, new_model_failures=decision.failures,
         )
         say(f"the gate on the blend: {decision_text(blended)}")
         tried.append(blended)

@@ -305,6 +305,54 @@ def test_a_new_model_that_loses_the_pen_guard_is_blended_back_until_the_guard_ho
     assert "which failed (the pen guard set got worse beyond its tolerance" in decision_text(decision)
 
 
+def test_a_blend_must_bring_a_digit_the_new_model_lost_beyond_chance_within_its_tolerance():
+    guard = digits(2_500)  # 250 of each digit
+    data = run_data(mnist_test=NONE, pen_guard=guard)
+    empty = np.zeros(0, np.int64)
+
+    def pen_reading(wrong_4s: int) -> Readings:
+        return Readings(mnist=empty, corrections=empty, confirmed=empty, pen=answers(guard.labels, wrong={4: wrong_4s}))
+
+    before, options = pen_reading(0), RunOptions(fallback_keep=0.7)
+    readings = {"the new model": pen_reading(14), "0.9": pen_reading(6), "0.8": pen_reading(2)}  # 14 4s lost, then 6, then 2
+
+    def read(net, who: str) -> Readings:
+        return readings[str(net)]
+
+    class Named(torch.nn.Module):  # a stand-in net whose blends are named by their share
+        def __init__(self, name: str):
+            super().__init__()
+            self.name, self.classes = name, 10
+
+        def __str__(self) -> str:
+            return self.name
+
+    new_alone = decide(data=data, before=before, after=readings["the new model"], options=options)
+    assert new_alone.pen_digits[4].lost  # 14 of 14 changed 4s: beyond chance, even over every clause
+    # 6 of 6 is chance over the 11 clauses (Holm: 11 / 64): judged alone, the 90% blend would pass.
+    assert not decide(data=data, before=before, after=readings["0.9"], options=options).pen_digits[4].lost
+
+    from training.steps import gate
+
+    def named_blend(active, new, *, keep: float):
+        return Named(f"{keep:.1f}")
+
+    original = gate.blend
+    gate.blend = named_blend
+    try:
+        decision, published, _ = judge(
+            new=Named("the new model"), active=Named("active"), data=data, before=before, after=readings["the new model"], options=options,
+            read=read, say=lambda text: None,
+        )  # fmt: skip
+    finally:
+        gate.blend = original
+    assert [d.keep for d in decision.tried] == [1.0, 0.9, 0.8]
+    refused_blend = decision.tried[1]
+    assert refused_blend.pen_digits[4].proven and refused_blend.pen_digits[4].lost and not refused_blend.promote
+    assert "a loss the new model showed real" in decision_text(refused_blend)
+    assert decision.promote and decision.keep == 0.8 and str(published) == "0.8"  # 2 lost of 250: -0.8 points, within the tolerance of 1
+
+
 # -- worse, or chance? -------------------------------------------------------------------------
 
 
