@@ -21,7 +21,47 @@ import os
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
+
+
+def real_negatives(*, copies: int, bent: int, exclude_drawers: frozenset[int], seed: int = 0):
+    """The training writers' real characters (training.omniglot, no look-alikes, no held-out writer
+    or alphabet, none of `exclude_drawers`): `copies` layouts each as the page lays them out, and
+    `bent` more, each bent by a hand (training.negatives.strokes_bend: tilt, slant, stretch, a
+    wobbling pen), its strokes nudged apart a little, and drawn with a line 1.5-2.8 px wide."""
+    from dataclasses import replace
+
+    from recognizer.labels import NOT_A_DIGIT
+    from recognizer.preprocessing import strokes_simplify, strokes_to_input
+    from training.data import Digits
+    from training.negatives import strokes_bend
+    from training.omniglot import TRAIN_SEED, layout, negatives_of, omniglot_digits, omniglot_drawings
+
+    drawings = [d for d in negatives_of(omniglot_drawings()) if not d.held_out and d.drawer not in exclude_drawers]
+    parts = [omniglot_digits(drawings, seed=TRAIN_SEED, copies=copies)[0]] if copies else []
+    rng, images = np.random.default_rng(seed), []
+    for drawing in drawings:
+        points = np.concatenate(drawing.strokes)
+        size = max(float(np.ptp(points, axis=0).max()), 1.0)
+        for copy in range(bent):
+            strokes = [s + rng.normal(0, 0.03 * size, 2) for s in drawing.strokes]
+            strokes = strokes_bend(strokes, rng=rng, rotate=20.0)
+            strokes = layout(replace(drawing, strokes=tuple(strokes)), seed=seed + 1, copy=copy)
+            read = strokes_to_input(strokes_simplify(strokes), line_width=float(rng.uniform(1.5, 2.8)))
+            if read.image is not None:
+                images.append(read.image)
+    parts.append(Digits.from_arrays(images, [NOT_A_DIGIT] * len(images)))
+    return Digits.concat(parts), drawings
+
+
+def drawers(text: str) -> frozenset[int]:
+    """"11-15" or "3,7" -> the drawer numbers."""
+    out = set()
+    for part in filter(None, text.split(",")):
+        low, _, high = part.partition("-")
+        out.update(range(int(low), int(high or low) + 1))
+    return frozenset(out)
 
 
 def main() -> None:
@@ -35,6 +75,10 @@ def main() -> None:
     parser.add_argument("--distill", type=float, default=0.9, help="weight of distillation on MNIST (default: %(default)s)")
     parser.add_argument("--frozen-stages", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--bent-copies", type=int, default=0, help="more copies of each real character, bent by a hand (default: %(default)s)")
+    parser.add_argument("--no-made", action="store_true", help="real negatives only: no fonts, scribbles or shapes")
+    parser.add_argument("--val-drawers", type=drawers, default=frozenset(), help="training drawers left out to choose settings on, e.g. 11-15")
+    parser.add_argument("--max-refused", type=float, default=None, help="share of MNIST validation digits that may be refused (default: training.refusal's)")
     parser.add_argument("--version", default=None, help="the written model's version (default: <time>-realneg)")
     args = parser.parse_args()
     import django
@@ -51,14 +95,18 @@ def main() -> None:
     from training.data import Digits, mnist_load, split
     from training.negatives import negatives_train
     from training.omniglot import omniglot_train
-    from training.refusal import refusal_bias_limit
+    from training.refusal import MAX_REFUSED, refusal_bias_limit
     from training.run_data import VALIDATION_SEED
     from training.trainer import FitConfig, fit, logits
 
     started = time.perf_counter()
     base = model_load(path=args.base or settings.SHIPPED_MODEL)
     train, val = split(mnist_load(data_dir=Path(settings.MNIST_DIR), train=True), holdout=5000, seed=VALIDATION_SEED)
-    made, real = negatives_train().digits, omniglot_train(copies=args.real_copies)
+    if args.bent_copies or args.val_drawers:
+        real, _ = real_negatives(copies=args.real_copies, bent=args.bent_copies, exclude_drawers=args.val_drawers, seed=args.seed)
+    else:
+        real = omniglot_train(copies=args.real_copies)
+    made = Digits.from_arrays([], []) if args.no_made else negatives_train().digits
     negatives = Digits.concat([made, real])
     print(f"fine-tuning {base.version}: {args.epochs} epochs of {args.mnist_per_epoch} MNIST, {len(made)} made and {len(real)} real negatives", flush=True)
     net = base.net
@@ -73,7 +121,7 @@ def main() -> None:
         on_epoch=lambda report, _: print(f"epoch {report.epoch}: loss {report.loss:.4f}, MNIST validation {report.val_accuracy:.2%}, {report.seconds:.0f} s", flush=True) or {},
     )  # fmt: skip
     # The last epoch, not the best by MNIST validation: the negatives are what it is for.
-    tuned, lowered = refusal_bias_limit(net=net.cpu().eval(), digits=val)
+    tuned, lowered = refusal_bias_limit(net=net.cpu().eval(), digits=val, max_refused=MAX_REFUSED if args.max_refused is None else args.max_refused)
     temperature = temperature_fit(logits=logits(tuned, val.images), labels=val.labels)
     now = timezone.now()
     metadata = {
@@ -86,7 +134,24 @@ def main() -> None:
         "refusal": f"training.refusal_tune: last stage and head fine-tuned on real handwriting (Omniglot's training writers) and made negatives, {args.epochs} epochs",
     }
     model_save(net=tuned, metadata=metadata, path=args.out)
+    if args.val_drawers:
+        validation_report(tuned, temperature=temperature, exclude=args.val_drawers)
     print(f"bias lowered by {lowered:.3f}; temperature {temperature:.4f}; written {args.out} (version {metadata['version']}); {time.perf_counter() - started:.0f} s")
+
+
+def validation_report(net, *, temperature: float, exclude: frozenset[int]) -> None:
+    """Refused and sure digit (PyTorch, float) on the training alphabets' drawers `exclude`, left
+    out of this run: where settings are chosen, the held-out writers and alphabet untouched."""
+    from recognizer.labels import NOT_A_DIGIT
+    from training.omniglot import HELD_OUT_SEED, negatives_of, omniglot_digits, omniglot_drawings
+    from training.trainer import logits
+
+    drawings = [d for d in negatives_of(omniglot_drawings()) if not d.held_out and d.drawer in exclude]
+    digits, _ = omniglot_digits(drawings, seed=HELD_OUT_SEED)
+    p = torch.softmax(logits(net, digits.images) / temperature, dim=1)
+    refused = p.argmax(dim=1) == NOT_A_DIGIT
+    sure = ~refused & (p[:, :NOT_A_DIGIT].max(dim=1).values >= 0.98)
+    print(f"validation drawers {sorted(exclude)}: {len(digits)} drawings, refused {refused.float().mean():.1%}, sure digit {sure.float().mean():.1%}")
 
 
 if __name__ == "__main__":
