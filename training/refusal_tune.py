@@ -55,6 +55,30 @@ def real_negatives(*, copies: int, bent: int, exclude_drawers: frozenset[int], s
     return Digits.concat(parts), drawings
 
 
+PEN_FONTS = ("futural", "rowmans", "scripts", "scriptc", "timesr", "timesi")  # digits drawn in a few strokes, as a pen does
+
+
+def pen_anchors(*, copies: int, seed: int = 0):
+    """Digits as a pen draws them, through the page's stroke path: each digit of PEN_FONTS, `copies`
+    times bent by a hand (training.negatives.strokes_bend) and drawn with a line 1.5-2.8 px wide.
+    No pen digit of ../shared/pendigits (the benchmark's): the fine-tune follows its teacher on
+    these, so that digits drawn with strokes keep the answers they had."""
+    from recognizer.preprocessing import strokes_simplify, strokes_to_input
+    from training.data import Digits
+    from training.negatives import letter_strokes, strokes_bend
+
+    rng, images, labels = np.random.default_rng(seed + 7), [], []
+    for font in PEN_FONTS:
+        for digit in range(10):
+            glyph = letter_strokes(font=font, character=str(digit))
+            for _ in range(copies):
+                read = strokes_to_input(strokes_simplify(strokes_bend(glyph, rng=rng, rotate=15.0)), line_width=float(rng.uniform(1.5, 2.8)))
+                if read.image is not None:
+                    images.append(read.image)
+                    labels.append(digit)
+    return Digits.from_arrays(images, labels)
+
+
 def drawers(text: str) -> frozenset[int]:
     """"11-15" or "3,7" -> the drawer numbers."""
     out = set()
@@ -76,6 +100,7 @@ def main() -> None:
     parser.add_argument("--frozen-stages", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--bent-copies", type=int, default=0, help="more copies of each real character, bent by a hand (default: %(default)s)")
+    parser.add_argument("--pen-anchors", type=int, default=0, help="bent copies of each pen font's digits, distilled from the starting model (default: %(default)s)")
     parser.add_argument("--no-made", action="store_true", help="real negatives only: no fonts, scribbles or shapes")
     parser.add_argument("--val-drawers", type=drawers, default=frozenset(), help="training drawers left out to choose settings on, e.g. 11-15")
     parser.add_argument("--max-refused", type=float, default=None, help="share of MNIST validation digits that may be refused (default: training.refusal's)")
@@ -108,7 +133,8 @@ def main() -> None:
         real = omniglot_train(copies=args.real_copies)
     made = Digits.from_arrays([], []) if args.no_made else negatives_train().digits
     negatives = Digits.concat([made, real])
-    print(f"fine-tuning {base.version}: {args.epochs} epochs of {args.mnist_per_epoch} MNIST, {len(made)} made and {len(real)} real negatives", flush=True)
+    anchors = pen_anchors(copies=args.pen_anchors) if args.pen_anchors else Digits.from_arrays([], [])
+    print(f"fine-tuning {base.version}: {args.epochs} epochs of {args.mnist_per_epoch} MNIST, {len(made)} made and {len(real)} real negatives, {len(anchors)} pen anchors", flush=True)
     net = base.net
     stages_freeze(net, stages=args.frozen_stages)
     config = FitConfig(
@@ -117,7 +143,8 @@ def main() -> None:
     )  # fmt: skip
     # The negatives follow their label, not the teacher: it refuses few real characters.
     fit(
-        net, mnist=train, extra=negatives, extra_repeats=1, val=val, augment=Augment(styles=0.5), config=config, teacher=base.net,
+        net, mnist=train, extra=Digits.concat([negatives, anchors]), extra_repeats=1,
+        extra_distilled=torch.cat([torch.zeros(len(negatives), dtype=torch.bool), torch.ones(len(anchors), dtype=torch.bool)]), val=val, augment=Augment(styles=0.5), config=config, teacher=base.net,
         on_epoch=lambda report, _: print(f"epoch {report.epoch}: loss {report.loss:.4f}, MNIST validation {report.val_accuracy:.2%}, {report.seconds:.0f} s", flush=True) or {},
     )  # fmt: skip
     # The last epoch, not the best by MNIST validation: the negatives are what it is for.
