@@ -21,7 +21,15 @@ which prints their refusal), never on the held-out writers or alphabet (branch r
 2026; each run 2-6 minutes on the quiet 2-core machine, one torch thread):
 
     python -m training.refusal_tune --out /tmp/fA.safetensors --max-refused 0.0002 --epochs 3 --bent-copies 6 \
-        --no-made --distill 1.0 --pen-anchors 300 --mnist-per-epoch 55000
+        --no-made --distill 1.0 --pen-anchors 300 --mnist-per-epoch 55000   # [--seed 1]
+    python -m training.refusal --model /tmp/fB.safetensors --blend-from /tmp/fA.safetensors --keep 0.5 \
+        --max-refused 0.0002 --out /tmp/fAB.safetensors   # the two seeds' weights averaged
+    python -m bench.refusal --model /tmp/fA.safetensors
+
+Seed 0 (fA), as bench.refusal reads it: held-out writers 80.2% refused, 3.3% a sure digit; Greek
+44.0%; MNIST test 99.56%, pen digits 98.41% (-0.18), 1 pen digit refused; "sure" 97.5% and 93.9%
+(the shipped model: 97.8%, 94.4%). Seed 1: 83.8%, 2.4%, 46.9%, 99.55%, pen 98.37% (-0.22). The
+held-out alphabet stays far from 80%, and pen digits sit at the 0.2-point line.
 
 Made offline because it takes longer than a default retrain may (on the project's shared 2-core
 machine, 20 minutes for 3 epochs under load, 6-9 minutes quiet); shipped with the command that made it.
