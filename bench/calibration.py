@@ -10,6 +10,7 @@
 
     python -m bench.calibration                       # about 1 minute
     python -m bench.calibration --write-shipped       # also store the temperature in the shipped model's file
+    python -m bench.calibration --model FILE          # a candidate model file instead
 """
 
 import argparse
@@ -44,7 +45,10 @@ def describe(confidence: np.ndarray, right: np.ndarray, top_two: np.ndarray, thr
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--write-shipped", action="store_true", help="store the fitted temperature in the shipped model file (default: only print)")
+    parser.add_argument("--model", default=None, help="measure this model file instead of the shipped one (not with --write-shipped)")
     args = parser.parse_args()
+    if args.model and args.write_shipped:
+        parser.error("--write-shipped writes the shipped model: not with --model")
     import django
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "digitsite.settings")
@@ -57,7 +61,7 @@ def main() -> None:
     from training.nn.data import mnist_load, split
     from training.nn.inference import logits
 
-    shipped = model_load(path=settings.SHIPPED_MODEL)
+    shipped = model_load(path=args.model or settings.SHIPPED_MODEL)
     _, val = split(mnist_load(data_dir=settings.MNIST_DIR, train=True), count=5000, seed=0)
     temperature = temperature_fit(logits=logits(shipped.net, val.images), labels=val.labels)
     print(f"model {shipped.version}: temperature {temperature:.3f} (fitted on 5,000 held-out MNIST training images)")
