@@ -146,7 +146,7 @@ def memory_recall(
         stored = np.frombuffer(b"".join(bytes(row[2]) for row in rows), dtype=np.float32).reshape(len(rows), -1)
     else:
         stored = [np.frombuffer(bytes(row[2]), dtype=np.float32) if row[3] == made_by else None for row in rows]
-        _remade_fill(stored, sample_ids=[row[0] for row in rows], made_by=made_by, remake=remake, size=np.size(features))
+        _remade_fill(stored, ids=[row[4] for row in rows], made_by=made_by, remake=remake, size=np.size(features))
         stored = np.stack(stored)
     found = recall(
         features=features, probabilities=probabilities, stored=stored, labels=[row[1] for row in rows],
@@ -187,7 +187,7 @@ def nearest(*, features: np.ndarray, stored: np.ndarray, threshold: float) -> tu
 
 def _recent_rows(*, source: str, labels: list[int] | None = None) -> list[tuple]:
     """The source's newest MEMORY_SIZE corrections of the last MEMORY_HOURS, newest first, as
-    (sample_id, label, features, features_of); with `labels`, only those of them with one of
+    (sample_id, label, features, features_of, id); with `labels`, only those of them with one of
     these labels (the bound is still the newest MEMORY_SIZE of all). One plain query: this is
     read on every guess from a browser with a session, and building the ORM's query cost about
     as much as running it (bench/http_load.py --memory)."""
@@ -202,42 +202,37 @@ def _recent_rows(*, source: str, labels: list[int] | None = None) -> list[tuple]
     chosen = "" if labels is None else f" WHERE label IN ({', '.join(['%s'] * len(labels))})"
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT sample_id, label, features, features_of FROM ({recent}) AS recent{chosen} ORDER BY created_at DESC, id DESC",
+            f"SELECT sample_id, label, features, features_of, id FROM ({recent}) AS recent{chosen} ORDER BY created_at DESC, id DESC",
             [source, since, int(settings.MEMORY_SIZE), *(labels or [])],
         )
         return cursor.fetchall()
 
 
-_remade: "OrderedDict[tuple[tuple[int, str], str], np.ndarray]" = OrderedDict()  # ((sample id, remembered at), graph) -> features
+_remade: "OrderedDict[tuple[int, str], np.ndarray]" = OrderedDict()  # (remembered row's id, graph) -> features
 _remade_lock = threading.Lock()
 
 
-def _remade_fill(stored: list, *, sample_ids: list[int], made_by: str, remake: Callable[[np.ndarray], np.ndarray], size: int) -> None:
+def _remade_fill(stored: list, *, ids: list[int], made_by: str, remake: Callable[[np.ndarray], np.ndarray], size: int) -> None:
     """Fill the gaps of `stored` with features this process's graph makes of those corrections'
-    inputs: once per correction and graph, then kept (a cache of what the rows determine).
-    Keyed by sample id and the time it was remembered: SQLite may give a taken-back sample's id
-    to the next one."""
-    missing = [i for i, item in enumerate(stored) if item is None]
-    rows = RememberedCorrection.objects.filter(sample_id__in=[sample_ids[i] for i in missing]).values_list("sample_id", "created_at", "model_input")
-    found = {sample_id: (str(created_at), model_input) for sample_id, created_at, model_input in rows}
-    to_make = []
+    inputs: once per remembered row and graph, then kept (a cache of what the rows determine).
+    Keyed by the row's own id, which neither SQLite (AUTOINCREMENT) nor PostgreSQL gives twice."""
+    missing = []
     with _remade_lock:
-        for i in missing:
-            if sample_ids[i] not in found:
-                continue  # taken back between the two reads
-            key = ((sample_ids[i], found[sample_ids[i]][0]), made_by)
-            if (hit := _remade.get(key)) is not None:
-                stored[i] = hit
-            else:
-                to_make.append((i, key))
-    if to_make:
-        inputs = np.stack([np.frombuffer(bytes(found[sample_ids[i]][1]), dtype=np.uint8).reshape(28, 28) for i, _ in to_make])
-        made = remake(inputs)
+        for i, item in enumerate(stored):
+            if item is None:
+                if (hit := _remade.get((ids[i], made_by))) is not None:
+                    stored[i] = hit
+                else:
+                    missing.append(i)
+    if missing:
+        inputs = dict(RememberedCorrection.objects.filter(id__in=[ids[i] for i in missing]).values_list("id", "model_input"))
+        wanted = [i for i in missing if ids[i] in inputs]  # the others were taken back between the two reads
+        made = remake(np.stack([np.frombuffer(bytes(inputs[ids[i]]), dtype=np.uint8).reshape(28, 28) for i in wanted])) if wanted else []
         with _remade_lock:
-            for (i, key), row in zip(to_make, made):
-                stored[i] = _remade[key] = np.asarray(row, dtype=np.float32)
+            for i, row in zip(wanted, made):
+                stored[i] = _remade[(ids[i], made_by)] = np.asarray(row, dtype=np.float32)
                 while len(_remade) > REMADE_KEPT:
                     _remade.popitem(last=False)
-    for i in missing:  # taken back between the two reads: a zero vector is never near (distance 1)
+    for i in range(len(stored)):  # taken back between the two reads: a zero vector is never near (distance 1)
         if stored[i] is None:
             stored[i] = np.zeros(size, dtype=np.float32)
