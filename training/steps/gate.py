@@ -135,7 +135,7 @@ def _sign_tested(clauses: dict[str, Comparison | tuple[Comparison, ...]], *, pro
     """The guard clauses with their chance (FALSE_REFUSAL_RATE): each clause's one-sided sign
     test on its changed drawings, Holm-adjusted over every clause with drawings to judge; those
     in `proven` marked so (judged by their tolerance alone)."""
-    flat = [(name, i, c) for name, value in clauses.items() for i, c in (enumerate(value) if isinstance(value, tuple) else [(None, value)]) if c.count]
+    flat = [(name, i, c) for name, i, c in _each_clause(clauses) if c.count]
     adjusted = holm([sign_test(worse=c.worse, better=c.better) for _, _, c in flat])
     out = {name: list(value) if isinstance(value, tuple) else value for name, value in clauses.items()}
     for (name, i, c), chance in zip(flat, adjusted):
@@ -170,13 +170,13 @@ def holm(chances: list[float]) -> list[float]:
 def lost_clauses(decision: Decision) -> frozenset:
     """The guard clauses `decision`'s net lost (beyond the tolerance and beyond chance), as
     (field, digit or None)."""
-    lost = set()
-    for name in GUARD_CLAUSES:
-        value = getattr(decision, name)
-        for i, c in enumerate(value) if isinstance(value, tuple) else [(None, value)]:
-            if c.lost:
-                lost.add((name, i))
-    return frozenset(lost)
+    return frozenset((name, i) for name, i, c in _each_clause({name: getattr(decision, name) for name in GUARD_CLAUSES}) if c.lost)
+
+
+def _each_clause(clauses: dict[str, Comparison | tuple[Comparison, ...]]):
+    """(field, digit or None, comparison) for each guard clause: a whole set, or each of its digits."""
+    for name, value in clauses.items():
+        yield from ((name, i, c) for i, c in (enumerate(value) if isinstance(value, tuple) else [(None, value)]))
 
 
 def blend_keeps(*, least: float, steps: int) -> list[float]:
