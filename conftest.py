@@ -8,6 +8,7 @@ import pytest
 from django.conf import settings
 from django.core.cache import cache
 
+from recognizer.memory import memory_kept_forget
 from recognizer.serving import active_model_forget
 
 SHARED_MNIST = Path(settings.BASE_DIR).parent / "shared" / "mnist" / "MNIST"
@@ -46,6 +47,7 @@ def isolated_models(settings, tmp_path):
     settings.CACHE_URL = ""
     active_model_forget()
     cache.clear()  # throttle counters
+    memory_kept_forget()  # features kept by remembered rows' ids, which a rolled-back test gives again
     yield settings.MODEL_DIR
     active_model_forget()
 

@@ -10,8 +10,9 @@ correction's stored 28x28 input. So a drawing compared with itself is at distanc
 and two processes serving the same graph give the same answer to the same drawing.
 
 What is remembered lives in the database (RememberedCorrection), never in one process: every
-web process and machine behind one database answers alike. A process keeps only features it
-made again for its own graph (`_remade`), which the database's rows determine.
+web process and machine behind one database answers alike. A process keeps only the features of
+rows it has read (`_kept`), which those rows determine: a guess reads the source's rows' ids and
+labels, and their features only the first time.
 
 The feedback app writes here (feedback -> recognizer): `memory_remember` when a correction is
 stored, `memory_relabel` when its sender changes the answer, `memory_forget` when they take it
@@ -42,7 +43,7 @@ REASON = "your_correction"
 # writers (bench/memory_replay.py --tune): from 0.05 to 0.30 of distance it kept every one of
 # them from losing a drawing, where without it even 0.02 lost one writer 9.
 PLAUSIBLE = 0.01
-REMADE_KEPT = 10_000  # features made again for this process's graph (512 bytes each), newest kept
+KEPT = 1_000  # sources' stacked features a process keeps (at most 50 x 512 bytes each), the least lately used go first
 
 
 @dataclass(frozen=True)
@@ -138,16 +139,11 @@ def memory_recall(
     of (N, 28, 28) uint8 inputs with the same graph, for corrections another graph read."""
     if not memory_on() or not source or features is None:
         return None
-    plausible = [label for label in range(min(len(probabilities), NOT_A_DIGIT)) if probabilities[label] >= PLAUSIBLE]
-    rows = _recent_rows(source=source, labels=plausible)  # recall's first rule, in the query: only those rows' features travel
+    # recall's first rule, applied before the features are read: a row that cannot win costs nothing
+    rows = [row for row in _recent_rows(source=source) if probabilities[row[1]] >= PLAUSIBLE]
     if not rows:
         return None
-    if all(row[3] == made_by for row in rows):  # the usual case: every correction read by this graph, one buffer
-        stored = np.frombuffer(b"".join(bytes(row[2]) for row in rows), dtype=np.float32).reshape(len(rows), -1)
-    else:
-        stored = [np.frombuffer(bytes(row[2]), dtype=np.float32) if row[3] == made_by else None for row in rows]
-        _remade_fill(stored, ids=[row[4] for row in rows], made_by=made_by, remake=remake, size=np.size(features))
-        stored = np.stack(stored)
+    stored = _features_of_rows(ids=[row[2] for row in rows], made_by=made_by, remake=remake, size=np.size(features))
     found = recall(
         features=features, probabilities=probabilities, stored=stored, labels=[row[1] for row in rows],
         threshold=settings.MEMORY_DISTANCE,
@@ -185,54 +181,60 @@ def nearest(*, features: np.ndarray, stored: np.ndarray, threshold: float) -> tu
     return (index, distance) if distance <= threshold else None
 
 
-def _recent_rows(*, source: str, labels: list[int] | None = None) -> list[tuple]:
+def _recent_rows(*, source: str) -> list[tuple[int, int, int]]:
     """The source's newest MEMORY_SIZE corrections of the last MEMORY_HOURS, newest first, as
-    (sample_id, label, features, features_of, id); with `labels`, only those of them with one of
-    these labels (the bound is still the newest MEMORY_SIZE of all). One plain query: this is
-    read on every guess from a browser with a session, and building the ORM's query cost about
-    as much as running it (bench/http_load.py --memory)."""
-    if labels is not None and not labels:
-        return []
-    table = RememberedCorrection._meta.db_table
+    (sample_id, label, id). One plain query of small rows, through the index on (source,
+    created_at): it is read on every guess from a browser with corrections, and building the
+    ORM's query cost about as much as running it. The features stay in the table unless this
+    process has not read them yet (_features_of_rows)."""
     since = connection.ops.adapt_datetimefield_value(timezone.now() - timedelta(hours=float(settings.MEMORY_HOURS)))
-    recent = (
-        f"SELECT sample_id, label, features, features_of, created_at, id FROM {table} WHERE source = %s AND created_at >= %s "
-        "ORDER BY created_at DESC, id DESC LIMIT %s"
-    )
-    chosen = "" if labels is None else f" WHERE label IN ({', '.join(['%s'] * len(labels))})"
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT sample_id, label, features, features_of, id FROM ({recent}) AS recent{chosen} ORDER BY created_at DESC, id DESC",
-            [source, since, int(settings.MEMORY_SIZE), *(labels or [])],
+            f"SELECT sample_id, label, id FROM {RememberedCorrection._meta.db_table} WHERE source = %s AND created_at >= %s "
+            "ORDER BY created_at DESC, id DESC LIMIT %s",
+            [source, since, int(settings.MEMORY_SIZE)],
         )
         return cursor.fetchall()
 
 
-_remade: "OrderedDict[tuple[int, str], np.ndarray]" = OrderedDict()  # (remembered row's id, graph) -> features
-_remade_lock = threading.Lock()
+# (graph, remembered rows' ids) -> those corrections' features by that graph, stacked; least lately
+# used first. What a row determines: its input and the features stored with it never change (a
+# relabel changes only the label, which the query reads), and a row's id is never given twice
+# (SQLite's AUTOINCREMENT, PostgreSQL's identity). So every process may keep them and still
+# answers as the database says: a row taken back is no longer in the query, and a new one
+# makes a new key. A source's ids change only when it corrects, changes or takes back.
+_kept: "OrderedDict[tuple[str, tuple[int, ...]], np.ndarray]" = OrderedDict()
+_kept_lock = threading.Lock()
 
 
-def _remade_fill(stored: list, *, ids: list[int], made_by: str, remake: Callable[[np.ndarray], np.ndarray], size: int) -> None:
-    """Fill the gaps of `stored` with features this process's graph makes of those corrections'
-    inputs: once per remembered row and graph, then kept (a cache of what the rows determine).
-    Keyed by the row's own id, which neither SQLite (AUTOINCREMENT) nor PostgreSQL gives twice."""
-    missing = []
-    with _remade_lock:
-        for i, item in enumerate(stored):
-            if item is None:
-                if (hit := _remade.get((ids[i], made_by))) is not None:
-                    stored[i] = hit
-                else:
-                    missing.append(i)
-    if missing:
-        inputs = dict(RememberedCorrection.objects.filter(id__in=[ids[i] for i in missing]).values_list("id", "model_input"))
-        wanted = [i for i in missing if ids[i] in inputs]  # the others were taken back between the two reads
-        made = remake(np.stack([np.frombuffer(bytes(inputs[ids[i]]), dtype=np.uint8).reshape(28, 28) for i in wanted])) if wanted else []
-        with _remade_lock:
-            for i, row in zip(wanted, made):
-                stored[i] = _remade[(ids[i], made_by)] = np.asarray(row, dtype=np.float32)
-                while len(_remade) > REMADE_KEPT:
-                    _remade.popitem(last=False)
-    for i in range(len(stored)):  # taken back between the two reads: a zero vector is never near (distance 1)
-        if stored[i] is None:
-            stored[i] = np.zeros(size, dtype=np.float32)
+def memory_kept_forget() -> None:
+    """Drop what this process keeps. For tests: a test's rolled-back rows give their ids again,
+    which a database in service never does."""
+    with _kept_lock:
+        _kept.clear()
+
+
+def _features_of_rows(*, ids: list[int], made_by: str, remake: Callable[[np.ndarray], np.ndarray], size: int) -> np.ndarray:
+    """The features the graph `made_by` gives the remembered rows `ids`, (len(ids), size), kept
+    by this process once read: each row's stored features when this graph made them, else made
+    again from its 28x28 input by `remake` (another version or variant read it). A row taken
+    back since the query gets a zero vector, never near."""
+    key = (made_by, tuple(ids))
+    with _kept_lock:
+        if (kept := _kept.get(key)) is not None:
+            _kept.move_to_end(key)
+            return kept
+    read = list(RememberedCorrection.objects.filter(id__in=ids).values_list("id", "model_input", "features", "features_of"))
+    found = {row_id: np.frombuffer(bytes(features), dtype=np.float32) for row_id, _, features, of in read if of == made_by and features}
+    inputs = {row_id: model_input for row_id, model_input, _, _ in read if row_id not in found}
+    if inputs:
+        made = remake(np.stack([np.frombuffer(bytes(model_input), dtype=np.uint8).reshape(28, 28) for model_input in inputs.values()]))
+        found.update(zip(inputs, made))
+    stored = np.stack([np.asarray(found[row_id], dtype=np.float32) if row_id in found else np.zeros(size, dtype=np.float32) for row_id in ids])
+    if len(found) == len(ids):  # one taken back in between is not kept: the next query no longer has it
+        stored.setflags(write=False)  # shared by every request of this process
+        with _kept_lock:
+            _kept[key] = stored
+            while len(_kept) > KEPT:
+                _kept.popitem(last=False)
+    return stored

@@ -8,6 +8,8 @@ from datetime import timedelta
 
 import numpy as np
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -100,6 +102,7 @@ def test_a_changed_answer_answers_with_the_new_label(db, misread):
     strokes, net_guess, label, other = misread
     me = browser()
     stored = correct(me, strokes, label)
+    assert guess(me, moved(strokes))["digit"] == label  # its features now kept by this process
     assert me.patch(f"{FEEDBACK}{stored['client_id']}/", {"label": other}, format="json").status_code == 200
     assert (guess(me, moved(strokes))["digit"], guess(me, moved(strokes))["reason"]) == (other, REASON)
     # Changed to what the net said: nothing left to correct, the net's answer stands.
@@ -162,6 +165,22 @@ def test_the_memory_keeps_a_sources_newest_corrections_of_the_last_hours(db, mis
     ) and RememberedCorrection.objects.count() == 2
     RememberedCorrection.objects.update(created_at=timezone.now() - timedelta(hours=settings.MEMORY_HOURS + 1))
     assert guess(me, moved(strokes))["reason"] is None
+
+
+def test_a_guess_from_a_sender_with_corrections_reads_their_features_once_and_then_only_ids_and_labels(db, misread):
+    strokes, _, label, _ = misread
+    me = browser()
+    correct(me, strokes, label)
+    correct(me, moved(strokes, 40, 5), label)
+
+    def memory_reads() -> list[str]:
+        with CaptureQueriesContext(connection) as queries:
+            assert guess(me, moved(strokes))["reason"] == REASON
+        return [query["sql"] for query in queries if RememberedCorrection._meta.db_table in query["sql"]]
+
+    first, second = memory_reads(), memory_reads()
+    assert len(first) == 2 and "features" in first[1]  # the source's rows, then their features
+    assert len(second) == 1 and "features" not in second[0]  # the rows only: a taken-back or changed one shows there
 
 
 def test_corrections_read_by_another_graph_are_compared_by_features_this_graph_makes(db, misread):
