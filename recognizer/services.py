@@ -11,7 +11,7 @@ from recognizer.serving import active_model
 
 # Below this calibrated probability the answer is "not sure" and names the top two. Chosen by
 # cross-validation over the pen digits' writers (bench/calibration.py; docs/notebook.md).
-SURE_THRESHOLD = 0.98
+SURE_THRESHOLD = 0.96
 
 REASONS = {
     "no_ink": "Draw a digit.",
