@@ -78,30 +78,6 @@ def real_negatives(*, copies: int, bent: int, exclude_drawers: frozenset[int], s
     return Digits.concat(parts), drawings
 
 
-PEN_FONTS = ("futural", "rowmans", "scripts", "scriptc", "timesr", "timesi")  # digits drawn in a few strokes, as a pen does
-
-
-def pen_anchors(*, copies: int, seed: int = 0):
-    """Digits as a pen draws them, through the page's stroke path: each digit of PEN_FONTS, `copies`
-    times bent by a hand (training.negatives.strokes_bend) and drawn with a line 1.5-2.8 px wide.
-    No pen digit of ../shared/pendigits (the benchmark's): the fine-tune follows its teacher on
-    these, so that digits drawn with strokes keep the answers they had."""
-    from recognizer.preprocessing import strokes_simplify, strokes_to_input
-    from training.nn.data import Digits
-    from training.nn.negatives import letter_strokes, strokes_bend
-
-    rng, images, labels = np.random.default_rng(seed + 7), [], []
-    for font in PEN_FONTS:
-        for digit in range(10):
-            glyph = letter_strokes(font=font, character=str(digit))
-            for _ in range(copies):
-                read = strokes_to_input(strokes_simplify(strokes_bend(glyph, rng=rng, rotate=15.0)), line_width=float(rng.uniform(1.5, 2.8)))
-                if read.image is not None:
-                    images.append(read.image)
-                    labels.append(digit)
-    return Digits.from_arrays(images, labels)
-
-
 def drawers(text: str) -> frozenset[int]:
     """"11-15" or "3,7" -> the drawer numbers."""
     out = set()
@@ -146,6 +122,7 @@ def main() -> None:
     from training.nn.inference import logits
     from training.nn.negatives import negatives_train
     from training.nn.omniglot import omniglot_train
+    from training.nn.pen_anchors import pen_anchors
     from training.nn.trainer import FitConfig, fit
     from training.options import AUGMENT, RunOptions
     from training.steps.publish import model_metadata_read

@@ -47,6 +47,9 @@ PRESETS: dict[str, dict[str, Any]] = {
         "distill": 0.9,
         "freeze_bn": True,
         "look_alikes": 10,
+        # Off: on 5 no-op seeds 50 halved the pen 1s' drift, but one honest loop of 5 was then
+        # held back by one of its 3 held-out corrections (docs/results.md, "Pen-style anchors").
+        "pen_anchors": 0,
         "fallback_keep": 0.7,
         "augment": {"styles": 0.0},
     },
@@ -56,6 +59,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "distill": 0.0,
         "freeze_bn": False,
         "look_alikes": 0,
+        "pen_anchors": 0,
         "fallback_keep": 0.0,
         "augment": {"slant": 0.0, "scale": (1.0, 1.0), "stretch": 0.0, "elastic": 0.0, "thicken": 0.0, "thin": 0.0},
     },
@@ -127,6 +131,9 @@ class RunOptions:
     look_alikes: int | None = _option(
         None, f"MNIST images of other digits most like each correction, replayed as often in all as the corrections ({_preset('look_alikes')})"
     )
+    pen_anchors: int | None = _option(
+        None, f"bent copies of each pen font's digits (training.nn.pen_anchors), read as the active model reads them, each once an epoch ({_preset('pen_anchors')})"
+    )
     holdout: float = _option(0.2, "share of the users' drawings held out (chosen by id) to judge new models with; never trained on")
     # An honest writer corrects a few guesses (61 corrections from 30 pen writers in the whole
     # feedback benchmark); a poisoner sends hundreds.
@@ -188,7 +195,7 @@ class RunOptions:
         need(1 <= self.epochs <= MAX_EPOCHS, "epochs", f"1 to {MAX_EPOCHS}")
         for name in ("width", "batch_size", "val_size", "max_repeats", "blend_steps"):
             need(getattr(self, name) >= 1, name, "a positive whole number")
-        for name in ("mnist_per_epoch", "look_alikes", "limit", "test_limit", "seed", "per_source_cap", "min_held_out", "validation_seed", "weight_decay"):
+        for name in ("mnist_per_epoch", "look_alikes", "pen_anchors", "limit", "test_limit", "seed", "per_source_cap", "min_held_out", "validation_seed", "weight_decay"):
             need(getattr(self, name) >= 0, name, "0 or more")
         need(0 <= self.frozen_stages <= 2, "frozen_stages", "0, 1 or 2")
         need(self.lr > 0, "lr", "above 0")
@@ -207,7 +214,7 @@ class RunOptions:
             raise InvalidOptions(f"augment has no {', '.join(sorted(unknown))}; it knows {', '.join(sorted(known))}")
         if self.from_scratch:
             # The active model is what these learn from or fall back to; from scratch there is none.
-            for name in ("distill", "look_alikes", "fallback_keep"):
+            for name in ("distill", "look_alikes", "pen_anchors", "fallback_keep"):
                 need(not getattr(self, name), name, "0 from scratch (it needs an active model)")
 
     @classmethod

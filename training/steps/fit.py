@@ -18,6 +18,7 @@ from recognizer.labels import CLASSES
 from recognizer.net import DigitNet, net_with_classes, stages_freeze
 from training.nn.augment import Augment
 from training.nn.data import Digits
+from training.nn.pen_anchors import pen_anchors
 from training.steps.data import RunData
 from training.options import RunOptions
 from training.nn.inference import predictions
@@ -73,11 +74,16 @@ def recipe_fit(
     corrections, confirmed = users_repeats(data=data, options=o)
     each = torch.where(data.corrections_to_teach, corrections, torch.where(data.confirmed_to_teach, confirmed, 0)).long()
     negatives = negatives_pick(data=data, options=o)
-    extra = Digits.concat([data.users_train, negatives])
-    each = torch.cat([each, torch.ones(len(negatives), dtype=torch.long)])
+    # Digits drawn with strokes, as the active model reads them: MNIST alone moves the line
+    # between a pen's 1s and 7s (training.nn.pen_anchors). From scratch there is no model to follow.
+    anchors = pen_anchors(copies=o.pen_anchors, seed=o.seed) if o.pen_anchors and active is not None else Digits.from_arrays([], [])
+    extra = Digits.concat([data.users_train, negatives, anchors])
+    each = torch.cat([each, torch.ones(len(negatives) + len(anchors), dtype=torch.long)])
     # An active model that answers "not a digit" already is distilled on the negatives as on
     # MNIST: a fine-tune keeps its line there instead of pushing it into the digits.
-    distilled = torch.cat([torch.zeros(len(data.users_train), dtype=torch.bool), torch.full((len(negatives),), knew_refusal)])
+    distilled = torch.cat(
+        [torch.zeros(len(data.users_train), dtype=torch.bool), torch.full((len(negatives),), knew_refusal), torch.ones(len(anchors), dtype=torch.bool)]
+    )
     look_alikes = None
     if o.look_alikes:
         say(f"finding the MNIST images most like the users' corrections among {per_epoch}")
@@ -93,6 +99,7 @@ def recipe_fit(
         + (f", each confirmed right guess {confirmed}x" if confirmed else "")
         + (f", beside {len(look_alikes)} MNIST look-alikes" if look_alikes is not None else "")
         + (f", {len(negatives)} drawings that are not digits" if len(negatives) else "")
+        + (f", {len(anchors)} pen-style digits read as the active model reads them" if len(anchors) else "")
     )
     config = FitConfig(
         epochs=o.epochs, batch_size=o.batch_size, lr=o.lr, mnist_per_epoch=o.mnist_per_epoch, distill=o.distill,

@@ -39,7 +39,7 @@ def test_a_fine_tune_and_a_run_from_scratch_fill_what_was_left_unset_from_their_
     tune, scratch = RunOptions(), RunOptions(from_scratch=True)
     for name, value in PRESETS["fine-tune"].items():
         assert getattr(tune, name) == value, name
-    assert scratch.lr == 3e-3 and scratch.distill == 0 and scratch.look_alikes == 0 and not scratch.freeze_bn
+    assert scratch.lr == 3e-3 and scratch.distill == 0 and scratch.look_alikes == 0 and scratch.pen_anchors == 0 and not scratch.freeze_bn
     assert RunOptions(lr=1e-3).lr == 1e-3 and RunOptions(from_scratch=True, lr=1e-2).lr == 1e-2
     # Augmentation: the preset's, with what was asked for on top.
     assert RunOptions(augment={"elastic": 0.5}).augment == {"styles": 0.0, "elastic": 0.5}
@@ -63,6 +63,8 @@ def test_a_fine_tune_and_a_run_from_scratch_fill_what_was_left_unset_from_their_
         ({"device": "tpu"}, "device"),
         ({"augment": {"wobble": 3.0}}, "wobble"),
         ({"from_scratch": True, "distill": 0.5}, "distill"),
+        ({"from_scratch": True, "pen_anchors": 50}, "pen_anchors"),
+        ({"pen_anchors": -1}, "pen_anchors"),
         ({"twin": True}, "twin"),
     ],
 )
