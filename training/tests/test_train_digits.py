@@ -77,10 +77,12 @@ RECKLESS = ("--limit", "600", "--epochs", "1", "--no-users", "--lr", "0.005", "-
 def test_a_run_whose_new_model_loses_mnist_publishes_a_blend_that_passes(mnist_dir):
     # Such a rate wipes out "not a digit" too, and even 5% of the way to it loses most of that:
     # the refusal guard is opened here, this test is about MNIST's blends.
-    run = train(mnist_dir, *RECKLESS, "--fallback-keep", "0.05", "--refusal-tolerance", "100")
+    # The blends keep 67%, 35% and 2% of the way to the new model: at 5% the shipped model's pen 7s
+    # still lost 3 of 260 (1.15 points, tolerance 1), a digit the new model lost beyond chance.
+    run = train(mnist_dir, *RECKLESS, "--fallback-keep", "0.02", "--refusal-tolerance", "100")
     decision = RunReport.of(run).decision
     assert run.status == TrainingRun.Status.PROMOTED and active_model().version == run.model_version
-    assert decision.published == "blend" and decision.keep in blend_keeps(least=0.05, steps=3) and decision.new_model_mnist_change < -0.1
+    assert decision.published == "blend" and decision.keep in blend_keeps(least=0.02, steps=3) and decision.new_model_mnist_change < -0.1
     # What it lost of MNIST is within the tolerance or chance (training.steps.gate: a sign test on the images that changed).
     assert not decision.mnist.lost and decision.failures == () and decision.mnist.chance is not None
     assert run.decision.startswith("Rests on 0 held-out drawings of the users' (0 corrections, 0 confirmed). ")
@@ -194,11 +196,12 @@ def test_held_out_drawings_that_the_active_model_has_learnt_judge_no_more(mnist_
 
 
 def test_a_models_metadata_reads_under_todays_keys_whichever_it_was_written_with(settings):
-    from training.steps.publish import model_metadata_read
+    from training.steps.publish import METADATA_RENAMED, model_metadata_read
 
-    shipped = model_load(path=settings.SHIPPED_MODEL).metadata  # published before one vocabulary
-    assert "feedback_samples" in shipped and "feedback_accuracy" in shipped
-    read = model_metadata_read(shipped)
-    assert read["users_samples"] == shipped["feedback_samples"] and read["corrections_accuracy"] == shipped["feedback_accuracy"]
-    assert "feedback_samples" not in read and read["version"] == shipped["version"]
-    assert model_metadata_read(read) == read  # today's keys stay as they are
+    today = model_load(path=settings.SHIPPED_MODEL).metadata  # published under today's keys
+    assert "users_samples" in today and "corrections_accuracy" in today
+    before = {old: today[new] for old, new in METADATA_RENAMED.items()} | {k: v for k, v in today.items() if k not in METADATA_RENAMED.values()}
+    assert "feedback_samples" in before and "users_samples" not in before  # as a model published before the renaming carries it
+    read = model_metadata_read(before)
+    assert read == today and read["users_samples"] == before["feedback_samples"]
+    assert model_metadata_read(today) == today  # today's keys stay as they are
