@@ -47,8 +47,9 @@ PRESETS: dict[str, dict[str, Any]] = {
         "distill": 0.9,
         "freeze_bn": True,
         "look_alikes": 10,
-        # Off: on 5 no-op seeds 50 halved the pen 1s' drift, but one honest loop of 5 was then
-        # held back by one of its 3 held-out corrections (docs/results.md, "Pen-style anchors").
+        # Off: on 5 no-op seeds 50 halved the pen 1s' drift, but they keep the pen guard's own
+        # pen-style digits as they were while other hands' change, and two 4-to-9 poisonings then
+        # passed the gate (docs/results.md, "Pen-style anchors against the drift").
         "pen_anchors": 0,
         "fallback_keep": 0.7,
         "augment": {"styles": 0.0},
