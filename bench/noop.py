@@ -14,11 +14,12 @@ drift, clause by clause.
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from bench.children import child_runs
 
 
 def one_run(seed: int, options) -> dict:
@@ -27,10 +28,10 @@ def one_run(seed: int, options) -> dict:
 
     from django.core.management import call_command
 
+    from training.queue import training_run_start
     from training.runs.decision import FAILURE_TEXT, Decision
     from training.runs.presentation import clause_rows
     from training.steps.pipeline import training_run_execute
-    from training.queue import training_run_start
 
     call_command("migrate", verbosity=0)
     said: list[str] = []
@@ -110,13 +111,8 @@ def main() -> None:
         show(result)
         args.json.write_text(json.dumps(result, indent=1))
         return
-    results, started, out = [], time.perf_counter(), Path(tempfile.mkdtemp(prefix="digitsite-noop-results-"))
-    children = _without(sys.argv[1:], "--seeds", "--json")
-    for seed in (int(s) for s in args.seeds.split(",")):
-        # One at a time: each run trains on every core there is.
-        path = out / f"{seed}.json"
-        subprocess.run([sys.executable, "-m", "bench.noop", *children, "--only", str(seed), "--json", str(path)], check=True)
-        results.append(json.loads(path.read_text()))
+    started = time.perf_counter()
+    results = child_runs(module="bench.noop", cases=args.seeds.split(","), flags=_without(sys.argv[1:], "--seeds", "--json"))
     promoted = sum(r["status"] == "promoted" for r in results)
     print(f"\n{len(results)} no-op retrain(s) in {time.perf_counter() - started:.0f} s, flags: {' '.join(sys.argv[1:]) or 'none'}: {promoted} promoted")
     for result in results:

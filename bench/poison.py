@@ -22,17 +22,18 @@ import argparse
 import json
 import os
 import random
-import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass
 from datetime import timedelta
-from unittest import mock
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
+
+from bench.children import child_runs
 
 
 @dataclass(frozen=True)
@@ -69,13 +70,13 @@ def scenario(name: str, seed: int, options) -> dict:
     from django.utils import timezone
 
     from bench.feedback_offline import model_inputs, read
-    from testing.pendigits_data import layout, load_digits, stratified_subset
     from feedback.models import Sample
     from feedback.services import SourceOverDailyLimit, sample_create, sample_review
     from recognizer.services import SURE_THRESHOLD
+    from testing.pendigits_data import layout, load_digits, stratified_subset
+    from training.queue import training_run_start
     from training.runs.decision import FAILURE_TEXT, failure_of
     from training.steps.pipeline import training_run_execute
-    from training.queue import training_run_start
 
     attack, started = SCENARIOS[name], time.perf_counter()
     call_command("migrate", verbosity=0)
@@ -219,12 +220,8 @@ def main() -> None:
     names = args.scenarios.split(",")
     if unknown := set(names) - set(SCENARIOS):
         parser.error(f"no scenario {', '.join(sorted(unknown))}")
-    results, started = [], time.perf_counter()
-    for name in names:
-        # One at a time: each child trains on every core there is.
-        out = workdir / f"{name}.json"
-        subprocess.run([sys.executable, "-m", "bench.poison", *sys.argv[1:], "--only", name, "--json", str(out)], check=True)
-        results.append(json.loads(out.read_text()))
+    started = time.perf_counter()
+    results = child_runs(module="bench.poison", cases=names, flags=sys.argv[1:])
     flags = " ".join(sys.argv[1:]) or "none"
     print(f"\n{len(results)} scenario(s) in {time.perf_counter() - started:.0f} s, seed {args.seed}, flags: {flags}")
     for result in results:
