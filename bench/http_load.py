@@ -172,11 +172,15 @@ def session_with_corrections(url: str, *, corrections: int, strokes: list, label
     return "; ".join(f"{c.name}={c.value}" for c in jar)
 
 
+def worker_pids(master_pid: int) -> list[int]:
+    """The gunicorn master's workers (its child processes), from /proc."""
+    return [int(pid) for pid in Path(f"/proc/{master_pid}/task/{master_pid}/children").read_text().split()]
+
+
 def workers_cpu_seconds(master_pid: int) -> float:
     """CPU seconds (user and system) the gunicorn master's workers have used so far."""
-    children = Path(f"/proc/{master_pid}/task/{master_pid}/children").read_text().split()
     ticks = 0
-    for pid in children:
+    for pid in worker_pids(master_pid):
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         ticks += int(fields[11]) + int(fields[12])  # utime, stime: the stat file's 14th and 15th fields
     return ticks / os.sysconf("SC_CLK_TCK")
@@ -223,9 +227,8 @@ def memory_against_baseline(url: str, pid: int, args, bodies: dict[str, bytes], 
 
 
 def worker_rss_mb(master_pid: int) -> dict[int, float]:
-    children = Path(f"/proc/{master_pid}/task/{master_pid}/children").read_text().split()
     rss = {}
-    for pid in map(int, children):
+    for pid in worker_pids(master_pid):
         status = Path(f"/proc/{pid}/status").read_text()
         rss[pid] = int(re.search(r"VmRSS:\s+(\d+) kB", status).group(1)) / 1024
     return rss
