@@ -48,9 +48,9 @@ def _make_history(pendigits: Path) -> tuple[int, str]:
     from django.core.management import call_command
     from django.db import connections
 
-    from testing.pendigits_data import layout, load_digits, stratified_subset
     from feedback.services import sample_create
     from recognizer.store import model_activate
+    from testing.pendigits_data import layout, load_digits, stratified_subset
     from training.models import TrainingRun
 
     call_command("migrate", verbosity=0)

@@ -19,7 +19,7 @@ import os
 import numpy as np
 import torch
 
-from testing.pendigits_data import load_digits, layout
+from testing.pendigits_data import layout, load_digits
 
 FOLDS = 5
 CANDIDATES = np.round(np.arange(0.50, 0.995, 0.01), 2)

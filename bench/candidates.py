@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from testing.pendigits_data import BAND_NAMES, layout, load_digits, size_band
 from bench.stroke_width import FOLDS, writer_folds
+from testing.pendigits_data import BAND_NAMES, layout, load_digits, size_band
 
 
 def main() -> None:

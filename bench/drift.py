@@ -38,17 +38,16 @@ def main() -> None:
 
     django.setup()
     import numpy as np
-    import torch
     import torch.nn.functional as F
     from django.core.management import call_command
 
     from recognizer.labels import NOT_A_DIGIT
     from recognizer.publishing import active_weights_load
+    from training.nn.inference import logits
     from training.options import site_options
+    from training.steps.data import run_data_load
     from training.steps.fit import recipe_fit
     from training.steps.refusal import refusal_bias_limit
-    from training.steps.data import run_data_load
-    from training.nn.inference import logits
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--variants", default=",".join(VARIANTS), help=f"comma-separated, of {', '.join(VARIANTS)}")

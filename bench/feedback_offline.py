@@ -82,8 +82,8 @@ def main() -> None:
 
     from feedback.services import sample_create
     from training import options as run_options
-    from training.steps.pipeline import training_run_execute
     from training.queue import training_run_start
+    from training.steps.pipeline import training_run_execute
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--per-writer-digit", type=int, default=8, help="digits of each kind per writer, split in halves (default: 8)")

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from testing.pendigits_data import DEFAULT_PATH, GUARD_WRITERS, layout, load_digits
 from recognizer.pen_digits import PEN_DIGITS_PATH
 from recognizer.preprocessing import strokes_simplify
+from testing.pendigits_data import DEFAULT_PATH, GUARD_WRITERS, layout, load_digits
 
 LAYOUT_SEED = 0
 TARGET = PEN_DIGITS_PATH

@@ -18,7 +18,6 @@ average is printed before and after. Results are appended to bench/results/lean.
 import argparse
 import json
 import os
-import re
 import shutil
 import subprocess
 import tempfile

@@ -52,8 +52,8 @@ def offline_reads(digits: list[PenDigit]) -> dict[int, tuple[int | None, np.ndar
     """Each digit's answer by the served net (None: not a digit, or nothing to read) and its features."""
     _django()
     from recognizer import preprocessing
-    from recognizer.serving import active_model
     from recognizer.services import prediction_from_probabilities, softmax
+    from recognizer.serving import active_model
 
     model = active_model()
     net = model.serving_net()

@@ -33,12 +33,12 @@ def prepare(model: Path | None, pendigits: Path, folder: Path, *, every: int = 1
     import torch
     from django.conf import settings
 
-    from testing.pendigits_data import layout, load_digits
     from recognizer.modelfile import model_load
     from recognizer.net import normalize_tensor
     from recognizer.preprocessing import strokes_to_input
     from recognizer.publishing import serving_form_bytes
     from recognizer.store import shipped_form_path
+    from testing.pendigits_data import layout, load_digits
     from training.nn.data import mnist_load
 
     path = model or Path(settings.SHIPPED_MODEL)

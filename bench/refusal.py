@@ -68,12 +68,12 @@ def main() -> None:
     from django.conf import settings
 
     from recognizer.modelfile import model_load
+    from recognizer.preprocessing import strokes_to_input
     from recognizer.publishing import serving_form_bytes
     from recognizer.servingform import served_model_from_bytes
     from recognizer.store import shipped_model
-    from training.nn.data import mnist_load
     from testing.pendigits_data import DEFAULT_PATH, layout, load_digits
-    from recognizer.preprocessing import strokes_to_input
+    from training.nn.data import mnist_load
     from training.nn.negatives import HELD_OUT_FONTS, negatives_held_out
     from training.nn.omniglot import HELD_OUT_ALPHABET, HELD_OUT_DRAWERS, omniglot_held_out
 

@@ -22,7 +22,6 @@ import statistics
 import tempfile
 import time
 from contextlib import contextmanager
-from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
@@ -44,7 +43,6 @@ def fill(*, corrections: int, seed: int) -> dict[str, int]:
     pair from many sources, the rest honest writers' corrections, 4 a writer."""
     from feedback.models import Sample
     from feedback.services import sample_create
-
     from recognizer.pen_digits import pen_digits_strokes
 
     rng = random.Random(seed)

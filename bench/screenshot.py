@@ -74,7 +74,8 @@ REVIEW_SCREENS = {
 
 def letter_screenshot(which: str, out: Path) -> None:
     """A real handwritten character, laid out as bench.refusal measures it, drawn on the laptop's page."""
-    from training.nn.omniglot import HELD_OUT_SEED, layout as letter_layout, omniglot_drawings
+    from training.nn.omniglot import HELD_OUT_SEED, omniglot_drawings
+    from training.nn.omniglot import layout as letter_layout
 
     alphabet, character, drawer = which.split("/")
     drawing = next(d for d in omniglot_drawings() if (d.alphabet, d.character, d.drawer) == (alphabet, int(character), int(drawer)))

@@ -38,9 +38,9 @@ def main() -> None:
     import django
 
     django.setup()
-    from testing.pendigits_data import load_digits, layout
     from recognizer.preprocessing import strokes_simplify, strokes_to_input
     from recognizer.services import digit_predict
+    from testing.pendigits_data import layout, load_digits
 
     digits = load_digits()
     recorded = np.array([sum(len(s) for s in d.strokes) for d in digits])

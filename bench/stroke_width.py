@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 import torch
 
-from testing.pendigits_data import load_digits, layout
+from testing.pendigits_data import layout, load_digits
 
 WIDTHS = (1.0, 1.5, 2.0, 2.5, 3.0, 3.5)
 FOLDS = 5

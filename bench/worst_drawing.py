@@ -12,7 +12,6 @@ with the most points (185), laid out as the page sends it.
 """
 
 import argparse
-import json
 import os
 import time
 
@@ -39,10 +38,10 @@ def main() -> None:
     import django
 
     django.setup()
-    from testing.pendigits_data import layout, load_digits
     from feedback.services import _sample_build
     from recognizer.fields import StrokesField
     from recognizer.services import digit_predict
+    from testing.pendigits_data import layout, load_digits
 
     field = StrokesField()
     digits = load_digits()

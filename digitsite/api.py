@@ -24,8 +24,8 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from digitsite.clients import MEMORY_HINT_COOKIE
 from digitsite.storage import DISK_FULL_ANSWER, disk_full_caught
-from recognizer.servingform import ModelUnavailable
 from recognizer.preprocessing import PreprocessingError
+from recognizer.servingform import ModelUnavailable
 
 logger = logging.getLogger("recognizer")
 

@@ -15,11 +15,11 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 
 from feedback.models import Sample
-from feedback.selectors import sample_export_zip, samples_from_source, sources_busiest
 from feedback.review import drawing_size, review_decide, review_page, review_queue_data, review_samples_data, short_source
+from feedback.selectors import sample_export_zip, samples_from_source, sources_busiest
 from feedback.services import sample_reject_sources, sample_relabel, sample_review
-from recognizer.preprocessing import to_data_url, to_png
 from recognizer.labels import label_text
+from recognizer.preprocessing import to_data_url, to_png
 
 SOURCE_PREFIXES = ("user:", "anon:")
 SOURCE_SAMPLES_LISTED = 20

@@ -9,13 +9,13 @@ from rest_framework.views import APIView
 from digitsite.api import JsonOnly, SessionUser
 from digitsite.clients import client_source_to_read
 from digitsite.storage import disk_full_problem
-from recognizer.fields import EXAMPLE_IMAGE, EXAMPLE_STROKES, DrawingSerializer
 from recognizer import memory
+from recognizer.fields import EXAMPLE_IMAGE, EXAMPLE_STROKES, DrawingSerializer
 from recognizer.labels import NOT_A_DIGIT_LABEL
-from recognizer.servingform import ModelUnavailable
 from recognizer.preprocessing import to_data_url, to_png
 from recognizer.services import digit_predict
 from recognizer.serving import active_model, active_model_problem
+from recognizer.servingform import ModelUnavailable
 
 ERRORS = {
     400: OpenApiResponse(description="Not JSON; neither or both of strokes and image; bad strokes; bad base64, or not a PNG/JPEG image."),

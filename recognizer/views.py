@@ -7,9 +7,9 @@ from django.views.decorators.csrf import ensure_csrf_cookie
 
 from digitsite.clients import client_source, memory_hint_set
 from recognizer.memory import memory_on
-from recognizer.servingform import ModelUnavailable
 from recognizer.preprocessing import PAGE_BRUSH
 from recognizer.serving import active_model
+from recognizer.servingform import ModelUnavailable
 
 
 def model_summary() -> dict:

@@ -26,8 +26,8 @@ def main() -> None:
     from training.nn.calibration import temperature_fit
     from training.nn.data import mnist_load, split
     from training.nn.inference import blend, logits
-    from training.steps.publish import model_metadata_read
     from training.options import RunOptions
+    from training.steps.publish import model_metadata_read
     from training.steps.refusal import refusal_bias_limit
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -84,12 +84,12 @@ def main() -> None:
     from training.nn.augment import Augment
     from training.nn.calibration import temperature_fit
     from training.nn.data import Digits, mnist_load, split
+    from training.nn.inference import logits
     from training.nn.negatives import negatives_train
     from training.nn.omniglot import omniglot_train
-    from training.steps.publish import model_metadata_read
     from training.options import AUGMENT, RunOptions
+    from training.steps.publish import model_metadata_read
     from training.steps.refusal import refusal_bias_limit
-    from training.nn.inference import logits
 
     base = model_load(path=args.base or settings.SHIPPED_MODEL)
     net = base.net.eval()

@@ -196,8 +196,8 @@ def validation_report(net, *, temperature: float, exclude: frozenset[int], alpha
     """Refused and sure digit (PyTorch, float) on the training alphabets' drawers `exclude`, left
     out of this run: where settings are chosen, the held-out writers and alphabet untouched."""
     from recognizer.labels import NOT_A_DIGIT
-    from training.nn.omniglot import HELD_OUT_SEED, negatives_of, omniglot_digits, omniglot_drawings
     from training.nn.inference import logits
+    from training.nn.omniglot import HELD_OUT_SEED, negatives_of, omniglot_digits, omniglot_drawings
 
     drawings = [d for d in negatives_of(omniglot_drawings()) if not d.held_out and (d.drawer in exclude or d.alphabet == alphabet)]
     digits, _ = omniglot_digits(drawings, seed=HELD_OUT_SEED)

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 from playwright.sync_api import expect
 
-from testing.browser import Pad
 from feedback.models import Sample
 from recognizer.tests.drawings import strokes
+from testing.browser import Pad
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -211,8 +211,8 @@ def test_two_web_processes_on_one_database_give_the_same_answer_from_one_senders
 
     from django.conf import settings
 
-    from testing.server import running_gunicorn
     from recognizer.tests.test_servers_switch import a_database_of_its_own
+    from testing.server import running_gunicorn
 
     strokes, net_guess, label, _ = _misread()
 

@@ -5,11 +5,11 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from testing.worst_drawing import stored_bytes, worst_strokes
 from digitsite.storage import disk_full_clear
 from feedback.models import Sample
 from recognizer.fields import MAX_KEPT_POINTS, MAX_POINTS
 from recognizer.tests.drawings import as_json, strokes
+from testing.worst_drawing import stored_bytes, worst_strokes
 
 FEEDBACK = "/api/feedback/"
 

@@ -8,7 +8,7 @@ from PIL import Image
 from rest_framework.test import APIClient
 from rest_framework.throttling import ScopedRateThrottle
 
-from recognizer.fields import MAX_KEPT_POINTS, MAX_POINTS, MAX_STROKES
+from recognizer.fields import MAX_POINTS, MAX_STROKES
 from recognizer.modelfile import model_load
 from recognizer.preprocessing import PAGE_BRUSH
 from recognizer.services import SURE_THRESHOLD
@@ -231,7 +231,6 @@ def test_confidence_is_calibrated_with_the_models_temperature(api, settings):
     import torch
 
     from recognizer.preprocessing import normalize, strokes_to_input
-
     from recognizer.store import shipped_model
 
     model = shipped_model()

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from playwright.sync_api import expect
 
-from testing.browser import Pad, is_predict_post
 from recognizer.tests.drawings import EIGHT, ONE_OR_SEVEN, strokes
+from testing.browser import Pad, is_predict_post
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -4,9 +4,9 @@
 import pytest
 from playwright.sync_api import expect
 
-from testing.browser import Pad
 from recognizer.tests.drawings import ONE_OR_SEVEN, strokes
 from recognizer.tests.versions import publish
+from testing.browser import Pad
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -18,13 +18,13 @@ from rest_framework.test import APIClient
 from safetensors.torch import load as safetensors_load
 from safetensors.torch import save as safetensors_save
 
-from testing.server import drop_root_file_powers
-from recognizer.models import ModelVersion
 from recognizer.modelfile import model_load
+from recognizer.models import ModelVersion
 from recognizer.serving import active_model
 from recognizer.store import shipped_form_path
 from recognizer.tests.drawings import drawn
 from recognizer.tests.versions import publish
+from testing.server import drop_root_file_powers
 
 PREDICT, HEALTH = "/api/predict/", "/api/health/"
 

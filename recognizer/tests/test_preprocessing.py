@@ -3,7 +3,6 @@ import io
 import cv2
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from recognizer import preprocessing

@@ -14,9 +14,9 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from testing.server import ROOT, running_gunicorn
 from recognizer.modelfile import model_load
 from recognizer.servingform import serving_form_from_bytes
+from testing.server import ROOT, running_gunicorn
 
 # A third process publishes a candidate, as a training machine's train_digits would.
 PUBLISH = (

@@ -7,18 +7,17 @@ import threading
 
 import pytest
 import torch
+from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 from rest_framework.test import APIClient
 
-from django.conf import settings
-
 from recognizer import servingform
 from recognizer.modelfile import ModelUnavailable, model_load, model_to_bytes
 from recognizer.models import ModelVersion
-from recognizer.serving import active_model, active_model_forget, active_model_problem
 from recognizer.publishing import model_publish
 from recognizer.services import digit_predict
+from recognizer.serving import active_model, active_model_forget, active_model_problem
 from recognizer.servingform import ServingForm, serving_form_from_bytes, serving_form_to_bytes
 from recognizer.store import SERVING_SUFFIX, active_version_hint_key, model_activate, model_versions, shipped_model, version_path
 from recognizer.tests.drawings import draw, drawn, png

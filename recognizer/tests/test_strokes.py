@@ -97,9 +97,9 @@ def test_the_drawing_kept_for_review_is_the_path_with_the_pages_brush_bounded_in
 
 
 def test_simplified_strokes_give_real_pen_digits_the_same_guess_and_nearly_the_same_input():
-    from testing.pendigits_data import DEFAULT_PATH, layout, load_digits
     from recognizer.preprocessing import strokes_simplify
     from recognizer.services import digit_predict
+    from testing.pendigits_data import DEFAULT_PATH, layout, load_digits
 
     if not DEFAULT_PATH.exists():
         pytest.skip(f"no pen digits at {DEFAULT_PATH}")

@@ -4,7 +4,6 @@ superuser, who may need to see why the worker failed a job, sees the section, na
 is (training.apps.TrainingQueueConfig)."""
 
 from django.contrib import admin
-
 from django_tasks_db.admin import DBTaskResultAdmin
 from django_tasks_db.models import DBTaskResult
 

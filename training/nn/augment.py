@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+
 @dataclass(frozen=True)
 class Augment:
     """How much a batch is augmented, and the augmentation itself. Every setting comes in from the

@@ -18,7 +18,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 from HersheyFonts import HersheyFonts
 
 from recognizer.labels import NOT_A_DIGIT

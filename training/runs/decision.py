@@ -5,7 +5,8 @@ Kept in a run's report (training.runs.report) and read by the admin, so it needs
 from dataclasses import asdict, dataclass
 from enum import StrEnum
 
-from training.runs.text import many_text as _many, percent_text
+from training.runs.text import many_text as _many
+from training.runs.text import percent_text
 
 
 class Failure(StrEnum):

@@ -4,8 +4,8 @@ it, and how it ends when it fails."""
 
 import time
 from collections.abc import Callable
-from typing import TypeVar
 from datetime import timedelta
+from typing import TypeVar
 
 from django.utils import timezone
 

@@ -7,8 +7,8 @@ from dataclasses import asdict, dataclass
 
 from django.utils import timezone
 
-from training.runs.decision import Decision, decision_text
 from training.models import TrainingRun
+from training.runs.decision import Decision, decision_text
 
 CONFUSIONS = ("mnist", "pen", "corrections")  # the judging sets whose confusion matrices are kept
 

@@ -10,7 +10,6 @@ import torch
 
 from feedback.models import Sample
 from feedback.selectors import sample_is_held_out, samples_for_training
-from recognizer.labels import NOT_A_DIGIT
 from recognizer.modelfile import LoadedModel, ModelUnavailable
 from recognizer.publishing import active_weights_load
 from training.nn.data import Digits, mnist_load, split

@@ -8,12 +8,12 @@ import numpy as np
 import torch
 
 from recognizer.labels import CLASSES, NOT_A_DIGIT
-from training.nn.data import Digits
 from training.models import TrainingRun
-from training.options import RunOptions
-from training.steps.data import RunData
-from training.runs.text import count_text
+from training.nn.data import Digits
 from training.nn.inference import predictions
+from training.options import RunOptions
+from training.runs.text import count_text
+from training.steps.data import RunData
 
 
 @dataclass(frozen=True)

@@ -18,14 +18,15 @@ from recognizer.labels import CLASSES
 from recognizer.net import DigitNet, net_with_classes, stages_freeze
 from training.nn.augment import Augment
 from training.nn.data import Digits
-from training.nn.pen_anchors import pen_anchors
-from training.steps.data import RunData
-from training.options import RunOptions
 from training.nn.inference import predictions
+from training.nn.pen_anchors import pen_anchors
 from training.nn.trainer import EpochReport, FitConfig, FitResult, fit, look_alikes_find
+from training.options import RunOptions
 from training.runs.progress import Progress
 from training.runs.text import percent_text
+from training.steps.data import RunData
 from training.steps.evaluate import predicted_accuracy
+
 
 def repeats(*, mnist: int, drawings: int, share: float, most: int) -> int:
     """How often each of `drawings` appears per epoch so that they make up `share` of it, at most

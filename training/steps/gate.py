@@ -34,11 +34,11 @@ import torch
 
 from recognizer.net import net_with_classes
 from training.nn.data import Digits
-from training.runs.decision import Comparison, Decision, Failure, decision_text, failures_text
-from training.steps.evaluate import Readings, right
-from training.options import RunOptions
-from training.steps.data import RunData
 from training.nn.inference import blend
+from training.options import RunOptions
+from training.runs.decision import Comparison, Decision, Failure, decision_text, failures_text
+from training.steps.data import RunData
+from training.steps.evaluate import Readings, right
 
 # The fewest held-out corrections that may carry a promotion (`RunOptions.min_held_out`, 5), by a
 # sign test. If the new model were no better than the active one, each held-out drawing that one

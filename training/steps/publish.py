@@ -7,14 +7,14 @@ import torch
 from django.utils import timezone
 
 from recognizer.publishing import model_publish
+from training.models import TrainingRun
 from training.nn.augment import Augment
 from training.nn.calibration import temperature_fit
-from training.steps.data import RunData
-from training.runs.decision import Decision
-from training.models import TrainingRun
-from training.options import RunOptions
 from training.nn.inference import logits
 from training.nn.trainer import FitResult
+from training.options import RunOptions
+from training.runs.decision import Decision
+from training.steps.data import RunData
 
 
 def model_metadata(*, run: TrainingRun, options: RunOptions, data: RunData, result: FitResult, net: torch.nn.Module, decision: Decision, version: str) -> dict:

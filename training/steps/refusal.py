@@ -22,6 +22,7 @@ from training.nn.data import Digits
 from training.nn.inference import logits
 from training.nn.trainer import FitResult
 
+
 def refusal_margins(net: torch.nn.Module, images: torch.Tensor) -> torch.Tensor:
     """How far "not a digit" is above the likeliest digit, in logits, for each image: > 0 refuses."""
     z = logits(net, images)

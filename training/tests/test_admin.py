@@ -10,9 +10,9 @@ from django.core.management import call_command
 from django.urls import reverse
 
 from recognizer.modelfile import model_load
-from training.runs.figures import confusion_png
 from training.models import TrainingRun
 from training.options import RunOptions
+from training.runs.figures import confusion_png
 
 pytestmark = pytest.mark.django_db
 

@@ -10,8 +10,8 @@ from django.urls import reverse
 from feedback.models import Sample
 from feedback.tests.factories import SampleFactory, offered_actions, staff_user
 from recognizer.modelfile import model_load
-from recognizer.serving import active_model
 from recognizer.publishing import model_publish
+from recognizer.serving import active_model
 from training.models import TrainingRun
 from training.options import RunOptions
 from training.queue import training_run_request

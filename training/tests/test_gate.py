@@ -7,16 +7,16 @@ import pytest
 import torch
 
 from recognizer.modelfile import model_load
+from recognizer.pen_digits import PEN_DIGITS_PATH
 from training.nn.data import Digits, mnist_load
+from training.nn.guard import pen_guard
+from training.nn.inference import blend, predictions
+from training.options import RunOptions
 from training.runs.decision import Decision, Failure, decision_text
 from training.runs.presentation import clause_rows
-from recognizer.pen_digits import PEN_DIGITS_PATH
-from training.nn.guard import pen_guard
+from training.steps.data import RunData
 from training.steps.evaluate import Readings
 from training.steps.gate import FALSE_REFUSAL_RATE, blend_keeps, decide, holm, judge, sign_test
-from training.options import RunOptions
-from training.steps.data import RunData
-from training.nn.inference import blend, predictions
 
 NONE = Digits(torch.zeros(0, 28, 28, dtype=torch.uint8), torch.zeros(0, dtype=torch.long))
 

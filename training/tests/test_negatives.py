@@ -9,17 +9,17 @@ from recognizer.net import DigitNet
 from recognizer.preprocessing import strokes_to_input
 from training.nn.augment import Augment
 from training.nn.data import Digits
-from training.runs.decision import Failure, decision_text
-from training.steps.evaluate import Readings, confusion
-from training.runs.figures import confusion_png
-from training.steps.gate import decide
 from training.nn.negatives import (
     CHARACTERS, HELD_OUT_FONTS, LOOKS_LIKE_A_DIGIT, SCRIBBLES, SHAPES, TRAIN_FONTS, letter_strokes, negatives_make, strokes_bend,
 )  # fmt: skip
+from training.nn.trainer import fit
 from training.options import AUGMENT, RunOptions
+from training.runs.decision import Failure, decision_text
+from training.runs.figures import confusion_png
+from training.steps.evaluate import Readings, confusion
+from training.steps.gate import decide
 from training.tests.test_gate import NONE, run_data
 from training.tests.test_trainer import config
-from training.nn.trainer import fit
 
 
 def test_glyphs_that_look_like_digits_are_never_negatives():

@@ -9,8 +9,8 @@ from django.core.management.base import CommandError, SystemCheckError
 from django.urls import reverse
 
 from training import options as run_options
-from training.nn.augment import Augment
 from training.models import TrainingRun
+from training.nn.augment import Augment
 from training.options import PRESETS, InvalidOptions, RunOptions, site_options
 
 pytestmark = pytest.mark.django_db

@@ -12,8 +12,8 @@ from django_tasks import TaskResultStatus
 from recognizer.serving import active_model
 from training.models import TrainingRun
 from training.options import RunOptions
-from training.steps.pipeline import training_run_execute
 from training.queue import RunRefused, training_run_cancel, training_run_request, training_run_start, training_runs_recover
+from training.steps.pipeline import training_run_execute
 from training.tasks import training_run_task
 
 pytestmark = pytest.mark.django_db

@@ -18,17 +18,17 @@ from recognizer.modelfile import model_load
 from recognizer.publishing import model_publish
 from recognizer.serving import active_model
 from recognizer.store import model_activate
+from training.models import TrainingRun
+from training.nn.guard import pen_guard
+from training.nn.inference import blend, predictions
+from training.options import RunOptions
 from training.runs.decision import Decision, Failure, decision_text
 from training.runs.presentation import clause_rows, decision_view
+from training.runs.report import RunReport, run_report_save
+from training.runs.text import percent_text
 from training.steps.evaluate import Readings
 from training.steps.gate import blend_keeps, judge
-from training.nn.guard import pen_guard
-from training.models import TrainingRun
-from training.options import RunOptions
-from training.runs.report import RunReport, run_report_save
 from training.tests.test_gate import NONE, digits, run_data
-from training.runs.text import percent_text
-from training.nn.inference import blend, predictions
 
 pytestmark = pytest.mark.django_db
 

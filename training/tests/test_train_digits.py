@@ -15,10 +15,10 @@ from recognizer.services import digit_predict
 from recognizer.serving import active_model
 from recognizer.store import version_path
 from recognizer.tests.drawings import CANVAS, png
-from training.steps.gate import blend_keeps
 from training.models import TrainingRun
 from training.runs.decision import Failure
 from training.runs.report import RunReport
+from training.steps.gate import blend_keeps
 
 pytestmark = pytest.mark.django_db
 

@@ -110,8 +110,8 @@ def test_retrain_now_in_the_admin_with_a_worker_running_puts_the_new_model_on_th
 
         health = page.request.get(f"{url}/api/health/").json()
         assert health["model"]["version"] == run["model_version"]
-        from testing.browser import Pad
         from recognizer.tests.drawings import strokes
+        from testing.browser import Pad
 
         visitor = browser.new_page()  # not logged in, as a person drawing on the site
         visitor.goto(url)

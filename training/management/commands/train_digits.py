@@ -12,8 +12,8 @@ from django.core.management.base import BaseCommand, CommandError
 from recognizer.servingform import ModelUnavailable
 from training import options as run_options
 from training.nn.data import MnistUnavailable
-from training.steps.pipeline import training_run_execute
 from training.queue import RunRefused, training_run_start
+from training.steps.pipeline import training_run_execute
 
 
 class Command(BaseCommand):
