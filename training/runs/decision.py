@@ -29,7 +29,7 @@ FAILURE_TEXT = {
     Failure.PEN_WORSE: "the pen guard set got worse beyond its tolerance",
     Failure.PEN_DIGIT_WORSE: "a digit of the pen guard set got worse beyond its tolerance",
     Failure.CORRECTIONS_NOT_BETTER: "the held-out corrections did not improve",
-    Failure.CORRECTIONS_WORSE: "the held-out corrections got worse",
+    Failure.CORRECTIONS_WORSE: "the held-out corrections got worse beyond chance",
     Failure.CONFIRMED_WORSE: "the held-out confirmed drawings got worse beyond their tolerance",
     Failure.REFUSAL_WORSE: "held-out drawings that are not digits were answered \"not a digit\" less, beyond the tolerance",
 }
@@ -177,7 +177,8 @@ def _decision_words(d: Decision, version: str | None) -> str:
     lines.append(_held_out("corrections", d.corrections, d.approved_corrections))
     if d.deciding_corrections.count and not d.corrections_carry:
         lines[-1] += (
-            f": under the {d.held_out_minimum} needed to show an improvement, so they can only hold the model back and the guards decide"
+            f": under the {d.held_out_minimum} needed to show an improvement, so they can only hold the model back, "
+            "when they got worse beyond chance, and the guards decide"
         )
     lines.append(_held_out("confirmed", d.confirmed, d.approved_confirmed))
     if d.negatives.count:
@@ -216,7 +217,10 @@ def _held_out(name: str, every: Comparison, approved: Comparison) -> str:
 
 def _held_out_text(name: str, c: Comparison) -> str:
     """Corrections as counts (they must improve), confirmed drawings as a share (they may lose their tolerance)."""
-    return f"{c.right_before} -> {c.right_after} right of {c.count}" if name == "corrections" else _change_text(c)
+    if name != "corrections":
+        return _change_text(c)
+    changed = f" ({c.worse} lost, {c.better} gained, by chance {_chance_text(c.chance)})" if c.chance is not None and c.worse > c.better else ""
+    return f"{c.right_before} -> {c.right_after} right of {c.count}{changed}"
 
 
 def _change_text(c: Comparison) -> str:

@@ -106,6 +106,8 @@ def _row(clause: str, c: Comparison, *, allowed: str | None = None, outcome: Out
         change += f": {c.worse:,} lost, {c.better:,} gained"
     if compared and c.tolerance is None:  # corrections: counts, with the count beside them already
         change = f"{c.right_after - c.right_before:+,}"
+        if c.worse is not None and c.worse > c.better and c.chance is not None:
+            change += f": {c.worse:,} lost, {c.better:,} gained, by chance {c.chance:.0%}"
     if outcome is None:
         outcome = Outcome.NOT_JUDGED if not compared else Outcome.FAILED if c.lost else Outcome.HELD
     return ClauseRow(
@@ -128,7 +130,7 @@ def _corrections_rows(d: Decision) -> list[ClauseRow]:
     if d.corrections_carry:
         allowed = "must improve"
     else:  # too few to show an improvement (RunOptions.min_held_out): they can only hold it back
-        allowed = f"may not get worse (under the {d.held_out_minimum} that carry a promotion)"
+        allowed = f"may not get worse beyond chance (under the {d.held_out_minimum} that carry a promotion)"
     failed = {Failure.CORRECTIONS_NOT_BETTER, Failure.CORRECTIONS_WORSE} & set(d.failures)
     outcome = Outcome.NOT_JUDGED if deciding.right_before is None else Outcome.FAILED if failed else Outcome.HELD
     if not approved.count:

@@ -14,7 +14,8 @@ judged on the drawings whose answer changed (a sign test, see FALSE_REFUSAL_RATE
 Held-out drawings nobody reviewed can only hold a model back (when none are approved, the
 held-out corrections must improve too), never carry one past a guard: anyone can send them.
 Without held-out corrections the guards alone decide, and with fewer than `min_held_out` the
-corrections can only hold a model back (when it reads fewer of them right) and the guards decide.
+corrections can only hold a model back, when it reads fewer of them right beyond chance (the
+same sign test), and the guards decide.
 
 When the new model fails a guard, blends from the active model's weights toward the new ones (as
 in WiSE-FT: most of what the corrections taught is kept, most of what was lost comes back) are
@@ -45,7 +46,10 @@ from training.steps.evaluate import Readings, right
 # reads right and the other wrong would go either way with even odds, so k of k going the new
 # model's way happens by chance with probability 2^-k: 1/16 for 4, 1/32 (3.1%) for 5. Under 5
 # even a perfect score (0 -> 4 of 4) is not evidence at the 5% level, so it cannot carry a
-# promotion; it can still hold a model back, and the trusted guards decide.
+# promotion; and by the same test neither is a total loss (4 -> 0 of 4): they hold a model back
+# only when they got worse beyond chance (at FALSE_REFUSAL_RATE), which a larger min_held_out
+# makes possible. One held-out drawing going wrong held back honest retrains that had halved
+# their writers' errors (docs/results.md, "The pen-1 drift: its cause").
 
 # The guard clauses (MNIST test and the pen guard set, whole and digit by digit, and the refusal
 # of held-out not-digits: 23) are judged the same way, on the drawings whose answer changed
@@ -71,7 +75,7 @@ def decide(
             was, now, digits = (None if was is None else was[rows]), now[rows], digits.take(torch.from_numpy(rows))
         return Comparison(None if was is None else right(was, digits), right(now, digits), len(digits), tolerance)
 
-    def guard(name: str, digits: Digits, tolerance: float, rows: np.ndarray | None = None) -> Comparison:
+    def guard(name: str, digits: Digits, tolerance: float | None, rows: np.ndarray | None = None) -> Comparison:
         """A guard clause: also which drawings it lost and gained, for its sign test."""
         comparison = compare(name, digits, tolerance, rows)
         if before is None:
@@ -82,6 +86,15 @@ def decide(
             was, now = was[rows], now[rows]
         was_right, now_right = was == labels, now == labels
         return replace(comparison, worse=int((was_right & ~now_right).sum()), better=int((~was_right & now_right).sum()))
+
+    def held_out_corrections(rows: np.ndarray | None = None) -> Comparison:
+        """Held-out corrections (they must improve: no tolerance), with their changed drawings and
+        the chance of losing that many, so that too few to carry a promotion hold it back only
+        when they got worse beyond chance."""
+        comparison = guard("corrections", data.corrections_test, None, rows)
+        if before is None:
+            return comparison
+        return replace(comparison, chance=sign_test(worse=comparison.worse, better=comparison.better), false_refusal_rate=FALSE_REFUSAL_RATE)
 
     def by_digit(name: str, digits: Digits, tolerance: float) -> tuple[Comparison, ...]:
         # One drawing may always be lost: on a quick run's 100 images a digit, 0.5 points would be half of one.
@@ -94,8 +107,8 @@ def decide(
         mnist_digits=by_digit("mnist", data.mnist_test, o.mnist_digit_tolerance),
         pen=guard("pen", data.pen_guard, o.pen_tolerance),
         pen_digits=by_digit("pen", data.pen_guard, o.pen_digit_tolerance),
-        corrections=compare("corrections", data.corrections_test),
-        approved_corrections=compare("corrections", data.corrections_test, rows=data.corrections_approved.numpy()),
+        corrections=held_out_corrections(),
+        approved_corrections=held_out_corrections(rows=data.corrections_approved.numpy()),
         confirmed=compare("confirmed", data.confirmed_test, o.users_tolerance),
         approved_confirmed=compare("confirmed", data.confirmed_test, o.users_tolerance, rows=data.confirmed_approved.numpy()),
         negatives=guard("negatives", data.negatives_test, o.refusal_tolerance),
@@ -119,13 +132,18 @@ def decide(
     corrections = decision.deciding_corrections
     if decision.corrections_carry and corrections.right_after <= corrections.right_before:
         failures.append(Failure.CORRECTIONS_NOT_BETTER)
-    elif corrections.count and corrections.right_after < corrections.right_before:
+    elif corrections.count and corrections.right_after < corrections.right_before and _beyond_chance(corrections):
         failures.append(Failure.CORRECTIONS_WORSE)
     if decision.deciding_confirmed.lost:
         failures.append(Failure.CONFIRMED_WORSE)
     if decision.negatives.lost:
         failures.append(Failure.REFUSAL_WORSE)
     return replace(decision, promote=not failures or o.force, failures=tuple(failures), forced=bool(failures) and o.force)
+
+
+def _beyond_chance(c: Comparison) -> bool:
+    """Whether a comparison's loss is beyond chance (FALSE_REFUSAL_RATE); true where nothing counted the changed drawings."""
+    return c.chance is None or c.false_refusal_rate is None or c.chance <= c.false_refusal_rate
 
 
 GUARD_CLAUSES = ("mnist", "mnist_digits", "pen", "pen_digits", "negatives")  # the Decision's fields tested together
