@@ -227,6 +227,11 @@ def _tried(d: Decision) -> tuple[list[TriedRow], str]:
         return rows, ""
     if not d.promote and {Failure.CORRECTIONS_NOT_BETTER, Failure.CORRECTIONS_WORSE} & set(d.failures):
         return rows, "No blend was tried: a blend cannot bring back held-out corrections the new model did not improve."
+    if not d.promote and {Failure.PEN_WORSE, Failure.PEN_DIGIT_WORSE} & set(d.failures):
+        return rows, (
+            "No blend was tried: the new model read real pen drawings of the guard set worse beyond chance, so the "
+            "corrections taught it something wrong (as poisoning does), and a blend would only dilute that."
+        )
     if not d.promote:
         return rows, "No blend was tried: the fallback is off (fallback_keep is not between 0 and 1)."
     return [], "No blend was needed: the new model held every clause." if not d.forced else "No blend was tried: promoted by force."

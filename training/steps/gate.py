@@ -203,6 +203,16 @@ def blend_keeps(*, least: float, steps: int) -> list[float]:
     return [round(least + (1 - least) * step / steps, 6) for step in range(steps - 1, -1, -1)]
 
 
+# Failures of the new model that no blend is tried for. Held-out corrections it did not improve:
+# a blend cannot bring back what the new model did not learn. Real pen drawings of the guard set
+# read worse beyond chance (PEN_WORSE, PEN_DIGIT_WORSE: a clause fails only so): the corrections
+# taught the model something wrong, which is what poisoning does, and a blend only dilutes it.
+# A 4 -> 9 attack's new model lost 12 guard 4s and gained 1; its 70% blend held the guard's 4s
+# (3 lost, 1 gained) and served unused writers' 4s 3 points worse (docs/results.md, "The
+# pen-1 drift: its cause"). Blends are for what a fine-tune forgets: MNIST, the refusal.
+NOT_BLENDED = frozenset({Failure.CORRECTIONS_NOT_BETTER, Failure.CORRECTIONS_WORSE, Failure.PEN_WORSE, Failure.PEN_DIGIT_WORSE})
+
+
 class Judged(NamedTuple):
     """What the gate gives the publish step: its decision, the net to publish and that net's readings."""
 
@@ -229,11 +239,12 @@ def judge(
     it: it must bring that guard within its tolerance, not merely lose too few drawings for the
     test to show it (a 4 -> 9 attack's 90% blend lost 8 pen 4s, none gained, chance 9% after
     Holm, and served unused writers' 4s at 84%: docs/results.md, "Poisoning").
+    No blend is tried when the new model read the pen guard set worse beyond chance (NOT_BLENDED).
     The decision keeps every net's own decision in `tried`, the new model first."""
     decision = decide(data=data, before=before, after=after, options=options)
     say(f"the gate: {decision_text(decision)}")
     tried = [decision]  # every net judged, kept in the decision for the run's page
-    if decision.promote or active is None or not 0 < options.fallback_keep < 1 or {Failure.CORRECTIONS_NOT_BETTER, Failure.CORRECTIONS_WORSE} & set(decision.failures):
+    if decision.promote or active is None or not 0 < options.fallback_keep < 1 or NOT_BLENDED & set(decision.failures):
         return Judged(replace(decision, tried=tuple(tried)), new, after)
     lost, proven = decision.mnist.change, lost_clauses(decision)
     active = net_with_classes(active, classes=new.classes)  # a model made before "not a digit" blends with a silent output for it

@@ -217,7 +217,7 @@ def test_approved_held_out_drawings_decide_and_unreviewed_ones_only_inform():
     assert not lost_approved.promote and lost_approved.failures == (Failure.CONFIRMED_WORSE,)
 
 
-def test_fewer_held_out_corrections_than_the_minimum_cannot_carry_a_promotion_but_can_hold_one_back():
+def test_fewer_held_out_corrections_than_the_minimum_cannot_carry_a_promotion_and_hold_one_back_only_beyond_chance():
     minimum = RunOptions().min_held_out
     assert minimum == 5  # a sign test: 4 of 4 going the new model's way happens by chance 1 time in 16
     few = Digits(torch.zeros(minimum - 1, 28, 28, dtype=torch.uint8), torch.full((minimum - 1,), 7))
@@ -227,10 +227,23 @@ def test_fewer_held_out_corrections_than_the_minimum_cannot_carry_a_promotion_bu
     assert unchanged.promote and not unchanged.corrections_carry  # the guards decide
     text = decision_text(unchanged)
     assert "held-out corrections 1 -> 1 right of 4 (none reviewed yet): under the 5 needed to show an improvement" in text
-    assert "so they can only hold the model back and the guards decide" in text and text.endswith("promoted.")
-    worse = decide(data=data, before=before, after=reading(mnist_wrong=0, corrections=[1, 1, 1, 1]), options=RunOptions())
+    assert "so they can only hold the model back, when they got worse beyond chance, and the guards decide" in text and text.endswith("promoted.")
+    # One of them going wrong, none right, happens by chance half the time: it holds nothing back
+    # (it held back honest retrains that had halved their writers' errors).
+    one_lost = decide(data=data, before=before, after=reading(mnist_wrong=0, corrections=[1, 1, 1, 1]), options=RunOptions())
+    assert one_lost.promote and one_lost.failures == ()
+    assert (one_lost.corrections.worse, one_lost.corrections.better, one_lost.corrections.chance) == (1, 0, 0.5)
+    assert "held-out corrections 1 -> 0 right of 4 (1 lost, 0 gained, by chance 50%)" in decision_text(one_lost)
+    # Where more are held out than carry a promotion, a loss beyond chance holds the model back:
+    # 6 of 6 changed going wrong happens by chance 1 time in 64.
+    eight = Digits(torch.zeros(8, 28, 28, dtype=torch.uint8), torch.full((8,), 7))
+    options = RunOptions(min_held_out=10)
+    data = run_data(mnist_test=zeros(10_000), corrections_test=eight)
+    worse = decide(data=data, before=reading(mnist_wrong=0, corrections=[7] * 6 + [1] * 2), after=reading(mnist_wrong=0, corrections=[1] * 8), options=options)
     assert not worse.promote and worse.failures == (Failure.CORRECTIONS_WORSE,)
+    assert "the held-out corrections got worse beyond chance" in decision_text(worse)
     # The guards still hold a model back whatever a few corrections say.
+    data = run_data(mnist_test=zeros(10_000), corrections_test=few)
     guard_lost = decide(data=data, before=before, after=reading(mnist_wrong=20, corrections=[7, 7, 7, 7]), options=RunOptions())
     assert not guard_lost.promote and guard_lost.failures == (Failure.MNIST_WORSE,)
 

@@ -42,8 +42,10 @@ def test_a_fine_tune_and_a_run_from_scratch_fill_what_was_left_unset_from_their_
     assert scratch.lr == 3e-3 and scratch.distill == 0 and scratch.look_alikes == 0 and scratch.pen_anchors == 0 and not scratch.freeze_bn
     assert RunOptions(lr=1e-3).lr == 1e-3 and RunOptions(from_scratch=True, lr=1e-2).lr == 1e-2
     # Augmentation: the preset's, with what was asked for on top.
-    assert RunOptions(augment={"elastic": 0.5}).augment == {"styles": 0.0, "elastic": 0.5}
-    assert RunOptions(augment={"styles": 0.3}).augment == {"styles": 0.3}
+    geometric_off = {"slant": 0.0, "scale": (1.0, 1.0), "stretch": 0.0, "elastic": 0.0, "thicken": 0.0, "thin": 0.0, "styles": 0.0}
+    assert tune.augment == geometric_off and tune.distill == 1.0  # MNIST follows the active model alone, unbent
+    assert RunOptions(augment={"elastic": 0.5}).augment == {**geometric_off, "elastic": 0.5}
+    assert RunOptions(augment={"styles": 0.3}).augment == {**geometric_off, "styles": 0.3}
     from_scratch = scratch.augment
     assert from_scratch["elastic"] == from_scratch["slant"] == from_scratch["thicken"] == 0.0
     assert Augment(**scratch.augmentation).rotate > 0 and Augment(**scratch.augmentation).styles > 0  # the classic levers and the styles stay
