@@ -12,6 +12,7 @@ bfloat16 a run computes in float32, and otherwise the same steps happen.
 """
 
 import argparse
+import json
 import typing
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
@@ -183,7 +184,8 @@ class RunOptions:
         preset = PRESETS["from-scratch" if self.from_scratch else "fine-tune"]
         for name, value in preset.items():
             if name == "augment":
-                value = {**value, **(self.augment or {})}
+                # A stored run's options come back from JSON with lists where ranges were tuples.
+                value = {k: tuple(v) if isinstance(v, list) else v for k, v in {**value, **(self.augment or {})}.items()}
             elif getattr(self, name) is not None:
                 continue
             object.__setattr__(self, name, value)
@@ -258,7 +260,8 @@ class RunOptions:
         return {**AUGMENT, **self.augment}
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        """The options as a run stores them (JSON: a range is a list)."""
+        return json.loads(json.dumps(asdict(self)))
 
 
 def native_bf16(device: str) -> bool:
