@@ -22,7 +22,7 @@ strokes, layout seed 0, as `bench.pendigits --offline` draws them): accuracy, th
 import argparse
 import os
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -96,6 +96,11 @@ def main() -> None:
         f"{'alphabet, held-out drawers only':<36} {len(strangers):>6} {np.mean([p.digit is None for p in strangers]):>8.1%} "
         f"{np.mean([p.digit is not None and p.sure for p in strangers]):>11.1%}"
     )
+    print(f"\n{HELD_OUT_ALPHABET} by character (refused; the digits answered instead):")
+    for character in sorted({d.character for d in sources if d.alphabet == HELD_OUT_ALPHABET}):
+        read_so = [p for d, p in zip(sources, read) if d.alphabet == HELD_OUT_ALPHABET and d.character == character]
+        digits = Counter(p.digit for p in read_so if p.digit is not None)
+        print(f"  {character:2d}: {np.mean([p.digit is None for p in read_so]):4.0%} of {len(read_so)}; {', '.join(f'{d}: {n}' for d, n in sorted(digits.items())) or '-'}")
     print(
         f"targets: held-out writers refused {writers[1]:.1%} (>= 80%: {'met' if writers[1] >= 0.8 else 'missed'}), "
         f"sure digit {writers[2]:.1%} (<= 5%: {'met' if writers[2] <= 0.05 else 'missed'}); "
