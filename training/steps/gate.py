@@ -17,10 +17,11 @@ Without held-out corrections the guards alone decide, and with fewer than `min_h
 corrections can only hold a model back, when it reads fewer of them right beyond chance (the
 same sign test), and the guards decide.
 
-When the new model fails a guard, blends from the active model's weights toward the new ones (as
-in WiSE-FT: most of what the corrections taught is kept, most of what was lost comes back) are
-judged by the same rule, keeping less of the new each time, and the first that passes is
-published instead.
+When the new model fails a guard it may have forgotten (MNIST, the refusal guard, the confirmed
+drawings), blends from the active model's weights toward the new ones (as in WiSE-FT: most of
+what the corrections taught is kept, most of what was lost comes back) are judged by the same
+rule, keeping less of the new each time, and the first that passes is published instead. A new
+model that read the pen guard set worse beyond chance gets none (NOT_BLENDED).
 
 `judge` returns a typed `Decision` (training.runs.decision, where its words are made too).
 """
