@@ -127,14 +127,15 @@ def test_corrections_teach_the_model_a_kind_of_drawing_it_got_wrong(mnist_dir):
     for image in taught:
         sample_create(image=image, label=8)
     # 3,000 MNIST images an epoch instead of 20,000: the corrections take the share they would have.
-    # The pen guard's tolerances are opened too: an inverted V taught as 8 costs real pen 1s about
-    # 4 points here (their lead-ins look alike), which the default gate refuses; this test is
-    # about what corrections teach. So is "not a digit"'s: the inverted V is much like an A or a
+    # The pen guard's tolerances are opened too: an inverted V taught as 8 costs real pen 1s 4 to
+    # 10 points here (their lead-ins look alike; 10 with the fine-tune's MNIST distilled alone and
+    # unbent, on the held-out split a PostgreSQL run's ids gave), which the default gate refuses;
+    # this test is about what corrections teach. So is "not a digit"'s: the inverted V is much like an A or a
     # caret, and the shipped model then refuses about 15 points fewer held-out negatives. One
     # digit of this short run's 2,000 MNIST test images may lose 2 of its ~200 (-1.1 points).
     run = train(
         mnist_dir, "--limit", "3000", "--epochs", "2", "--holdout", "0.2", "--mnist-tolerance", "1", "--corrections-share", "0.15",
-        "--mnist-digit-tolerance", "10", "--pen-tolerance", "10", "--pen-digit-tolerance", "10", "--refusal-tolerance", "100",
+        "--mnist-digit-tolerance", "10", "--pen-tolerance", "100", "--pen-digit-tolerance", "100", "--refusal-tolerance", "100",
     )  # fmt: skip
 
     assert run.status == TrainingRun.Status.PROMOTED and RunReport.of(run).decision.published == "new"
