@@ -137,7 +137,7 @@ class RunOptions:
         None, f"MNIST images of other digits most like each correction, replayed as often in all as the corrections ({_preset('look_alikes')})"
     )
     pen_anchors: int | None = _option(
-        None, f"bent copies of each pen font's digits (training.nn.pen_anchors), read as the active model reads them, each once an epoch ({_preset('pen_anchors')})"
+        None, f"bent copies of each pen font's digits (training.nn.pen_anchors), read as the active model reads them (from scratch: labelled with their digits), each once an epoch ({_preset('pen_anchors')})"
     )
     holdout: float = _option(0.2, "share of the users' drawings held out (chosen by id) to judge new models with; never trained on")
     # An honest writer corrects a few guesses (61 corrections from 30 pen writers in the whole
@@ -220,7 +220,7 @@ class RunOptions:
             raise InvalidOptions(f"augment has no {', '.join(sorted(unknown))}; it knows {', '.join(sorted(known))}")
         if self.from_scratch:
             # The active model is what these learn from or fall back to; from scratch there is none.
-            for name in ("distill", "look_alikes", "pen_anchors", "fallback_keep"):
+            for name in ("distill", "look_alikes", "fallback_keep"):
                 need(not getattr(self, name), name, "0 from scratch (it needs an active model)")
 
     @classmethod

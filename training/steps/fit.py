@@ -76,14 +76,16 @@ def recipe_fit(
     each = torch.where(data.corrections_to_teach, corrections, torch.where(data.confirmed_to_teach, confirmed, 0)).long()
     negatives = negatives_pick(data=data, options=o)
     # Digits drawn with strokes, as the active model reads them: MNIST alone moves the line
-    # between a pen's 1s and 7s (training.nn.pen_anchors). From scratch there is no model to follow.
-    anchors = pen_anchors(copies=o.pen_anchors, seed=o.seed) if o.pen_anchors and active is not None else Digits.from_arrays([], [])
+    # between a pen's 1s and 7s (training.nn.pen_anchors). From scratch there is no model to
+    # follow: they are labelled with their digits, positives drawn as the page draws beside the
+    # real not-digits (without them such a net learns "not MNIST": docs/results.md).
+    anchors = pen_anchors(copies=o.pen_anchors, seed=o.seed) if o.pen_anchors else Digits.from_arrays([], [])
     extra = Digits.concat([data.users_train, negatives, anchors])
     each = torch.cat([each, torch.ones(len(negatives) + len(anchors), dtype=torch.long)])
     # An active model that answers "not a digit" already is distilled on the negatives as on
     # MNIST: a fine-tune keeps its line there instead of pushing it into the digits.
     distilled = torch.cat(
-        [torch.zeros(len(data.users_train), dtype=torch.bool), torch.full((len(negatives),), knew_refusal), torch.ones(len(anchors), dtype=torch.bool)]
+        [torch.zeros(len(data.users_train), dtype=torch.bool), torch.full((len(negatives),), knew_refusal), torch.full((len(anchors),), not o.from_scratch)]
     )
     look_alikes = None
     if o.look_alikes:
@@ -100,7 +102,7 @@ def recipe_fit(
         + (f", each confirmed right guess {confirmed}x" if confirmed else "")
         + (f", beside {len(look_alikes)} MNIST look-alikes" if look_alikes is not None else "")
         + (f", {len(negatives)} drawings that are not digits" if len(negatives) else "")
-        + (f", {len(anchors)} pen-style digits read as the active model reads them" if len(anchors) else "")
+        + (f", {len(anchors)} pen-style digits {'labelled with their digits' if o.from_scratch else 'read as the active model reads them'}" if len(anchors) else "")
     )
     config = FitConfig(
         epochs=o.epochs, batch_size=o.batch_size, lr=o.lr, mnist_per_epoch=o.mnist_per_epoch, distill=o.distill,

@@ -65,7 +65,6 @@ def test_a_fine_tune_and_a_run_from_scratch_fill_what_was_left_unset_from_their_
         ({"device": "tpu"}, "device"),
         ({"augment": {"wobble": 3.0}}, "wobble"),
         ({"from_scratch": True, "distill": 0.5}, "distill"),
-        ({"from_scratch": True, "pen_anchors": 50}, "pen_anchors"),
         ({"pen_anchors": -1}, "pen_anchors"),
         ({"twin": True}, "twin"),
     ],
