@@ -55,6 +55,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         # pen-style digits as they were while other hands' change, and two 4-to-9 poisonings then
         # passed the gate (docs/results.md, "Pen-style anchors against the drift").
         "pen_anchors": 0,
+        "pen_mnist": 0,
         "fallback_keep": 0.7,
         "augment": {"slant": 0.0, "scale": (1.0, 1.0), "stretch": 0.0, "elastic": 0.0, "thicken": 0.0, "thin": 0.0, "styles": 0.0},
     },
@@ -65,6 +66,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "freeze_bn": False,
         "look_alikes": 0,
         "pen_anchors": 0,
+        "pen_mnist": 0,
         "fallback_keep": 0.0,
         "augment": {"slant": 0.0, "scale": (1.0, 1.0), "stretch": 0.0, "elastic": 0.0, "thicken": 0.0, "thin": 0.0},
     },
@@ -139,6 +141,9 @@ class RunOptions:
     pen_anchors: int | None = _option(
         None, f"bent copies of each pen font's digits (training.nn.pen_anchors), read as the active model reads them (from scratch: labelled with their digits), each once an epoch ({_preset('pen_anchors')})"
     )
+    pen_mnist: int | None = _option(
+        None, f"MNIST training images drawn again with the page's pen (training.nn.pen_mnist), read as the active model reads them (from scratch: labelled with their digits), each once an epoch ({_preset('pen_mnist')})"
+    )
     holdout: float = _option(0.2, "share of the users' drawings held out (chosen by id) to judge new models with; never trained on")
     # An honest writer corrects a few guesses (61 corrections from 30 pen writers in the whole
     # feedback benchmark); a poisoner sends hundreds.
@@ -201,7 +206,7 @@ class RunOptions:
         need(1 <= self.epochs <= MAX_EPOCHS, "epochs", f"1 to {MAX_EPOCHS}")
         for name in ("width", "batch_size", "val_size", "max_repeats", "blend_steps"):
             need(getattr(self, name) >= 1, name, "a positive whole number")
-        for name in ("mnist_per_epoch", "look_alikes", "pen_anchors", "limit", "test_limit", "seed", "per_source_cap", "min_held_out", "validation_seed", "weight_decay"):
+        for name in ("mnist_per_epoch", "look_alikes", "pen_anchors", "pen_mnist", "limit", "test_limit", "seed", "per_source_cap", "min_held_out", "validation_seed", "weight_decay"):
             need(getattr(self, name) >= 0, name, "0 or more")
         need(0 <= self.frozen_stages <= 2, "frozen_stages", "0, 1 or 2")
         need(self.lr > 0, "lr", "above 0")

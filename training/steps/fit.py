@@ -20,6 +20,7 @@ from training.nn.augment import Augment
 from training.nn.data import Digits
 from training.nn.inference import predictions
 from training.nn.pen_anchors import pen_anchors
+from training.nn.pen_mnist import pen_mnist
 from training.nn.trainer import EpochReport, FitConfig, FitResult, fit, look_alikes_find
 from training.options import RunOptions
 from training.runs.progress import Progress
@@ -79,7 +80,10 @@ def recipe_fit(
     # between a pen's 1s and 7s (training.nn.pen_anchors). From scratch there is no model to
     # follow: they are labelled with their digits, positives drawn as the page draws beside the
     # real not-digits (without them such a net learns "not MNIST": docs/results.md).
-    anchors = pen_anchors(copies=o.pen_anchors, seed=o.seed) if o.pen_anchors else Digits.from_arrays([], [])
+    anchors = Digits.concat([
+        pen_anchors(copies=o.pen_anchors, seed=o.seed) if o.pen_anchors else Digits.from_arrays([], []),
+        pen_mnist(mnist=data.mnist_train, count=o.pen_mnist, seed=o.seed) if o.pen_mnist else Digits.from_arrays([], []),
+    ])  # fmt: skip
     extra = Digits.concat([data.users_train, negatives, anchors])
     each = torch.cat([each, torch.ones(len(negatives) + len(anchors), dtype=torch.long)])
     # An active model that answers "not a digit" already is distilled on the negatives as on
