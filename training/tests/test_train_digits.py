@@ -63,9 +63,9 @@ def test_train_digits_from_scratch_learns_from_a_small_subset(mnist_dir):
 def test_a_run_from_scratch_learns_the_pen_style_digits_under_their_own_labels(mnist_dir, capsys):
     # No model to follow from scratch: pen-style digits are positives drawn as the page draws,
     # beside the real not-digits (without them the net refused half the real pen digits).
-    run = train(mnist_dir, "--from-scratch", "--width", "8", "--limit", "500", "--epochs", "1", "--pen-anchors", "3", "--force")
-    assert run.from_scratch and run.options["pen_anchors"] == 3
-    assert "180 pen-style digits labelled with their digits" in capsys.readouterr().out  # 6 fonts x 10 digits x 3
+    run = train(mnist_dir, "--from-scratch", "--width", "8", "--limit", "500", "--epochs", "1", "--pen-anchors", "3", "--pen-mnist", "40", "--force")
+    assert run.from_scratch and run.options["pen_anchors"] == 3 and run.options["pen_mnist"] == 40
+    assert "220 pen-style digits labelled with their digits" in capsys.readouterr().out  # 6 fonts x 10 digits x 3, and 40 of MNIST
 
 
 def test_a_model_worse_than_the_tolerance_is_kept_as_a_candidate(mnist_dir, settings):
