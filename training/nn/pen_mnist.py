@@ -25,7 +25,7 @@ def thin(ink: np.ndarray) -> np.ndarray:
         for step in (0, 1):
             p = [np.roll(image, (-dy, -dx), axis=(1, 2)) for dy, dx in _NEIGHBOURS]
             count = sum(q.astype(np.uint8) for q in p)
-            # 0 -> 1 transitions around the pixel, P2, P3, ..., P9, P2
+            # One 0 -> 1 transition around the pixel (P2, P3, ..., P9, P2): it lies on one line, not where lines meet.
             turns = sum((~p[i] & p[(i + 1) % 8]).astype(np.uint8) for i in range(8))
             p2, p4, p6, p8 = p[0], p[2], p[4], p[6]
             if step == 0:
