@@ -4,7 +4,9 @@ issue 40) measured on real pen digits, one source per writer.
 Each writer's digits are split in two halves, stratified by digit (bench.feedback_loop.halves,
 seed 0). The first half is sent to /api/predict/ as strokes, from that writer's own session (a
 cookie jar: the page's session and CSRF cookies), and every wrong guess is corrected through
-/api/feedback/ with a client_id, as the page does. Then the second half is sent twice: from the
+/api/feedback/ with a client_id, as the page does. Every answer the writer let stand is sent
+back as the page sends it (`stood`: held until the first correction, which carries them, then
+with the next guess), unless --corrections-only. Then the second half is sent twice: from the
 writer's session (with the memory) and from a client without cookies, a stranger, whose answer
 is exactly the net's (without the memory): the same drawings, the same server. No retrain.
 
@@ -31,6 +33,7 @@ from collections import defaultdict
 import numpy as np
 
 from bench.feedback_loop import halves
+from recognizer.fields import MAX_STOOD
 from testing.pendigits_data import PenDigit, layout, load_digits
 
 SEED = 0
@@ -71,24 +74,32 @@ def offline_reads(digits: list[PenDigit]) -> dict[int, tuple[int | None, np.ndar
     return reads
 
 
-def offline_errors(teach: list[PenDigit], test: list[PenDigit], reads: dict, *, threshold: float, size: int = 50) -> dict[int, tuple[int, int]]:
-    """Per writer, second-half errors without and with the memory of their first half's corrections."""
-    from recognizer.memory import recall
+def offline_errors(
+    teach: list[PenDigit], test: list[PenDigit], reads: dict, *, threshold: float, size: int = 50, stood: int = 100
+) -> dict[int, tuple[int, int]]:
+    """Per writer, second-half errors without and with the memory of their first half: its
+    corrections (the newest `size`) and the drawings whose answer stood (the newest `stood`; 0:
+    a memory of corrections only), as the page sends them and the site keeps them."""
+    from recognizer.memory import plausible_floor, recall
 
-    memories: dict[int, list[tuple[np.ndarray, int]]] = defaultdict(list)
+    corrections: dict[int, list[tuple[np.ndarray, int]]] = defaultdict(list)
+    kept: dict[int, list[tuple[np.ndarray, int]]] = defaultdict(list)
     for digit in teach:
         guess, features, _ = reads[digit.index]
-        if features is not None and guess != digit.label:
-            memories[digit.writer].append((features, digit.label))
+        if features is None:
+            continue
+        (corrections if guess != digit.label else kept)[digit.writer].append((features, guess if guess == digit.label else digit.label))
     errors: dict[int, list[int]] = defaultdict(lambda: [0, 0])
     for digit in test:
         guess, features, probabilities = reads[digit.index]
         with_memory = guess
-        memory = memories[digit.writer][-size:][::-1]  # the newest `size`, newest first, as the site reads them
+        # the newest of each, newest first, as the site reads them; a writer with no correction has no memory
+        mine = corrections[digit.writer][-size:][::-1]
+        memory = mine + (kept[digit.writer][-stood:][::-1] if mine and stood > 0 else [])
         if features is not None and memory:
             found = recall(
                 features=features, probabilities=probabilities, stored=np.stack([m[0] for m in memory]),
-                labels=[m[1] for m in memory], threshold=threshold,
+                labels=[m[1] for m in memory], threshold=threshold, floor=plausible_floor(stood=stood),
             )  # fmt: skip
             if found is not None:
                 with_memory = memory[found[0]][1]
@@ -97,7 +108,7 @@ def offline_errors(teach: list[PenDigit], test: list[PenDigit], reads: dict, *, 
     return {writer: tuple(pair) for writer, pair in errors.items()}
 
 
-def tune(digits: list[PenDigit]) -> None:
+def tune(digits: list[PenDigit], *, stood: int) -> None:
     """Second-half errors of the tuning writers by distance threshold (the held-out writers are
     not read here); and the ceiling: errors whose guess -> label pair the writer corrected in
     the first half, the only ones a memory of corrections can mend."""
@@ -112,7 +123,7 @@ def tune(digits: list[PenDigit]) -> None:
     print(f"tuning writers {sorted({d.writer for d in digits})}: {len(wrong)} second-half errors, {ceiling} of a pair corrected in the first half")
     print("threshold: second-half errors without -> with the memory (worst writer's change)")
     for threshold in (0.02, 0.05, 0.08, 0.10, 0.12, 0.15, 0.20, 0.25, 0.30, 0.40, 0.50):
-        errors = offline_errors(teach, test, reads, threshold=threshold)
+        errors = offline_errors(teach, test, reads, threshold=threshold, stood=stood)
         before, after = sum(p[0] for p in errors.values()), sum(p[1] for p in errors.values())
         print(f"  {threshold:.2f}: {before:3d} -> {after:3d} (worst {max(p[1] - p[0] for p in errors.values()):+d})", flush=True)
 
@@ -137,42 +148,53 @@ class Client:
         with self.opener.open(request, timeout=30) as answer:
             return json.loads(answer.read())
 
-    def predict(self, digit: PenDigit) -> dict:
-        return self._post("/api/predict/", {"strokes": [stroke.tolist() for stroke in layout(digit, SEED)]})
+    def predict(self, digit: PenDigit, stood: list[dict] = ()) -> dict:
+        body = {"strokes": [stroke.tolist() for stroke in layout(digit, SEED)]}
+        return self._post("/api/predict/", {**body, "stood": list(stood)} if stood else body)
 
-    def correct(self, digit: PenDigit, label: int) -> dict:
-        strokes = [stroke.tolist() for stroke in layout(digit, SEED)]
-        return self._post("/api/feedback/", {"strokes": strokes, "label": label, "client_id": str(uuid.uuid4())})
+    def correct(self, digit: PenDigit, label: int, stood: list[dict] = ()) -> dict:
+        body = {"strokes": [stroke.tolist() for stroke in layout(digit, SEED)], "label": label, "client_id": str(uuid.uuid4())}
+        return self._post("/api/feedback/", {**body, "stood": list(stood)} if stood else body)
 
 
-def replay(digits: list[PenDigit], *, url: str, writers: set[int]) -> dict:
+def replay(digits: list[PenDigit], *, url: str, writers: set[int], stood: bool = True) -> dict:
     """The benchmark through a running site, for `writers`; per writer: second-half errors
-    without and with the memory, corrections sent, answers the memory changed."""
+    without and with the memory, corrections sent, answers the memory changed. `stood`: the
+    first half's answers the writer let stand are sent back as the page sends them (held until
+    the first correction, which carries them; then with the next guess)."""
     teach, test = halves(digits, SEED)  # split over all writers, as --tune does, whoever is replayed
     stranger = Client(url, cookies=False)
     by_writer: dict[int, dict] = {}
     for writer in sorted(writers):
         me = Client(url)
         pairs, corrected = set(), 0  # the guess -> label pairs this writer corrected
+        held: list[dict] = []  # as the page holds them (draw.js: STOOD_MOST)
         for digit in (d for d in teach if d.writer == writer):
-            answer = me.predict(digit)
+            answer = me.predict(digit, held if corrected else ())
+            if corrected:
+                held = []
             if answer["digit"] != digit.label and answer["input_image"] is not None:
-                me.correct(digit, digit.label)
+                me.correct(digit, digit.label, held)
+                held = []
                 pairs.add((answer["digit"], digit.label))
                 corrected += 1
-        figures = {"corrections": corrected, "drawings": 0, "without": 0, "with": 0, "changed": 0, "mendable": 0}
+            elif stood and answer["digit"] is not None:
+                held = [*held, {"image": answer["input_image"], "digit": answer["digit"]}][-MAX_STOOD:]
+        figures = {"corrections": corrected, "drawings": 0, "without": 0, "with": 0, "changed": 0, "changed_stood": 0, "mendable": 0}
         for digit in (d for d in test if d.writer == writer):
             mine, net = me.predict(digit), stranger.predict(digit)
-            if net["reason"] == "your_correction":
+            if net["reason"] in ("your_correction", "your_drawing"):
                 raise RuntimeError("a stranger got an answer from someone's memory")
             figures["drawings"] += 1
             figures["without"] += net["digit"] != digit.label
             figures["mendable"] += net["digit"] != digit.label and (net["digit"], digit.label) in pairs
             figures["with"] += mine["digit"] != digit.label
             figures["changed"] += mine["reason"] == "your_correction"
+            figures["changed_stood"] += mine["reason"] == "your_drawing"
         by_writer[writer] = figures
         print(f"  writer {writer:2d}: {figures['corrections']:2d} corrections; second half {figures['drawings']} drawings, "
-              f"wrong {figures['without']:2d} -> {figures['with']:2d} with the memory ({figures['changed']} answers from it; "
+              f"wrong {figures['without']:2d} -> {figures['with']:2d} with the memory (answers from it: {figures['changed']} "
+              f"like a correction, {figures['changed_stood']} like a drawing that stood; "
               f"{figures['mendable']} errors of a pair corrected before)", flush=True)  # fmt: skip
     return by_writer
 
@@ -195,24 +217,25 @@ def main() -> None:
     parser.add_argument("--tune", action="store_true", help="offline, on the tuning writers: errors by distance threshold")
     parser.add_argument("--url", help="a running site (default: start gunicorn on a fresh database here)")
     parser.add_argument("--all-writers", action="store_true", help="also the tuning writers (not only the held-out ones)")
+    parser.add_argument("--corrections-only", action="store_true", help="send no answers that stood: a memory of corrections alone (default: off)")
     args = parser.parse_args()
     digits = load_digits()
     if args.tune:
-        tune(digits)
+        tune(digits, stood=0 if args.corrections_only else MAX_STOOD)
         return
     writers = {d.writer for d in digits if args.all_writers or not tuning_writer(d.writer)}
     started = time.perf_counter()
     if args.url:
-        by_writer = replay(digits, url=args.url, writers=writers)
+        by_writer = replay(digits, url=args.url, writers=writers, stood=not args.corrections_only)
     else:
         with site() as url:
-            by_writer = replay(digits, url=url, writers=writers)
-    total = {key: sum(f[key] for f in by_writer.values()) for key in ("corrections", "drawings", "without", "with", "changed", "mendable")}
+            by_writer = replay(digits, url=url, writers=writers, stood=not args.corrections_only)
+    total = {key: sum(f[key] for f in by_writer.values()) for key in ("corrections", "drawings", "without", "with", "changed", "changed_stood", "mendable")}
     worst = max(f["with"] - f["without"] for f in by_writer.values())
     print(f"{len(by_writer)} writers, {total['corrections']} corrections of the first halves; second halves: "
           f"{total['drawings']} drawings, wrong {total['without']} without the memory -> {total['with']} with it "
-          f"({1 - total['with'] / max(total['without'], 1):.0%} fewer; {total['changed']} answers from the memory; "
-          f"{total['mendable']} of the errors were of a guess -> label pair the writer had corrected, the most a memory can mend); "
+          f"({1 - total['with'] / max(total['without'], 1):.0%} fewer; answers from the memory: {total['changed']} like a correction, "
+          f"{total['changed_stood']} like a drawing that stood; {total['mendable']} of the errors were of a guess -> label pair the writer had corrected); "
           f"worst writer {worst:+d}; {time.perf_counter() - started:.0f} s")  # fmt: skip
 
 

@@ -375,11 +375,14 @@ FEEDBACK_CHANGE_MINUTES = float(os.environ.get("DIGITSITE_FEEDBACK_CHANGE_MINUTE
 # else's answers change. Per source the newest DIGITSITE_MEMORY_SIZE corrections of the last
 # DIGITSITE_MEMORY_HOURS count; "close" is a cosine distance of the net's pooled features of
 # at most DIGITSITE_MEMORY_DISTANCE, chosen on ten pen writers and measured on twenty others
-# (bench/memory_replay.py). DIGITSITE_MEMORY=off switches it off: every answer is the net's.
+# (bench/memory_replay.py). Once a sender has a correction remembered, the newest
+# DIGITSITE_MEMORY_STOOD of their drawings whose answer they let stand count too (0: none).
+# DIGITSITE_MEMORY=off switches it off: every answer is the net's.
 MEMORY = env_bool("DIGITSITE_MEMORY", True)
 MEMORY_SIZE = int(os.environ.get("DIGITSITE_MEMORY_SIZE", "50"))
+MEMORY_STOOD = int(os.environ.get("DIGITSITE_MEMORY_STOOD", "100"))
 MEMORY_HOURS = float(os.environ.get("DIGITSITE_MEMORY_HOURS", "24"))
-MEMORY_DISTANCE = float(os.environ.get("DIGITSITE_MEMORY_DISTANCE", "0.12"))
+MEMORY_DISTANCE = float(os.environ.get("DIGITSITE_MEMORY_DISTANCE", "0.2"))
 
 
 # -- training ----------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from feedback.services import (
 from recognizer.fields import EXAMPLE_IMAGE, EXAMPLE_STROKES, DrawingSerializer
 from recognizer.labels import DIGITS, NOT_A_DIGIT, NOT_A_DIGIT_LABEL
 from recognizer.memory import remembers
+from recognizer.services import digit_stood_remember
 
 
 @extend_schema_field({"oneOf": [{"type": "integer", "minimum": 0, "maximum": 9}, {"type": "string", "enum": [NOT_A_DIGIT_LABEL]}]})
@@ -141,6 +142,7 @@ class FeedbackApi(APIView):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
+        stood = data.pop("stood", None)
         try:
             sample, created = sample_create_once(
                 client_id=data.pop("client_id", None), source=client_source(request), user=request.user, **data
@@ -150,6 +152,8 @@ class FeedbackApi(APIView):
             body = {"message": str(limit), "detail": str(limit), "extra": {"daily_limit": limit.limit}}
             return Response(body, status=status.HTTP_429_TOO_MANY_REQUESTS, headers={"Retry-After": str(limit.retry_after_s)})
         disk_full_clear()  # a write succeeded: health need not say the disk is full any more
+        if created and stood:  # remembered only beside a correction remembered (recognizer.memory)
+            digit_stood_remember(source=sample.source, inputs=[d["image"] for d in stood], digits=[d["digit"] for d in stood])
         answer = status.HTTP_201_CREATED if created else status.HTTP_200_OK
         return _with_memory_hint(Response(self.OutputSerializer(sample).data, status=answer), sample=sample)
 

@@ -1,5 +1,7 @@
 import functools
+import logging
 
+from django.db import DatabaseError
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
@@ -13,9 +15,11 @@ from recognizer import memory
 from recognizer.fields import EXAMPLE_IMAGE, EXAMPLE_STROKES, DrawingSerializer
 from recognizer.labels import NOT_A_DIGIT_LABEL
 from recognizer.preprocessing import to_data_url, to_png
-from recognizer.services import digit_predict
+from recognizer.services import digit_predict, digit_stood_remember
 from recognizer.serving import active_model, active_model_problem
 from recognizer.servingform import ModelUnavailable
+
+logger = logging.getLogger(__name__)
 
 ERRORS = {
     400: OpenApiResponse(description="Not JSON; neither or both of strokes and image; bad strokes; bad base64, or not a PNG/JPEG image."),
@@ -102,10 +106,11 @@ class PredictApi(APIView):
         sure = serializers.BooleanField(allow_null=True, help_text="false when confidence is below the threshold: show top_two, not a guess")
         top_two = serializers.ListField(child=serializers.IntegerField(), allow_null=True, help_text="the two likeliest digits, also when it is not a digit")
         reason = serializers.ChoiceField(
-            choices=["no_ink", "too_small", NOT_A_DIGIT_LABEL, memory.REASON],
+            choices=["no_ink", "too_small", NOT_A_DIGIT_LABEL, memory.REASON, memory.REASON_STOOD],
             allow_null=True,
             help_text=f"why digit is null; or {memory.REASON}: the digit is the one you gave a drawing this resembles, "
-            "one of your own recent corrections (see correction), not the net's",
+            f"one of your own recent corrections (see correction), not the net's; or {memory.REASON_STOOD}: the digit "
+            "one of your own earlier drawings like it was answered and you let stand (see stood)",
         )
         hint = serializers.CharField(allow_null=True, help_text="what to tell the person drawing, when digit is null or comes from a correction")
         not_a_digit = serializers.FloatField(allow_null=True, help_text="calibrated probability that the drawing is not a digit; null when there is nothing to read")
@@ -134,7 +139,14 @@ class PredictApi(APIView):
         # Whose corrections count: the feedback API's rule (digitsite.clients). A browser without
         # the memory hint (or with the memory off) is a stranger: nothing is read for it.
         source = client_source_to_read(request) if memory.memory_on() else None
-        prediction = digit_predict(**validate.run_validation(request.data), source=source)
+        data = validate.run_validation(request.data)
+        stood = data.pop("stood", None)
+        prediction = digit_predict(**data, source=source)
+        if stood and source:
+            try:
+                digit_stood_remember(source=source, inputs=[d["image"] for d in stood], digits=[d["digit"] for d in stood])
+            except DatabaseError:  # a busy or failing database costs this memory, never the guess
+                logger.warning("could not remember the drawings that stood", exc_info=True)
         return Response(render.to_representation(prediction))
 
 

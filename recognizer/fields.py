@@ -5,7 +5,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.validators import ProhibitSurrogateCharactersValidator
 
-from recognizer.preprocessing import ImageTooLarge, PreprocessingError, decode_data_url, strokes_simplify
+from recognizer.preprocessing import ImageTooLarge, PreprocessingError, decode_data_url, input_image_decode, strokes_simplify
 
 
 @extend_schema_field(OpenApiTypes.STR)
@@ -128,11 +128,42 @@ class StrokesField(serializers.Field):
         return [np.asarray(stroke).tolist() for stroke in value]
 
 
+# The page keeps at most this many drawings that stood until it sends them; one's data URL is
+# a 28x28 PNG, which the page's are (under 1,500 characters; decoded only once its header says so).
+MAX_STOOD = 100
+MAX_STOOD_URL = 4_000
+
+
+class StoodSerializer(serializers.Serializer):
+    """One of the sender's earlier drawings whose answer they let stand (recognizer.memory)."""
+
+    image = serializers.CharField(max_length=MAX_STOOD_URL, help_text="the input_image that answer came with: a 28x28 PNG data URL")
+    digit = serializers.IntegerField(min_value=0, max_value=9, help_text="the digit it was answered, and left with")
+
+    def validate_image(self, value: str) -> np.ndarray:
+        try:
+            return input_image_decode(value)
+        except PreprocessingError as error:
+            raise serializers.ValidationError(str(error)) from None
+
+
 class DrawingSerializer(serializers.Serializer):
-    """A drawing as the page sends it (strokes) or as a picture (image): exactly one of them."""
+    """A drawing as the page sends it (strokes) or as a picture (image): exactly one of them;
+    and, optionally, earlier drawings the sender let stand (stood)."""
 
     image = DataUrlImageField(required=False)
     strokes = StrokesField(required=False)
+    stood = StoodSerializer(
+        many=True,
+        required=False,
+        max_length=MAX_STOOD,
+        help_text=(
+            f"Up to {MAX_STOOD} of your earlier drawings whose answer you let stand, not sent before (the page sends "
+            "them once you have a correction remembered). Your own later guesses compare with them: a drawing "
+            "like one of them is answered with its digit (reason your_drawing). Ignored for anyone without a "
+            "correction remembered."
+        ),
+    )
 
     def validate(self, attrs: dict) -> dict:
         if ("image" in attrs) == ("strokes" in attrs):

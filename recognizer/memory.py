@@ -1,6 +1,13 @@
 """A person's own corrections, remembered at once (issue 40): a drawing close to one that its
 sender corrected lately is answered with the label they gave, before any retrain.
 
+Beside the corrections, the memory keeps the sender's recent drawings whose answer they let
+stand (the page sends them along once it has a correction to remember: `memory_remember_stood`).
+They answer too, with the digit that stood: a writer's 9 read as 4 lies close to their own 9s
+that were read right, and a drawing close to one that stood is not pulled to a correction it
+merely resembles less. Without them a memory can mend only an error of a digit the person
+corrected before (22 of the 42 errors of the held-out pen writers, docs/results.md).
+
 "Close" is measured in the net's own feature space: the pooled features the last layer reads
 (the serving graph's second output, recognizer.servingform.FEATURES), by cosine distance.
 Both sides of a comparison come from the same graph: a correction keeps the features the graph
@@ -37,22 +44,36 @@ from recognizer.labels import NOT_A_DIGIT
 from recognizer.models import RememberedCorrection
 
 REASON = "your_correction"
-# A correction answers only a drawing for which the net itself gives the person's label at least
+REASON_STOOD = "your_drawing"  # the answer is the digit a drawing of theirs like it got, and they let stand
+# A remembered drawing answers only a drawing for which the net itself gives its label at least
 # this calibrated probability: a writer's 7 misread as 1 and corrected says nothing about their
-# real 1s, which the net reads as 7 with far less. Chosen with the distance on the tuning
-# writers (bench/memory_replay.py --tune): from 0.05 to 0.30 of distance it kept every one of
-# them from losing a drawing, where without it even 0.02 lost one writer 9.
+# real 1s, which the net reads as 7 with far less. With the corrections alone (MEMORY_STOOD 0)
+# the floor is PLAUSIBLE: from 0.05 to 0.30 of distance it kept every tuning writer from losing
+# a drawing, where without it even 0.02 lost one writer 9. The drawings that stood guard those
+# real 1s better (they lie nearer their own 1s that stood than the corrected 7), so beside them
+# the floor is PLAUSIBLE_BESIDE_STOOD: on the tuning writers every floor from 0.05% down, at
+# every distance from 0.08 to 0.5, left 2 of their 9 errors and cost no writer a drawing
+# (bench/memory_replay.py --tune; docs/results.md).
 PLAUSIBLE = 0.01
-KEPT = 1_000  # sources' stacked features a process keeps (at most 50 x 512 bytes each), the least lately used go first
+PLAUSIBLE_BESIDE_STOOD = 0.0005
+# What a process keeps of the features it read, the least lately used going first: sources'
+# stacked features (at most 150 x 512 bytes each) and single rows' (512 bytes): under 30 MB.
+KEPT = 300
+KEPT_ROWS = 20_000
 
 
 @dataclass(frozen=True)
 class Recalled:
-    """The correction a drawing resembles: its sample's id, the label its sender gave, and how far."""
+    """What a drawing resembles: a correction (its sample's id, the label its sender gave) or a
+    drawing whose answer stood (sample_id None, the digit that stood), and how far."""
 
-    sample_id: int
+    sample_id: int | None
     label: int
     distance: float
+
+    @property
+    def reason(self) -> str:
+        return REASON_STOOD if self.sample_id is None else REASON
 
 
 def memory_on() -> bool:
@@ -90,17 +111,55 @@ def memory_remember(
     first compares). Keeps the source's newest MEMORY_SIZE of the window; older ones go."""
     if not source or not remembers(label=label, guess=guess):
         return
+    model_input = np.ascontiguousarray(model_input, dtype=np.uint8).tobytes()
+    # The same drawing sent before as one that stood (the page's Undo brings a drawing back): the correction replaces it.
+    RememberedCorrection.objects.filter(source=source, sample_id__isnull=True, model_input=model_input).delete()
     RememberedCorrection.objects.create(
         source=source,
         sample_id=sample_id,
         label=label,
         guess=guess,
-        model_input=np.ascontiguousarray(model_input, dtype=np.uint8).tobytes(),
+        model_input=model_input,
         features=b"" if features is None else np.ascontiguousarray(features, dtype=np.float32).tobytes(),
         features_of="" if features is None else made_by,
     )
-    kept = [row[0] for row in _recent_rows(source=source)]  # sample ids: unique, as the rows' ids are
-    RememberedCorrection.objects.filter(source=source).exclude(sample_id__in=kept).delete()
+    _memory_trim(source=source)
+
+
+def memory_remember_stood(*, source: str, inputs: np.ndarray, labels: list[int], features: np.ndarray, made_by: str) -> None:
+    """Remember drawings of `source` whose answer it let stand: their 28x28 `inputs` (N, 28, 28)
+    uint8, the digit each was answered and left with (`labels`) and their `features` by the graph
+    `made_by`. Only for a source whose memory has a correction (anyone else's cost nothing, and
+    answer as the net does). Keeps the source's newest settings.MEMORY_STOOD of the window."""
+    if not source or not memory_on() or not len(labels) or settings.MEMORY_STOOD <= 0:
+        return
+    corrected = {bytes(model_input) for model_input in RememberedCorrection.objects.filter(source=source, sample_id__isnull=False).values_list("model_input", flat=True)}
+    if not corrected:
+        return
+    rows = [
+        RememberedCorrection(
+            source=source, sample_id=None, label=int(label), guess=int(label), model_input=model_input,
+            features=np.ascontiguousarray(feature, dtype=np.float32).tobytes(), features_of=made_by,
+        )  # fmt: skip
+        for image, label, feature in zip(inputs, labels, features)
+        # a drawing the person corrected did not stand, whatever a page says
+        if (model_input := np.ascontiguousarray(image, dtype=np.uint8).tobytes()) not in corrected
+    ]
+    RememberedCorrection.objects.bulk_create(rows)
+    _memory_trim(source=source)
+
+
+def _memory_trim(*, source: str) -> None:
+    """Forget what no longer counts of `source`: all but its newest MEMORY_SIZE corrections and
+    MEMORY_STOOD drawings that stood, of the last MEMORY_HOURS."""
+    since = timezone.now() - timedelta(hours=float(settings.MEMORY_HOURS))
+    rows = RememberedCorrection.objects.filter(source=source)
+    recent = rows.filter(created_at__gte=since)
+    kept = [
+        *recent.filter(sample_id__isnull=False).values_list("id", flat=True)[: settings.MEMORY_SIZE],
+        *recent.filter(sample_id__isnull=True).values_list("id", flat=True)[: max(settings.MEMORY_STOOD, 0)],
+    ]
+    rows.exclude(id__in=kept).delete()
 
 
 def remembers(*, label: int, guess: int) -> bool:
@@ -133,20 +192,22 @@ def memory_recall(
     made_by: str,
     remake: Callable[[np.ndarray], np.ndarray],
 ) -> Recalled | None:
-    """The correction of `source`'s memory nearest to a drawing's `features` (made by the graph
-    `made_by`) among those whose label the net gives it at least PLAUSIBLE (`probabilities`,
-    calibrated), if it is within settings.MEMORY_DISTANCE; else None. `remake` makes features
+    """The correction or drawing that stood of `source`'s memory nearest to a drawing's `features`
+    (made by the graph `made_by`) among those whose label the net gives it at least the floor
+    (plausible_floor; `probabilities`, calibrated), if it is within settings.MEMORY_DISTANCE;
+    else None. `remake` makes features
     of (N, 28, 28) uint8 inputs with the same graph, for corrections another graph read."""
     if not memory_on() or not source or features is None:
         return None
     # recall's first rule, applied before the features are read: a row that cannot win costs nothing
-    rows = [row for row in _recent_rows(source=source) if probabilities[row[1]] >= PLAUSIBLE]
+    floor = plausible_floor(stood=settings.MEMORY_STOOD)
+    rows = [row for row in _recent_rows(source=source) if probabilities[row[1]] >= floor]
     if not rows:
         return None
     stored = _features_of_rows(ids=[row[2] for row in rows], made_by=made_by, remake=remake, size=np.size(features))
     found = recall(
         features=features, probabilities=probabilities, stored=stored, labels=[row[1] for row in rows],
-        threshold=settings.MEMORY_DISTANCE,
+        threshold=settings.MEMORY_DISTANCE, floor=floor,
     )  # fmt: skip
     if found is None:
         return None
@@ -154,14 +215,21 @@ def memory_recall(
     return Recalled(sample_id=rows[index][0], label=rows[index][1], distance=distance)
 
 
+def plausible_floor(*, stood: int) -> float:
+    """The least probability the net must give a remembered drawing's label: lower when the
+    drawings that stood count (`stood` > 0), PLAUSIBLE with the corrections alone."""
+    return PLAUSIBLE_BESIDE_STOOD if stood > 0 else PLAUSIBLE
+
+
 def recall(
-    *, features: np.ndarray, probabilities: np.ndarray, stored: np.ndarray, labels: list[int], threshold: float
+    *, features: np.ndarray, probabilities: np.ndarray, stored: np.ndarray, labels: list[int], threshold: float, floor: float
 ) -> tuple[int, float] | None:
     """The rule, for the site and for the benchmark that chose its numbers (bench/memory_replay.py):
-    among the corrections (`stored` features, newest first, and their `labels`) whose label the
-    net gives this drawing at least PLAUSIBLE (`probabilities`), the nearest by cosine distance
+    among the remembered drawings (`stored` features, newest first, and their `labels`: the
+    label a person gave, or the digit that stood) whose label the
+    net gives this drawing at least `floor` (`probabilities`), the nearest by cosine distance
     if it is within `threshold`: (its index, the distance); else None."""
-    plausible = [i for i, label in enumerate(labels) if probabilities[label] >= PLAUSIBLE]
+    plausible = [i for i, label in enumerate(labels) if probabilities[label] >= floor]
     if not plausible:
         return None
     found = nearest(features=features, stored=np.asarray(stored)[plausible], threshold=threshold)
@@ -181,9 +249,10 @@ def nearest(*, features: np.ndarray, stored: np.ndarray, threshold: float) -> tu
     return (index, distance) if distance <= threshold else None
 
 
-def _recent_rows(*, source: str) -> list[tuple[int, int, int]]:
-    """The source's newest MEMORY_SIZE corrections of the last MEMORY_HOURS, newest first, as
-    (sample_id, label, id). One plain query of small rows, through the index on (source,
+def _recent_rows(*, source: str) -> list[tuple[int | None, int, int]]:
+    """The source's remembered drawings of the last MEMORY_HOURS, newest first, as (sample_id,
+    label, id); sample_id None: one that stood. At most MEMORY_SIZE corrections and MEMORY_STOOD
+    that stood, which _memory_trim keeps on every write. One plain query of small rows, through the index on (source,
     created_at): it is read on every guess from a browser with corrections, and building the
     ORM's query cost about as much as running it. The features stay in the table unless this
     process has not read them yet (_features_of_rows)."""
@@ -192,18 +261,20 @@ def _recent_rows(*, source: str) -> list[tuple[int, int, int]]:
         cursor.execute(
             f"SELECT sample_id, label, id FROM {RememberedCorrection._meta.db_table} WHERE source = %s AND created_at >= %s "
             "ORDER BY created_at DESC, id DESC LIMIT %s",
-            [source, since, int(settings.MEMORY_SIZE)],
+            [source, since, int(settings.MEMORY_SIZE) + max(int(settings.MEMORY_STOOD), 0)],
         )
         return cursor.fetchall()
 
 
-# (graph, remembered rows' ids) -> those corrections' features by that graph, stacked; least lately
-# used first. What a row determines: its input and the features stored with it never change (a
-# relabel changes only the label, which the query reads), and a row's id is never given twice
-# (SQLite's AUTOINCREMENT, PostgreSQL's identity). So every process may keep them and still
-# answers as the database says: a row taken back is no longer in the query, and a new one
-# makes a new key. A source's ids change only when it corrects, changes or takes back.
+# (graph, remembered rows' ids) -> those rows' features by that graph, stacked; and (graph, row id)
+# -> one row's, to stack a source's rows again when one is added; least lately used first. What a
+# row determines: its input and the features stored with it never change (a relabel changes only
+# the label, which the query reads), and a row's id is never given twice (SQLite's AUTOINCREMENT,
+# PostgreSQL's identity). So every process may keep them and still answers as the database says:
+# a row taken back is no longer in the query, and a new one makes a new key. A source's ids
+# change when it corrects, changes, takes back, or sends drawings that stood.
 _kept: "OrderedDict[tuple[str, tuple[int, ...]], np.ndarray]" = OrderedDict()
+_kept_rows: "OrderedDict[tuple[str, int], np.ndarray]" = OrderedDict()
 _kept_lock = threading.Lock()
 
 
@@ -212,28 +283,37 @@ def memory_kept_forget() -> None:
     which a database in service never does."""
     with _kept_lock:
         _kept.clear()
+        _kept_rows.clear()
 
 
 def _features_of_rows(*, ids: list[int], made_by: str, remake: Callable[[np.ndarray], np.ndarray], size: int) -> np.ndarray:
     """The features the graph `made_by` gives the remembered rows `ids`, (len(ids), size), kept
     by this process once read: each row's stored features when this graph made them, else made
-    again from its 28x28 input by `remake` (another version or variant read it). A row taken
-    back since the query gets a zero vector, never near."""
+    again from its 28x28 input by `remake` (another version or variant read it). Only rows this
+    process has not read yet are read. A row taken back since the query gets a zero vector,
+    never near."""
     key = (made_by, tuple(ids))
     with _kept_lock:
         if (kept := _kept.get(key)) is not None:
             _kept.move_to_end(key)
             return kept
-    read = list(RememberedCorrection.objects.filter(id__in=ids).values_list("id", "model_input", "features", "features_of"))
-    found = {row_id: np.frombuffer(bytes(features), dtype=np.float32) for row_id, _, features, of in read if of == made_by and features}
-    inputs = {row_id: model_input for row_id, model_input, _, _ in read if row_id not in found}
+        found = {row_id: row for row_id in ids if (row := _kept_rows.get((made_by, row_id))) is not None}
+    missing = [row_id for row_id in ids if row_id not in found]
+    read = list(RememberedCorrection.objects.filter(id__in=missing).values_list("id", "model_input", "features", "features_of")) if missing else []
+    new = {row_id: np.frombuffer(bytes(features), dtype=np.float32) for row_id, _, features, of in read if of == made_by and features}
+    inputs = {row_id: model_input for row_id, model_input, _, _ in read if row_id not in new}
     if inputs:
         made = remake(np.stack([np.frombuffer(bytes(model_input), dtype=np.uint8).reshape(28, 28) for model_input in inputs.values()]))
-        found.update(zip(inputs, made))
+        new.update(zip(inputs, made))
+    found.update(new)
     stored = np.stack([np.asarray(found[row_id], dtype=np.float32) if row_id in found else np.zeros(size, dtype=np.float32) for row_id in ids])
-    if len(found) == len(ids):  # one taken back in between is not kept: the next query no longer has it
-        stored.setflags(write=False)  # shared by every request of this process
-        with _kept_lock:
+    with _kept_lock:
+        for row_id, features in new.items():
+            _kept_rows[(made_by, row_id)] = np.asarray(features, dtype=np.float32)
+        while len(_kept_rows) > KEPT_ROWS:
+            _kept_rows.popitem(last=False)
+        if len(found) == len(ids):  # one taken back in between is not kept: the next query no longer has it
+            stored.setflags(write=False)  # shared by every request of this process
             _kept[key] = stored
             while len(_kept) > KEPT:
                 _kept.popitem(last=False)

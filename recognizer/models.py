@@ -30,14 +30,16 @@ class ModelVersion(models.Model):
 
 
 class RememberedCorrection(models.Model):
-    """One of a person's recent corrections, as recognizer.memory compares new drawings with it:
-    kept here, not in a process, so every web process and machine answers the same. Written by
-    the feedback app when a correction is stored, changed or taken back (feedback -> recognizer;
-    the sample's id is kept as a number, not a foreign key, so recognizer never depends on
-    feedback). Bounded per source (settings.MEMORY_SIZE, MEMORY_HOURS)."""
+    """One of a person's recent corrections, or of their drawings whose answer they let stand
+    (no sample: label and guess are the digit that stood), as recognizer.memory compares new
+    drawings with it: kept here, not in a process, so every web process and machine answers the
+    same. Corrections are written by the feedback app when one is stored, changed or taken back
+    (feedback -> recognizer; the sample's id is kept as a number, not a foreign key, so
+    recognizer never depends on feedback). Bounded per source (settings.MEMORY_SIZE,
+    MEMORY_STOOD, MEMORY_HOURS)."""
 
     source = models.CharField(max_length=64, help_text="who sent it, as feedback's Sample.source: never empty")
-    sample_id = models.BigIntegerField(unique=True, help_text="the feedback sample it remembers (its id)")
+    sample_id = models.BigIntegerField(unique=True, null=True, help_text="the feedback sample it remembers (its id); none: a drawing whose answer stood")
     label = models.PositiveSmallIntegerField(help_text="what the person said it is (a digit, or 10: not a digit)")
     guess = models.PositiveSmallIntegerField(help_text="what the model said")
     model_input = models.BinaryField(help_text="the 28x28 uint8 image the model read (784 bytes): features are made again from it for another graph")
@@ -51,4 +53,6 @@ class RememberedCorrection(models.Model):
         indexes = [models.Index(fields=["source", "created_at"], name="memory_source_created")]
 
     def __str__(self) -> str:
+        if self.sample_id is None:
+            return f"{self.source}: a drawing left as {self.label}"
         return f"{self.source}: sample {self.sample_id} is {self.label} (guessed {self.guess})"

@@ -399,5 +399,17 @@ def to_png(image: np.ndarray) -> bytes:
     return encoded.tobytes()
 
 
+def input_image_decode(data_url: str) -> np.ndarray:
+    """An answer's input_image (to_data_url(to_png(...)) of a 28x28 model input), sent back by the
+    page -> that 28x28 uint8 image. Anything else is refused before its pixels are decoded."""
+    data = decode_data_url(data_url)
+    if _image_header(data)[:3] != ("PNG", SIZE, SIZE):
+        raise PreprocessingError(f"must be a {SIZE}x{SIZE} PNG, as input_image is")
+    image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_GRAYSCALE)
+    if image is None or image.shape != (SIZE, SIZE):
+        raise PreprocessingError(f"must be a {SIZE}x{SIZE} PNG, as input_image is")
+    return image
+
+
 def to_data_url(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")

@@ -19,6 +19,7 @@ REASONS = {
     "too_small": "Too small to read: draw bigger.",
     NOT_A_DIGIT_LABEL: "That doesn't look like a digit.",
     memory.REASON: "Like the one you corrected.",
+    memory.REASON_STOOD: "Like one you drew before.",
 }
 # How much an answer from the memory of the sender's own corrections weighs against the net's
 # probabilities: the person's word, for a drawing this close to one they corrected, all but settles it.
@@ -80,7 +81,24 @@ def digit_predict(*, image: bytes | None = None, strokes: Strokes | None = None,
     blended = (1 - MEMORY_WEIGHT) * probabilities
     blended[recalled.label] += MEMORY_WEIGHT
     remembered = prediction_from_probabilities(probabilities=blended, model=model.version, model_input=read.image)
-    return replace(remembered, reason=memory.REASON, correction=recalled.sample_id, features=answer.features, features_of=made_by)
+    return replace(remembered, reason=recalled.reason, correction=recalled.sample_id, features=answer.features, features_of=made_by)
+
+
+def digit_stood_remember(*, source: str | None, inputs: list[np.ndarray], digits: list[int]) -> None:
+    """Remember drawings `source` let stand: the 28x28 `inputs` the page was answered with (its
+    input_image) and the `digits` it showed and left. Only while the memory is on and for a
+    source with a correction remembered (recognizer.memory.memory_remember_stood); their
+    features are made here, once, for every process to read."""
+    if not memory.memory_on() or not source or not inputs:
+        return
+    model = active_model()
+    net = model.serving_net()
+    if not net.has_features:
+        return
+    stacked = np.stack([np.asarray(image, dtype=np.uint8) for image in inputs])
+    features = net.read(preprocessing.normalize(stacked))[1]
+    made_by = memory.features_of(version=model.version, variant=net.variant)
+    memory.memory_remember_stood(source=source, inputs=stacked, labels=digits, features=features, made_by=made_by)
 
 
 def prediction_from_probabilities(*, probabilities: np.ndarray, model: str, model_input: np.ndarray) -> Prediction:

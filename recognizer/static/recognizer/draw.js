@@ -6,6 +6,11 @@
   const RETRY_FIRST_MS = 1000; // a failed request is tried again after 1 s, then 2, 4, ... 30 s
   const RETRY_MAX_MS = 30000;
   const OUTBOX_KEY = "digitsite.corrections"; // corrections not yet stored by the server
+  // Drawings whose answer the person let stand, not yet sent (the server's recognizer.memory):
+  // held until this page has a correction remembered, then sent along with the next request.
+  const STOOD_KEY = "digitsite.stood";
+  const REMEMBERING_KEY = "digitsite.remembering";
+  const STOOD_MOST = 100; // recognizer.fields.MAX_STOOD
   const NOT_A_DIGIT = 10; // recognizer.labels.NOT_A_DIGIT: the label of a drawing that is no digit
 
   const board = document.querySelector(".board");
@@ -43,7 +48,7 @@
   let ticker = null; // while the pen is down: asks for a guess every LIVE_INTERVAL_MS if changed
   let sequence = 0; // only the newest request's answer is shown
   let inFlight = 0;
-  let current = null; // the guess shown now: {digit, sure, candidates, model, sequence}; digit 10: not a digit
+  let current = null; // the guess shown now: {digit, sure, candidates, model, sequence, image}; digit 10: not a digit
   let saved = null; // the client_id this drawing was handed over with as feedback; null: not yet
   let strokes = []; // the pen's path, sent to the server: [[[x, y], ...], ...] in canvas pixels
   let kept = null; // the drawing cleared last ({strokes, saved}), which Undo brings back
@@ -76,6 +81,35 @@
 
   function drawingBody() {
     return sendImage ? { image: canvas.toDataURL("image/png") } : { strokes };
+  }
+
+  // -- the drawings that stood: what a person's own memory on the server compares with -------
+
+  function stored(key, fallback) {
+    try {
+      return JSON.parse(sessionStorage.getItem(key) || fallback);
+    } catch {
+      return JSON.parse(fallback);
+    }
+  }
+  function store(key, value) {
+    try {
+      sessionStorage.setItem(key, JSON.stringify(value));
+    } catch {
+      // a private mode without storage: the drawings that stood are simply not remembered
+    }
+  }
+  function stoodKeep() {
+    // The drawing on the pad is going, answered with a digit the person did not correct.
+    if (!strokes.length || saved || !current || current.digit === NOT_A_DIGIT || !current.image) return;
+    store(STOOD_KEY, [...stored(STOOD_KEY, "[]"), { image: current.image, digit: current.digit }].slice(-STOOD_MOST));
+  }
+  function stoodToSend() {
+    return stored(REMEMBERING_KEY, "false") ? stored(STOOD_KEY, "[]") : [];
+  }
+  function stoodSent(sent) {
+    const images = new Set(sent.map((item) => item.image));
+    store(STOOD_KEY, stored(STOOD_KEY, "[]").filter((item) => !images.has(item.image)));
   }
 
   function record(p) {
@@ -197,8 +231,10 @@
     changed = false;
     const mine = ++sequence;
     setBusy(+1);
-    const { response, body } = await post(board.dataset.predictUrl, drawingBody());
+    const stood = stoodToSend();
+    const { response, body } = await post(board.dataset.predictUrl, stood.length ? { ...drawingBody(), stood } : drawingBody());
     setBusy(-1);
+    if (response && response.ok && stood.length) stoodSent(stood);
     if (mine !== sequence) return; // a newer drawing state already asked
     if (response && response.ok) {
       guessDelay = 0;
@@ -249,15 +285,21 @@
     const [first, second] = result.top_two || [];
     guess.innerHTML = "";
     if (refused) {
-      current = { digit: NOT_A_DIGIT, sure: false, candidates: [NOT_A_DIGIT, first, second], model: result.model, sequence: mine };
+      current = { digit: NOT_A_DIGIT, sure: false, candidates: [NOT_A_DIGIT, first, second], model: result.model, sequence: mine, image: result.input_image };
       guess.classList.add("unsure");
       guess.append(result.hint || "That doesn't look like a digit.");
     } else {
-      current = { digit: result.digit, sure: result.sure, candidates: result.sure ? [first] : [first, second], model: result.model, sequence: mine };
+      current = {
+        digit: result.digit, sure: result.sure, candidates: result.sure ? [first] : [first, second], model: result.model, sequence: mine,
+        image: result.input_image,
+      };
       guess.classList.toggle("unsure", !result.sure);
       if (result.reason === "your_correction") {
         // Not the net's own reading: the digit this person gave a drawing like it, lately.
         guess.append(strong(first), " — like the one you corrected");
+      } else if (result.reason === "your_drawing") {
+        // Nor this: the digit an earlier drawing of theirs like it got, and kept.
+        guess.append(strong(first), " — like one you drew before");
       } else if (result.sure) {
         guess.append(`It's ${article(first)} `, strong(first), ` (${percent(result.confidence)} sure)`);
       } else {
@@ -349,6 +391,7 @@
 
   function clearPad(message = "Draw a digit") {
     if (drawing) return;
+    stoodKeep();
     if (strokes.length) kept = { strokes, saved };
     strokes = [];
     saved = null;
@@ -522,6 +565,13 @@
     }
     const clientId = uuid();
     const body = { ...drawingBody(), label: label === NOT_A_DIGIT ? "not_a_digit" : label, client_id: clientId };
+    if (label !== current.digit && label !== NOT_A_DIGIT) {
+      // A correction the server remembers: the drawings that stood go with it, and later guesses send theirs.
+      const stood = stored(STOOD_KEY, "[]").filter((item) => item.image !== current.image);
+      if (stood.length) body.stood = stood;
+      store(STOOD_KEY, []);
+      store(REMEMBERING_KEY, true);
+    }
     const item = { body, label, digit: current.digit, sure: current.sure };
     outboxWrite([...outbox(), item]);
     saved = clientId;
