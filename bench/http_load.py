@@ -3,7 +3,8 @@ client: Debian's `apt-get install wrk`), on 127.0.0.1.
 
     python -m bench.http_load                 # 8 connections, 10 s: a 400x400 drawing, then its strokes
     python -m bench.http_load --soak 300      # 16 connections, 300 s: 80% predict, 10% feedback, 10% health
-    python -m bench.http_load --memory        # strokes from a stranger; a misread drawing from a stranger, a session, one with 50 corrections
+    python -m bench.http_load --memory        # strokes from a stranger; a misread drawing from a stranger, a session, one with 50
+                                              # corrections, one with 50 and 100 drawings that stood sending one more with each guess
     python -m bench.http_load --memory --baseline ../main-checkout --rounds 8
                                               # the same, in short bursts taken in turn with the usual strokes
                                               # against another checkout's gunicorn: before/after in one sitting
@@ -146,9 +147,10 @@ def misread_drawing() -> tuple[list, int]:
     raise RuntimeError("no such drawing in the pen guard set")
 
 
-def session_with_corrections(url: str, *, corrections: int, strokes: list, label: int) -> str:
+def session_with_corrections(url: str, *, corrections: int, strokes: list, label: int, stood: int = 0) -> str:
     """A browser's cookies (session, CSRF and the memory hint) after it corrected `corrections`
-    drawings: `strokes` moved about the pad, each labelled `label`. With none, the cookies of a
+    drawings: `strokes` moved about the pad, each labelled `label`, then sent `stood` drawings
+    that stood (the same, moved elsewhere, as answered). With no corrections, the cookies of a
     browser that confirmed a drawing instead: a session, and nothing remembered."""
     import http.cookiejar
     import urllib.request
@@ -169,7 +171,25 @@ def session_with_corrections(url: str, *, corrections: int, strokes: list, label
     for i in range(corrections):
         moved = [[[x + (i % 7) * 9 - 27, y + (i // 7) * 9 - 27] for x, y in stroke] for stroke in strokes]
         post("/api/feedback/", {"strokes": moved, "label": label})
+    answers = [post("/api/predict/", {"strokes": [[[x + i % 10 * 7 - 35, y - i // 10 * 7 + 35] for x, y in stroke] for stroke in strokes]}) for i in range(stood)]
+    if answers:
+        post("/api/predict/", {"strokes": strokes, "stood": [{"image": a["input_image"], "digit": a["digit"]} for a in answers]})
     return "; ".join(f"{c.name}={c.value}" for c in jar)
+
+
+def with_one_that_stood(url: str, strokes: list) -> bytes:
+    """A guess of `strokes` as the page sends it from a browser with a memory: with the drawing
+    before it, which stood (here the same drawing, as answered)."""
+    answer = json.loads(_post_anonymous(url, {"strokes": strokes}))
+    return json.dumps({"strokes": strokes, "stood": [{"image": answer["input_image"], "digit": answer["digit"]}]}).encode()
+
+
+def _post_anonymous(url: str, body: dict) -> bytes:
+    import urllib.request
+
+    request = urllib.request.Request(url + "/api/predict/", json.dumps(body).encode(), {"Content-Type": "application/json"}, method="POST")
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        return answer.read()
 
 
 def worker_pids(master_pid: int) -> list[int]:
@@ -199,6 +219,9 @@ def memory_against_baseline(url: str, pid: int, args, bodies: dict[str, bytes], 
         "stranger": (url, bodies["strokes"], ""),
         "session, no corrections, a misread drawing": (url, misread, session_with_corrections(url, corrections=0, strokes=strokes, label=label)),
         "session, 50 corrections, a misread drawing": (url, misread, session_with_corrections(url, corrections=50, strokes=strokes, label=label)),
+        "session, 50 corrections and 100 that stood, a misread drawing and one that stood": (
+            url, with_one_that_stood(url, strokes), session_with_corrections(url, corrections=50, strokes=strokes, label=label, stood=100),
+        ),
     }  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="digitsite-baseline-") as folder, running_gunicorn({**env, "DIGITSITE_VAR_DIR": folder}, root=args.baseline) as (base, base_process):
         cases = {name: (where, body, cookie, pid) for name, (where, body, cookie) in cases.items()}
@@ -298,6 +321,9 @@ def main() -> None:
                     "stranger, a misread drawing": (misread, ""),
                     "session, no corrections, a misread drawing": (misread, session_with_corrections(url, corrections=0, strokes=strokes, label=label)),
                     "session, 50 corrections, a misread drawing": (misread, session_with_corrections(url, corrections=50, strokes=strokes, label=label)),
+                    "session, 50 corrections and 100 that stood, a misread drawing and one that stood": (
+                        with_one_that_stood(url, strokes), session_with_corrections(url, corrections=50, strokes=strokes, label=label, stood=100),
+                    ),
                 }  # fmt: skip
                 for sender, (body, cookie) in senders.items():
                     result = wrk(url, script_for([("predict", body)], cookie), args.connections, args.seconds, args.threads)

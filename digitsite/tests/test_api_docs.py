@@ -31,7 +31,7 @@ def test_every_serializer_has_its_own_component(schema):
 def test_predict_is_documented_as_taking_a_drawing_without_a_label_and_answering_the_prediction(schema):
     post = schema["paths"]["/api/predict/"]["post"]
     body = post["requestBody"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
-    assert set(schema["components"]["schemas"][body]["properties"]) == {"strokes", "image"}
+    assert set(schema["components"]["schemas"][body]["properties"]) == {"strokes", "image", "stood"}
     answer = post["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
     assert {"digit", "confidence", "probabilities", "top_two", "model"} <= set(schema["components"]["schemas"][answer]["properties"])
 

@@ -220,3 +220,27 @@ def test_after_an_answer_the_footers_links_are_in_view_on_a_laptop(page):
     for name in ("API", "Model details (JSON)", "Review corrections"):
         assert in_view(page, page.get_by_role("link", name=name)), name
     assert page.evaluate("window.scrollY") == 0
+
+
+def test_drawings_that_stood_go_with_the_first_correction_and_then_with_the_next_guess(screen):
+    from feedback.tests.test_memory import _misread
+    from recognizer.models import RememberedCorrection
+
+    drawn, net_guess, label, _ = _misread()
+    sent = []  # (path, the body's stood digits) of every request the page sends
+    screen.on("request", lambda r: r.method == "POST" and "/api/" in r.url and sent.append((r.url.split("/api/")[1], [s["digit"] for s in (r.post_data_json or {}).get("stood", [])])))
+    pad = Pad(screen)
+    assert pad.draw(strokes(7))["digit"] == 7
+    press(screen, "Clear")  # a 7 the person let stand: held on the page, nothing remembered yet
+    assert pad.draw([np.array(stroke) for stroke in drawn])["digit"] == net_guess
+    assert all(not digits for _, digits in sent)
+    with screen.expect_response("**/api/feedback/") as saved:
+        press(screen, str(label))
+    assert saved.value.status == 201 and saved.value.request.post_data_json["stood"][0]["digit"] == 7
+    assert list(RememberedCorrection.objects.filter(sample_id__isnull=True).values_list("label", flat=True)) == [7]
+    assert pad.draw(strokes(7))["digit"] == 7
+    press(screen, "Clear")
+    sent.clear()
+    pad.draw(strokes(1))
+    assert [digits for path, digits in sent if path == "predict/" and digits][:1] == [[7]]  # sent once, with the next guess
+    assert RememberedCorrection.objects.filter(sample_id__isnull=True).count() == 2
