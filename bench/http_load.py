@@ -177,11 +177,35 @@ def session_with_corrections(url: str, *, corrections: int, strokes: list, label
     return "; ".join(f"{c.name}={c.value}" for c in jar)
 
 
-def with_one_that_stood(url: str, strokes: list) -> bytes:
-    """A guess of `strokes` as the page sends it from a browser with a memory: with the drawing
-    before it, which stood (here the same drawing, as answered)."""
+def predicts(body: bytes | list[bytes]) -> list[tuple[str, bytes]]:
+    """wrk's requests: one body, or several sent in turn."""
+    return [("predict", one) for one in (body if isinstance(body, list) else [body])]
+
+
+def with_stood(url: str, strokes: list, count: int) -> bytes:
+    """A guess of `strokes` as the page sends it from a browser with a memory: with `count`
+    drawings before it, which stood (here the same drawing, as answered)."""
     answer = json.loads(_post_anonymous(url, {"strokes": strokes}))
-    return json.dumps({"strokes": strokes, "stood": [{"image": answer["input_image"], "digit": answer["digit"]}]}).encode()
+    return json.dumps({"strokes": strokes, "stood": [{"image": answer["input_image"], "digit": answer["digit"]}] * count}).encode()
+
+
+def stood_cases(url: str, strokes: list, label: int, misread: bytes) -> dict[str, tuple]:
+    """A browser with 50 corrections and 100 drawings that stood, guessing the misread drawing:
+    with one more that stood in every guess (the worst case: every guess a write), and as the
+    page sends them (five at a time, with a guess: about one guess in fifteen, as the page asks
+    every 500 ms while the pen moves and a digit takes about a second and a half). (url, body
+    or bodies, cookies)."""
+    return {
+        "session, 50 corrections and 100 that stood, a misread drawing": (
+            url, misread, session_with_corrections(url, corrections=50, strokes=strokes, label=label, stood=100),
+        ),
+        "session, 50 corrections and 100 that stood, each guess with one more that stood": (
+            url, with_stood(url, strokes, 1), session_with_corrections(url, corrections=50, strokes=strokes, label=label, stood=100),
+        ),
+        "session, 50 corrections and 100 that stood, one guess in 15 with five more": (
+            url, [with_stood(url, strokes, 5)] + [misread] * 14, session_with_corrections(url, corrections=50, strokes=strokes, label=label, stood=100),
+        ),
+    }  # fmt: skip
 
 
 def _post_anonymous(url: str, body: dict) -> bytes:
@@ -219,20 +243,18 @@ def memory_against_baseline(url: str, pid: int, args, bodies: dict[str, bytes], 
         "stranger": (url, bodies["strokes"], ""),
         "session, no corrections, a misread drawing": (url, misread, session_with_corrections(url, corrections=0, strokes=strokes, label=label)),
         "session, 50 corrections, a misread drawing": (url, misread, session_with_corrections(url, corrections=50, strokes=strokes, label=label)),
-        "session, 50 corrections and 100 that stood, a misread drawing and one that stood": (
-            url, with_one_that_stood(url, strokes), session_with_corrections(url, corrections=50, strokes=strokes, label=label, stood=100),
-        ),
+        **stood_cases(url, strokes, label, misread),
     }  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="digitsite-baseline-") as folder, running_gunicorn({**env, "DIGITSITE_VAR_DIR": folder}, root=args.baseline) as (base, base_process):
         cases = {name: (where, body, cookie, pid) for name, (where, body, cookie) in cases.items()}
         cases = {"baseline: stranger": (base, bodies["strokes"], "", base_process.pid), **cases}
         for where, body, cookie, _ in cases.values():
-            wrk(where, script_for([("predict", body)], cookie), 2, 2, 1)  # warm
+            wrk(where, script_for(predicts(body), cookie), 2, 2, 1)  # warm
         runs: dict[str, list[dict]] = {name: [] for name in cases}
         for _ in range(args.rounds):
             for name, (where, body, cookie, server) in cases.items():
                 cpu = workers_cpu_seconds(server)
-                result = wrk(where, script_for([("predict", body)], cookie), args.connections, args.seconds, args.threads)
+                result = wrk(where, script_for(predicts(body), cookie), args.connections, args.seconds, args.threads)
                 runs[name].append(result | {"cpu_ms": (workers_cpu_seconds(server) - cpu) * 1000 / max(result["requests"], 1)})
     baseline = statistics.median(r["rps"] for r in runs["baseline: stranger"])
     baseline_cpu = statistics.median(r["cpu_ms"] for r in runs["baseline: stranger"])
@@ -321,12 +343,10 @@ def main() -> None:
                     "stranger, a misread drawing": (misread, ""),
                     "session, no corrections, a misread drawing": (misread, session_with_corrections(url, corrections=0, strokes=strokes, label=label)),
                     "session, 50 corrections, a misread drawing": (misread, session_with_corrections(url, corrections=50, strokes=strokes, label=label)),
-                    "session, 50 corrections and 100 that stood, a misread drawing and one that stood": (
-                        with_one_that_stood(url, strokes), session_with_corrections(url, corrections=50, strokes=strokes, label=label, stood=100),
-                    ),
+                    **{name: case[1:] for name, case in stood_cases(url, strokes, label, misread).items()},
                 }  # fmt: skip
                 for sender, (body, cookie) in senders.items():
-                    result = wrk(url, script_for([("predict", body)], cookie), args.connections, args.seconds, args.threads)
+                    result = wrk(url, script_for(predicts(body), cookie), args.connections, args.seconds, args.threads)
                     print(f"predict, strokes from {sender}, {args.connections} connections, {args.seconds} s: "
                           f"{result['rps']:.0f} requests/s, p50 {result['p50_ms']:.1f} ms, p90 {result['p90_ms']:.1f} ms, "
                           f"p99 {result['p99_ms']:.1f} ms, errors {result['errors']}")

@@ -6,7 +6,7 @@ seed 0). The first half is sent to /api/predict/ as strokes, from that writer's 
 cookie jar: the page's session and CSRF cookies), and every wrong guess is corrected through
 /api/feedback/ with a client_id, as the page does. Every answer the writer let stand is sent
 back as the page sends it (`stood`: held until the first correction, which carries them, then
-with the next guess), unless --corrections-only. Then the second half is sent twice: from the
+five at a time with a guess, or with the next correction), unless --corrections-only. Then the second half is sent twice: from the
 writer's session (with the memory) and from a client without cookies, a stranger, whose answer
 is exactly the net's (without the memory): the same drawings, the same server. No retrain.
 
@@ -34,6 +34,8 @@ import numpy as np
 
 from bench.feedback_loop import halves
 from recognizer.fields import MAX_STOOD
+
+STOOD_BATCH = 5  # draw.js sends what stood with a guess five at a time
 from testing.pendigits_data import PenDigit, layout, load_digits
 
 SEED = 0
@@ -170,8 +172,9 @@ def replay(digits: list[PenDigit], *, url: str, writers: set[int], stood: bool =
         pairs, corrected = set(), 0  # the guess -> label pairs this writer corrected
         held: list[dict] = []  # as the page holds them (draw.js: STOOD_MOST)
         for digit in (d for d in teach if d.writer == writer):
-            answer = me.predict(digit, held if corrected else ())
-            if corrected:
+            sending = held if corrected and len(held) >= STOOD_BATCH else []
+            answer = me.predict(digit, sending)
+            if sending:
                 held = []
             if answer["digit"] != digit.label and answer["input_image"] is not None:
                 me.correct(digit, digit.label, held)

@@ -153,7 +153,7 @@ class FeedbackApi(APIView):
             return Response(body, status=status.HTTP_429_TOO_MANY_REQUESTS, headers={"Retry-After": str(limit.retry_after_s)})
         disk_full_clear()  # a write succeeded: health need not say the disk is full any more
         if created and stood:  # remembered only beside a correction remembered (recognizer.memory)
-            digit_stood_remember(source=sample.source, inputs=[d["image"] for d in stood], digits=[d["digit"] for d in stood])
+            digit_stood_remember(source=sample.source, inputs=[image for image, _ in stood], digits=[digit for _, digit in stood])
         answer = status.HTTP_201_CREATED if created else status.HTTP_200_OK
         return _with_memory_hint(Response(self.OutputSerializer(sample).data, status=answer), sample=sample)
 

@@ -144,7 +144,7 @@ class PredictApi(APIView):
         prediction = digit_predict(**data, source=source)
         if stood and source:
             try:
-                digit_stood_remember(source=source, inputs=[d["image"] for d in stood], digits=[d["digit"] for d in stood])
+                digit_stood_remember(source=source, inputs=[image for image, _ in stood], digits=[digit for _, digit in stood])
             except DatabaseError:  # a busy or failing database costs this memory, never the guess
                 logger.warning("could not remember the drawings that stood", exc_info=True)
         return Response(render.to_representation(prediction))

@@ -5,7 +5,15 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.validators import ProhibitSurrogateCharactersValidator
 
-from recognizer.preprocessing import ImageTooLarge, PreprocessingError, decode_data_url, input_image_decode, strokes_simplify
+from recognizer.preprocessing import (
+    ImageTooLarge,
+    PreprocessingError,
+    decode_data_url,
+    input_image_decode,
+    strokes_simplify,
+    to_data_url,
+    to_png,
+)
 
 
 @extend_schema_field(OpenApiTypes.STR)
@@ -133,18 +141,58 @@ class StrokesField(serializers.Field):
 MAX_STOOD = 100
 MAX_STOOD_URL = 4_000
 
+STOOD_SCHEMA = {
+    "type": "array",
+    "maxItems": MAX_STOOD,
+    "description": (
+        f"Up to {MAX_STOOD} of your earlier drawings whose answer you let stand, not sent before (the page sends them "
+        "once you have a correction remembered). Your own later guesses compare with them: a drawing like one of them "
+        "is answered with its digit (reason your_drawing). Ignored for anyone without a correction remembered."
+    ),
+    "items": {
+        "type": "object",
+        "required": ["image", "digit"],
+        "properties": {
+            "image": {"type": "string", "maxLength": MAX_STOOD_URL, "description": "the input_image that answer came with: a 28x28 PNG data URL"},
+            "digit": {"type": "integer", "minimum": 0, "maximum": 9, "description": "the digit it was answered, and left with"},
+        },
+    },
+}
 
-class StoodSerializer(serializers.Serializer):
-    """One of the sender's earlier drawings whose answer they let stand (recognizer.memory)."""
 
-    image = serializers.CharField(max_length=MAX_STOOD_URL, help_text="the input_image that answer came with: a 28x28 PNG data URL")
-    digit = serializers.IntegerField(min_value=0, max_value=9, help_text="the digit it was answered, and left with")
+@extend_schema_field(STOOD_SCHEMA)
+class StoodField(serializers.Field):
+    """`[{"image": <an answer's input_image>, "digit": 0-9}, ...]` in, a list of (28x28 uint8
+    image, digit) out: checked by hand, as StrokesField is (a nested serializer cost a
+    millisecond a guess)."""
 
-    def validate_image(self, value: str) -> np.ndarray:
-        try:
-            return input_image_decode(value)
-        except PreprocessingError as error:
-            raise serializers.ValidationError(str(error)) from None
+    default_error_messages = {
+        "invalid": 'stood must be a list of {{"image": <an answer\'s input_image>, "digit": 0-9}}',
+        "count": f"stood holds at most {MAX_STOOD} drawings",
+        "digit": "stood {i}: digit must be a whole number from 0 to 9",
+        "image": "stood {i}: image must be an answer's input_image, a 28x28 PNG data URL: {why}",
+    }
+
+    def to_internal_value(self, data) -> list[tuple[np.ndarray, int]]:
+        if not isinstance(data, list) or not all(isinstance(item, dict) for item in data):
+            self.fail("invalid")
+        if len(data) > MAX_STOOD:
+            self.fail("count")
+        drawings = []
+        for i, item in enumerate(data):
+            digit, image = item.get("digit"), item.get("image")
+            if type(digit) is not int or not 0 <= digit <= 9:  # bool is an int to Python: refused
+                self.fail("digit", i=i)
+            if not isinstance(image, str) or len(image) > MAX_STOOD_URL:
+                self.fail("image", i=i, why=f"a string of at most {MAX_STOOD_URL:,} characters")
+            try:
+                drawings.append((input_image_decode(image), digit))
+            except PreprocessingError as error:
+                self.fail("image", i=i, why=str(error))
+        return drawings
+
+    def to_representation(self, value):
+        return [{"image": to_data_url(to_png(image)), "digit": digit} for image, digit in value]
 
 
 class DrawingSerializer(serializers.Serializer):
@@ -153,17 +201,7 @@ class DrawingSerializer(serializers.Serializer):
 
     image = DataUrlImageField(required=False)
     strokes = StrokesField(required=False)
-    stood = StoodSerializer(
-        many=True,
-        required=False,
-        max_length=MAX_STOOD,
-        help_text=(
-            f"Up to {MAX_STOOD} of your earlier drawings whose answer you let stand, not sent before (the page sends "
-            "them once you have a correction remembered). Your own later guesses compare with them: a drawing "
-            "like one of them is answered with its digit (reason your_drawing). Ignored for anyone without a "
-            "correction remembered."
-        ),
-    )
+    stood = StoodField(required=False)
 
     def validate(self, attrs: dict) -> dict:
         if ("image" in attrs) == ("strokes" in attrs):

@@ -36,7 +36,7 @@ from datetime import timedelta
 
 import numpy as np
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -133,20 +133,40 @@ def memory_remember_stood(*, source: str, inputs: np.ndarray, labels: list[int],
     answer as the net does). Keeps the source's newest settings.MEMORY_STOOD of the window."""
     if not source or not memory_on() or not len(labels) or settings.MEMORY_STOOD <= 0:
         return
-    corrected = {bytes(model_input) for model_input in RememberedCorrection.objects.filter(source=source, sample_id__isnull=False).values_list("model_input", flat=True)}
-    if not corrected:
-        return
+    table = RememberedCorrection._meta.db_table
+    with connection.cursor() as cursor:  # plain SQL: building the ORM's query cost more than running it
+        cursor.execute(f"SELECT 1 FROM {table} WHERE source = %s AND sample_id IS NOT NULL LIMIT 1", [source])
+        if cursor.fetchone() is None:
+            return
     rows = [
         RememberedCorrection(
-            source=source, sample_id=None, label=int(label), guess=int(label), model_input=model_input,
+            source=source, sample_id=None, label=int(label), guess=int(label),
+            model_input=np.ascontiguousarray(image, dtype=np.uint8).tobytes(),
             features=np.ascontiguousarray(feature, dtype=np.float32).tobytes(), features_of=made_by,
         )  # fmt: skip
         for image, label, feature in zip(inputs, labels, features)
-        # a drawing the person corrected did not stand, whatever a page says
-        if (model_input := np.ascontiguousarray(image, dtype=np.uint8).tobytes()) not in corrected
     ]
-    RememberedCorrection.objects.bulk_create(rows)
-    _memory_trim(source=source)
+    with transaction.atomic():  # one commit: on SQLite each costs a sync of the log
+        RememberedCorrection.objects.bulk_create(rows)
+        _memory_trim_stood(source=source)
+    with _kept_lock:  # this process has their features already: its next guess reads none of them
+        for row in rows:
+            if row.pk is not None:
+                _kept_rows[(made_by, row.pk)] = np.frombuffer(row.features, dtype=np.float32)
+
+
+def _memory_trim_stood(*, source: str) -> None:
+    """Forget all but `source`'s newest MEMORY_STOOD drawings that stood of the last
+    MEMORY_HOURS: one statement, as it runs with every guess that brings one."""
+    table = RememberedCorrection._meta.db_table
+    since = connection.ops.adapt_datetimefield_value(timezone.now() - timedelta(hours=float(settings.MEMORY_HOURS)))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"DELETE FROM {table} WHERE source = %s AND sample_id IS NULL AND id NOT IN ("
+            f"SELECT id FROM {table} WHERE source = %s AND sample_id IS NULL AND created_at >= %s "
+            "ORDER BY created_at DESC, id DESC LIMIT %s)",
+            [source, source, since, max(int(settings.MEMORY_STOOD), 0)],
+        )
 
 
 def _memory_trim(*, source: str) -> None:
@@ -199,16 +219,17 @@ def memory_recall(
     of (N, 28, 28) uint8 inputs with the same graph, for corrections another graph read."""
     if not memory_on() or not source or features is None:
         return None
-    # recall's first rule, applied before the features are read: a row that cannot win costs nothing
     floor = plausible_floor(stood=settings.MEMORY_STOOD)
-    rows = [row for row in _recent_rows(source=source) if probabilities[row[1]] >= floor]
-    if not rows:
+    rows = _recent_rows(source=source)
+    labels = np.fromiter((row[1] for row in rows), dtype=np.intp, count=len(rows))
+    # recall's first rule, before any features are read: a drawing no remembered label could answer costs nothing more
+    if not (probabilities[labels] >= floor).any():
         return None
+    # All the source's rows, whichever this drawing finds plausible: one stack per state of its memory.
     stored = _features_of_rows(ids=[row[2] for row in rows], made_by=made_by, remake=remake, size=np.size(features))
     found = recall(
-        features=features, probabilities=probabilities, stored=stored, labels=[row[1] for row in rows],
-        threshold=settings.MEMORY_DISTANCE, floor=floor,
-    )  # fmt: skip
+        features=features, probabilities=probabilities, stored=stored, labels=labels, threshold=settings.MEMORY_DISTANCE, floor=floor
+    )
     if found is None:
         return None
     index, distance = found
@@ -225,34 +246,29 @@ def recall(
     *, features: np.ndarray, probabilities: np.ndarray, stored: np.ndarray, labels: list[int], threshold: float, floor: float
 ) -> tuple[int, float] | None:
     """The rule, for the site and for the benchmark that chose its numbers (bench/memory_replay.py):
-    among the remembered drawings (`stored` features, newest first, and their `labels`: the
-    label a person gave, or the digit that stood) whose label the
-    net gives this drawing at least `floor` (`probabilities`), the nearest by cosine distance
-    if it is within `threshold`: (its index, the distance); else None."""
-    plausible = [i for i, label in enumerate(labels) if probabilities[label] >= floor]
-    if not plausible:
+    among the remembered drawings (`stored` features, in _recent_rows' order, and their
+    `labels`: the label a person gave, or the digit that stood) whose label the net gives this
+    drawing at least `floor` (`probabilities`), the nearest by cosine distance if it is within
+    `threshold`: (its index, the distance); else None."""
+    plausible = np.asarray(probabilities)[np.asarray(labels, dtype=np.intp)] >= floor
+    if not plausible.any():
         return None
-    found = nearest(features=features, stored=np.asarray(stored)[plausible], threshold=threshold)
-    return None if found is None else (plausible[found[0]], found[1])
-
-
-def nearest(*, features: np.ndarray, stored: np.ndarray, threshold: float) -> tuple[int, float] | None:
-    """The index of the row of `stored` (N, D) nearest to `features` (D,) by cosine distance,
-    and that distance, if it is at most `threshold`; else None. The one rule, for the site and
-    for the benchmark that chose the threshold (bench/memory_replay.py)."""
     query = np.asarray(features, dtype=np.float64).ravel()
-    rows = np.asarray(stored, dtype=np.float64).reshape(len(stored), -1)
+    rows = np.asarray(stored).reshape(len(stored), -1)
     norms = np.linalg.norm(rows, axis=1) * max(float(np.linalg.norm(query)), 1e-12)
     distances = 1.0 - (rows @ query) / np.maximum(norms, 1e-12)
-    index = int(np.argmin(distances))  # the first of equals: the newest (rows come newest first)
+    distances[~plausible] = np.inf
+    index = int(np.argmin(distances))  # the first of equals: a correction before one that stood, then the newest
     distance = float(distances[index])
     return (index, distance) if distance <= threshold else None
 
 
 def _recent_rows(*, source: str) -> list[tuple[int | None, int, int]]:
-    """The source's remembered drawings of the last MEMORY_HOURS, newest first, as (sample_id,
-    label, id); sample_id None: one that stood. At most MEMORY_SIZE corrections and MEMORY_STOOD
-    that stood, which _memory_trim keeps on every write. One plain query of small rows, through the index on (source,
+    """The source's remembered drawings of the last MEMORY_HOURS, as (sample_id, label, id):
+    its corrections, then the drawings that stood (sample_id None), each newest first; so
+    among equally near ones a correction answers (a drawing corrected after the page sent it as
+    one that stood: the page's Undo brings it back). At most MEMORY_SIZE corrections and
+    MEMORY_STOOD that stood, which every write trims to. One plain query of small rows, through the index on (source,
     created_at): it is read on every guess from a browser with corrections, and building the
     ORM's query cost about as much as running it. The features stay in the table unless this
     process has not read them yet (_features_of_rows)."""
@@ -260,7 +276,7 @@ def _recent_rows(*, source: str) -> list[tuple[int | None, int, int]]:
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT sample_id, label, id FROM {RememberedCorrection._meta.db_table} WHERE source = %s AND created_at >= %s "
-            "ORDER BY created_at DESC, id DESC LIMIT %s",
+            "ORDER BY sample_id IS NULL, created_at DESC, id DESC LIMIT %s",
             [source, since, int(settings.MEMORY_SIZE) + max(int(settings.MEMORY_STOOD), 0)],
         )
         return cursor.fetchall()
@@ -299,7 +315,15 @@ def _features_of_rows(*, ids: list[int], made_by: str, remake: Callable[[np.ndar
             return kept
         found = {row_id: row for row_id in ids if (row := _kept_rows.get((made_by, row_id))) is not None}
     missing = [row_id for row_id in ids if row_id not in found]
-    read = list(RememberedCorrection.objects.filter(id__in=missing).values_list("id", "model_input", "features", "features_of")) if missing else []
+    read = []
+    if missing:
+        with connection.cursor() as cursor:  # plain SQL, as _recent_rows
+            cursor.execute(
+                f"SELECT id, model_input, features, features_of FROM {RememberedCorrection._meta.db_table} "
+                f"WHERE id IN ({', '.join(['%s'] * len(missing))})",
+                missing,
+            )
+            read = cursor.fetchall()
     new = {row_id: np.frombuffer(bytes(features), dtype=np.float32) for row_id, _, features, of in read if of == made_by and features}
     inputs = {row_id: model_input for row_id, model_input, _, _ in read if row_id not in new}
     if inputs:

@@ -11,6 +11,10 @@
   const STOOD_KEY = "digitsite.stood";
   const REMEMBERING_KEY = "digitsite.remembering";
   const STOOD_MOST = 100; // recognizer.fields.MAX_STOOD
+  // Sent with a guess five at a time: each sending is a write on the server (bench/http_load.py
+  // --memory); a correction takes whatever is held. Five made no difference to what the memory
+  // mends on the pen writers (docs/results.md).
+  const STOOD_BATCH = 5;
   const NOT_A_DIGIT = 10; // recognizer.labels.NOT_A_DIGIT: the label of a drawing that is no digit
 
   const board = document.querySelector(".board");
@@ -105,7 +109,8 @@
     store(STOOD_KEY, [...stored(STOOD_KEY, "[]"), { image: current.image, digit: current.digit }].slice(-STOOD_MOST));
   }
   function stoodToSend() {
-    return stored(REMEMBERING_KEY, "false") ? stored(STOOD_KEY, "[]") : [];
+    const held = stored(STOOD_KEY, "[]");
+    return stored(REMEMBERING_KEY, "false") && held.length >= STOOD_BATCH ? held : [];
   }
   function stoodSent(sent) {
     const images = new Set(sent.map((item) => item.image));
