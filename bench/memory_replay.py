@@ -183,7 +183,7 @@ def replay(digits: list[PenDigit], *, url: str, writers: set[int], stood: bool =
                 corrected += 1
             elif stood and answer["digit"] is not None:
                 held = [*held, {"image": answer["input_image"], "digit": answer["digit"]}][-MAX_STOOD:]
-        figures = {"corrections": corrected, "drawings": 0, "without": 0, "with": 0, "changed": 0, "changed_stood": 0, "mendable": 0}
+        figures = {"corrections": corrected, "drawings": 0, "without": 0, "with": 0, "changed": 0, "changed_stood": 0, "mendable": 0, "mended": 0, "broken": 0}
         for digit in (d for d in test if d.writer == writer):
             mine, net = me.predict(digit), stranger.predict(digit)
             if net["reason"] in ("your_correction", "your_drawing"):
@@ -192,11 +192,13 @@ def replay(digits: list[PenDigit], *, url: str, writers: set[int], stood: bool =
             figures["without"] += net["digit"] != digit.label
             figures["mendable"] += net["digit"] != digit.label and (net["digit"], digit.label) in pairs
             figures["with"] += mine["digit"] != digit.label
+            figures["mended"] += net["digit"] != digit.label and mine["digit"] == digit.label
+            figures["broken"] += net["digit"] == digit.label and mine["digit"] != digit.label
             figures["changed"] += mine["reason"] == "your_correction"
             figures["changed_stood"] += mine["reason"] == "your_drawing"
         by_writer[writer] = figures
         print(f"  writer {writer:2d}: {figures['corrections']:2d} corrections; second half {figures['drawings']} drawings, "
-              f"wrong {figures['without']:2d} -> {figures['with']:2d} with the memory (answers from it: {figures['changed']} "
+              f"wrong {figures['without']:2d} -> {figures['with']:2d} with the memory ({figures['mended']} mended, {figures['broken']} made wrong; answers from it: {figures['changed']} "
               f"like a correction, {figures['changed_stood']} like a drawing that stood; "
               f"{figures['mendable']} errors of a pair corrected before)", flush=True)  # fmt: skip
     return by_writer
@@ -233,11 +235,11 @@ def main() -> None:
     else:
         with site() as url:
             by_writer = replay(digits, url=url, writers=writers, stood=not args.corrections_only)
-    total = {key: sum(f[key] for f in by_writer.values()) for key in ("corrections", "drawings", "without", "with", "changed", "changed_stood", "mendable")}
+    total = {key: sum(f[key] for f in by_writer.values()) for key in ("corrections", "drawings", "without", "with", "changed", "changed_stood", "mendable", "mended", "broken")}
     worst = max(f["with"] - f["without"] for f in by_writer.values())
     print(f"{len(by_writer)} writers, {total['corrections']} corrections of the first halves; second halves: "
           f"{total['drawings']} drawings, wrong {total['without']} without the memory -> {total['with']} with it "
-          f"({1 - total['with'] / max(total['without'], 1):.0%} fewer; answers from the memory: {total['changed']} like a correction, "
+          f"({1 - total['with'] / max(total['without'], 1):.0%} fewer: {total['mended']} mended, {total['broken']} made wrong; answers from the memory: {total['changed']} like a correction, "
           f"{total['changed_stood']} like a drawing that stood; {total['mendable']} of the errors were of a guess -> label pair the writer had corrected); "
           f"worst writer {worst:+d}; {time.perf_counter() - started:.0f} s")  # fmt: skip
 
