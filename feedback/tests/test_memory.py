@@ -2,6 +2,7 @@
 issue 40), and nobody else's. The real shipped model reads real pen digits (the pen guard set
 shipped with the code): one it misreads is corrected, then drawn again a little elsewhere."""
 
+import contextlib
 import functools
 import uuid
 from datetime import timedelta
@@ -201,41 +202,50 @@ def test_the_switch_turns_the_memory_off(db, misread, settings):
     assert guess(me, moved(strokes))["digit"] == net_guess
 
 
-@pytest.mark.django_db(transaction=True)
-def test_two_web_processes_on_one_database_give_the_same_answer_from_one_senders_memory(tmp_path):
+@contextlib.contextmanager
+def two_web_processes(tmp_path):
+    """Two gunicorns of one worker each on one database of their own, as two web machines: their
+    URLs, and a browser's post(url, path, body) (its cookies go to 127.0.0.1 whatever the port,
+    with its CSRF token) and a stranger's (no cookies)."""
     import http.cookiejar
     import json
     import secrets
     import urllib.request
-    from contextlib import ExitStack
 
     from django.conf import settings
 
     from recognizer.tests.test_servers_switch import a_database_of_its_own
     from testing.server import running_gunicorn
 
-    strokes, net_guess, label, _ = _misread()
+    def sender(opener, jar):
+        def post(url: str, path: str, body: dict) -> dict:
+            token = next((c.value for c in jar if c.name == "csrftoken"), "") if jar is not None else ""
+            headers = {"Content-Type": "application/json", "X-CSRFToken": token, "Referer": url + "/"}
+            with opener.open(urllib.request.Request(url + path, json.dumps(body).encode(), headers, method="POST"), timeout=30) as answer:
+                return json.loads(answer.read())
 
-    def post(opener, jar, url: str, path: str, body: dict) -> dict:
-        token = next((c.value for c in jar if c.name == "csrftoken"), "") if jar is not None else ""
-        headers = {"Content-Type": "application/json", "X-CSRFToken": token, "Referer": url + "/"}
-        with opener.open(urllib.request.Request(url + path, json.dumps(body).encode(), headers, method="POST"), timeout=30) as answer:
-            return json.loads(answer.read())
+        return post
 
-    with a_database_of_its_own(tmp_path) as database_url, ExitStack() as stack:
+    with a_database_of_its_own(tmp_path) as database_url, contextlib.ExitStack() as stack:
         env = {
             "DATABASE_URL": database_url, "DIGITSITE_SECRET_KEY": secrets.token_urlsafe(50), "DIGITSITE_CACHE_URL": settings.CACHE_URL,
             "DIGITSITE_VAR_DIR": str(tmp_path), "DIGITSITE_ACCESS_LOG": "off",
         }  # fmt: skip
         first, second = (stack.enter_context(running_gunicorn(env, args=("-w", "1")))[0] for _ in range(2))
-        jar = http.cookiejar.CookieJar()  # one browser: cookies go to 127.0.0.1 whatever the port
+        jar = http.cookiejar.CookieJar()
         me = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
         me.open(first + "/", timeout=30).read()
-        stored = post(me, jar, first, "/api/feedback/", {"strokes": strokes, "label": label, "client_id": str(uuid.uuid4())})
-        answers = [post(me, jar, url, "/api/predict/", {"strokes": moved(strokes)}) for url in (first, second)]
+        yield first, second, sender(me, jar), sender(urllib.request.build_opener(), None)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_web_processes_on_one_database_give_the_same_answer_from_one_senders_memory(tmp_path):
+    strokes, net_guess, label, _ = _misread()
+    with two_web_processes(tmp_path) as (first, second, mine, strangers):
+        stored = mine(first, "/api/feedback/", {"strokes": strokes, "label": label, "client_id": str(uuid.uuid4())})
+        answers = [mine(url, "/api/predict/", {"strokes": moved(strokes)}) for url in (first, second)]
         assert [(a["digit"], a["reason"], a["correction"]) for a in answers] == [(label, REASON, stored["id"])] * 2
-        stranger = urllib.request.build_opener()
-        assert post(stranger, None, second, "/api/predict/", {"strokes": moved(strokes)})["digit"] == net_guess
+        assert strangers(second, "/api/predict/", {"strokes": moved(strokes)})["digit"] == net_guess
 
 
 def test_a_correction_a_reviewer_rejects_no_longer_changes_anything(db, misread):

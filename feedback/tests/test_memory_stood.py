@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from rest_framework.test import APIClient
 
-from feedback.tests.test_memory import FEEDBACK, PREDICT, _misread, browser, correct, guess, moved
+from feedback.tests.test_memory import FEEDBACK, PREDICT, _misread, browser, correct, guess, moved, two_web_processes
 from recognizer.fields import MAX_STOOD
 from recognizer.memory import PLAUSIBLE_BESIDE_STOOD, REASON, REASON_STOOD
 from recognizer.models import RememberedCorrection
@@ -151,37 +151,10 @@ def test_the_reason_for_a_correction_is_unchanged_beside_drawings_that_stood(dra
 
 @pytest.mark.django_db(transaction=True)
 def test_two_web_processes_on_one_database_answer_alike_from_one_senders_drawings_that_stood(tmp_path):
-    import http.cookiejar
-    import json
-    import secrets
-    import urllib.request
-    from contextlib import ExitStack
-
-    from django.conf import settings
-
-    from feedback.tests.test_memory import moved
-    from recognizer.tests.test_servers_switch import a_database_of_its_own
-    from testing.server import running_gunicorn
-
     strokes, net_guess, label, image, other, other_label = _drawings()
-
-    def post(opener, jar, url: str, path: str, body: dict) -> dict:
-        token = next((c.value for c in jar if c.name == "csrftoken"), "") if jar is not None else ""
-        headers = {"Content-Type": "application/json", "X-CSRFToken": token, "Referer": url + "/"}
-        with opener.open(urllib.request.Request(url + path, json.dumps(body).encode(), headers, method="POST"), timeout=30) as answer:
-            return json.loads(answer.read())
-
-    with a_database_of_its_own(tmp_path) as database_url, ExitStack() as stack:
-        env = {
-            "DATABASE_URL": database_url, "DIGITSITE_SECRET_KEY": secrets.token_urlsafe(50), "DIGITSITE_CACHE_URL": settings.CACHE_URL,
-            "DIGITSITE_VAR_DIR": str(tmp_path), "DIGITSITE_ACCESS_LOG": "off",
-        }  # fmt: skip
-        first, second = (stack.enter_context(running_gunicorn(env, args=("-w", "1")))[0] for _ in range(2))
-        jar = http.cookiejar.CookieJar()  # one browser: cookies go to 127.0.0.1 whatever the port
-        me = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
-        me.open(first + "/", timeout=30).read()
-        post(me, jar, first, "/api/feedback/", {"strokes": other, "label": other_label, "client_id": str(uuid.uuid4())})
-        post(me, jar, second, "/api/predict/", {"strokes": other, "stood": [{"image": image, "digit": label}]})
-        answers = [post(me, jar, url, "/api/predict/", {"strokes": moved(strokes)}) for url in (first, second)]
+    with two_web_processes(tmp_path) as (first, second, mine, strangers):
+        mine(first, "/api/feedback/", {"strokes": other, "label": other_label, "client_id": str(uuid.uuid4())})
+        mine(second, "/api/predict/", {"strokes": other, "stood": [{"image": image, "digit": label}]})
+        answers = [mine(url, "/api/predict/", {"strokes": moved(strokes)}) for url in (first, second)]
         assert [(a["digit"], a["reason"], a["correction"]) for a in answers] == [(label, REASON_STOOD, None)] * 2
-        assert post(urllib.request.build_opener(), None, first, "/api/predict/", {"strokes": moved(strokes)})["digit"] == net_guess
+        assert strangers(first, "/api/predict/", {"strokes": moved(strokes)})["digit"] == net_guess
