@@ -23,9 +23,11 @@ labels, and their features only the first time.
 
 The feedback app writes here (feedback -> recognizer): `memory_remember` when a correction is
 stored, `memory_relabel` when its sender changes the answer, `memory_forget` when they take it
-back or a reviewer rejects it. Per source, the newest settings.MEMORY_SIZE corrections of the last
-settings.MEMORY_HOURS hours count. A source with none (a stranger) costs one indexed read, and
-a request without a session or signed-in user none at all (recognizer.api).
+back or a reviewer rejects it; the predict and feedback APIs, through
+recognizer.services.digit_stood_remember, `memory_remember_stood` when a page sends what stood.
+Per source, the newest settings.MEMORY_SIZE corrections and MEMORY_STOOD drawings that stood of
+the last settings.MEMORY_HOURS hours count. A source with none (a stranger) costs one indexed
+read, and a request without a session or signed-in user none at all (recognizer.api).
 """
 
 import threading
@@ -215,8 +217,8 @@ def memory_recall(
     """The correction or drawing that stood of `source`'s memory nearest to a drawing's `features`
     (made by the graph `made_by`) among those whose label the net gives it at least the floor
     (plausible_floor; `probabilities`, calibrated), if it is within settings.MEMORY_DISTANCE;
-    else None. `remake` makes features
-    of (N, 28, 28) uint8 inputs with the same graph, for corrections another graph read."""
+    else None. `remake` makes features of (N, 28, 28) uint8 inputs with the same graph, for
+    rows another graph read."""
     if not memory_on() or not source or features is None:
         return None
     floor = plausible_floor(stood=settings.MEMORY_STOOD)
@@ -268,9 +270,9 @@ def _recent_rows(*, source: str) -> list[tuple[int | None, int, int]]:
     its corrections, then the drawings that stood (sample_id None), each newest first; so
     among equally near ones a correction answers (a drawing corrected after the page sent it as
     one that stood: the page's Undo brings it back). At most MEMORY_SIZE corrections and
-    MEMORY_STOOD that stood, which every write trims to. One plain query of small rows, through the index on (source,
-    created_at): it is read on every guess from a browser with corrections, and building the
-    ORM's query cost about as much as running it. The features stay in the table unless this
+    MEMORY_STOOD that stood, which every write trims to. One plain query of small rows, through
+    the index on (source, created_at): it is read on every guess from a browser with
+    corrections, and building the ORM's query cost about as much as running it. The features stay in the table unless this
     process has not read them yet (_features_of_rows)."""
     since = connection.ops.adapt_datetimefield_value(timezone.now() - timedelta(hours=float(settings.MEMORY_HOURS)))
     with connection.cursor() as cursor:
