@@ -129,9 +129,12 @@ class PredictApi(APIView):
         examples=PREDICT_EXAMPLES,
         summary="Guess a drawn digit",
         description=(
-            "Send the drawing as strokes (what the page sends) or as a PNG or JPEG data URL: exactly one. Nothing is stored. "
-            "A drawing close to one you corrected lately (your session's, or your account's when signed in) is answered "
-            f"with the digit you gave (reason {memory.REASON}); anyone else gets the net's answer."
+            "Send the drawing as strokes (what the page sends) or as a PNG or JPEG data URL: exactly one. The drawing is "
+            "not stored. A drawing close to one you corrected lately (your session's, or your account's when signed in) "
+            f"is answered with the digit you gave (reason {memory.REASON}), or close to one of your earlier drawings whose "
+            f"answer you let stand, with its digit (reason {memory.REASON_STOOD}); anyone else gets the net's answer. "
+            "Once you have a correction remembered, `stood` (optional) sends those earlier drawings: they are kept for "
+            "your own guesses, at most 100 for 24 hours."
         ),
     )
     def post(self, request):
