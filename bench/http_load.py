@@ -182,11 +182,17 @@ def predicts(body: bytes | list[bytes]) -> list[tuple[str, bytes]]:
     return [("predict", one) for one in (body if isinstance(body, list) else [body])]
 
 
-def with_stood(url: str, strokes: list, count: int) -> bytes:
+def with_stood(strokes: list, count: int) -> bytes:
     """A guess of `strokes` as the page sends it from a browser with a memory: with `count`
-    drawings before it, which stood (here the same drawing, as answered)."""
-    answer = json.loads(_post_anonymous(url, {"strokes": strokes}))
-    return json.dumps({"strokes": strokes, "stood": [{"image": answer["input_image"], "digit": answer["digit"]}] * count}).encode()
+    drawings before it, which stood (here the same drawing, encoded as the API encodes input_image)."""
+    import numpy as np
+
+    from recognizer.preprocessing import to_data_url, to_png
+    from recognizer.services import digit_predict
+
+    answer = digit_predict(strokes=[np.asarray(stroke, dtype=np.float64) for stroke in strokes])
+    image = to_data_url(to_png(answer.model_input))
+    return json.dumps({"strokes": strokes, "stood": [{"image": image, "digit": answer.digit}] * count}).encode()
 
 
 def stood_cases(url: str, strokes: list, label: int, misread: bytes) -> dict[str, tuple]:
@@ -200,20 +206,12 @@ def stood_cases(url: str, strokes: list, label: int, misread: bytes) -> dict[str
             url, misread, session_with_corrections(url, corrections=50, strokes=strokes, label=label, stood=100),
         ),
         "session, 50 corrections and 100 that stood, each guess with one more that stood": (
-            url, with_stood(url, strokes, 1), session_with_corrections(url, corrections=50, strokes=strokes, label=label, stood=100),
+            url, with_stood(strokes, 1), session_with_corrections(url, corrections=50, strokes=strokes, label=label, stood=100),
         ),
         "session, 50 corrections and 100 that stood, one guess in 15 with five more": (
-            url, [with_stood(url, strokes, 5)] + [misread] * 14, session_with_corrections(url, corrections=50, strokes=strokes, label=label, stood=100),
+            url, [with_stood(strokes, 5)] + [misread] * 14, session_with_corrections(url, corrections=50, strokes=strokes, label=label, stood=100),
         ),
     }  # fmt: skip
-
-
-def _post_anonymous(url: str, body: dict) -> bytes:
-    import urllib.request
-
-    request = urllib.request.Request(url + "/api/predict/", json.dumps(body).encode(), {"Content-Type": "application/json"}, method="POST")
-    with urllib.request.urlopen(request, timeout=30) as answer:
-        return answer.read()
 
 
 def worker_pids(master_pid: int) -> list[int]:

@@ -125,14 +125,17 @@ def memory_remember(
         features=b"" if features is None else np.ascontiguousarray(features, dtype=np.float32).tobytes(),
         features_of="" if features is None else made_by,
     )
-    _memory_trim(source=source)
+    _memory_trim(source=source, stood=False)
 
 
-def memory_remember_stood(*, source: str, inputs: np.ndarray, labels: list[int], features: np.ndarray, made_by: str) -> None:
+def memory_remember_stood(
+    *, source: str, inputs: np.ndarray, labels: list[int], made_by: str, make: Callable[[np.ndarray], np.ndarray]
+) -> None:
     """Remember drawings of `source` whose answer it let stand: their 28x28 `inputs` (N, 28, 28)
-    uint8, the digit each was answered and left with (`labels`) and their `features` by the graph
-    `made_by`. Only for a source whose memory has a correction (anyone else's cost nothing, and
-    answer as the net does). Keeps the source's newest settings.MEMORY_STOOD of the window."""
+    uint8, the digit each was answered and left with (`labels`), and their features, which
+    `make` makes with the graph `made_by` (only once the source is found to have a correction:
+    anyone else's cost nothing, and answer as the net does). Keeps the source's newest
+    settings.MEMORY_STOOD of the window."""
     if not source or not memory_on() or not len(labels) or settings.MEMORY_STOOD <= 0:
         return
     table = RememberedCorrection._meta.db_table
@@ -140,6 +143,7 @@ def memory_remember_stood(*, source: str, inputs: np.ndarray, labels: list[int],
         cursor.execute(f"SELECT 1 FROM {table} WHERE source = %s AND sample_id IS NOT NULL LIMIT 1", [source])
         if cursor.fetchone() is None:
             return
+    features = make(inputs)
     rows = [
         RememberedCorrection(
             source=source, sample_id=None, label=int(label), guess=int(label),
@@ -150,38 +154,29 @@ def memory_remember_stood(*, source: str, inputs: np.ndarray, labels: list[int],
     ]
     with transaction.atomic():  # one commit: on SQLite each costs a sync of the log
         RememberedCorrection.objects.bulk_create(rows)
-        _memory_trim_stood(source=source)
+        _memory_trim(source=source, stood=True)
     with _kept_lock:  # this process has their features already: its next guess reads none of them
         for row in rows:
             if row.pk is not None:
                 _kept_rows[(made_by, row.pk)] = np.frombuffer(row.features, dtype=np.float32)
 
 
-def _memory_trim_stood(*, source: str) -> None:
-    """Forget all but `source`'s newest MEMORY_STOOD drawings that stood of the last
-    MEMORY_HOURS: one statement, as it runs with every guess that brings one."""
-    table = RememberedCorrection._meta.db_table
-    since = connection.ops.adapt_datetimefield_value(timezone.now() - timedelta(hours=float(settings.MEMORY_HOURS)))
+def _memory_trim(*, source: str, stood: bool) -> None:
+    """Forget all but `source`'s newest MEMORY_STOOD drawings that stood (`stood`) or MEMORY_SIZE
+    corrections of the last MEMORY_HOURS: one statement, as it runs with every write."""
+    table, kind = RememberedCorrection._meta.db_table, "sample_id IS NULL" if stood else "sample_id IS NOT NULL"
+    keep = max(int(settings.MEMORY_STOOD if stood else settings.MEMORY_SIZE), 0)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"DELETE FROM {table} WHERE source = %s AND sample_id IS NULL AND id NOT IN ("
-            f"SELECT id FROM {table} WHERE source = %s AND sample_id IS NULL AND created_at >= %s "
-            "ORDER BY created_at DESC, id DESC LIMIT %s)",
-            [source, source, since, max(int(settings.MEMORY_STOOD), 0)],
+            f"DELETE FROM {table} WHERE source = %s AND {kind} AND id NOT IN ("
+            f"SELECT id FROM {table} WHERE source = %s AND {kind} AND created_at >= %s ORDER BY created_at DESC, id DESC LIMIT %s)",
+            [source, source, _window_start(), keep],
         )
 
 
-def _memory_trim(*, source: str) -> None:
-    """Forget what no longer counts of `source`: all but its newest MEMORY_SIZE corrections and
-    MEMORY_STOOD drawings that stood, of the last MEMORY_HOURS."""
-    since = timezone.now() - timedelta(hours=float(settings.MEMORY_HOURS))
-    rows = RememberedCorrection.objects.filter(source=source)
-    recent = rows.filter(created_at__gte=since)
-    kept = [
-        *recent.filter(sample_id__isnull=False).values_list("id", flat=True)[: settings.MEMORY_SIZE],
-        *recent.filter(sample_id__isnull=True).values_list("id", flat=True)[: max(settings.MEMORY_STOOD, 0)],
-    ]
-    rows.exclude(id__in=kept).delete()
+def _window_start():
+    """The oldest moment whose rows count (MEMORY_HOURS ago), as the database takes it."""
+    return connection.ops.adapt_datetimefield_value(timezone.now() - timedelta(hours=float(settings.MEMORY_HOURS)))
 
 
 def remembers(*, label: int, guess: int) -> bool:
@@ -274,12 +269,11 @@ def _recent_rows(*, source: str) -> list[tuple[int | None, int, int]]:
     the index on (source, created_at): it is read on every guess from a browser with
     corrections, and building the ORM's query cost about as much as running it. The features stay in the table unless this
     process has not read them yet (_features_of_rows)."""
-    since = connection.ops.adapt_datetimefield_value(timezone.now() - timedelta(hours=float(settings.MEMORY_HOURS)))
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT sample_id, label, id FROM {RememberedCorrection._meta.db_table} WHERE source = %s AND created_at >= %s "
             "ORDER BY sample_id IS NULL, created_at DESC, id DESC LIMIT %s",
-            [source, since, int(settings.MEMORY_SIZE) + max(int(settings.MEMORY_STOOD), 0)],
+            [source, _window_start(), int(settings.MEMORY_SIZE) + max(int(settings.MEMORY_STOOD), 0)],
         )
         return cursor.fetchall()
 

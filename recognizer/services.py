@@ -1,5 +1,6 @@
 """Guessing a digit: the one function the predict API, the feedback API and the benchmarks call."""
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -73,7 +74,7 @@ def digit_predict(*, image: bytes | None = None, strokes: Strokes | None = None,
         features=answer.features,
         probabilities=probabilities,
         made_by=made_by,
-        remake=lambda inputs: net.read(preprocessing.normalize(inputs))[1],
+        remake=features_maker(net),
     )
     if recalled is None or recalled.label == answer.digit:
         return answer
@@ -88,17 +89,25 @@ def digit_stood_remember(*, source: str | None, inputs: list[np.ndarray], digits
     """Remember drawings `source` let stand: the 28x28 `inputs` the page was answered with (its
     input_image) and the `digits` it showed and left. Only while the memory is on and for a
     source with a correction remembered (recognizer.memory.memory_remember_stood); their
-    features are made here, once, for every process to read."""
+    features are made once, by the graph this process serves, for every process to read."""
     if not memory.memory_on() or not source or not inputs:
         return
     model = active_model()
     net = model.serving_net()
     if not net.has_features:
         return
-    stacked = np.stack([np.asarray(image, dtype=np.uint8) for image in inputs])
-    features = net.read(preprocessing.normalize(stacked))[1]
-    made_by = memory.features_of(version=model.version, variant=net.variant)
-    memory.memory_remember_stood(source=source, inputs=stacked, labels=digits, features=features, made_by=made_by)
+    memory.memory_remember_stood(
+        source=source,
+        inputs=np.stack([np.asarray(image, dtype=np.uint8) for image in inputs]),
+        labels=digits,
+        made_by=memory.features_of(version=model.version, variant=net.variant),
+        make=features_maker(net),
+    )
+
+
+def features_maker(net) -> Callable[[np.ndarray], np.ndarray]:
+    """(N, 28, 28) uint8 inputs -> their pooled features by `net`'s graph (recognizer.memory)."""
+    return lambda inputs: net.read(preprocessing.normalize(inputs))[1]
 
 
 def prediction_from_probabilities(*, probabilities: np.ndarray, model: str, model_input: np.ndarray) -> Prediction:

@@ -7,7 +7,7 @@
   const RETRY_MAX_MS = 30000;
   const OUTBOX_KEY = "digitsite.corrections"; // corrections not yet stored by the server
   // Drawings whose answer the person let stand, not yet sent (the server's recognizer.memory):
-  // held until this page has a correction remembered, then sent along with the next request.
+  // held until this page has a correction remembered, then sent with it, or with a guess (STOOD_BATCH).
   const STOOD_KEY = "digitsite.stood";
   const REMEMBERING_KEY = "digitsite.remembering";
   const STOOD_MOST = 100; // recognizer.fields.MAX_STOOD
