@@ -34,16 +34,17 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from datetime import timezone as dt_timezone
 
 import numpy as np
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from recognizer.labels import NOT_A_DIGIT
-from recognizer.models import RememberedCorrection
+from recognizer.models import MemoryState, RememberedCorrection
 
 REASON = "your_correction"
 REASON_STOOD = "your_drawing"  # the answer is the digit a drawing of theirs like it got, and they let stand
@@ -114,18 +115,20 @@ def memory_remember(
     if not source or not remembers(label=label, guess=guess):
         return
     model_input = np.ascontiguousarray(model_input, dtype=np.uint8).tobytes()
-    # The same drawing sent before as one that stood (the page's Undo brings a drawing back): the correction replaces it.
-    RememberedCorrection.objects.filter(source=source, sample_id__isnull=True, model_input=model_input).delete()
-    RememberedCorrection.objects.create(
-        source=source,
-        sample_id=sample_id,
-        label=label,
-        guess=guess,
-        model_input=model_input,
-        features=b"" if features is None else np.ascontiguousarray(features, dtype=np.float32).tobytes(),
-        features_of="" if features is None else made_by,
-    )
-    _memory_trim(source=source, stood=False)
+    with transaction.atomic():
+        # The same drawing sent before as one that stood (the page's Undo brings a drawing back): the correction replaces it.
+        RememberedCorrection.objects.filter(source=source, sample_id__isnull=True, model_input=model_input).delete()
+        RememberedCorrection.objects.create(
+            source=source,
+            sample_id=sample_id,
+            label=label,
+            guess=guess,
+            model_input=model_input,
+            features=b"" if features is None else np.ascontiguousarray(features, dtype=np.float32).tobytes(),
+            features_of="" if features is None else made_by,
+        )
+        _memory_trim(source=source, stood=False)
+        _memory_changed(source=source)
 
 
 def memory_remember_stood(
@@ -155,6 +158,7 @@ def memory_remember_stood(
     with transaction.atomic():  # one commit: on SQLite each costs a sync of the log
         RememberedCorrection.objects.bulk_create(rows)
         _memory_trim(source=source, stood=True)
+        _memory_changed(source=source)
     with _kept_lock:  # this process has their features already: its next guess reads none of them
         for row in rows:
             if row.pk is not None:
@@ -174,6 +178,17 @@ def _memory_trim(*, source: str, stood: bool) -> None:
         )
 
 
+def _memory_changed(*, source: str) -> None:
+    """Raise `source`'s version (MemoryState), in the transaction that changes its rows: the
+    processes that kept what they read of them read them again (_recent_rows)."""
+    table = MemoryState._meta.db_table
+    with connection.cursor() as cursor:  # SQLite and PostgreSQL both take this upsert
+        cursor.execute(
+            f"INSERT INTO {table} (source, version) VALUES (%s, 1) ON CONFLICT (source) DO UPDATE SET version = {table}.version + 1",
+            [source],
+        )
+
+
 def _window_start():
     """The oldest moment whose rows count (MEMORY_HOURS ago), as the database takes it."""
     return connection.ops.adapt_datetimefield_value(timezone.now() - timedelta(hours=float(settings.MEMORY_HOURS)))
@@ -189,16 +204,27 @@ def memory_relabel(*, source: str, sample_id: int, label: int, guess: int, model
     into a correction is remembered from now (its features made by each process when it first
     compares); a correction changed into the guess, or into "not a digit", is forgotten."""
     remembered = RememberedCorrection.objects.filter(sample_id=sample_id)
-    if label == guess or label >= NOT_A_DIGIT:
-        remembered.delete()
-    elif not remembered.update(label=label):
-        memory_remember(source=source, sample_id=sample_id, label=label, guess=guess, model_input=model_input, features=None, made_by="")
+    with transaction.atomic():
+        _memory_changed_of(remembered)
+        if label == guess or label >= NOT_A_DIGIT:
+            remembered.delete()
+        elif not remembered.update(label=label):
+            memory_remember(source=source, sample_id=sample_id, label=label, guess=guess, model_input=model_input, features=None, made_by="")
 
 
 def memory_forget(*, sample_ids: Iterable[int] = (), sources: Iterable[str] = ()) -> None:
     """Forgotten at once, on every process (they all read here): answers their sender took back
     or a reviewer rejected (`sample_ids`), and everything of senders rejected whole (`sources`)."""
-    RememberedCorrection.objects.filter(Q(sample_id__in=list(sample_ids)) | Q(source__in=list(sources))).delete()
+    forgotten = RememberedCorrection.objects.filter(Q(sample_id__in=list(sample_ids)) | Q(source__in=list(sources)))
+    with transaction.atomic():
+        _memory_changed_of(forgotten)
+        forgotten.delete()
+
+
+def _memory_changed_of(rows) -> None:
+    """_memory_changed for the sources of `rows` (a RememberedCorrection query) that have a
+    version: one without has never been kept by a process (_recent_rows)."""
+    MemoryState.objects.filter(source__in=rows.values("source")).update(version=F("version") + 1)
 
 
 def memory_recall(
@@ -217,20 +243,19 @@ def memory_recall(
     if not memory_on() or not source or features is None:
         return None
     floor = plausible_floor(stood=settings.MEMORY_STOOD)
-    rows = _recent_rows(source=source)
-    labels = np.fromiter((row[1] for row in rows), dtype=np.intp, count=len(rows))
+    recent = _recent_rows(source=source)
     # recall's first rule, before any features are read: a drawing no remembered label could answer costs nothing more
-    if not (probabilities[labels] >= floor).any():
+    if not (probabilities[recent.labels] >= floor).any():
         return None
     # All the source's rows, whichever this drawing finds plausible: one stack per state of its memory.
-    stored = _features_of_rows(ids=[row[2] for row in rows], made_by=made_by, remake=remake, size=np.size(features))
+    stored = _features_of_rows(ids=recent.ids, made_by=made_by, remake=remake, size=np.size(features))
     found = recall(
-        features=features, probabilities=probabilities, stored=stored, labels=labels, threshold=settings.MEMORY_DISTANCE, floor=floor
+        features=features, probabilities=probabilities, stored=stored, labels=recent.labels, threshold=settings.MEMORY_DISTANCE, floor=floor
     )
     if found is None:
         return None
     index, distance = found
-    return Recalled(sample_id=rows[index][0], label=rows[index][1], distance=distance)
+    return Recalled(sample_id=recent.sample_ids[index], label=int(recent.labels[index]), distance=distance)
 
 
 def plausible_floor(*, stood: int) -> float:
@@ -260,22 +285,67 @@ def recall(
     return (index, distance) if distance <= threshold else None
 
 
-def _recent_rows(*, source: str) -> list[tuple[int | None, int, int]]:
-    """The source's remembered drawings of the last MEMORY_HOURS, as (sample_id, label, id):
-    its corrections, then the drawings that stood (sample_id None), each newest first; so
-    among equally near ones a correction answers (a drawing corrected after the page sent it as
-    one that stood: the page's Undo brings it back). At most MEMORY_SIZE corrections and
-    MEMORY_STOOD that stood, which every write trims to. One plain query of small rows, through
-    the index on (source, created_at): it is read on every guess from a browser with
-    corrections, and building the ORM's query cost about as much as running it. The features stay in the table unless this
-    process has not read them yet (_features_of_rows)."""
+@dataclass(frozen=True)
+class _Recent:
+    """A source's remembered rows of the window, in _recent_rows' order: their samples' ids (None:
+    one that stood), labels and row ids; as read at `version` of the source (MemoryState; None:
+    it has none), and still the window's until `until` (the oldest row's leaving it)."""
+
+    sample_ids: tuple[int | None, ...]
+    labels: np.ndarray
+    ids: tuple[int, ...]
+    version: int | None
+    until: datetime | None
+
+
+def _recent_rows(*, source: str) -> _Recent:
+    """The source's remembered drawings of the last MEMORY_HOURS: its corrections, then the
+    drawings that stood (sample_id None), each newest first; so among equally near ones a
+    correction answers (a drawing corrected after the page sent it as one that stood: the page's
+    Undo brings it back). At most MEMORY_SIZE corrections and MEMORY_STOOD that stood, which
+    every write trims to.
+
+    Read on every guess from a browser with corrections, so a process keeps them under the
+    source's version, which every write raises in its own transaction: a guess reads that one
+    row by its key, and the rows themselves (through the index on (source, created_at)) only
+    when the version moved, or the oldest left the window. The version is read first: rows read
+    after it are at least as new, so rows kept under a version are never older than it. Plain
+    SQL: building the ORM's query cost about as much as running it. The features stay in the
+    table unless this process has not read them yet (_features_of_rows)."""
     with connection.cursor() as cursor:
+        cursor.execute(f"SELECT version FROM {MemoryState._meta.db_table} WHERE source = %s", [source])
+        version = (cursor.fetchone() or (None,))[0]
+        with _kept_lock:
+            kept = _kept_recent.get(source)
+        if kept is not None and version is not None and kept.version == version and (kept.until is None or timezone.now() <= kept.until):
+            return kept
         cursor.execute(
-            f"SELECT sample_id, label, id FROM {RememberedCorrection._meta.db_table} WHERE source = %s AND created_at >= %s "
+            f"SELECT sample_id, label, id, created_at FROM {RememberedCorrection._meta.db_table} WHERE source = %s AND created_at >= %s "
             "ORDER BY sample_id IS NULL, created_at DESC, id DESC LIMIT %s",
             [source, _window_start(), int(settings.MEMORY_SIZE) + max(int(settings.MEMORY_STOOD), 0)],
         )
-        return cursor.fetchall()
+        rows = cursor.fetchall()
+    oldest = min((_aware(row[3]) for row in rows), default=None)
+    recent = _Recent(
+        sample_ids=tuple(row[0] for row in rows),
+        labels=np.fromiter((row[1] for row in rows), dtype=np.intp, count=len(rows)),
+        ids=tuple(row[2] for row in rows),
+        version=version,
+        until=None if oldest is None else oldest + timedelta(hours=float(settings.MEMORY_HOURS)),
+    )
+    recent.labels.setflags(write=False)  # shared by every request of this process
+    if version is not None:
+        with _kept_lock:
+            _kept_recent[source] = recent
+            _kept_recent.move_to_end(source)
+            while len(_kept_recent) > KEPT:
+                _kept_recent.popitem(last=False)
+    return recent
+
+
+def _aware(moment: datetime) -> datetime:
+    """A datetime as the database gave it, aware: SQLite's come naive, in UTC."""
+    return moment.replace(tzinfo=dt_timezone.utc) if timezone.is_naive(moment) else moment
 
 
 # (graph, remembered rows' ids) -> those rows' features by that graph, stacked; and (graph, row id)
@@ -287,6 +357,8 @@ def _recent_rows(*, source: str) -> list[tuple[int | None, int, int]]:
 # change when it corrects, changes, takes back, or sends drawings that stood.
 _kept: "OrderedDict[tuple[str, tuple[int, ...]], np.ndarray]" = OrderedDict()
 _kept_rows: "OrderedDict[tuple[str, int], np.ndarray]" = OrderedDict()
+# source -> its rows as last read, under its version (_recent_rows); least lately used first.
+_kept_recent: "OrderedDict[str, _Recent]" = OrderedDict()
 _kept_lock = threading.Lock()
 
 
@@ -296,15 +368,16 @@ def memory_kept_forget() -> None:
     with _kept_lock:
         _kept.clear()
         _kept_rows.clear()
+        _kept_recent.clear()
 
 
-def _features_of_rows(*, ids: list[int], made_by: str, remake: Callable[[np.ndarray], np.ndarray], size: int) -> np.ndarray:
+def _features_of_rows(*, ids: tuple[int, ...], made_by: str, remake: Callable[[np.ndarray], np.ndarray], size: int) -> np.ndarray:
     """The features the graph `made_by` gives the remembered rows `ids`, (len(ids), size), kept
     by this process once read: each row's stored features when this graph made them, else made
     again from its 28x28 input by `remake` (another version or variant read it). Only rows this
     process has not read yet are read. A row taken back since the query gets a zero vector,
     never near."""
-    key = (made_by, tuple(ids))
+    key = (made_by, ids)
     with _kept_lock:
         if (kept := _kept.get(key)) is not None:
             _kept.move_to_end(key)

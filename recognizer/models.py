@@ -56,3 +56,16 @@ class RememberedCorrection(models.Model):
         if self.sample_id is None:
             return f"{self.source}: a drawing left as {self.label}"
         return f"{self.source}: sample {self.sample_id} is {self.label} (guessed {self.guess})"
+
+
+class MemoryState(models.Model):
+    """How many times a source's remembered rows (RememberedCorrection) have changed: every
+    write of recognizer.memory raises it in the same transaction as the change. A process keeps
+    what it read of a source's rows under the version it read first, so a guess reads this one
+    row, by its key, instead of the rows themselves while nothing changed (recognizer.memory)."""
+
+    source = models.CharField(max_length=64, primary_key=True, help_text="as RememberedCorrection.source")
+    version = models.PositiveBigIntegerField(default=1, help_text="raised by every change of the source's remembered rows; never lowered")
+
+    def __str__(self) -> str:
+        return f"{self.source}: version {self.version}"

@@ -6,6 +6,7 @@ import contextlib
 import functools
 import uuid
 from datetime import timedelta
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -15,7 +16,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from recognizer.memory import PLAUSIBLE, REASON
-from recognizer.models import RememberedCorrection
+from recognizer.models import MemoryState, RememberedCorrection
 from recognizer.pen_digits import pen_digits_strokes
 from recognizer.services import digit_predict
 
@@ -168,20 +169,38 @@ def test_the_memory_keeps_a_sources_newest_corrections_of_the_last_hours(db, mis
     assert guess(me, moved(strokes))["reason"] is None
 
 
-def test_a_guess_from_a_sender_with_corrections_reads_their_features_once_and_then_only_ids_and_labels(db, misread):
-    strokes, _, label, _ = misread
+def test_a_guess_from_a_sender_with_corrections_reads_their_rows_once_and_then_only_their_version(db, misread):
+    strokes, _, label, other = misread
     me = browser()
     correct(me, strokes, label)
-    correct(me, moved(strokes, 40, 5), label)
+    stored = correct(me, moved(strokes, 40, 5), label)
 
-    def memory_reads() -> list[str]:
+    def memory_reads(reason: str | None = REASON) -> tuple[list[str], list[str]]:
         with CaptureQueriesContext(connection) as queries:
-            assert guess(me, moved(strokes))["reason"] == REASON
-        return [query["sql"] for query in queries if RememberedCorrection._meta.db_table in query["sql"]]
+            assert guess(me, moved(strokes))["reason"] == reason
+        sql = [query["sql"] for query in queries]
+        return [q for q in sql if MemoryState._meta.db_table in q], [q for q in sql if RememberedCorrection._meta.db_table in q]
 
-    first, second = memory_reads(), memory_reads()
-    assert len(first) == 2 and "features" in first[1]  # the source's rows, then their features
-    assert len(second) == 1 and "features" not in second[0]  # the rows only: a taken-back or changed one shows there
+    versions, rows = memory_reads()
+    assert len(versions) == 1 and len(rows) == 2 and "features" in rows[1]  # the version, the source's rows, then their features
+    versions, rows = memory_reads()
+    assert len(versions) == 1 and rows == []  # nothing changed: the version alone
+    # A change raises the version: the rows are read again (their features are kept already).
+    assert me.patch(f"{FEEDBACK}{stored['client_id']}/", {"label": other}, format="json").status_code == 200
+    versions, rows = memory_reads()
+    assert len(versions) == 1 and len(rows) == 1 and "features" not in rows[0]
+    versions, rows = memory_reads()
+    assert len(versions) == 1 and rows == []
+
+
+def test_a_kept_memory_is_read_again_once_its_oldest_correction_leaves_the_window(db, misread, settings):
+    strokes, net_guess, label, _ = misread
+    me = browser()
+    correct(me, strokes, label)
+    assert guess(me, moved(strokes))["reason"] == REASON  # kept by this process now
+    later = timezone.now() + timedelta(hours=settings.MEMORY_HOURS, minutes=1)
+    with mock.patch("django.utils.timezone.now", return_value=later):
+        assert guess(me, moved(strokes))["digit"] == net_guess
 
 
 def test_corrections_read_by_another_graph_are_compared_by_features_this_graph_makes(db, misread):
@@ -205,7 +224,7 @@ def test_the_switch_turns_the_memory_off(db, misread, settings):
 @contextlib.contextmanager
 def two_web_processes(tmp_path):
     """Two gunicorns of one worker each on one database of their own, as two web machines: their
-    URLs, and a browser's post(url, path, body) (its cookies go to 127.0.0.1 whatever the port,
+    URLs, and a browser's post(url, path, body, method="POST") (its cookies go to 127.0.0.1 whatever the port,
     with its CSRF token) and a stranger's (no cookies)."""
     import http.cookiejar
     import json
@@ -218,11 +237,12 @@ def two_web_processes(tmp_path):
     from testing.server import running_gunicorn
 
     def sender(opener, jar):
-        def post(url: str, path: str, body: dict) -> dict:
+        def post(url: str, path: str, body: dict | None, method: str = "POST") -> dict:
             token = next((c.value for c in jar if c.name == "csrftoken"), "") if jar is not None else ""
             headers = {"Content-Type": "application/json", "X-CSRFToken": token, "Referer": url + "/"}
-            with opener.open(urllib.request.Request(url + path, json.dumps(body).encode(), headers, method="POST"), timeout=30) as answer:
-                return json.loads(answer.read())
+            data = None if body is None else json.dumps(body).encode()
+            with opener.open(urllib.request.Request(url + path, data, headers, method=method), timeout=30) as answer:
+                return json.loads(answer.read() or b"{}")
 
         return post
 
@@ -246,6 +266,10 @@ def test_two_web_processes_on_one_database_give_the_same_answer_from_one_senders
         answers = [mine(url, "/api/predict/", {"strokes": moved(strokes)}) for url in (first, second)]
         assert [(a["digit"], a["reason"], a["correction"]) for a in answers] == [(label, REASON, stored["id"])] * 2
         assert strangers(second, "/api/predict/", {"strokes": moved(strokes)})["digit"] == net_guess
+        # Taken back through one, forgotten by both at once: each kept what it read, under a version the take-back raised.
+        mine(first, f"/api/feedback/{stored['client_id']}/", None, method="DELETE")
+        answers = [mine(url, "/api/predict/", {"strokes": moved(strokes)}) for url in (second, first)]
+        assert [(a["digit"], a["reason"], a["correction"]) for a in answers] == [(net_guess, None, None)] * 2
 
 
 def test_a_correction_a_reviewer_rejects_no_longer_changes_anything(db, misread):
@@ -269,6 +293,7 @@ def test_rejecting_a_sender_whole_forgets_all_it_taught_the_memory(db, misread):
     me, other = browser(), browser()
     correct(me, strokes, label)
     correct(other, strokes, label)
+    assert guess(me, moved(strokes))["digit"] == label  # kept by this process now
     source = Sample.objects.order_by("pk").first().source
     sample_reject_sources(sources=[source])
     assert guess(me, moved(strokes))["digit"] == net_guess
