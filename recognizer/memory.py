@@ -146,23 +146,26 @@ def memory_remember_stood(
         cursor.execute(f"SELECT 1 FROM {table} WHERE source = %s AND sample_id IS NOT NULL LIMIT 1", [source])
         if cursor.fetchone() is None:
             return
-    features = make(inputs)
-    rows = [
-        RememberedCorrection(
-            source=source, sample_id=None, label=int(label), guess=int(label),
-            model_input=np.ascontiguousarray(image, dtype=np.uint8).tobytes(),
-            features=np.ascontiguousarray(feature, dtype=np.float32).tobytes(), features_of=made_by,
-        )  # fmt: skip
+    features = np.ascontiguousarray(make(inputs), dtype=np.float32)
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    values = [
+        (source, int(label), int(label), np.ascontiguousarray(image, dtype=np.uint8).tobytes(), feature.tobytes(), made_by, now)
         for image, label, feature in zip(inputs, labels, features)
     ]
-    with transaction.atomic():  # one commit: on SQLite each costs a sync of the log
-        RememberedCorrection.objects.bulk_create(rows)
+    with transaction.atomic(), connection.cursor() as cursor:  # one commit: on SQLite each costs a sync of the log
+        # Plain SQL (SQLite 3.35+ and PostgreSQL return the ids, in the order given, as Django's bulk_create relies on): the ORM's insert cost as much as the rest of the write.
+        cursor.execute(
+            f"INSERT INTO {table} (source, label, guess, model_input, features, features_of, created_at) VALUES "
+            + ", ".join(["(%s, %s, %s, %s, %s, %s, %s)"] * len(values))
+            + " RETURNING id",
+            [value for row in values for value in row],
+        )
+        ids = [row[0] for row in cursor.fetchall()]
         _memory_trim(source=source, stood=True)
         _memory_changed(source=source)
     with _kept_lock:  # this process has their features already: its next guess reads none of them
-        for row in rows:
-            if row.pk is not None:
-                _kept_rows[(made_by, row.pk)] = np.frombuffer(row.features, dtype=np.float32)
+        for row_id, feature in zip(ids, features):
+            _kept_rows[(made_by, row_id)] = feature
 
 
 def _memory_trim(*, source: str, stood: bool) -> None:
@@ -275,9 +278,10 @@ def recall(
     plausible = np.asarray(probabilities)[np.asarray(labels, dtype=np.intp)] >= floor
     if not plausible.any():
         return None
-    query = np.asarray(features, dtype=np.float64).ravel()
-    rows = np.asarray(stored).reshape(len(stored), -1)
-    norms = np.linalg.norm(rows, axis=1) * max(float(np.linalg.norm(query)), 1e-12)
+    # In float32, as the features are made: run on every guess of a sender with a memory, where float64 copies cost more than the sums.
+    query = np.asarray(features, dtype=np.float32).ravel()
+    rows = np.asarray(stored, dtype=np.float32).reshape(len(stored), -1)
+    norms = np.sqrt(np.einsum("ij,ij->i", rows, rows)) * max(float(np.sqrt(query @ query)), 1e-12)
     distances = 1.0 - (rows @ query) / np.maximum(norms, 1e-12)
     distances[~plausible] = np.inf
     index = int(np.argmin(distances))  # the first of equals: a correction before one that stood, then the newest
@@ -319,13 +323,17 @@ def _recent_rows(*, source: str) -> _Recent:
             kept = _kept_recent.get(source)
         if kept is not None and version is not None and kept.version == version and (kept.until is None or timezone.now() <= kept.until):
             return kept
+        table, window = RememberedCorrection._meta.db_table, _window_start()
         cursor.execute(
-            f"SELECT sample_id, label, id, created_at FROM {RememberedCorrection._meta.db_table} WHERE source = %s AND created_at >= %s "
+            f"SELECT sample_id, label, id FROM {table} WHERE source = %s AND created_at >= %s "
             "ORDER BY sample_id IS NULL, created_at DESC, id DESC LIMIT %s",
-            [source, _window_start(), int(settings.MEMORY_SIZE) + max(int(settings.MEMORY_STOOD), 0)],
+            [source, window, int(settings.MEMORY_SIZE) + max(int(settings.MEMORY_STOOD), 0)],
         )
         rows = cursor.fetchall()
-    oldest = min((_aware(row[3]) for row in rows), default=None)
+        oldest = None
+        if rows:  # when the oldest leaves the window: one moment read, not one a row (each costs a parse on SQLite)
+            cursor.execute(f"SELECT created_at FROM {table} WHERE source = %s AND created_at >= %s ORDER BY created_at LIMIT 1", [source, window])
+            oldest = _aware(cursor.fetchone()[0])
     recent = _Recent(
         sample_ids=tuple(row[0] for row in rows),
         labels=np.fromiter((row[1] for row in rows), dtype=np.intp, count=len(rows)),
