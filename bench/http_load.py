@@ -19,6 +19,7 @@ at the end. Results are appended to bench/results/http-load.jsonl.
 import argparse
 import json
 import os
+import random
 import re
 import shutil
 import sqlite3
@@ -198,7 +199,7 @@ def with_stood(strokes: list, count: int) -> bytes:
 def stood_cases(url: str, strokes: list, label: int, misread: bytes) -> dict[str, tuple]:
     """A browser with 50 corrections and 100 drawings that stood, guessing the misread drawing:
     with one more that stood in every guess (the worst case: every guess a write), and as the
-    page sends them (five at a time, with a guess: about one guess in fifteen, as the page asks
+    page sends them (ten at a time, with a guess: about one guess in thirty, as the page asks
     every 500 ms while the pen moves and a digit takes about a second and a half). (url, body
     or bodies, cookies)."""
     return {
@@ -208,8 +209,8 @@ def stood_cases(url: str, strokes: list, label: int, misread: bytes) -> dict[str
         "session, 50 corrections and 100 that stood, each guess with one more that stood": (
             url, with_stood(strokes, 1), session_with_corrections(url, corrections=50, strokes=strokes, label=label, stood=100),
         ),
-        "session, 50 corrections and 100 that stood, one guess in 15 with five more": (
-            url, [with_stood(strokes, 5)] + [misread] * 14, session_with_corrections(url, corrections=50, strokes=strokes, label=label, stood=100),
+        "session, 50 corrections and 100 that stood, one guess in 30 with ten more": (
+            url, [with_stood(strokes, 10)] + [misread] * 29, session_with_corrections(url, corrections=50, strokes=strokes, label=label, stood=100),
         ),
     }  # fmt: skip
 
@@ -229,9 +230,9 @@ def workers_cpu_seconds(master_pid: int) -> float:
 
 
 def memory_against_baseline(url: str, pid: int, args, bodies: dict[str, bytes], env: dict[str, str]) -> dict:
-    """The memory's cases and the baseline checkout's strokes, in turn, `args.rounds` bursts each:
-    on a machine others share, load drifts by the minute, and bursts taken in turn see the same
-    drift. Prints the median of each case and its ratio to the baseline's median, and the
+    """The memory's cases and the baseline checkout's strokes, in turn (in another order each
+    round), `args.rounds` bursts each: on a machine others share, load drifts by the minute, and
+    bursts taken in turn see the same drift. Prints the median of each case and its ratio to the baseline's median, and the
     workers' CPU time per answer: on a shared machine requests/s follow the neighbours' load,
     while the CPU an answer costs does not (a server whose workers keep the cores busy answers
     in inverse proportion to it)."""
@@ -249,8 +250,9 @@ def memory_against_baseline(url: str, pid: int, args, bodies: dict[str, bytes], 
         for where, body, cookie, _ in cases.values():
             wrk(where, script_for(predicts(body), cookie), 2, 2, 1)  # warm
         runs: dict[str, list[dict]] = {name: [] for name in cases}
-        for _ in range(args.rounds):
-            for name, (where, body, cookie, server) in cases.items():
+        for round_ in range(args.rounds):
+            # In another order each round: load that drifts within a round would otherwise weigh on the same cases every time.
+            for name, (where, body, cookie, server) in random.Random(round_).sample(list(cases.items()), len(cases)):
                 cpu = workers_cpu_seconds(server)
                 result = wrk(where, script_for(predicts(body), cookie), args.connections, args.seconds, args.threads)
                 runs[name].append(result | {"cpu_ms": (workers_cpu_seconds(server) - cpu) * 1000 / max(result["requests"], 1)})

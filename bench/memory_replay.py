@@ -6,7 +6,7 @@ seed 0). The first half is sent to /api/predict/ as strokes, from that writer's 
 cookie jar: the page's session and CSRF cookies), and every wrong guess is corrected through
 /api/feedback/ with a client_id, as the page does. Every answer the writer let stand is sent
 back as the page sends it (`stood`: held until the first correction, which carries them, then
-five at a time with a guess, or with the next correction), unless --corrections-only. Then the second half is sent twice: from the
+ten at a time with a guess, or with the next correction), unless --corrections-only. Then the second half is sent twice: from the
 writer's session (with the memory) and from a client without cookies, a stranger, whose answer
 is exactly the net's (without the memory): the same drawings, the same server. No retrain.
 
@@ -35,7 +35,7 @@ import numpy as np
 from bench.feedback_loop import halves
 from recognizer.fields import MAX_STOOD
 
-STOOD_BATCH = 5  # draw.js sends what stood with a guess five at a time
+STOOD_BATCH = 10  # draw.js sends what stood with a guess ten at a time
 from testing.pendigits_data import PenDigit, layout, load_digits
 
 SEED = 0
@@ -159,7 +159,7 @@ class Client:
         return self._post("/api/feedback/", {**body, "stood": list(stood)} if stood else body)
 
 
-def replay(digits: list[PenDigit], *, url: str, writers: set[int], stood: bool = True) -> dict:
+def replay(digits: list[PenDigit], *, url: str, writers: set[int], stood: bool = True, stood_batch: int = STOOD_BATCH) -> dict:
     """The benchmark through a running site, for `writers`; per writer: second-half errors
     without and with the memory, corrections sent, answers the memory changed. `stood`: the
     first half's answers the writer let stand are sent back as the page sends them (held until
@@ -172,7 +172,7 @@ def replay(digits: list[PenDigit], *, url: str, writers: set[int], stood: bool =
         pairs, corrected = set(), 0  # the guess -> label pairs this writer corrected
         held: list[dict] = []  # as the page holds them (draw.js: STOOD_MOST)
         for digit in (d for d in teach if d.writer == writer):
-            sending = held if corrected and len(held) >= STOOD_BATCH else []
+            sending = held if corrected and len(held) >= stood_batch else []
             answer = me.predict(digit, sending)
             if sending:
                 held = []
@@ -223,6 +223,7 @@ def main() -> None:
     parser.add_argument("--url", help="a running site (default: start gunicorn on a fresh database here)")
     parser.add_argument("--all-writers", action="store_true", help="also the tuning writers (not only the held-out ones)")
     parser.add_argument("--corrections-only", action="store_true", help="send no answers that stood: a memory of corrections alone (default: off)")
+    parser.add_argument("--stood-batch", type=int, default=STOOD_BATCH, help=f"send what stood with a guess this many at a time (default {STOOD_BATCH}, as draw.js)")
     args = parser.parse_args()
     digits = load_digits()
     if args.tune:
@@ -231,10 +232,10 @@ def main() -> None:
     writers = {d.writer for d in digits if args.all_writers or not tuning_writer(d.writer)}
     started = time.perf_counter()
     if args.url:
-        by_writer = replay(digits, url=args.url, writers=writers, stood=not args.corrections_only)
+        by_writer = replay(digits, url=args.url, writers=writers, stood=not args.corrections_only, stood_batch=args.stood_batch)
     else:
         with site() as url:
-            by_writer = replay(digits, url=url, writers=writers, stood=not args.corrections_only)
+            by_writer = replay(digits, url=url, writers=writers, stood=not args.corrections_only, stood_batch=args.stood_batch)
     total = {key: sum(f[key] for f in by_writer.values()) for key in ("corrections", "drawings", "without", "with", "changed", "changed_stood", "mendable", "mended", "broken")}
     worst = max(f["with"] - f["without"] for f in by_writer.values())
     print(f"{len(by_writer)} writers, {total['corrections']} corrections of the first halves; second halves: "

@@ -17,17 +17,18 @@ correction's stored 28x28 input. So a drawing compared with itself is at distanc
 and two processes serving the same graph give the same answer to the same drawing.
 
 What is remembered lives in the database (RememberedCorrection), never in one process: every
-web process and machine behind one database answers alike. A process keeps only the features of
-rows it has read (`_kept`), which those rows determine: a guess reads the source's rows' ids and
-labels, and their features only the first time.
+web process and machine behind one database answers alike. A process keeps what it read: a
+source's rows' ids and labels under the source's version (MemoryState), which every write below
+raises in its own transaction, so a guess reads that one row while nothing changed
+(`_recent_rows`); and the rows' features, which the rows determine (`_features_of_rows`).
 
 The feedback app writes here (feedback -> recognizer): `memory_remember` when a correction is
 stored, `memory_relabel` when its sender changes the answer, `memory_forget` when they take it
 back or a reviewer rejects it; the predict and feedback APIs, through
 recognizer.services.digit_stood_remember, `memory_remember_stood` when a page sends what stood.
 Per source, the newest settings.MEMORY_SIZE corrections and MEMORY_STOOD drawings that stood of
-the last settings.MEMORY_HOURS hours count. A source with none (a stranger) costs one indexed
-read, and a request without a session or signed-in user none at all (recognizer.api).
+the last settings.MEMORY_HOURS hours count. A source with a memory costs one read by key a
+guess; a request without the memory hint (a stranger) none at all (recognizer.api).
 """
 
 import threading

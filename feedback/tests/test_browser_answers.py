@@ -222,7 +222,7 @@ def test_after_an_answer_the_footers_links_are_in_view_on_a_laptop(page):
     assert page.evaluate("window.scrollY") == 0
 
 
-def test_drawings_that_stood_go_with_the_first_correction_and_then_five_at_a_time_with_a_guess(screen):
+def test_drawings_that_stood_go_with_the_first_correction_and_then_ten_at_a_time_with_a_guess(screen):
     from feedback.tests.test_memory import _misread
     from recognizer.models import RememberedCorrection
 
@@ -238,10 +238,10 @@ def test_drawings_that_stood_go_with_the_first_correction_and_then_five_at_a_tim
         press(screen, str(label))
     assert saved.value.status == 201 and [s["digit"] for s in saved.value.request.post_data_json["stood"]] == [7]
     assert list(RememberedCorrection.objects.filter(sample_id__isnull=True).values_list("label", flat=True)) == [7]
-    for _ in range(5):
+    for _ in range(10):
         assert pad.draw(strokes(7))["digit"] == 7
         press(screen, "Clear")
-    assert all(not digits for path, digits in sent if path == "predict/")  # held until there are five
+    assert all(not digits for path, digits in sent if path == "predict/")  # held until there are ten
     pad.draw(strokes(1))
-    assert [digits for path, digits in sent if path == "predict/" and digits] == [[7] * 5]  # sent once, with a guess
-    assert RememberedCorrection.objects.filter(sample_id__isnull=True).count() == 6
+    assert [digits for path, digits in sent if path == "predict/" and digits] == [[7] * 10]  # sent once, with a guess
+    assert RememberedCorrection.objects.filter(sample_id__isnull=True).count() == 11

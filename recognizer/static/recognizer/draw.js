@@ -11,10 +11,11 @@
   const STOOD_KEY = "digitsite.stood";
   const REMEMBERING_KEY = "digitsite.remembering";
   const STOOD_MOST = 100; // recognizer.fields.MAX_STOOD
-  // Sent with a guess five at a time: each sending is a write on the server (bench/http_load.py
-  // --memory); a correction takes whatever is held. Five made no difference to what the memory
-  // mends on the pen writers (docs/results.md).
-  const STOOD_BATCH = 5;
+  // Sent with a guess ten at a time: each sending is a write on the server, which costs a sender
+  // about 1 ms of CPU for every guess in 30 (bench/http_load.py --memory); a correction takes
+  // whatever is held. One, five, ten or fifteen at a time mend the same errors of the pen
+  // writers (bench/memory_replay.py --stood-batch; docs/results.md).
+  const STOOD_BATCH = 10;
   const NOT_A_DIGIT = 10; // recognizer.labels.NOT_A_DIGIT: the label of a drawing that is no digit
 
   const board = document.querySelector(".board");
