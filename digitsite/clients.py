@@ -7,6 +7,8 @@ with N trusted proxies in front, the client is the address the outermost of them
 from the right of X-Forwarded-For. Calling DRF here, not copying it, keeps the three in step.
 """
 
+import functools
+
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.template.loader import render_to_string
@@ -45,8 +47,13 @@ def client_source(request: HttpRequest, *, create: bool = True) -> str | None:
 
 
 def _anonymous_source(request: HttpRequest, *, session_key: str) -> str:
-    value = f"{client_address(request)}|{session_key}"
-    return "anon:" + salted_hmac(SOURCE_KEY_SALT, value, algorithm="sha256").hexdigest()[:32]
+    return "anon:" + _keyed_hash(f"{client_address(request)}|{session_key}", settings.SECRET_KEY)
+
+
+@functools.lru_cache(maxsize=4096)
+def _keyed_hash(value: str, secret: str) -> str:
+    # Kept per process: every guess of a browser with a memory asks for its source again.
+    return salted_hmac(SOURCE_KEY_SALT, value, secret=secret, algorithm="sha256").hexdigest()[:32]
 
 
 # A hint the browser keeps that it has corrections to remember (recognizer.memory): "anon", or

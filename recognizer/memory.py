@@ -254,7 +254,7 @@ def memory_recall(
     # All the source's rows, whichever this drawing finds plausible: one stack per state of its memory.
     stored = _features_of_rows(ids=recent.ids, made_by=made_by, remake=remake, size=np.size(features))
     found = recall(
-        features=features, probabilities=probabilities, stored=stored, labels=recent.labels, threshold=settings.MEMORY_DISTANCE, floor=floor
+        features=features, probabilities=probabilities, stored=stored, labels=recent.labels, threshold=settings.MEMORY_DISTANCE, floor=floor, unit=True
     )
     if found is None:
         return None
@@ -269,25 +269,31 @@ def plausible_floor(*, stood: int) -> float:
 
 
 def recall(
-    *, features: np.ndarray, probabilities: np.ndarray, stored: np.ndarray, labels: list[int], threshold: float, floor: float
+    *, features: np.ndarray, probabilities: np.ndarray, stored: np.ndarray, labels: list[int], threshold: float, floor: float, unit: bool = False
 ) -> tuple[int, float] | None:
     """The rule, for the site and for the benchmark that chose its numbers (bench/memory_replay.py):
     among the remembered drawings (`stored` features, in _recent_rows' order, and their
     `labels`: the label a person gave, or the digit that stood) whose label the net gives this
     drawing at least `floor` (`probabilities`), the nearest by cosine distance if it is within
-    `threshold`: (its index, the distance); else None."""
+    `threshold`: (its index, the distance); else None. `unit`: `stored` is unit_rows' already."""
     plausible = np.asarray(probabilities)[np.asarray(labels, dtype=np.intp)] >= floor
     if not plausible.any():
         return None
     # In float32, as the features are made: run on every guess of a sender with a memory, where float64 copies cost more than the sums.
     query = np.asarray(features, dtype=np.float32).ravel()
-    rows = np.asarray(stored, dtype=np.float32).reshape(len(stored), -1)
-    norms = np.sqrt(np.einsum("ij,ij->i", rows, rows)) * max(float(np.sqrt(query @ query)), 1e-12)
-    distances = 1.0 - (rows @ query) / np.maximum(norms, 1e-12)
+    query = query / max(float(np.sqrt(query @ query)), 1e-12)
+    distances = 1.0 - (stored if unit else unit_rows(stored)) @ query
     distances[~plausible] = np.inf
     index = int(np.argmin(distances))  # the first of equals: a correction before one that stood, then the newest
     distance = float(distances[index])
     return (index, distance) if distance <= threshold else None
+
+
+def unit_rows(stored: np.ndarray) -> np.ndarray:
+    """Features (N, ...) as (N, size) float32 rows of unit length, a zero row staying zero: cosine
+    similarity is then a dot product. A process keeps a source's rows so (_features_of_rows)."""
+    rows = np.asarray(stored, dtype=np.float32).reshape(len(stored), -1)
+    return rows / np.maximum(np.sqrt(np.einsum("ij,ij->i", rows, rows)), 1e-12)[:, None]
 
 
 @dataclass(frozen=True)
@@ -357,7 +363,7 @@ def _aware(moment: datetime) -> datetime:
     return moment.replace(tzinfo=dt_timezone.utc) if timezone.is_naive(moment) else moment
 
 
-# (graph, remembered rows' ids) -> those rows' features by that graph, stacked; and (graph, row id)
+# (graph, remembered rows' ids) -> those rows' features by that graph, stacked (unit_rows); and (graph, row id)
 # -> one row's, to stack a source's rows again when one is added; least lately used first. What a
 # row determines: its input and the features stored with it never change (a relabel changes only
 # the label, which the query reads), and a row's id is never given twice (SQLite's AUTOINCREMENT,
@@ -381,8 +387,8 @@ def memory_kept_forget() -> None:
 
 
 def _features_of_rows(*, ids: tuple[int, ...], made_by: str, remake: Callable[[np.ndarray], np.ndarray], size: int) -> np.ndarray:
-    """The features the graph `made_by` gives the remembered rows `ids`, (len(ids), size), kept
-    by this process once read: each row's stored features when this graph made them, else made
+    """The features the graph `made_by` gives the remembered rows `ids`, as unit_rows (len(ids),
+    size), kept by this process once read: each row's stored features when this graph made them, else made
     again from its 28x28 input by `remake` (another version or variant read it). Only rows this
     process has not read yet are read. A row taken back since the query gets a zero vector,
     never near."""
@@ -408,7 +414,7 @@ def _features_of_rows(*, ids: tuple[int, ...], made_by: str, remake: Callable[[n
         made = remake(np.stack([np.frombuffer(bytes(model_input), dtype=np.uint8).reshape(28, 28) for model_input in inputs.values()]))
         new.update(zip(inputs, made))
     found.update(new)
-    stored = np.stack([np.asarray(found[row_id], dtype=np.float32) if row_id in found else np.zeros(size, dtype=np.float32) for row_id in ids])
+    stored = unit_rows(np.stack([np.asarray(found[row_id], dtype=np.float32) if row_id in found else np.zeros(size, dtype=np.float32) for row_id in ids]))
     with _kept_lock:
         for row_id, features in new.items():
             _kept_rows[(made_by, row_id)] = np.asarray(features, dtype=np.float32)
