@@ -32,6 +32,7 @@ guess; a request without the memory hint (a stranger) none at all (recognizer.ap
 """
 
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -64,6 +65,8 @@ PLAUSIBLE_BESIDE_STOOD = 0.0005
 # stacked features (at most 150 x 512 bytes each) and single rows' (512 bytes): under 30 MB.
 KEPT = 300
 KEPT_ROWS = 20_000
+# Rows past the window a write deletes, anyone's: more than any write adds (ten drawings that stood).
+EXPIRED_BATCH = 100
 
 
 @dataclass(frozen=True)
@@ -130,6 +133,7 @@ def memory_remember(
         )
         _memory_trim(source=source, stood=False)
         _memory_changed(source=source)
+        _memory_purge_expired()
 
 
 def memory_remember_stood(
@@ -164,6 +168,7 @@ def memory_remember_stood(
         ids = [row[0] for row in cursor.fetchall()]
         _memory_trim(source=source, stood=True)
         _memory_changed(source=source)
+        _memory_purge_expired()
     with _kept_lock:  # this process has their features already: its next guess reads none of them
         for row_id, feature in zip(ids, features):
             _kept_rows[(made_by, row_id)] = feature
@@ -184,13 +189,36 @@ def _memory_trim(*, source: str, stood: bool) -> None:
 
 def _memory_changed(*, source: str) -> None:
     """Raise `source`'s version (MemoryState), in the transaction that changes its rows: the
-    processes that kept what they read of them read them again (_recent_rows)."""
+    processes that kept what they read of them read them again (_recent_rows). A version made
+    anew starts from the clock, in microseconds: one deleted (_memory_purge_expired) and made
+    again is never one a process kept, as a source writes far less than once a microsecond."""
     table = MemoryState._meta.db_table
     with connection.cursor() as cursor:  # SQLite and PostgreSQL both take this upsert
         cursor.execute(
-            f"INSERT INTO {table} (source, version) VALUES (%s, 1) ON CONFLICT (source) DO UPDATE SET version = {table}.version + 1",
-            [source],
+            f"INSERT INTO {table} (source, version) VALUES (%s, %s) ON CONFLICT (source) DO UPDATE SET version = {table}.version + 1",
+            [source, time.time_ns() // 1000],
         )
+
+
+def _memory_purge_expired() -> None:
+    """Delete up to EXPIRED_BATCH rows of anyone's that left the window (they answer nothing, and
+    are drawings), and the versions of sources left with none; with every write, in its
+    transaction, so the table holds about the window's rows whoever never comes back. Nothing a
+    process keeps goes stale: a kept memory with such a row has outlived its `until` already. On
+    PostgreSQL rows another writer is deleting are skipped, not waited for."""
+    table, state = RememberedCorrection._meta.db_table, MemoryState._meta.db_table
+    skip_locked = " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE created_at < %s ORDER BY created_at LIMIT %s{skip_locked}) RETURNING source",
+            [_window_start(), EXPIRED_BATCH],
+        )
+        if sources := sorted({row[0] for row in cursor.fetchall()}):
+            cursor.execute(
+                f"DELETE FROM {state} WHERE source IN ({', '.join(['%s'] * len(sources))}) "
+                f"AND NOT EXISTS (SELECT 1 FROM {table} WHERE {table}.source = {state}.source)",
+                sources,
+            )
 
 
 def _window_start():

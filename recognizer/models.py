@@ -49,8 +49,12 @@ class RememberedCorrection(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        # The one read per guess from a source: its newest corrections within the window.
-        indexes = [models.Index(fields=["source", "created_at"], name="memory_source_created")]
+        indexes = [
+            # A source's rows within the window, read when its memory changed.
+            models.Index(fields=["source", "created_at"], name="memory_source_created"),
+            # Anyone's rows past the window, deleted with each write (recognizer.memory).
+            models.Index(fields=["created_at"], name="memory_created"),
+        ]
 
     def __str__(self) -> str:
         if self.sample_id is None:
@@ -62,10 +66,12 @@ class MemoryState(models.Model):
     """How many times a source's remembered rows (RememberedCorrection) have changed: every
     write of recognizer.memory raises it in the same transaction as the change. A process keeps
     what it read of a source's rows under the version it read first, so a guess reads this one
-    row, by its key, instead of the rows themselves while nothing changed (recognizer.memory)."""
+    row, by its key, instead of the rows themselves while nothing changed (recognizer.memory). It
+    goes with the source's last rows once they left the window; made again, it starts from the
+    clock, so it never comes back to a version a process kept."""
 
     source = models.CharField(max_length=64, primary_key=True, help_text="as RememberedCorrection.source")
-    version = models.PositiveBigIntegerField(default=1, help_text="raised by every change of the source's remembered rows; never lowered")
+    version = models.PositiveBigIntegerField(help_text="made from the clock (microseconds), raised by every change of the source's remembered rows")
 
     def __str__(self) -> str:
         return f"{self.source}: version {self.version}"

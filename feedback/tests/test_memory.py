@@ -204,6 +204,23 @@ def test_a_kept_memory_is_read_again_once_its_oldest_correction_leaves_the_windo
         assert guess(me, moved(strokes))["digit"] == net_guess
 
 
+def test_a_write_forgets_anyones_drawings_past_the_window_and_a_sender_who_comes_back_starts_afresh(db, misread, settings):
+    strokes, net_guess, label, _ = misread
+    me, someone_else = browser(), browser()
+    correct(me, strokes, label)
+    assert guess(me, moved(strokes))["reason"] == REASON  # kept by this process now
+    mine = RememberedCorrection.objects.get().source
+    version = MemoryState.objects.get(source=mine).version
+    RememberedCorrection.objects.update(created_at=timezone.now() - timedelta(hours=settings.MEMORY_HOURS, minutes=1))
+    correct(someone_else, moved(strokes, 40, 5), label)  # anyone's write
+    assert not RememberedCorrection.objects.filter(source=mine).exists() and not MemoryState.objects.filter(source=mine).exists()
+    assert RememberedCorrection.objects.count() == 1  # the other sender's new one
+    assert guess(me, moved(strokes))["digit"] == net_guess
+    stored = correct(me, strokes, label)
+    assert MemoryState.objects.get(source=mine).version > version  # made anew from the clock: never the one this process kept
+    assert guess(me, moved(strokes))["correction"] == stored["id"]
+
+
 def test_corrections_read_by_another_graph_are_compared_by_features_this_graph_makes(db, misread):
     strokes, _, label, _ = misread
     me = browser()
