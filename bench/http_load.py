@@ -149,10 +149,7 @@ def misread_drawing() -> tuple[list, int]:
 
 
 def session_with_corrections(url: str, *, corrections: int, strokes: list, label: int, stood: int = 0) -> str:
-    """A browser's cookies (session, CSRF and the memory hint) after it corrected `corrections`
-    drawings: `strokes` moved about the pad, each labelled `label`, then sent `stood` drawings
-    that stood (the same, moved elsewhere, as answered). With no corrections, the cookies of a
-    browser that confirmed a drawing instead: a session, and nothing remembered."""
+    """A browser's cookies (session, CSRF and the memory hint) after `memory_teach`'s steps."""
     import http.cookiejar
     import urllib.request
 
@@ -166,6 +163,15 @@ def session_with_corrections(url: str, *, corrections: int, strokes: list, label
         with opener.open(urllib.request.Request(url + path, json.dumps(body).encode(), headers, method="POST"), timeout=30) as answer:
             return json.loads(answer.read())
 
+    memory_teach(post, corrections=corrections, strokes=strokes, label=label, stood=stood)
+    return "; ".join(f"{c.name}={c.value}" for c in jar)
+
+
+def memory_teach(post, *, corrections: int, strokes: list, label: int, stood: int = 0) -> None:
+    """What a browser sends, through `post(path, body) -> answer`, to have a memory: `corrections`
+    corrections of `strokes` moved about the pad, each labelled `label`, then `stood` drawings
+    that stood (the same, moved elsewhere, as answered). With no corrections, a confirmation
+    instead: a session, and nothing remembered. (bench.memory_cost sends them in process.)"""
     if corrections == 0:
         answer = post("/api/predict/", {"strokes": strokes})
         post("/api/feedback/", {"strokes": strokes, "label": answer["digit"]})
@@ -175,7 +181,6 @@ def session_with_corrections(url: str, *, corrections: int, strokes: list, label
     answers = [post("/api/predict/", {"strokes": [[[x + i % 10 * 7 - 35, y - i // 10 * 7 + 35] for x, y in stroke] for stroke in strokes]}) for i in range(stood)]
     if answers:
         post("/api/predict/", {"strokes": strokes, "stood": [{"image": a["input_image"], "digit": a["digit"]} for a in answers]})
-    return "; ".join(f"{c.name}={c.value}" for c in jar)
 
 
 def predicts(body: bytes | list[bytes]) -> list[tuple[str, bytes]]:

@@ -45,7 +45,7 @@ def main() -> None:
     from django.core.management import call_command
     from django.test import Client
 
-    from bench.http_load import misread_drawing, with_stood
+    from bench.http_load import memory_teach, misread_drawing, with_stood
 
     call_command("migrate", verbosity=0)
     strokes, label = misread_drawing()
@@ -58,16 +58,10 @@ def main() -> None:
         return answer.json()
 
     def browser(*, corrections: int, stood: int = 0) -> Client:
-        """As bench.http_load.session_with_corrections: the drawing moved about the pad, corrected; then drawings that stood."""
+        """A browser that sent bench.http_load's steps to have a memory (memory_teach)."""
         client = Client()
         client.get("/")
-        if not corrections:
-            post(client, "/api/feedback/", {"strokes": strokes, "label": post(client, "/api/predict/", guess)["digit"]})
-        for i in range(corrections):
-            post(client, "/api/feedback/", {"strokes": [[[x + (i % 7) * 9 - 27, y + (i // 7) * 9 - 27] for x, y in s] for s in strokes], "label": label})
-        answers = [post(client, "/api/predict/", {"strokes": [[[x + i % 10 * 7 - 35, y - i // 10 * 7 + 35] for x, y in s] for s in strokes]}) for i in range(stood)]
-        if answers:
-            post(client, "/api/predict/", {"strokes": strokes, "stood": [{"image": a["input_image"], "digit": a["digit"]} for a in answers]})
+        memory_teach(lambda path, body: post(client, path, body), corrections=corrections, strokes=strokes, label=label, stood=stood)
         return client
 
     remembering = browser(corrections=50, stood=100)

@@ -131,9 +131,7 @@ def memory_remember(
             features=b"" if features is None else np.ascontiguousarray(features, dtype=np.float32).tobytes(),
             features_of="" if features is None else made_by,
         )
-        _memory_trim(source=source, stood=False)
-        _memory_changed(source=source)
-        _memory_purge_expired()
+        _memory_written(source=source, stood=False)
 
 
 def memory_remember_stood(
@@ -166,12 +164,18 @@ def memory_remember_stood(
             [value for row in values for value in row],
         )
         ids = [row[0] for row in cursor.fetchall()]
-        _memory_trim(source=source, stood=True)
-        _memory_changed(source=source)
-        _memory_purge_expired()
+        _memory_written(source=source, stood=True)
     with _kept_lock:  # this process has their features already: its next guess reads none of them
         for row_id, feature in zip(ids, features):
             _kept_rows[(made_by, row_id)] = feature
+
+
+def _memory_written(*, source: str, stood: bool) -> None:
+    """How every write of `source`'s corrections (or, `stood`, its drawings that stood) ends, in
+    its transaction: the kind trimmed, the version raised, anyone's expired rows deleted."""
+    _memory_trim(source=source, stood=stood)
+    _memory_changed(source=source)
+    _memory_purge_expired()
 
 
 def _memory_trim(*, source: str, stood: bool) -> None:

@@ -11,8 +11,8 @@
   const STOOD_KEY = "digitsite.stood";
   const REMEMBERING_KEY = "digitsite.remembering";
   const STOOD_MOST = 100; // recognizer.fields.MAX_STOOD
-  // Sent with a guess ten at a time: each sending is a write on the server, which costs a sender
-  // about 1 ms of CPU for every guess in 30 (bench/http_load.py --memory); a correction takes
+  // Sent with a guess ten at a time: each sending is a write on the server, about 3 ms of CPU,
+  // 0.1 ms a guess over the 30 guesses between sendings (bench/memory_cost.py); a correction takes
   // whatever is held. One, five, ten or fifteen at a time mend the same errors of the pen
   // writers (bench/memory_replay.py --stood-batch; docs/results.md).
   const STOOD_BATCH = 10;
