@@ -144,7 +144,10 @@ class RunOptions:
     pen_mnist: int | None = _option(
         None, f"MNIST training images drawn again with the page's pen (training.nn.pen_mnist), read as the active model reads them (from scratch: labelled with their digits), each once an epoch ({_preset('pen_mnist')})"
     )
-    holdout: float = _option(0.2, "share of the users' drawings held out (chosen by id) to judge new models with; never trained on")
+    holdout: float = _option(
+        0.2, "share of the users' drawings held out (chosen by id) to judge new models with, never trained on; "
+        "corrections too few in a run to change the gate's decision (under 5) are trained on instead",
+    )  # fmt: skip
     # An honest writer corrects a few guesses (61 corrections from 30 pen writers in the whole
     # feedback benchmark); a poisoner sends hundreds.
     per_source_cap: int = _option(

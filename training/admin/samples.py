@@ -12,6 +12,7 @@ from feedback.services import sample_review
 from training.admin.runs import may_train, retrain_request
 from training.models import TrainingRun
 from training.options import site_options
+from training.runs.chance import corrections_fewest_telling
 
 
 class TrainingSampleAdmin(SampleAdmin):
@@ -33,12 +34,16 @@ class TrainingSampleAdmin(SampleAdmin):
     @admin.display(description="used by training runs")
     def used_by(self, sample):
         """The runs that trained on it; or, when it is in the share of drawings held out to judge
-        with (the site's `holdout` option), that no run will: otherwise "none yet" for ever, and
-        a reviewer would wait for it to teach."""
+        with (the site's `holdout` option), that it judges: otherwise "none yet" for ever, and a
+        reviewer would wait for it to teach. A run with too few such corrections to judge by
+        trains on them (training.steps.data), and then lists it."""
         runs = ", ".join(f"#{run.pk} ({run.model_version or run.status})" for run in TrainingRun.objects.filter(samples=sample).order_by("-started_at"))
         share = site_options().holdout
         if not runs and sample_is_held_out(sample_id=sample.pk, holdout_share=share):
-            return f"held out to judge new models with (the {share:.0%} of drawings chosen by id): never trained on"
+            return (
+                f"held out to judge new models with (the {share:.0%} of drawings chosen by id): not trained on "
+                f"while a run has at least {corrections_fewest_telling(min_held_out=site_options().min_held_out)} such corrections to judge by"
+            )
         return runs or "none yet"
 
 

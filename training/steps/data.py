@@ -17,6 +17,7 @@ from training.nn.guard import pen_guard
 from training.nn.negatives import negatives_held_out, negatives_train
 from training.nn.omniglot import omniglot_held_out, omniglot_train
 from training.options import RunOptions
+from training.runs.chance import corrections_fewest_telling
 
 
 def active_model_load(*, required: bool) -> LoadedModel | None:
@@ -68,9 +69,10 @@ class RunData:
 
 def run_data_load(*, options: RunOptions, learnt: set[int], say: Callable[[str], None]) -> RunData:
     """MNIST split three ways, and the users' drawings: a share held out by id to judge with
-    (never trained on), the rest trained on. `learnt`: ids of drawings the active model learnt
-    already; seen again a hundred times an epoch they are overfitted, so they teach no more, and
-    held out they no longer measure anything new, so they judge no more."""
+    (never trained on), the rest trained on, and held-out corrections too few to judge by trained
+    on too. `learnt`: ids of drawings the active model learnt already; seen again a hundred times
+    an epoch they are overfitted, so they teach no more, and held out they no longer measure
+    anything new, so they judge no more."""
     o = options
     data_dir = Path(o.data_dir)
     say(f"loading MNIST from {data_dir / 'MNIST'}")
@@ -85,9 +87,17 @@ def run_data_load(*, options: RunOptions, learnt: set[int], say: Callable[[str],
 
     samples = list(samples_for_training(approved_only=o.approved_only)) if o.use_users else []
     samples, set_aside = samples_capped(samples=samples, per_source=o.per_source_cap)
-    held = {s.pk for s in samples if sample_is_held_out(sample_id=s.pk, holdout_share=o.holdout)}
+    # Held out by id, of the drawings the active model has not learnt (trained on, they judge nothing new).
+    held = {s.pk for s in samples if s.pk not in learnt and sample_is_held_out(sample_id=s.pk, holdout_share=o.holdout)}
+    # Held-out corrections too few to change the decision (under 5: training.runs.chance) teach
+    # instead: held out, a few writers' corrections only took a fifth from what the run learnt.
+    held_corrections = {s.pk for s in samples if s.pk in held and s.is_correction}
+    fewest = corrections_fewest_telling(min_held_out=o.min_held_out)
+    teaching_instead = len(held_corrections) < fewest
+    if teaching_instead:
+        held -= held_corrections
     train = [s for s in samples if s.pk not in held]
-    judging = [s for s in samples if s.pk in held and s.pk not in learnt]
+    judging = [s for s in samples if s.pk in held]
     corrections, confirmed = [s for s in judging if s.is_correction], [s for s in judging if not s.is_correction]
     data = RunData(
         mnist_train=mnist_train, mnist_val=mnist_val, mnist_test=mnist_test,
@@ -106,6 +116,8 @@ def run_data_load(*, options: RunOptions, learnt: set[int], say: Callable[[str],
         f"{len(mnist_val)} MNIST validation, {len(mnist_test)} MNIST test, {len(data.pen_guard)} pen guard drawings; "
         f"not digits (real handwriting, and made): {len(data.negatives_train)} to train on, {len(data.negatives_test)} held out"
     )
+    if teaching_instead and held_corrections:
+        say(f"trained on the {len(held_corrections)} corrections chosen to be held out: under the {fewest} that can change the gate's decision")
     if set_aside:
         say(f"set aside {set_aside} unreviewed drawings past their source's cap of {o.per_source_cap} a run (approve them to use them)")
     return data

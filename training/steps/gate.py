@@ -28,7 +28,6 @@ model that read the pen guard set worse beyond chance gets none (NOT_BLENDED).
 
 from collections.abc import Callable
 from dataclasses import replace
-from math import comb
 from typing import NamedTuple
 
 import numpy as np
@@ -39,6 +38,7 @@ from training.nn.data import Digits
 from training.nn.inference import blend
 from training.options import RunOptions
 from training.runs.decision import Comparison, Decision, Failure, decision_text, failures_text
+from training.runs.chance import FALSE_REFUSAL_RATE, holm, sign_test
 from training.steps.data import RunData
 from training.steps.evaluate import Readings, right
 
@@ -52,16 +52,6 @@ from training.steps.evaluate import Readings, right
 # makes possible. One held-out drawing going wrong held back honest retrains that had halved
 # their writers' errors (docs/results.md, "The pen-1 drift: its cause").
 
-# The guard clauses (MNIST test and the pen guard set, whole and digit by digit, and the refusal
-# of held-out not-digits: 23) are judged the same way, on the drawings whose answer changed
-# between the active model and the new one (a paired sign test). If the new model were no worse,
-# each such drawing would be lost or gained with even odds; a clause fails when it lost more
-# than its tolerance and the chance of losing at least that many of its changed drawings is at
-# most FALSE_REFUSAL_RATE, after Holm's correction for the clauses tested together. So a retrain
-# that changes nothing is refused by chance at most 1 time in 20, whatever the number of clauses,
-# the rate at which min_held_out was chosen; a real loss of one digit is refused once about 9
-# more of its drawings are lost than gained (2^-9 = 0.2% < 5% / 23).
-FALSE_REFUSAL_RATE = 0.05
 
 
 def decide(
@@ -164,26 +154,6 @@ def _sign_tested(clauses: dict[str, Comparison | tuple[Comparison, ...]], *, pro
         else:
             out[name][i] = tested
     return {name: tuple(value) if isinstance(value, list) else value for name, value in out.items()}
-
-
-def sign_test(*, worse: int, better: int) -> float:
-    """The chance that a model no worse than the active one loses at least `worse` of the
-    `worse + better` drawings whose answer changed: each goes either way with even odds (an exact
-    one-sided binomial test). 1 when nothing changed."""
-    changed = worse + better
-    return sum(comb(changed, k) for k in range(worse, changed + 1)) / 2**changed
-
-
-def holm(chances: list[float]) -> list[float]:
-    """Holm's step-down adjustment: each clause's chance as the whole family's, so that failing
-    the clauses whose adjusted chance is at most a rate refuses a model that changes nothing with
-    at most that probability, however many clauses are tested."""
-    order = sorted(range(len(chances)), key=chances.__getitem__)
-    adjusted, running = [1.0] * len(chances), 0.0
-    for rank, index in enumerate(order):
-        running = max(running, min(1.0, (len(chances) - rank) * chances[index]))
-        adjusted[index] = running
-    return adjusted
 
 
 def lost_clauses(decision: Decision) -> frozenset:

@@ -141,7 +141,7 @@ def test_a_samples_page_says_whether_runs_train_on_it_or_hold_it_out_by_the_site
 
     held_page = admin_client.get(reverse("admin:feedback_sample_change", args=[held[0].pk])).content.decode()
     trained_page = admin_client.get(reverse("admin:feedback_sample_change", args=[trained[0].pk])).content.decode()
-    assert f"held out to judge new models with (the {share:.0%} of drawings chosen by id): never trained on" in held_page
+    assert f"held out to judge new models with (the {share:.0%} of drawings chosen by id): not trained on while a run has at least 5" in held_page
     assert "none yet" in trained_page and "held out" not in trained_page
     run = TrainingRun.objects.create(status="promoted", epochs=1, model_version="v-trained")
     run.samples.add(trained[0])

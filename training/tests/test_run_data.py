@@ -1,11 +1,13 @@
-"""What a run takes of the users' drawings: each source's unreviewed ones up to a cap, and
-which held-out ones a reviewer approved."""
+"""What a run takes of the users' drawings: each source's unreviewed ones up to a cap, which
+are held out to judge with, and which held-out ones a reviewer approved."""
 
 import pytest
 
 from feedback.models import Sample
 from feedback.tests.factories import SampleFactory
 from training.options import RunOptions
+from feedback.selectors import sample_is_held_out
+from training.runs.chance import FALSE_REFUSAL_RATE, corrections_fewest_telling, sign_test
 from training.steps.data import run_data_load, samples_capped
 
 APPROVED, NEW = Sample.Status.APPROVED, Sample.Status.NEW
@@ -51,3 +53,47 @@ def test_a_run_uses_drawings_answered_not_a_digit_as_the_not_a_digit_class(mnist
     assert len(data.users_train) + len(data.corrections_test) + len(data.confirmed_test) == len(digits) + len(refused)
     labels = [int(y) for part in (data.users_train, data.corrections_test, data.confirmed_test) for y in part.labels]
     assert labels.count(NOT_A_DIGIT) == len(refused)
+
+
+def _corrections_in_the_held_out_share(count: int, *, share: float) -> tuple[list[Sample], list[Sample]]:
+    """Corrections until `count` of them fall in the held-out share by id: (those, the others)."""
+    held, others = [], []
+    while len(held) < count:
+        sample = SampleFactory(label=7, guess=1)
+        (held if sample_is_held_out(sample_id=sample.pk, holdout_share=share) else others).append(sample)
+    return held, others
+
+
+def test_fewer_held_out_corrections_than_can_change_the_gates_decision_are_the_fewest_that_cannot_carry_or_hold_back():
+    fewest = corrections_fewest_telling(min_held_out=5)
+    assert fewest == 5
+    assert sign_test(worse=fewest - 1, better=0) > FALSE_REFUSAL_RATE >= sign_test(worse=fewest, better=0)  # all lost: beyond chance from 5
+    assert corrections_fewest_telling(min_held_out=3) == 3 and corrections_fewest_telling(min_held_out=8) == 5
+
+
+@pytest.mark.django_db
+def test_corrections_held_out_by_id_too_few_to_change_the_decision_are_trained_on_instead(mnist_dir):
+    options = RunOptions(data_dir=str(mnist_dir), limit=100, test_limit=100, holdout=0.5)
+    held, others = _corrections_in_the_held_out_share(4, share=0.5)
+    confirmed = SampleFactory(label=3, guess=3)
+    said = []
+    data = run_data_load(options=options, learnt=set(), say=said.append)
+    assert len(data.corrections_test) == 0
+    assert {s.pk for s in held + others} <= set(data.train_sample_ids)
+    assert any("trained on the 4 corrections chosen to be held out: under the 5" in line for line in said)
+    # A confirmed right guess in the share is held out as before: its clause is not a count of changed drawings.
+    assert (confirmed.pk in data.train_sample_ids) != sample_is_held_out(sample_id=confirmed.pk, holdout_share=0.5)
+
+    more, _ = _corrections_in_the_held_out_share(1, share=0.5)
+    data = run_data_load(options=options, learnt=set(), say=lambda _: None)
+    assert len(data.corrections_test) == 5 and {s.pk for s in held + more}.isdisjoint(data.train_sample_ids)
+
+
+@pytest.mark.django_db
+def test_a_drawing_the_active_model_learnt_is_never_held_out_so_the_new_model_is_known_to_have_learnt_it_too(mnist_dir):
+    options = RunOptions(data_dir=str(mnist_dir), limit=100, test_limit=100, holdout=0.5)
+    held, _ = _corrections_in_the_held_out_share(8, share=0.5)
+    learnt = {s.pk for s in held[:3]}  # trained on when a run had too few to judge by
+    data = run_data_load(options=options, learnt=learnt, say=lambda _: None)
+    assert learnt <= set(data.train_sample_ids) and len(data.corrections_test) == 5
+    assert int(data.is_learnt.sum()) == 3 and not bool(data.corrections_to_teach[data.is_learnt].any())
