@@ -1,6 +1,7 @@
 """How likely a loss is by chance: the sign test the gate judges its clauses by
 (training.steps.gate), and the fewest held-out corrections that can change a decision, which the
-data step needs before any model is read (training.steps.data)."""
+data step needs before any model is read (training.steps.data) and a sample's admin page names.
+No torch: the admin imports it."""
 
 from itertools import count
 from math import comb
