@@ -211,6 +211,11 @@ class TrainingRunAdmin(QualityPages, admin.ModelAdmin):
             ((name, count_text(before, n if before is not None else 0), count_text(after, n if after is not None else 0)) for name, before, after, n in rows),
         )  # fmt: skip
         table = format_html("<table><tr><th></th><th>before</th><th>after</th></tr>{}</table>", body)
+        if report and report.held_out_taught:
+            table = format_html(
+                "{}<p>Trained on instead of held out: the {} corrections chosen by id to judge with, too few to change "
+                "the gate's decision (a sign test on fewer than 5 cannot show them better or worse).</p>", table, report.held_out_taught,
+            )  # fmt: skip
         if report and report.set_aside:
             cap = run.options.get("per_source_cap")
             return format_html("{}<p>Set aside, neither trained on nor judged with: {} unreviewed drawings past their source's cap of {} a run.</p>", table, report.set_aside, cap)

@@ -35,6 +35,7 @@ class RunReport:
     confusion: dict[str, dict[str, list[list[int]] | None]]
     seconds: float
     set_aside: int = 0  # unreviewed drawings past their source's cap, not used (training.steps.data)
+    held_out_taught: int = 0  # corrections chosen to be held out, trained on: too few to decide (training.steps.data)
 
     def to_json(self) -> dict:
         return asdict(self)

@@ -55,6 +55,8 @@ class RunData:
     # The refusal guard: real characters of held-out writers and a held-out alphabet, then the
     # made ones held out by font and by seed.
     negatives_test: Digits = field(default_factory=lambda: Digits.from_arrays([], []))
+    # Corrections chosen by id to be held out, trained on instead: too few to change the decision.
+    held_out_taught: int = 0
 
     @property
     def corrections_to_teach(self) -> torch.Tensor:
@@ -106,6 +108,7 @@ def run_data_load(*, options: RunOptions, learnt: set[int], say: Callable[[str],
         is_learnt=torch.tensor([s.pk in learnt for s in train], dtype=torch.bool),
         corrections_test=_digits(corrections), confirmed_test=_digits(confirmed), pen_guard=pen_guard(),
         corrections_approved=_approved(corrections), confirmed_approved=_approved(confirmed), set_aside=set_aside,
+        held_out_taught=len(held_corrections) if teaching_instead else 0,
         negatives_train=Digits.concat([omniglot_train(), negatives_train().digits]) if o.negatives_share else Digits.from_arrays([], []),
         negatives_test=Digits.concat([omniglot_held_out()[0], negatives_held_out().digits]),
     )  # fmt: skip
@@ -116,8 +119,8 @@ def run_data_load(*, options: RunOptions, learnt: set[int], say: Callable[[str],
         f"{len(mnist_val)} MNIST validation, {len(mnist_test)} MNIST test, {len(data.pen_guard)} pen guard drawings; "
         f"not digits (real handwriting, and made): {len(data.negatives_train)} to train on, {len(data.negatives_test)} held out"
     )
-    if teaching_instead and held_corrections:
-        say(f"trained on the {len(held_corrections)} corrections chosen to be held out: under the {fewest} that can change the gate's decision")
+    if data.held_out_taught:
+        say(f"trained on the {data.held_out_taught} corrections chosen to be held out: under the {fewest} that can change the gate's decision")
     if set_aside:
         say(f"set aside {set_aside} unreviewed drawings past their source's cap of {o.per_source_cap} a run (approve them to use them)")
     return data

@@ -24,7 +24,7 @@ def run_report_make(
             name: {"before": confusion(getattr(before, name), judged[name]) if before else None, "after": confusion(getattr(after, name), judged[name])}
             for name in CONFUSIONS
         },
-        seconds=seconds, set_aside=data.set_aside,
+        seconds=seconds, set_aside=data.set_aside, held_out_taught=data.held_out_taught,
     )  # fmt: skip
 
 

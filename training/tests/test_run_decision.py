@@ -64,13 +64,15 @@ def refused(mnist_dir) -> Decision:
     return decision
 
 
-def finished_run(decision: Decision, *, status: str, version: str, base_version: str) -> TrainingRun:
-    """A run as the pipeline leaves it, its model kept (the shipped weights under `version`)."""
+def finished_run(decision: Decision, *, status: str, version: str, base_version: str, **report_fields) -> TrainingRun:
+    """A run as the pipeline leaves it, its model kept (the shipped weights under `version`);
+    `report_fields`: more of its RunReport."""
     shipped = model_load(path=settings.SHIPPED_MODEL)
     model_publish(net=shipped.net, metadata={**shipped.metadata, "version": version}, activate=False)
     run = TrainingRun.objects.create(status=status, epochs=1, base_version=base_version)
     report = RunReport(
-        decision=decision, epochs=[], best_epoch=1, mnist_test=0, corrections_repeats=1, confirmed_repeats=1, learnt_before=0, confusion={}, seconds=1.0
+        decision=decision, epochs=[], best_epoch=1, mnist_test=0, corrections_repeats=1, confirmed_repeats=1, learnt_before=0, confusion={}, seconds=1.0,
+        **report_fields,
     )  # fmt: skip
     run_report_save(run=run, report=report, model_version=version, sample_ids=[])
     return run
@@ -105,6 +107,14 @@ def test_the_run_page_shows_a_row_per_clause_of_the_gate_with_the_failed_ones_ma
     verdict = re.search(r'<p class="run-verdict refused"><strong>(.*?)</strong></p>', html).group(1)
     assert verdict.startswith("Kept as a candidate because it failed MNIST test (") and "and so did all 3 blends tried" in verdict
     assert "resting on 6 held-out drawings of the users&#x27; (6 corrections, 0 confirmed)" in verdict
+
+
+def test_the_run_page_says_how_many_corrections_chosen_to_be_held_out_it_trained_on_instead(admin_client, refused):
+    run = finished_run(refused, status="candidate", version=NEW, base_version=active_model().version, held_out_taught=3)
+    html = admin_client.get(reverse("admin:training_trainingrun_change", args=[run.pk])).content.decode()
+    assert "Trained on instead of held out: the 3 corrections chosen by id to judge with, too few to change the gate's decision" in html
+    other = finished_run(refused, status="candidate", version=NEW + "-2", base_version=active_model().version)
+    assert "Trained on instead" not in admin_client.get(reverse("admin:training_trainingrun_change", args=[other.pk])).content.decode()
 
 
 def test_the_run_page_lists_every_blend_the_gate_tried_with_what_each_failed(admin_client, refused_run, refused):
