@@ -151,8 +151,8 @@ class RunOptions:
     # An honest writer corrects a few guesses (61 corrections from 30 pen writers in the whole
     # feedback benchmark); a poisoner sends hundreds.
     per_source_cap: int = _option(
-        50, "unreviewed drawings used from each source in a run, its earliest; the rest are set aside until approved "
-        "(approved drawings and those made by commands are not capped; 0: no cap)",
+        50, "unreviewed corrections used from each source in a run, its earliest, and as many confirmed right guesses; "
+        "the rest are set aside until approved (approved drawings and those made by commands are not capped; 0: no cap)",
     )  # fmt: skip
     # The gate.
     mnist_tolerance: float = _option(0.1, "MNIST test points the new model may lose and still be promoted")

@@ -1,5 +1,6 @@
-"""What a run takes of the users' drawings: each source's unreviewed ones up to a cap, which
-are held out to judge with, and which held-out ones a reviewer approved."""
+"""What a run takes of the users' drawings: each source's unreviewed corrections and confirmed
+right guesses up to a cap each, which are held out to judge with, and which held-out ones a
+reviewer approved."""
 
 import pytest
 
@@ -24,6 +25,11 @@ def test_a_run_uses_each_sources_earliest_unreviewed_drawings_up_to_the_cap_and_
     assert set_aside == 10 and {s.pk for s in poisoner[50:]}.isdisjoint(s.pk for s in kept)  # the earliest 50 are kept
     assert {s.pk for s in poisoner[:50] + reviewed + honest + operators} == {s.pk for s in kept}
     assert samples_capped(samples=list(Sample.objects.all()), per_source=0) == (list(Sample.objects.all()), 0)
+    # Their confirmed right guesses count apart: a person who presses "Yes" often keeps their corrections.
+    confirmed = SampleFactory.create_batch(55, label=4, guess=4, source="anon:" + "a" * 32)
+    kept, set_aside = samples_capped(samples=list(Sample.objects.all()), per_source=50)
+    assert set_aside == 10 + 5 and {s.pk for s in poisoner[:50] + confirmed[:50]} <= {s.pk for s in kept}
+    Sample.objects.filter(pk__in=[s.pk for s in confirmed]).delete()
 
     said = []
     data = run_data_load(options=RunOptions(data_dir=str(mnist_dir), limit=100, test_limit=100, per_source_cap=50), learnt=set(), say=said.append)
