@@ -38,11 +38,11 @@ class TrainingSampleAdmin(SampleAdmin):
         reviewer would wait for it to teach. A run with too few such corrections to judge by
         trains on them (training.steps.data), and then lists it."""
         runs = ", ".join(f"#{run.pk} ({run.model_version or run.status})" for run in TrainingRun.objects.filter(samples=sample).order_by("-started_at"))
-        share = site_options().holdout
-        if not runs and sample_is_held_out(sample_id=sample.pk, holdout_share=share):
+        options = site_options()
+        if not runs and sample_is_held_out(sample_id=sample.pk, holdout_share=options.holdout):
             return (
-                f"held out to judge new models with (the {share:.0%} of drawings chosen by id): not trained on "
-                f"while a run has at least {corrections_fewest_telling(min_held_out=site_options().min_held_out)} such corrections to judge by"
+                f"held out to judge new models with (the {options.holdout:.0%} of drawings chosen by id): not trained on "
+                f"while a run has at least {corrections_fewest_telling(min_held_out=options.min_held_out)} such corrections to judge by"
             )
         return runs or "none yet"
 

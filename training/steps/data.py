@@ -130,9 +130,9 @@ def samples_capped(*, samples: list[Sample], per_source: int) -> tuple[list[Samp
     """`samples` with at most `per_source` unreviewed corrections and as many unreviewed confirmed
     right guesses from each source (the earliest of each), and how many were set aside. Apart,
     so that a person who pressed "Yes" often keeps their corrections: with one count, 459 right
-    guesses confirmed by four writers set aside most of their corrections, and the run taught
-    21 -> 10 errors against 21 -> 4 without the cap (docs/results.md). Approved samples, and
-    those of no source (made by the site's operators), are all kept. 0: no cap."""
+    guesses confirmed by four writers set aside most of their corrections, and the run fixed
+    their errors 21 -> 10, against 21 -> 5 capped apart (docs/results.md). Approved samples,
+    and those of no source (made by the site's operators), are all kept. 0: no cap."""
     if not per_source:
         return samples, 0
     seen: dict[tuple[str, bool], int] = {}

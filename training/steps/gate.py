@@ -37,8 +37,8 @@ from recognizer.net import net_with_classes
 from training.nn.data import Digits
 from training.nn.inference import blend
 from training.options import RunOptions
-from training.runs.decision import Comparison, Decision, Failure, decision_text, failures_text
 from training.runs.chance import FALSE_REFUSAL_RATE, holm, sign_test
+from training.runs.decision import Comparison, Decision, Failure, decision_text, failures_text
 from training.steps.data import RunData
 from training.steps.evaluate import Readings, right
 
@@ -50,8 +50,9 @@ from training.steps.evaluate import Readings, right
 # promotion; and by the same test neither is a total loss (4 -> 0 of 4): they hold a model back
 # only when they got worse beyond chance (at FALSE_REFUSAL_RATE), which a larger min_held_out
 # makes possible. One held-out drawing going wrong held back honest retrains that had halved
-# their writers' errors (docs/results.md, "The pen-1 drift: its cause").
-
+# their writers' errors (docs/results.md, "The pen-1 drift: its cause"). Corrections too few to
+# do either are trained on instead (training.steps.data). The guard clauses are judged by the
+# same sign test (training.runs.chance).
 
 
 def decide(
