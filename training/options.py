@@ -37,11 +37,11 @@ AUGMENT: dict[str, Any] = {
 
 # Fine-tuning: a brief, gentle update of a converged model (docs/design.md, "The fine-tuning recipe"): two
 # epochs of a fresh random part of MNIST beside the oversampled corrections, at a low peak rate,
-# batch norm frozen. MNIST images follow the active model
-# alone, with the classic levers only (rotation, translation): MNIST's own labels on slanted,
-# stretched and wobbled images moved the line between 1 and 7, and a no-op retrain lost real pen
-# 1s (to 7s) on every seed (docs/results.md, "The pen-1 drift: its cause"). No synthetic writing
-# styles either (their lead-ins on MNIST's 1s moved the 1/7 line into MNIST's 7s).
+# batch norm frozen. MNIST images follow the active model alone, with the classic levers only
+# (rotation, translation): MNIST's own labels on slanted, stretched and wobbled images moved the
+# line between 1 and 7, and a no-op retrain lost real pen 1s (to 7s) on every seed
+# (docs/results.md, "The pen-1 drift: its cause"). No synthetic writing styles either (their
+# lead-ins on MNIST's 1s moved the 1/7 line into MNIST's 7s).
 # From scratch: every MNIST image each epoch, plain labels, the classic augmentation levers and
 # the writing styles (the geometric ones left 152 pen digits wrong against 130 without).
 PRESETS: dict[str, dict[str, Any]] = {

@@ -95,9 +95,8 @@ def run_data_load(*, options: RunOptions, learnt: set[int], say: Callable[[str],
     # instead: held out, a few writers' corrections only took a fifth from what the run learnt.
     held_corrections = {s.pk for s in samples if s.pk in held and s.is_correction}
     fewest = corrections_fewest_telling(min_held_out=o.min_held_out)
-    teaching_instead = len(held_corrections) < fewest
-    if teaching_instead:
-        held -= held_corrections
+    taught_instead = held_corrections if len(held_corrections) < fewest else set()
+    held -= taught_instead
     train = [s for s in samples if s.pk not in held]
     judging = [s for s in samples if s.pk in held]
     corrections, confirmed = [s for s in judging if s.is_correction], [s for s in judging if not s.is_correction]
@@ -108,7 +107,7 @@ def run_data_load(*, options: RunOptions, learnt: set[int], say: Callable[[str],
         is_learnt=torch.tensor([s.pk in learnt for s in train], dtype=torch.bool),
         corrections_test=_digits(corrections), confirmed_test=_digits(confirmed), pen_guard=pen_guard(),
         corrections_approved=_approved(corrections), confirmed_approved=_approved(confirmed), set_aside=set_aside,
-        held_out_taught=len(held_corrections) if teaching_instead else 0,
+        held_out_taught=len(taught_instead),
         negatives_train=Digits.concat([omniglot_train(), negatives_train().digits]) if o.negatives_share else Digits.from_arrays([], []),
         negatives_test=Digits.concat([omniglot_held_out()[0], negatives_held_out().digits]),
     )  # fmt: skip
